@@ -1905,12 +1905,33 @@ def test_an_ascii_plus_before_an_amount_in_cjk_text_is_no_phone(
         ("IP 10.0.0.1.OK then", ["10.0.0.1"]),
         ("10.0.0.1.OK.", ["10.0.0.1"]),
         ("Reached 10.0.0.1.OK. Then left", ["10.0.0.1"]),
-        # ... but a listed extension or tag, or a file's name run on by a "-", stays a file's
-        ("server 1.2.3.4.png", []),
+        # ... but a file's name run on by a "-" stays a file's, as a word in capitals does
+        # without such a word
         ("server v1.2.3.4.tar", []),
         ("host app-1.2.3.4.foo", []),
         ("upgrade to 1.2.3.4.FOO now", []),
         ("Release 4.0.0.1.GA.", []),
+        # Found by re-attack: the extensions, matched in any case before the word for an
+        # address was looked for, hid the next sentence (`Log in`, `Key points`); such a word
+        # makes the numbers an address whatever follows, and without one a capitalised
+        # word is the next sentence, an extension only in small letters or capitals
+        ("Connect to 10.0.0.1.Log in as admin.", ["10.0.0.1"]),
+        ("my ip is 10.0.0.1.Log me in", ["10.0.0.1"]),
+        ("The VPN endpoint was 172.16.4.20.Key points", ["172.16.4.20"]),
+        ("Reach it on 10.20.30.40.Sql access", ["10.20.30.40"]),
+        ("server 10.0.0.1.log in with root", ["10.0.0.1"]),
+        ("server 1.2.3.4.png", ["1.2.3.4"]),
+        ("IP address 10.0.0.1.mp4", ["10.0.0.1"]),
+        ("curl http://10.0.0.1.then check", ["10.0.0.1"]),
+        ("setup-1.2.3.4.exe", []),
+        ("IMG-1.2.3.4.PNG", []),
+        # ... and a word in capitals ending the sentence is one only as a one-word sentence
+        # (`OK.`, `DONE.`): a version's tag or a file's type otherwise, no address
+        ("We shipped 1.0.0.1.RTM.", []),
+        ("Hibernate 5.4.2.1.CR.", []),
+        ("Budget 1.2.3.4.XLS.", []),
+        ("See section 10.1.2.3.TODO.", []),
+        ("Reached 10.0.0.1.DONE.", ["10.0.0.1"]),
         # Found by the re-attack: without such a word, any word in small letters is a
         # file's extension or a tag, listed or not
         ("screenshot-1.2.3.4.png", []),

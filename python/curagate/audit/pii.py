@@ -257,50 +257,58 @@ _IPV4 = re.compile(
 _DOT_WORD = re.compile(
     rf"[{_POINTS}](?P<word>[A-Za-z]+)(?:(?P<stop>\.+)(?![A-Za-z\d_-])|(?P<on>[\d_.-]))?"
 )
-# Tags of a version's (`4.0.0.1.Beta`, `1.2.3.4.Final`, `2.0.0.1.rc`, `1.2.3.4.SNAPSHOT`) and
-# extensions of a file's (`app-2.0.1.3.apk`, `setup-1.2.3.4.exe`) after such a dot, in any
-# case. Extensions that are mostly English words ("so", "in", "war") are not among them.
+# Tags of a version's after such a dot, in any case (`4.0.0.1.Beta`, `1.2.3.4.Final`,
+# `2.0.0.1.rc`, `1.2.3.4.SNAPSHOT`).
 _VERSION_TAG = re.compile(
     r"final|ga|release|rel|snapshot|alpha|beta|rc|pre|preview|dev|post|stable|lts|nightly"
-    r"|canary|milestone|hotfix|build|sp|esr"
-    # the extensions
-    r"|apk|aab|ipa|jar|aar|zip|tar|gz|tgz|xz|bz|rar|zst|exe|msi|msix|dll|dylib|deb|rpm|whl"
-    r"|egg|gem|nupkg|dmg|pkg|iso|img|bin|txt|md|pdf|json|xml|yaml|yml|toml|ini|cfg|conf"
-    r"|csv|html|htm|js|py|sh|bat|crx|xpi|vsix|appx|appimage|snap"
-    r"|png|jpe?g|gif|webp|svg|bmp|ico|tiff?|heic|log|dat|db|sql|bak|tmp|pem|crt|key|sig|asc",
+    r"|canary|milestone|hotfix|build|sp|esr",
     re.IGNORECASE,
+)
+# One-word sentences in capitals (`10.0.0.1.OK.`): after the numbers, their dot ending the
+# sentence, they are the next sentence, the space left out. Any other word in capitals there
+# reads as a version's tag or a file's (`1.0.0.1.RTM.`, `5.4.2.1.CR.`, `1.2.3.4.XLS.`).
+_CAPITALS_SENTENCE = re.compile(
+    r"ok|okay|done|yes|no|thanks|thx|fixed|works|bye|hi|hello|sorry|please|pls", re.IGNORECASE
 )
 
 
 def _version_or_file(text: str, start: int, end: int) -> bool:
     """Whether the dotted numbers at ``text[start:end]`` are a version or a file's name, no
-    address, by the dot and word after them: a version's tag or a file's extension in any
-    case (_VERSION_TAG: `Release 4.0.0.1.Beta`, `app-2.0.1.3.apk`), a word run on into a
-    digit, "_", "-" or a dot and more (`lib-1.2.3.4.Final.jar`, `10.0.0.1.Preview2`,
-    `10.0.0.1.nip.io`), a word in small letters (a file's extension or a tag, listed or not:
-    `model-1.0.0.1.safetensors`, `1.2.3.4.x`) or in capitals (`1.2.3.4.RELEASE`) but where
-    the text says the numbers are an address (a word for one among the characters before,
-    _IP_WORDS, the numbers not run on from a file's name by a "-": `server 10.0.0.1.next
-    time`) or, in capitals, the word ends the sentence (`10.0.0.1.OK.`). Any other word, a
-    capital and small letters, is the next sentence, its space left out (`at 10.0.0.1.Next
-    we`, `10.0.0.1.I`), a whole one too (`ssh to 172.16.0.1.Done.`): the address's. Found by
-    attacks: a word for a version before the numbers (`DHCP release 10.0.0.5`) said nothing
-    of them; words in small letters read as the next sentence made files
+    address, by the dot and word after them.
+
+    A word for an address among the characters before (_IP_WORDS, the numbers not run on
+    from a file's name by a "-"), or a URL's `//` right before, makes them one whatever
+    follows (`server 10.0.0.1.next time`, `my ip is 10.0.0.1.Log me in`, `server
+    10.0.0.1.png is the screenshot`): fail closed. Else they are a version or a file's name when the word runs on into a digit,
+    "_", "-" or a dot and more (`lib-1.2.3.4.Final.jar`, `10.0.0.1.Preview2`,
+    `10.0.0.1.nip.io`), is a version's tag in any case (_VERSION_TAG: `Release
+    4.0.0.1.Beta`), is in small letters (a file's extension or a tag, listed or not:
+    `model-1.0.0.1.safetensors`, `1.2.3.4.x`), or in capitals (`1.2.3.4.RELEASE`,
+    `1.0.0.1.RTM.`) but for a one-word sentence in capitals ending with its dot
+    (_CAPITALS_SENTENCE: `10.0.0.1.OK.`). A capital and small letters, or a capital alone,
+    is the next sentence, its space left out (`at 10.0.0.1.Next we`, `10.0.0.1.I`,
+    `Connect to 10.0.0.1.Log in`: a file's extension is read in small letters or capitals
+    only), a whole one too (`ssh to 172.16.0.1.Done.`): the address's.
+    Found by attacks: a word for a version before the numbers (`DHCP release 10.0.0.5`)
+    said nothing of them; words in small letters read as the next sentence made files
     (`screenshot-1.2.3.4.png`) addresses, then, read as files, hid `server 10.0.0.1.next
-    time`; `10.0.0.1.OK.` read as a tag in capitals."""
+    time`; extensions matched in any case hid `Connect to 10.0.0.1.Log in as admin.`; any
+    word in capitals ending the sentence made `We shipped 1.0.0.1.RTM.` an address."""
     m = _DOT_WORD.match(text, end)
     if m is None:
         return False
+    if text.endswith("//", 0, start) or (
+        not text.endswith("-", 0, start) and _words_before(_IP_WORDS, text, start, _IP_WINDOW)
+    ):
+        return False  # said to be an address (a word for one, a URL's `//`)
     word = m["word"]
     if m["on"] is not None or _VERSION_TAG.fullmatch(word) is not None:
         return True
     lower, capitals = word[0].islower(), len(word) > 1 and word[:2].isupper()
     if not (lower or capitals):
         return False  # the next sentence
-    if capitals and m["stop"] is not None:
-        return False  # a sentence of one word in capitals: `OK.`
-    said = not text.endswith("-", 0, start) and _words_before(_IP_WORDS, text, start, _IP_WINDOW)
-    return not said
+    # a word in capitals is a tag or a file's type, but for a sentence of one: `OK.`
+    return not (capitals and m["stop"] is not None and _CAPITALS_SENTENCE.fullmatch(word))
 
 
 # What says that numbers apart by ideographic full stops are an address: a word for one
