@@ -66,6 +66,28 @@ def reviewed(client: TestClient, world: World, version: int = 2) -> dict[str, An
     return {"report_sha256": v["decision"]["report_sha256"], "waiver_id": None}
 
 
+def upload_newer_warn(client: TestClient, world: World, tmp_path: Path) -> Any:
+    """CI uploads a second signed warn for bot v2 (every item flipped): the newer verdict,
+    which then decides; returns the upload's answer."""
+    import time
+
+    from curagate.digest import artifact_digest
+
+    from .serve_fixtures import items_rows, write_gate_dir
+
+    time.sleep(1.1)  # signed times have whole seconds: the new warn is the newer verdict
+    newer = write_gate_dir(
+        tmp_path / "g3",
+        artifact_digest(world.db.parent.parent / "b2"),
+        "warn",
+        world.key,
+        items_rows(30, flip_every=1),
+    )
+    up = client.post("/api/v1/reports", json=upload_body(newer.parent), headers=bearer(world, "ci"))
+    assert up.status_code == 201 and up.json()["accepted"] is True
+    return up
+
+
 def login(client: TestClient, world: World, user: str) -> str:
     """Log in through the form; returns the session's CSRF token."""
     page = client.get("/login")
@@ -1623,28 +1645,13 @@ def test_a_waiver_lands_only_on_the_report_its_approver_reviewed(
     # Found by attack: a waiver named no report, so CI (uploader role) uploading a newer
     # signed warn between bob loading the page and clicking Waive had bob's waiver (and
     # its reason, about the older warn's checks) back the new report nobody reviewed.
-    import time
-
-    from curagate.digest import artifact_digest
-
-    from .serve_fixtures import items_rows, write_gate_dir
-
     b = bearer(world, "bob")
     login(client, world, "bob")
     page = client.get("/models/bot/versions/2").text
     assert f'name="report_sha256" value="{world.warn_sha256}"' in page
     shown = client.get("/api/v1/models/bot/versions/2", headers=b).json()["decision"]
     assert shown["report_sha256"] == world.warn_sha256
-    time.sleep(1.1)  # signed times have whole seconds: the new warn is the newer verdict
-    newer = write_gate_dir(
-        tmp_path / "g3",
-        artifact_digest(world.db.parent.parent / "b2"),
-        "warn",
-        world.key,
-        items_rows(30, flip_every=1),
-    )
-    up = client.post("/api/v1/reports", json=upload_body(newer.parent), headers=bearer(world, "ci"))
-    assert up.status_code == 201 and up.json()["accepted"] is True
+    up = upload_newer_warn(client, world, tmp_path)
     waiver = {"reason": "only the small-set warning", "expires": "7d"}
     url = "/api/v1/models/bot/versions/2/waivers"
     stale = client.post(url, json={**waiver, "report_sha256": world.warn_sha256}, headers=b)
@@ -1714,12 +1721,6 @@ def test_a_production_request_is_made_only_on_what_its_requester_reviewed(
     # backed the version at the click: alice reviewed report 2 under waiver 1; CI uploaded
     # warn report 3 and bob waived it (waiver 2); alice's click made a request on report 3
     # under waiver 2, which bob approved: a waived warn shipped on one person's review.
-    import time
-
-    from curagate.digest import artifact_digest
-
-    from .serve_fixtures import items_rows, write_gate_dir
-
     a, b = bearer(world, "alice"), bearer(world, "bob")
     waiver = {"reason": "small set", "expires": "7d"}
     url = "/api/v1/models/bot/versions/2/waivers"
@@ -1730,20 +1731,9 @@ def test_a_production_request_is_made_only_on_what_its_requester_reviewed(
     shown = reviewed(client, world)
     assert shown == {"report_sha256": world.warn_sha256, "waiver_id": first.json()["waiver_id"]}
     assert f'name="report_sha256" value="{world.warn_sha256}"' in page
-    assert (
-        f"production on report #{client.get('/api/v1/models/bot/versions/2', headers=a).json()['backing']['report_id']} under waiver"
-        in page
-    )
-    time.sleep(1.1)  # signed times have whole seconds: the new warn is the newer verdict
-    newer = write_gate_dir(
-        tmp_path / "g3",
-        artifact_digest(world.db.parent.parent / "b2"),
-        "warn",
-        world.key,
-        items_rows(30, flip_every=1),
-    )
-    up = client.post("/api/v1/reports", json=upload_body(newer.parent), headers=bearer(world, "ci"))
-    assert up.status_code == 201 and up.json()["accepted"] is True
+    backing = client.get("/api/v1/models/bot/versions/2", headers=a).json()["backing"]
+    assert f"production on report #{backing['report_id']} under waiver" in page
+    up = upload_newer_warn(client, world, tmp_path)
     second = client.post(
         url, json={**waiver, "report_sha256": up.json()["report_sha256"]}, headers=b
     )
