@@ -619,6 +619,14 @@ def test_multiple_choice_reads_an_answer_that_explains_the_other_options(output:
         "B. " + "A, " * 33_000,
         "B. " + "A is in France, " * 5_800,
         "B\n" + "A. Paris\n" * 11_000,
+        # A long run of white space after "so", "no", "answer" or a letter: 2 s at 5 KB,
+        # 37 s at 20 KB and 57 s at 100 KB of backtracking (found by re-attack).
+        "So" + "\n" * 100_000 + "x",
+        "so" + " " * 100_000 + "x",
+        "The final answer" + "\t" * 100_000 + "x",
+        "answer" + " " * 100_000 + "x",
+        ("answer" + " " * 2_000 + "x ") * 50,
+        "B." + " " * 100_000 + "A",
     ],
 )
 def test_multiple_choice_reads_a_long_hostile_output_in_linear_time(output: str) -> None:

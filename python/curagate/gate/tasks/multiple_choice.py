@@ -393,7 +393,19 @@ _BOXED = re.compile(r"\$*\\boxed\{\s*(?:\\text\{\s*)?([A-Z])\s*\}?\s*\}\$*")
 
 
 def _normalized(output: str) -> str:
-    return _BOXED.sub(r"(\1)", unicodedata.normalize("NFKC", output).translate(_CJK_STOPS))
+    text = _BOXED.sub(r"(\1)", unicodedata.normalize("NFKC", output).translate(_CJK_STOPS))
+    # Every run of white space as the one space, line break or blank line it reads as:
+    # the readers' patterns take any run alike, and a long one (20 KB of spaces after
+    # "so", found by attack) made their backtracking take seconds to minutes.
+    return _WHITE_RUN.sub(_one_white, text)
+
+
+_WHITE_RUN = re.compile(r"\s{2,}")
+
+
+def _one_white(m: re.Match[str]) -> str:
+    breaks = m.group().count("\n")
+    return " " if breaks == 0 else "\n" if breaks == 1 else "\n\n"
 
 
 def _letter_read(
