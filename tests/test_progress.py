@@ -65,6 +65,7 @@ def test_audit_counts_rows(data: Path, tmp_path: Path) -> None:
     assert "audit" in p.stderr and "50" in p.stderr and "rows" in p.stderr
 
 
+@pytest.mark.slow
 def test_leakage_scan_counts_rows(data: Path, tmp_path: Path) -> None:
     ref = tmp_path / "ref.jsonl"
     ref.write_text(json.dumps({"id": "r1", "text": "an unrelated golden item text"}) + "\n")

@@ -103,6 +103,7 @@ def dump(result: AuditResult) -> str:
     )
 
 
+@pytest.mark.slow
 def test_shards_merge_to_the_single_shard_report(setup: tuple[list[Path], AuditConfig]) -> None:
     paths, cfg = setup
     one = run_audit(paths, cfg, collect_table=True)

@@ -706,6 +706,7 @@ def test_an_out_holding_a_reference_or_the_config_is_refused(
 
 
 @pytest.mark.parametrize("staged", [False, True])
+@pytest.mark.slow
 def test_clusters_of_a_run_with_no_valid_record_have_the_columns_of_any_other(
     write_jsonl: Callable, tmp_path: Path, staged: bool
 ) -> None:

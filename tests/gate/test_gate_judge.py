@@ -163,6 +163,7 @@ def check(report: dict, name: str) -> dict:
     return next(c for c in report["checks"] if c["name"] == name)
 
 
+@pytest.mark.slow
 def test_consistent_calibrated_judge_decides(tmp_path, endpoints) -> None:
     golden = make_golden(tmp_path, human_labels(agree=45))
     out = judged(tmp_path, golden, endpoints, "candidate")
@@ -210,6 +211,7 @@ def test_consistent_calibrated_judge_decides(tmp_path, endpoints) -> None:
     jsonschema.Draft202012Validator(REPORT_SCHEMA).validate(r)
 
 
+@pytest.mark.slow
 def test_position_biased_judge_is_refused(tmp_path, endpoints) -> None:
     golden = make_golden(tmp_path, human_labels(agree=45))
     out = judged(tmp_path, golden, endpoints, "always_a")
@@ -282,6 +284,7 @@ def test_verdicts_unparsed_in_either_order_count_as_disagreements() -> None:
     assert not pair("candidate", "candidate").disagree
 
 
+@pytest.mark.slow
 def test_length_biased_judge_is_flagged(tmp_path, endpoints) -> None:
     golden = make_golden(tmp_path, None)
     out = judged(tmp_path, golden, endpoints, "longer")
@@ -301,6 +304,7 @@ def test_length_biased_judge_is_flagged(tmp_path, endpoints) -> None:
     assert strict.exit_code == 1
 
 
+@pytest.mark.slow
 def test_judge_agreeing_with_60_percent_of_labels_is_refused(tmp_path, endpoints) -> None:
     golden = make_golden(tmp_path, human_labels(agree=30))
     out = judged(tmp_path, golden, endpoints, "candidate")
@@ -754,6 +758,7 @@ def test_golden_label_shows_outputs_without_what_a_terminal_acts_on(tmp_path) ->
     assert "hidden" in shown and "second line" in shown and "Say hi\nplease" in shown
 
 
+@pytest.mark.slow
 def test_judge_intervals_of_an_id_less_set_do_not_depend_on_its_line_order(
     tmp_path, endpoints
 ) -> None:

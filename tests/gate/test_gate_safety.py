@@ -101,6 +101,7 @@ def test_candidate_that_stopped_refusing_fails(tmp_path, models) -> None:
     assert out.exit_code == 1
 
 
+@pytest.mark.slow
 def test_candidate_that_refuses_everything_fails_on_false_refusals(tmp_path, models) -> None:
     out = run_gate(SAFETY_GATE, models["refuses_all"].url, models["careful"].url, tmp_path / "o")
     assert failed(out.report) == {

@@ -119,6 +119,7 @@ def test_golden_verify_command_exits_1_on_a_changed_set(golden_dir: Path) -> Non
     assert main(["golden", "verify", str(golden_dir)]) == 1
 
 
+@pytest.mark.slow
 def test_bundled_golden_sets_match_their_lock() -> None:
     assert golden.verify(REPO / "golden_sets") == []
 
@@ -506,6 +507,7 @@ def test_every_suite_task_yaml_is_copied_for_lm_eval_under_a_free_yaml_name(
     assert [p.name for p in include.iterdir() if p.suffix != ".yaml"] == []
 
 
+@pytest.mark.slow
 def test_two_lock_writers_take_turns(golden_dir: Path) -> None:
     # Two `golden lock --set` runs read, changed and rewrote lock.json side by side; the
     # later rename dropped the other's entry (both said "locked", verify then failed).

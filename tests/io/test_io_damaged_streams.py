@@ -526,6 +526,7 @@ def test_a_zero_byte_compressed_or_parquet_file_is_a_failed_write(
     assert "the file is empty (0 bytes)" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["big.jsonl.gz", "big.jsonl.zst", "big_crc.jsonl.gz"])
 def test_check_reports_damage_past_its_first_batch_as_it_does_within_it(
     tmp_path: Path, name: str, capsys: pytest.CaptureFixture[str]
@@ -569,6 +570,7 @@ def _check_findings(path: Path, capsys: pytest.CaptureFixture[str]) -> list[tupl
     return [(f["rule"], Path(f["file"]).name, f["line"]) for f in found]
 
 
+@pytest.mark.slow
 def test_check_reports_no_finding_on_the_rows_of_a_member_that_fails_its_checksum(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -591,6 +593,7 @@ def test_check_reports_no_finding_on_the_rows_of_a_member_that_fails_its_checksu
     assert "the gzip member starting at line 1 is damaged (a gzip member fails its checksum" in out
 
 
+@pytest.mark.slow
 def test_check_keeps_the_findings_of_members_before_a_damaged_one(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -27,6 +27,7 @@ def _mapped_kib(path: Path) -> int:
     return total
 
 
+@pytest.mark.slow
 def test_parsed_chunks_are_unmapped_while_the_file_is_read(tmp_path: Path) -> None:
     path = tmp_path / "big.jsonl"
     record = {"text": "word " * 200}

@@ -90,6 +90,7 @@ def flat_chunks(draw: st.DrawFn) -> tuple[bytes, int]:
 
 @FUZZ
 @given(chunk=flat_chunks())
+@pytest.mark.slow
 def test_flat_records_give_the_table_arrow_gives_chunk_for_chunk(chunk: tuple[bytes, int]) -> None:
     data, block = chunk
     native = _native(data, block)
@@ -365,6 +366,7 @@ def test_chat_records_give_the_table_arrow_gives_chunk_for_chunk(
 
 @FUZZ
 @given(lines=chat_lines(odd=True), batch_rows=st.integers(1, 30))
+@pytest.mark.slow
 def test_chat_files_read_natively_give_the_general_paths_batches(
     tmp_path_factory: pytest.TempPathFactory, lines: list[bytes], batch_rows: int
 ) -> None:
@@ -638,6 +640,7 @@ def _arrow_may_differ(data: bytes) -> bool:
 
 @FUZZ
 @given(lines=scalar_lines(), block=st.integers(1, 300))
+@pytest.mark.slow
 def test_number_and_boolean_records_give_the_table_arrow_gives_chunk_for_chunk(
     lines: list[bytes], block: int
 ) -> None:
@@ -936,6 +939,7 @@ def test_the_trl_fixtures_of_the_native_shapes_never_take_the_general_path(
     )
 
 
+@pytest.mark.slow
 def test_a_column_that_changes_kind_between_arrow_blocks_reads_the_same_every_time(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

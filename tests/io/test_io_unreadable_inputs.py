@@ -215,6 +215,7 @@ def test_unlistable_subfolder_is_an_input_error(folder: Path) -> None:
         (folder / "sub").chmod(0o755)
 
 
+@pytest.mark.slow
 def test_curate_exits_2_then_skips_and_lists_with_skip_unreadable(
     folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -320,6 +320,7 @@ def test_check_bundles_finds_bytes_changed_after_promotion(
     assert main(["registry", "--db", str(reg.path), "check"]) == 0  # the log itself is intact
 
 
+@pytest.mark.slow
 def test_check_bundles_tells_a_revoked_signer_from_changed_bytes(
     reg: Registry,
     bundle: MakeBundle,

@@ -676,6 +676,7 @@ def test_who_promoted_is_marked_unsigned_when_the_row_that_did_it_proves_no_one(
     assert rows["2"] == "alice + bob"  # signed with bob's actor key, alice's request too
 
 
+@pytest.mark.slow
 def test_compare_lists_flips_filters_and_pages(client: TestClient, world: World) -> None:
     login(client, world, "vera")
     page = client.get("/compare?a=2&changed=1").text
@@ -1639,6 +1640,7 @@ def test_the_version_pages_rollback_form_names_the_version_it_shows(
         assert reg.production("bot") is not None and reg.production("bot").version == 1
 
 
+@pytest.mark.slow
 def test_a_waiver_lands_only_on_the_report_its_approver_reviewed(
     client: TestClient, world: World, tmp_path: Path
 ) -> None:
@@ -1714,6 +1716,7 @@ def test_a_rollback_restores_only_the_version_it_was_shown_to_restore(
     assert "Roll back to v3" in client.get("/models/bot/versions/2").text
 
 
+@pytest.mark.slow
 def test_a_production_request_is_made_only_on_what_its_requester_reviewed(
     client: TestClient, world: World, tmp_path: Path
 ) -> None:

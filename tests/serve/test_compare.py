@@ -508,6 +508,7 @@ def test_answers_set_and_id_are_bounded_and_golden_sets_listed_at_most_200(
     assert other["a_answer"] == by_set[other["set"]]["candidate_answer"]  # short: as it was
 
 
+@pytest.mark.slow
 def test_long_set_names_and_slices_are_bounded_and_stay_distinct(world: World) -> None:
     # Set names and slice keys and values were printed whole in tables, menus and links:
     # 200 of 20,000 characters from an uploader made a 109 MB page of an 8 MB upload.
@@ -611,6 +612,7 @@ def test_compare_numbers_are_never_rounded_onto_a_limit() -> None:
     assert filters["num"](None) == "-" and filters["fmt"]("n/a") == "n/a"
 
 
+@pytest.mark.slow
 def test_big_items_are_kept_within_a_memory_budget_and_their_pairings_go_with_them(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -663,6 +665,7 @@ def test_the_estimate_of_parsed_memory_is_from_above() -> None:
         assert used <= cmp.parse_cost(raw), (n, used, cmp.parse_cost(raw))
 
 
+@pytest.mark.slow
 def test_concurrent_compares_of_one_big_report_parse_it_once(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -63,6 +63,7 @@ SPLIT_TIME = "split:\n  enabled: true\n  time: t\n  ratios: [1, 1, 1]\n"
     ],
     ids=["beside-strings", "beside-numbers"],
 )
+@pytest.mark.slow
 def test_staged_splits_a_number_column_kept_as_strings_byte_identically(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], batch_rows: int, lines: list[str]
 ) -> None:
