@@ -648,6 +648,20 @@ def test_the_configs_leakage_references_are_the_ones_checked(
     assert rc == 1 and any("LEAK001 contains golden item g1" in line for line in out), out
 
 
+def test_a_configs_empty_reference_list_checks_no_golden_sets(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `leakage: {reference: []}` names no golden sets on purpose (audit scans none with
+    # it); check scanned ./golden_sets all the same and failed what audit passed.
+    monkeypatch.chdir(tmp_path)
+    golden_folder(tmp_path / "golden_sets", id="g1")
+    leak = leaking_file(tmp_path / "leak.jsonl")
+    assert run([str(leak)], capsys)[0] == 1  # the default folder is scanned without a config
+    cfg = tmp_path / "audit.yaml"
+    cfg.write_text("leakage: {reference: []}\n", encoding="utf-8")
+    assert run([str(leak), "--config", str(cfg)], capsys)[:2] == (0, [])
+
+
 def test_an_empty_reference_folder_of_the_config_is_the_one_named(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
     from curagate.audit.config import AuditConfig
 
+# The golden sets check and audit scan when neither a flag nor the config names any.
 DEFAULT_GOLDEN_DIR = Path("golden_sets")
 
 
@@ -65,7 +66,9 @@ class _Settings:
     preference_key: str = "prompt"
     sft: bool = True
     ngram: int = 13
-    references: tuple[Path, ...] = ()  # leakage.reference (audit's golden sets)
+    # leakage.reference (audit's golden sets); None: the config names none (./golden_sets
+    # when it is a folder), (): it names none on purpose (`reference: []`: no leakage check)
+    references: tuple[Path, ...] | None = None
     levels: tuple[tuple[str, str], ...] = ()  # rule id -> severity the config sets
     errors_above: tuple[tuple[str, float], ...] = ()  # rule id -> error_above the config sets
     secrets: tuple[float, int] = (4.5, 24)  # secrets.entropy_threshold, .min_length
@@ -81,7 +84,9 @@ def _settings(config: AuditConfig | None) -> _Settings:
         sft=config.sft,
         secrets=(config.secrets.entropy_threshold, config.secrets.min_length),
         ngram=config.leakage.ngram,
-        references=tuple(config.leakage.reference),
+        references=tuple(config.leakage.reference)
+        if "reference" in config.leakage.model_fields_set
+        else None,
         levels=tuple((rid, rc.severity) for rid, rc in config.rules.items() if rc.severity),
         errors_above=tuple(
             (rid, rc.error_above) for rid, rc in config.rules.items() if rc.error_above is not None
@@ -223,16 +228,23 @@ def check(
             out.setdefault(f.sort_key(), f)
 
     given = [golden] if isinstance(golden, (str, Path)) else list(golden or [])
-    golden_dirs = [Path(g) for g in given] or [DEFAULT_GOLDEN_DIR]
-    for d in golden_dirs if given else []:
+    golden_dirs = [Path(g) for g in given]
+    for d in golden_dirs:
         if not d.exists():  # a folder of golden sets, or one set's file
             raise InputError(f"--golden {d}: no such file or folder; point it at your golden sets")
     # --golden, else the config's leakage.reference (as audit reads it: they were ignored,
-    # and the hook passed what audit failed), else ./golden_sets when it exists.
-    references = golden_dirs if given or not cfg.references else list(cfg.references)
+    # and the hook passed what audit failed), else ./golden_sets when it exists; a config's
+    # `reference: []` is no golden sets (./golden_sets was scanned).
+    if given:
+        references = golden_dirs
+    elif cfg.references is not None:
+        references = list(cfg.references)
+    else:
+        references = [DEFAULT_GOLDEN_DIR] if DEFAULT_GOLDEN_DIR.is_dir() else []
     leaks: LeakScan | None = None
-    if leakage and (given or cfg.references or golden_dirs[0].is_dir()) and "LEAK001" in rules:
-        leaks = _golden_index(references, ngram or cfg.ngram, references != golden_dirs)
+    if leakage and references and "LEAK001" in rules:
+        from_config = not given and cfg.references is not None
+        leaks = _golden_index(references, ngram or cfg.ngram, from_config)
 
     for batch in _read(paths, own, cfg):
         src = Path(batch.source).as_posix()

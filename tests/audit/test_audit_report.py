@@ -263,3 +263,24 @@ def test_a_folder_that_only_looks_like_an_earlier_audit_output_is_never_replaced
     (own / "audit.json").write_text("{}")
     assert main(["audit", str(data), "--out", str(own)]) in (0, 1)
     assert (own / ".curagate-output.json").is_file()
+
+
+def test_audit_scans_golden_sets_in_the_working_folder_as_check_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `check a.jsonl` failed a leak of ./golden_sets (LEAK001) that `audit a.jsonl` passed
+    # without a word: no config named golden sets, and audit.md said nothing of leakage.
+    monkeypatch.chdir(tmp_path)
+    item = {"prompt": "Which walled city is the secret capital of the northern kingdom?"}
+    write_records(tmp_path / "golden_sets" / "g.jsonl", [{"id": "g1", **item}])
+    data = write_records(tmp_path / "a.jsonl", [{**item, "completion": "Zembla"}])
+    assert main(["audit", "a.jsonl", "--out", "o"]) == 1
+    report = json.loads((tmp_path / "o" / "audit.json").read_text(encoding="utf-8"))
+    assert report["stats"]["leakage"]["golden_sets"] == ["golden_sets"]
+    assert [f["rows"] for f in report["findings"] if f["rule"] == "LEAK001"] == [[f"{data.name}:1"]]
+    # The config's `reference: []` names none: no leakage check, and the report says so.
+    (tmp_path / "audit.yaml").write_text("leakage: {reference: []}\n", encoding="utf-8")
+    assert main(["audit", "a.jsonl", "--out", "o2", "--config", "audit.yaml"]) == 0
+    md = (tmp_path / "o2" / "audit.md").read_text(encoding="utf-8")
+    assert "## Leakage\n\nNot checked: no golden sets" in md
+    capsys.readouterr()

@@ -52,11 +52,15 @@ def audit(
     gx: bool = False,
     executor: str | None = None,
     ray_address: str | None = None,
+    default_golden: Path | None = None,
 ) -> dict[str, Any]:
     """Audit ``data`` and write the reports into ``out``; returns audit.json's content.
 
     ``executor`` (``local`` or ``ray``) audits each input file as a task and
     merges the per-file statistics; the outputs are the same bytes.
+    The golden sets are the config's ``leakage.reference``, else ``default_golden``
+    (the CLI's is ``./golden_sets`` when it is a folder, as ``check``'s); a config's
+    ``reference: []`` names none.
     ``out`` must be new, empty or a previous audit output, outside every input folder
     and holding no input (the next audit would read its sample.jsonl back); the reports
     replace it as one folder.
@@ -66,6 +70,9 @@ def audit(
     from curagate.io.outputs import check_output, report_folder
 
     cfg = config if isinstance(config, AuditConfig) else load_config(config)
+    if default_golden and "reference" not in cfg.leakage.model_fields_set:
+        cfg = cfg.model_copy(deep=True)
+        cfg.leakage.reference = [default_golden]
     out_dir = Path(out)
     paths = expand_inputs(list(data))
     keep = [] if config is None or isinstance(config, AuditConfig) else [("config", config)]

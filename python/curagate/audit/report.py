@@ -133,6 +133,14 @@ def to_markdown(report: dict[str, Any]) -> str:
             f"({lk['ngram']}-gram).",
             "",
         ]
+    else:
+        out += [
+            "## Leakage",
+            "",
+            "Not checked: no golden sets (`leakage.reference` in the config, or a "
+            "`./golden_sets` folder).",
+            "",
+        ]
     sm = report["sample"]
     out += [
         f"Sample for manual review: {md_code(sm['file'], table=False)} ({sm['n']} records, seed {sm['seed']}).",

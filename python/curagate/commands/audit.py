@@ -3,6 +3,8 @@
 Writes audit.json, audit.md, report.html and sample.jsonl into --out; with
 --gx also a Great Expectations suite and validation result. Exit code 1 when
 an error-level finding is reported (see docs/audit.md for every rule).
+Leakage is checked against the config's leakage.reference, else ./golden_sets
+when it exists (as check).
 
 examples:
   curagate audit data/train.jsonl --out audit/
@@ -43,6 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from curagate.audit import audit
+    from curagate.check import DEFAULT_GOLDEN_DIR
 
     if args.ray_address and args.executor != "ray":
         raise ConfigError("--ray-address needs --executor ray")
@@ -53,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
         gx=args.gx,
         executor=args.executor,
         ray_address=args.ray_address,
+        # As check reads them: the hook failed a leak of ./golden_sets audit passed unsaid.
+        default_golden=DEFAULT_GOLDEN_DIR if DEFAULT_GOLDEN_DIR.is_dir() else None,
     )
     s = report["summary"]
     for f in report["findings"]:

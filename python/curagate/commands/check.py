@@ -30,7 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--golden",
         type=Path,
         action="append",  # repeated, every folder is scanned (the last one replaced the others)
-        help="golden sets folder or file, repeatable (default: ./golden_sets if it exists)",
+        help="golden sets folder or file, repeatable (default: the --config file's "
+        "leakage.reference, else ./golden_sets if it exists)",
     )
     parser.add_argument("--no-golden", action="store_true", help="skip the leakage check")
     parser.add_argument(
