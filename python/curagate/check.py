@@ -217,8 +217,13 @@ def check(
     out: dict[tuple[str, int, str, str], CheckFinding] = {}
     seen: dict[bytes, str] = {}
     total = 0  # the rows of every file read (quarantined ones too), as audit counts them
+    # The lines of the rows of the file being read that ``total`` counts, a batch's at a
+    # time: a damaged gzip member's / zstd frame's rows, read before the damage showed,
+    # are taken out again (no finding is kept on them, so no share counts them either).
+    counted: list[pa.Array] = []
+    counted_src = ""
     context_dups = 0  # the context files' rows that repeat an earlier one
-    checked = 0  # ... of the files checked (not --staged-context's)
+    dups: list[tuple[str, int]] = []  # where the context file being read repeats a record
     holding: set[str] = set()  # the files checked that hold a row
 
     def add(file: str, line: int, rule: str, message: str) -> None:
@@ -248,22 +253,31 @@ def check(
 
     for batch in _read(paths, own, cfg):
         src = Path(batch.source).as_posix()
+        if src != counted_src:
+            counted, counted_src = [], src
+            dups.clear()
+        counted.append(_row_lines(batch))
+        total += batch.table.num_rows + len(batch.quarantined)
         if own is not None and str(Path(batch.source).resolve()) not in own:
             # context only: its records are the earlier copies a later file may repeat, and
             # its rows count as one run over every file counts them (a rule's error share)
-            total += batch.table.num_rows + len(batch.quarantined)
+            for q in batch.quarantined:
+                if q.untrusted_from is not None:  # a damaged member: as in a file checked
+                    total -= _rows_from(counted, q.untrusted_from)
+                    context_dups -= _drop_untrusted({}, seen, src, q.untrusted_from, dups)
             if batch.table.num_rows:
                 for line, fp in zip(_lines(batch), fingerprints(batch.keys), strict=True):
                     if seen.setdefault(fp, f"{src}:{line}") != f"{src}:{line}":
                         context_dups += 1  # a DUP001 of one run over every file
+                        dups.append((src, line))
             continue
         fmt = RecordFormat(batch.format)
-        total += batch.table.num_rows + len(batch.quarantined)
-        checked += batch.table.num_rows + len(batch.quarantined)
         if batch.table.num_rows + len(batch.quarantined):
             holding.add(str(Path(batch.source).resolve()))
         for q in batch.quarantined:
             if q.untrusted_from is not None:
+                # the member's rows get no finding, nor count among the rows checked
+                total -= _rows_from(counted, q.untrusted_from)
                 _drop_untrusted(out, seen, src, q.untrusted_from)
             n = q.position or 0
             rule = quarantine_rule(q, fmt)
@@ -333,12 +347,15 @@ def _drop_untrusted(
     seen: dict[bytes, str],
     src: str,
     first: int,
-) -> None:
+    dups: list[tuple[str, int]] | None = None,
+) -> int:
     """Forget what was found on the rows of ``src`` from line ``first`` on: a damaged gzip
     member / zstd frame starts there, whose rows were read before its damage showed and may
     be made up by it (a byte flipped early in a 100K-row file reported 55,437 garbage rows
     as FMT001; one of 50K rows, caught in its first batch, only FMT010). The file's FMT010
-    says so; the records are no earlier copies for DUP001 either."""
+    says so; the records are no earlier copies for DUP001 either. ``dups``: where a context
+    file's rows repeat an earlier one; those of the member are taken out of it too, and
+    their number returned."""
     for key in [k for k, f in out.items() if f.file == src and f.line >= first]:
         del out[key]
     for fp in [
@@ -347,6 +364,32 @@ def _drop_untrusted(
         if at.startswith(f"{src}:") and int(at.rsplit(":", 1)[1]) >= first
     ]:
         del seen[fp]
+    if not dups:
+        return 0
+    kept = [(f, line) for f, line in dups if f != src or line < first]
+    dropped = len(dups) - len(kept)
+    dups[:] = kept
+    return dropped
+
+
+def _row_lines(batch: Batch) -> pa.Array:
+    """The line (JSONL) or 1-based row (Parquet) of each row of ``batch`` that ``check``
+    counts, quarantined ones too (a problem with the whole file at 0)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    quarantined = pa.array([q.position or 0 for q in batch.quarantined], pa.int64())
+    if not batch.table.num_rows:
+        return quarantined
+    lines = batch.lines if batch.lines is not None else pc.add(batch.rows, 1)
+    return pa.concat_arrays([lines.cast(pa.int64()), quarantined])
+
+
+def _rows_from(counted: list[pa.Array], first: int) -> int:
+    """How many of the rows ``counted`` are at line ``first`` or after it."""
+    import pyarrow.compute as pc
+
+    return sum(int(pc.sum(pc.greater_equal(a, first)).as_py() or 0) for a in counted)
 
 
 def _escalated(

@@ -14,8 +14,10 @@ import pytest
 import zstandard
 from io_support import all_keys, all_quarantined, read_all
 
+from curagate.check import check
 from curagate.cli import main
 from curagate.errors import InputError
+from curagate.findings import Severity
 
 ROWS = [b'{"text": "row %d %s"}\n' % (i, b"pad " * 8) for i in range(20000)]
 
@@ -612,3 +614,62 @@ def test_check_keeps_the_findings_of_members_before_a_damaged_one(
     assert main(["check", str(path), "--no-golden"]) == 1
     out = capsys.readouterr().out
     assert "cannot read the file after line 10: the gzip member starting at line 11" in out
+
+
+def _dup_heavy_then_damaged(path: Path) -> None:
+    """A .jsonl.gz of two members: 100 rows, the last 10 repeating the first 10 (10%
+    duplicates, DUP001's default error_above is 5%), then 70,000 rows whose CRC-32 fails:
+    65,536 of them are handed on before the damage shows."""
+    first = b"".join(b'{"text": "row %d"}\n' % (i % 90) for i in range(100))
+    second = bytearray(gzip.compress(_varied(70_000)))
+    second[-8] ^= 0xFF  # its CRC-32
+    path.write_bytes(gzip.compress(first) + bytes(second))
+
+
+@pytest.mark.slow
+def test_the_rows_of_a_damaged_member_do_not_count_towards_a_rules_error_share(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found by review: the damaged member's rows get no finding, but they counted among the
+    # rows checked: 10 duplicates of 100 rows read as 10 of 65,637 (0.02%), a warning,
+    # where the rows checked hold 10% of them, an error (DUP001: above 5%).
+    path = tmp_path / "two.jsonl.gz"
+    _dup_heavy_then_damaged(path)
+    assert main(["check", str(path), "--no-golden", "--format", "json"]) == 1
+    found = json.loads(capsys.readouterr().out)["findings"]
+    assert [f["line"] for f in found if f["rule"] == "DUP001"] == list(range(91, 101))
+    assert {f["level"] for f in found if f["rule"] == "DUP001"} == {"error"}
+    fmt010 = [f for f in found if f["rule"] == "FMT010"]
+    assert len(fmt010) == 1 and "starting at line 101 is damaged" in fmt010[0]["message"]
+
+
+@pytest.mark.slow
+def test_the_rows_of_a_damaged_member_of_a_context_file_do_not_count_either(
+    tmp_path: Path,
+) -> None:
+    # The same file read as context (`check --staged-context`): its rows count as in one
+    # run over both files, the damaged member's not; 11 repeats of 102 rows stay an error.
+    context = tmp_path / "a.jsonl.gz"
+    _dup_heavy_then_damaged(context)
+    staged = tmp_path / "b.jsonl"
+    staged.write_text('{"text": "row 1"}\n', encoding="utf-8")
+    found = check([staged], leakage=False, context=[context, staged])
+    assert [(f.rule.id, f.line, f.severity) for f in found] == [("DUP001", 1, Severity.ERROR)]
+
+
+@pytest.mark.slow
+def test_the_repeats_in_a_damaged_member_of_a_context_file_are_no_duplicates(
+    tmp_path: Path,
+) -> None:
+    # ... nor do its rows that repeat an earlier one count as duplicates: 35,000 copies of
+    # one row in it made the staged file's one duplicate of 102 rows an error.
+    context = tmp_path / "a.jsonl.gz"
+    first = b"".join(b'{"text": "row %d"}\n' % i for i in range(100))
+    varied = _varied(35_000).splitlines(keepends=True)
+    second = bytearray(gzip.compress(b"".join(b'{"text": "row 5"}\n' + v for v in varied)))
+    second[-8] ^= 0xFF  # its CRC-32
+    context.write_bytes(gzip.compress(first) + bytes(second))
+    staged = tmp_path / "b.jsonl"
+    staged.write_text('{"text": "row 1"}\n', encoding="utf-8")
+    found = check([staged], leakage=False, context=[context, staged])
+    assert [(f.rule.id, f.line, f.severity) for f in found] == [("DUP001", 1, Severity.WARNING)]
