@@ -48,7 +48,7 @@ CHECKS = [
 ]  # fmt: skip
 
 
-def report() -> Loaded[GateReportDoc]:
+def report(checks: list[dict[str, Any]] = CHECKS) -> Loaded[GateReportDoc]:
     side = {
         "kind": "bundle",
         "spec": "exports/x",
@@ -61,7 +61,7 @@ def report() -> Loaded[GateReportDoc]:
         "candidate": side,
         "base": {**side, "kind": "model_dir"},
         "gate": {"name": "sentiment", "file": "gates/sentiment.yaml", "sha256": "e" * 64},
-        "checks": CHECKS,
+        "checks": checks,
     }
     raw = json.dumps(data).encode()
     path = Path("gate_report.json")
@@ -144,6 +144,16 @@ def test_gate_report_at_export_fills_model_index_and_the_gate_section() -> None:
     assert parsed.data.model_name == "smollm2-polarity"
     assert "Verdict: **warn**" in parsed.text
     assert "| GATE003 | sentiment | accuracy | 0.8 | 0.6 | pass |" in parsed.text
+
+
+def test_model_index_has_one_result_per_golden_set_metric_with_its_worst_verdict() -> None:
+    # A threshold and a regression check of one metric were two model-index entries of
+    # one number (`registry card` listed accuracy 0.85 twice).
+    regression = {**CHECKS[0], "id": "GATE002", "name": "sentiment.accuracy.regression"}
+    parsed = hub.ModelCard(card(report=report([*CHECKS, {**regression, "verdict": "warn"}])))
+    [result] = parsed.data.eval_results
+    assert (result.metric_type, result.metric_value) == ("accuracy", 0.85)
+    assert result.metric_name == "accuracy (gate: warn)"
 
 
 def test_sidecar_renders_gate_results_into_a_card_exported_without_them(tmp_path: Path) -> None:

@@ -182,29 +182,38 @@ def eval_results_json(report: Loaded[GateReportDoc]) -> str:
     return json.dumps(eval_results(report), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
+_VERDICT_RANK = {"pass": 0, "warn": 1, "fail": 2}
+
+
 def _hub_results(results: dict[str, Any]) -> list[Any]:
-    """model-index entries for the whole-set metric checks (slices stay in the body)."""
+    """model-index entries: one per golden set and metric a whole-set check tests (slices
+    stay in the body), in report order, named with the worst verdict of its checks (a
+    threshold and a regression check of one metric were two entries of one number)."""
     from huggingface_hub import EvalResult
 
-    out = []
+    found: dict[tuple[str, str], tuple[float, str]] = {}
     for r in results.get("results") or []:
         metric, golden, value = r.get("metric"), r.get("golden_set"), r.get("candidate")
         if not (isinstance(metric, str) and isinstance(golden, str)):
             continue
         if not isinstance(value, int | float) or isinstance(value, bool) or r.get("slice"):
             continue
-        out.append(
-            EvalResult(
-                task_type="text-generation",
-                dataset_type=golden,
-                dataset_name=golden,
-                metric_type=metric,
-                metric_value=value,
-                metric_name=f"{metric} (gate: {r.get('verdict', '?')})",
-                verified=False,
-            )
+        verdict = str(r.get("verdict", "?"))
+        seen = found.setdefault((golden, metric), (value, verdict))
+        if _VERDICT_RANK.get(verdict, 3) > _VERDICT_RANK.get(seen[1], 3):
+            found[golden, metric] = (seen[0], verdict)
+    return [
+        EvalResult(
+            task_type="text-generation",
+            dataset_type=golden,
+            dataset_name=golden,
+            metric_type=metric,
+            metric_value=value,
+            metric_name=f"{metric} (gate: {verdict})",
+            verified=False,
         )
-    return out
+        for (golden, metric), (value, verdict) in found.items()
+    ]
 
 
 def _gate_lines(
