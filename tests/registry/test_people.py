@@ -511,7 +511,12 @@ def test_cli_request_and_approve_with_tokens_from_the_environment(
     db = str(reg.path)
     reg.close()
     monkeypatch.delenv("CURAGATE_TOKEN", raising=False)
-    assert main(["registry", "request", "bot", "1", "--to", "production", "--db", db]) == 2
+    # Refused (exit 1, as registry.md says and a promote without a token is), was exit 2.
+    assert main(["registry", "request", "bot", "1", "--to", "production", "--db", db]) == 1
+    monkeypatch.setenv("CURAGATE_TOKEN", "cgt_" + "0" * 43)  # a token nobody holds
+    waive = ["registry", "waive", "bot", "1", "--reason", "r", "--expires", "7d", "--db", db]
+    assert main(waive) == 1
+    assert "missing, unknown or revoked token" in capsys.readouterr().err
     monkeypatch.setenv("CURAGATE_TOKEN", users["alice"][1])
     assert main(["registry", "request", "bot", "1", "--to", "production", "--db", db]) == 0
     assert main(["registry", "approve", "1", "--db", db]) == 1  # alice's own request

@@ -254,7 +254,7 @@ def test_non_utf8_bytes_in_the_secret_or_a_token_are_no_crash(
         assert main([*serve, "--webhook", "http://127.0.0.1:9/hook"]) == 2
     assert "cannot listen there" in capsys.readouterr().err
     monkeypatch.setenv("CURAGATE_TOKEN", "cgt_\udcff")
-    assert main(["registry", "--db", str(world.db), "approve", "1"]) == 2
+    assert main(["registry", "--db", str(world.db), "approve", "1"]) == 1  # refused
     err = capsys.readouterr().err
     assert "missing, unknown or revoked token" in err and "Traceback" not in err
 

@@ -58,7 +58,8 @@ def _token_user(reg: Registry) -> User:
     argument, so the token stays out of shell history and `ps`)."""
     user = reg.authenticate(os.environ.get(TOKEN_ENV))
     if user is None:
-        raise InputError(
+        # Refused (exit 1), as a promote without a token is: no usage error to fix.
+        raise CheckFailed(
             f"${TOKEN_ENV}: missing, unknown or revoked token; set it to the token printed by "
             "`curagate registry users add NAME --role approver`"
         )
