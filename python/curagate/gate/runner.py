@@ -1461,31 +1461,14 @@ def _as_read(
 
 
 def _choice_views(row: dict[str, Any], task: str | None) -> list[str]:
-    """The texts a multiple-choice item (a ``prompt`` with ``choices``, no ``messages``) is
-    looked for by, the first its own row: its prompt with its lettered options, the user
-    turn the gate sends (those and the instruction after them:
-    :func:`~curagate.gate.tasks.multiple_choice.rendered_prompt`) and its bare prompt;
-    none for another item.
-
-    Found by attack: such items were scanned by their bare prompt only, so the user turn
-    the gate sends, copied verbatim as a training prompt or user turn, was no whole prompt
-    of any row, and an item under 8 words (no n-gram, no span) passed GATE005. The
-    instruction every item shares is the set's template (docs/leakage.md), not evidence."""
-    from curagate.gate.tasks.multiple_choice import LETTERS, rendered_prompt
+    """The texts a multiple-choice set's item is looked for by, the first its own row
+    (:func:`~curagate.gate.tasks.multiple_choice.choice_views`: its prompt with its
+    lettered options, the user turn the gate sends, its bare prompt); none for another
+    set's item or an item that is no prompt with choices."""
+    from curagate.gate.tasks.multiple_choice import choice_views
     from curagate.golden import MULTIPLE_CHOICE
 
-    prompt, choices = row.get("prompt"), row.get("choices")
-    if (
-        task != MULTIPLE_CHOICE
-        or row.get("messages") is not None
-        or not isinstance(prompt, str)
-        or not isinstance(choices, list)
-        or not 0 < len(choices) <= len(LETTERS)
-        or not all(isinstance(c, str) for c in choices)
-    ):
-        return []
-    listed = prompt + "\n" + "\n".join(f"{LETTERS[i]}. {c}" for i, c in enumerate(choices))
-    return list(dict.fromkeys([listed, rendered_prompt(prompt, choices), prompt]))
+    return list(choice_views(row).values()) if task == MULTIPLE_CHOICE else []
 
 
 def _views(messages: list[Any]) -> list[str]:

@@ -459,6 +459,32 @@ def _named(batch: Batch, read: Path, path: Path) -> Batch:
     )
 
 
+def _multiple_choice_set(path: Path, sets: dict[Path, Any]) -> bool:
+    """Whether ``path`` is a file of a multiple-choice golden set (its ``set.yaml`` says so;
+    ``sets``: each one read, kept for the next file)."""
+    from curagate.golden import MULTIPLE_CHOICE, task_of_file
+
+    return task_of_file(path, sets) == MULTIPLE_CHOICE
+
+
+def _jsonl_values(path: Path) -> Iterator[tuple[int, Any]]:
+    """(row, JSON value) of each line of a JSON Lines file that parses, rows numbered as
+    the readers number them (non-blank lines, :func:`curagate.golden.is_blank`)."""
+    from curagate.golden import is_blank
+
+    row = 0
+    with path.open("rb") as f:
+        for raw in f:
+            if is_blank(raw):
+                continue
+            try:
+                value = json.loads(raw)
+            except (ValueError, RecursionError):
+                value = None
+            yield row, value
+            row += 1
+
+
 def _check_methods(methods: Iterable[str]) -> tuple[str, ...]:
     chosen = tuple(dict.fromkeys(methods))
     unknown = [m for m in chosen if m not in METHODS]
@@ -615,6 +641,7 @@ class LeakageIndex:
             if p.name not in NOT_ITEMS or p.as_posix() in named
         ]
         index.reference_files = [p.as_posix() for p in paths]
+        sets: dict[Path, Any] = {}  # each set.yaml read once (golden.task_of_file)
         with tempfile.TemporaryDirectory(prefix="curagate-reference-") as tmp:
             for k, path in enumerate(paths):
                 field = (
@@ -627,8 +654,12 @@ class LeakageIndex:
                     for batch, field_used in _reference_batches(read, format, field):
                         index._add_batch(_named(batch, read, path), field_used)
                     continue
+                sources = set()
                 for batch, field_used in _reference_batches(path, format, field):
                     index._add_batch(batch, field_used)
+                    sources.add(batch.source)
+                if sources and _multiple_choice_set(path, sets):
+                    index._add_choice_views(path, sources.pop())
         index._freeze()
         prompts = index.prompt_items
         if not prompts:
@@ -753,7 +784,46 @@ class LeakageIndex:
             )
         return kept
 
-    def _add(self, keys: pa.Array, source: str, rows: pa.Array, ids: pa.Array) -> None:
+    def _add_choice_views(self, path: Path, source: str) -> None:
+        """The views of each multiple-choice item of ``path`` (a golden set's file; its rows
+        already added as ``source``): its prompt with its lettered options and the user turn
+        the gate sends (:func:`~curagate.gate.tasks.multiple_choice.choice_views`), each an
+        item of its own with the row's id and that ``part`` (one golden item with its row
+        for the boilerplate limit; :meth:`row_item` gives the row's item).
+
+        Read by the bare prompt alone, an item the gate's contamination check finds (a short
+        question copied with its options, as the model reads it) passed `leakage
+        --reference` and `curate --decontaminate` over the same set."""
+        from curagate.gate.tasks.multiple_choice import choice_views
+
+        keys = {i.row: i for i in self.items if i.file == source and i.part == "prompt"}
+        views: list[tuple[str, int, str, str]] = []  # (text, row, id, part)
+        for row, value in _jsonl_values(path):
+            item = keys.get(row)
+            if item is None or not isinstance(value, dict):
+                continue  # an unreadable row (refused) or one not an object
+            views += [
+                (text, row, item.id, part)
+                for part, text in choice_views(value).items()
+                if part != "prompt" and text != item.text
+            ]
+        if views:
+            self._add(
+                pa.array([v[0] for v in views], pa.large_string()),
+                source,
+                pa.array([v[1] for v in views], pa.int64()),
+                pa.array([v[2] for v in views], pa.string()),
+                [v[3] for v in views],
+            )
+
+    def _add(
+        self,
+        keys: pa.Array,
+        source: str,
+        rows: pa.Array,
+        ids: pa.Array,
+        parts: Sequence[str] | None = None,
+    ) -> None:
         if self._frozen:
             raise InputError("the reference index is already built; create a new LeakageIndex")
         if len(keys) == 0:
@@ -782,7 +852,8 @@ class LeakageIndex:
             )
         self._core.add(keys, owners, sets)
         for i, (text, row, rid) in enumerate(items):
-            self.items.append(ReferenceItem(base + i, source, row, rid, text, 0, 0, 0, False))
+            part = "prompt" if parts is None else parts[i]
+            self.items.append(ReferenceItem(base + i, source, row, rid, text, 0, 0, 0, False, part))
 
     def add_texts(self, texts: Sequence[str], *, source: str = "<texts>") -> None:
         """Add reference items from strings (tests, notebooks); ids are ``source:row``."""
@@ -821,19 +892,34 @@ class LeakageIndex:
 
     @property
     def prompt_items(self) -> list[ReferenceItem]:
-        """The items of the rows' keys (what the model reads), without their answers."""
+        """The items of the rows' keys (what the model reads) and of a multiple-choice
+        item's views (its ``part`` names which: :meth:`_add_choice_views`), without the
+        rows' answers."""
         self._freeze()
         return self.items[: self._prompts]
 
+    @property
+    def row_items(self) -> list[ReferenceItem]:
+        """One item per reference row, its key: :attr:`prompt_items` without the views."""
+        return [i for i in self.prompt_items if i.part == "prompt"]
+
     def row_item(self, k: int) -> int:
         """The index of the prompt item of item ``k``'s row (``k`` for a prompt): a row found
-        by its prompt and by its answer is one leaked item."""
-        if k < self._prompts:
-            return k
+        by its prompt, by a view of it (a multiple-choice item's user turn) and by its
+        answer is one leaked item."""
         item = self.items[k]
+        if k < self._prompts and item.part == "prompt":
+            return k
         if self._row_items is None:
-            self._row_items = {(i.file, i.row): i.index for i in self.prompt_items}
+            self._row_items = {(i.file, i.row): i.index for i in self.row_items}
         return self._row_items.get((item.file, item.row), k)
+
+    def hit_item(self, k: int) -> int:
+        """The item a hit of item ``k`` counts for in one scanned row: a view of a
+        multiple-choice item (:meth:`_add_choice_views`) its row's item, so that a row holding
+        the item is reported once, by the view showing most of it; ``k`` for another (a
+        row's answer is reported as such)."""
+        return k if self.items[k].part == "answer" else self.row_item(k)
 
     @property
     def answer_items(self) -> list[ReferenceItem]:
@@ -886,7 +972,7 @@ class LeakageIndex:
         self.reference_files = list(state["reference_files"])
         self.items = [ReferenceItem(*t) for t in state["items"]]
         self._answer_items = []
-        self._prompts = sum(1 for i in self.items if i.part == "prompt")
+        self._prompts = sum(1 for i in self.items if i.part != "answer")
         self._row_items = None
         self.quarantined = state.get("quarantined", 0)
         self.unreadable = [Quarantined(*t) for t in state.get("unreadable", [])]
@@ -950,7 +1036,7 @@ class LeakageIndex:
         string it holds (:func:`row_texts`); a pair once (in the key when it is
         there), ordered by row, then item."""
         found: list[TextLeak] = []
-        for _, in_key, hits in _new_hits(self.scan, texts):
+        for _, in_key, hits in _new_hits(self.scan, texts, self.hit_item):
             found.extend(TextLeak(hit, in_key) for hit in hits)
         found.sort(key=lambda t: (t.leak.record, t.leak.item))
         return found
@@ -992,22 +1078,36 @@ class LeakageIndex:
 
 
 def _new_hits(
-    scan: Callable[[pa.Array], list[_core.Leak]], texts: RowTexts
+    scan: Callable[[pa.Array], list[_core.Leak]],
+    texts: RowTexts,
+    hit_item: Callable[[int], int] | None = None,
 ) -> Iterator[tuple[pa.Array, bool, list[_core.Leak]]]:
     """Each text of the rows (key first), whether it is the key, and the hits of which it
     holds the strongest: a (row, item) pair is reported once per row, by the text that
     shares most of the item (a copy whose words are joined matches weakly as written and
-    whole with them split), the earliest of equals."""
+    whole with them split), the earliest of equals. ``hit_item`` (an index's
+    :meth:`LeakageIndex.hit_item`) names the item a hit counts for: a multiple-choice
+    item's views are one item, reported by the view that shows most of it."""
     parts = texts.parts()
     found = [scan(part) for part, _ in parts]
-    best: dict[tuple[int, int], tuple[tuple[float, int, int, int], int]] = {}
+    best: dict[tuple[int, int], tuple[tuple[float, int, int, int], int, int]] = {}
     for k, hits in enumerate(found):
         for h in hits:
-            pair, strength = (h.record, h.item), _strength(h)
+            item = h.item if hit_item is None else hit_item(h.item)
+            pair, strength = (h.record, item), _strength(h)
             if pair not in best or strength > best[pair][0]:
-                best[pair] = (strength, k)
+                best[pair] = (strength, k, h.item)
     for k, (part, is_key) in enumerate(parts):
-        yield part, is_key, [h for h in found[k] if best[h.record, h.item][1] == k]
+        yield (
+            part,
+            is_key,
+            [
+                h
+                for h in found[k]
+                if best[h.record, h.item if hit_item is None else hit_item(h.item)][1:]
+                == (k, h.item)
+            ],
+        )
 
 
 def _strength(hit: _core.Leak) -> tuple[float, int, int, int]:
@@ -1149,7 +1249,7 @@ def detect(
         config=index.config,
         reference_files=index.reference_files,
         corpus_files=paths,
-        items=index.prompt_items,
+        items=index.row_items,
         answer_items=index.answer_items,
         corpus_records=sum(p.records for p in parts),
         corpus_bytes=sum(p.nbytes for p in parts),
@@ -1214,7 +1314,8 @@ def _scan_file(
         # message's reasoning, a system or metadata field): one definition for
         # every command (curagate.leakage.texts).
         texts = row_texts(batch.table, batch.format, keys, text_field)
-        for scanned, _, hits in _new_hits(lambda t: _scan(index, paraphrases, t), texts):
+        hits_of = _new_hits(lambda t: _scan(index, paraphrases, t), texts, index.hit_item)
+        for scanned, _, hits in hits_of:
             if hits:
                 _collect(by_item, index, hits, scanned, _places(batch, hits))
         if paraphrases is not None:  # by their key, once per record (not per text scanned)
@@ -1232,7 +1333,8 @@ def _scan_file(
                 part.nbytes += _text_bytes(qkeys)
                 # With the views of a valid row's key (its turns one by one, decoded...).
                 qtexts = RowTexts(qkeys, None)
-                for scanned, _, hits in _new_hits(lambda t: _scan(index, paraphrases, t), qtexts):
+                qhits = _new_hits(lambda t: _scan(index, paraphrases, t), qtexts, index.hit_item)
+                for scanned, _, hits in qhits:
                     if hits:
                         _collect(by_item, index, hits, scanned, where)
                 if paraphrases is not None:

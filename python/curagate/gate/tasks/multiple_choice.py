@@ -25,11 +25,49 @@ def choices_of(item: dict[str, Any], spec: GoldenSetGate) -> list[str]:
     return [str(c) for c in ch]
 
 
+def listed_prompt(prompt: str, choices: list[str]) -> str:
+    """The prompt with each choice on a line after its letter (``A. Paris``)."""
+    return prompt + "\n" + "\n".join(f"{LETTERS[i]}. {c}" for i, c in enumerate(choices))
+
+
 def rendered_prompt(prompt: str, choices: list[str]) -> str:
     """The user turn the gate writes for an item without ``messages``: the prompt, each
     choice after its letter, and the instruction (curagate.golden compares items by it)."""
-    text = prompt + "\n" + "\n".join(f"{LETTERS[i]}. {c}" for i, c in enumerate(choices))
-    return text + "\nAnswer with the letter of the correct option."
+    return listed_prompt(prompt, choices) + "\nAnswer with the letter of the correct option."
+
+
+# The texts a multiple-choice item is looked for by in training data (see choice_views),
+# by the name a leakage report gives each (an item's ``part``).
+WITH_OPTIONS = "prompt with options"
+USER_TURN = "user turn"
+
+
+def choice_views(row: dict[str, Any]) -> dict[str, str]:
+    """The texts a multiple-choice item (a ``prompt`` with ``choices``, no ``messages``)
+    is looked for by in training data, in order: its prompt with its lettered options
+    (:data:`WITH_OPTIONS`), the user turn the gate sends (those and the instruction after
+    them, :func:`rendered_prompt`: :data:`USER_TURN`) and its bare ``prompt``; none for
+    another row. The gate's contamination check (GATE005) and ``curagate leakage`` /
+    ``curate --decontaminate`` over a multiple-choice golden set read an item so.
+
+    Found by attack: such items were scanned by their bare prompt only, so the user turn
+    the gate sends, copied verbatim as a training prompt or user turn, was no whole prompt
+    of any row, and an item under 8 words (no n-gram, no span) was never found. The
+    instruction every item shares is the set's template (docs/leakage.md), not evidence."""
+    prompt, choices = row.get("prompt"), row.get("choices")
+    if (
+        row.get("messages") is not None
+        or not isinstance(prompt, str)
+        or not isinstance(choices, list)
+        or not 0 < len(choices) <= len(LETTERS)
+        or not all(isinstance(c, str) for c in choices)
+    ):
+        return {}
+    return {
+        WITH_OPTIONS: listed_prompt(prompt, choices),
+        USER_TURN: rendered_prompt(prompt, choices),
+        "prompt": prompt,
+    }
 
 
 def reference_index(item: dict[str, Any], choices: list[str]) -> int:
