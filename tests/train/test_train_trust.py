@@ -588,6 +588,27 @@ def test_dpo_answers_cut_before_their_end_of_turn_are_reported(
     assert [f.rule.id for f in result.findings] == ["TH005"]
 
 
+def test_dpo_pairs_the_same_once_cut_to_max_length_are_reported_by_row(
+    tmp_path: Path, tiny_model: Path
+) -> None:
+    # Answers differing only past data.max_length: trl trained the pair on one answer
+    # twice (a signal of zero), exit 0 without a word.
+    rows = [{"prompt": f"q{i}", "chosen": "yes", "rejected": "no"} for i in range(8)]
+    rows[5] = {"prompt": "q5", "chosen": "word " * 30 + "yes", "rejected": "word " * 30 + "no"}
+    data = write_jsonl(tmp_path / "data" / "pairs.jsonl", rows)
+    cfg = write_config(
+        tmp_path / "t.yaml", tiny_model, data, data={"max_length": 20}, training={"max_steps": 2}
+    )
+    result = train("dpo", cfg)
+    same = [f for f in result.findings if f.rule.id == "TH009"]
+    assert len(same) == 1 and f"{data}:6" in same[0].message, result.findings
+    assert "1 training preference pair(s)" in same[0].message
+    # Answers that differ inside max_length: no such finding.
+    rows[5]["rejected"] = "no " + "word " * 30
+    write_jsonl(data, rows)
+    assert "TH009" not in [f.rule.id for f in train("dpo", cfg, name="tiny2").findings]
+
+
 def test_turns_check_flags_are_trained_and_reported(tmp_path: Path, tiny_model: Path) -> None:
     # `curagate check` fails two user turns in a row (FMT003); train trained them silently.
     rows = [

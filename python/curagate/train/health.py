@@ -2,7 +2,7 @@
 
 Each finding has a stable id, declared below with what it checks, why it
 matters and how to fix it (docs/train.md repeats the same text; a test keeps
-them in step). TH001-TH004 are checked here on every log line; TH005-TH008 on
+them in step). TH001-TH004 are checked here on every log line; TH005-TH009 on
 the data and the model before training starts (curagate.train.run).
 
 The callback also writes every log line to ``metrics.jsonl`` as it arrives,
@@ -101,6 +101,18 @@ TURN_ORDER = Rule(
     "merge or drop the turns as `curagate check` says, then retrain.",
 )
 
+PAIR_SAME_AFTER_TRUNCATION = Rule(
+    "TH009",
+    "pair_same_after_truncation",
+    Severity.WARNING,
+    "DPO pairs whose chosen and rejected answers differ only past `data.max_length`: trl cuts "
+    "the rendered prompt and each answer keeping the start, so the two it trains on are the "
+    "same tokens (the finding names the first rows, file and line).",
+    "such a pair gives a training signal of zero (its loss stays log 2): the preference it "
+    "was written for is never taught.",
+    "raise `data.max_length` past where the answers differ, or shorten their shared start.",
+)
+
 RULES: dict[str, Rule] = rule_table(
     NON_FINITE,
     LOSS_SPIKE,
@@ -110,6 +122,7 @@ RULES: dict[str, Rule] = rule_table(
     GENERATION_DOES_NOT_STOP,
     SPECIAL_TOKEN_IN_TEXT,
     TURN_ORDER,
+    PAIR_SAME_AFTER_TRUNCATION,
 )
 
 

@@ -45,6 +45,7 @@ from curagate.train.health import (
     END_OF_TURN_TRUNCATED,
     GENERATION_DOES_NOT_STOP,
     NON_FINITE,
+    PAIR_SAME_AFTER_TRUNCATION,
     SPECIAL_TOKEN_IN_TEXT,
     TURN_ORDER,
     HealthFinding,
@@ -872,7 +873,13 @@ def _train_locked(
                 val_rendered = _rendered_pairs(tok, val_pairs, val_records)
                 _check_dpo_end_of_turn(tok, val_rendered, val_records, eot_id, eot_token)
             no_answer, val_no_answer = _check_dpo_lengths(
-                tok, rendered, val_rendered, cfg.data.max_length, (eot_token, eot_id), monitor
+                tok,
+                rendered,
+                val_rendered,
+                cfg.data.max_length,
+                (eot_token, eot_id),
+                monitor,
+                (train_records, val_records),
             )
             dropped, val_dropped = len(no_answer), len(val_no_answer)
             if val_pairs is not None and val_rendered is not None and val_records is not None:
@@ -1352,28 +1359,35 @@ def _check_dpo_end_of_turn(
 
 def _dpo_truncation(
     tok: Any, rendered: list[tuple[str, str, str]], max_length: int, eot_id: int
-) -> tuple[set[int], int]:
+) -> tuple[set[int], int, list[int]]:
     """What trl's DPO truncation (the rendered prompt + answer cut to ``max_length``,
     keeping the start) leaves of the pairs (``rendered``: as :func:`_rendered_pairs` renders
     them): (the pairs with no answer token left, their indices; how many pairs' chosen
-    answer loses its first end-of-turn token)."""
-    prompts = [r[0] for r in rendered]
-    fulls = [r[1] for r in rendered]
-    enc = tok([*prompts, *fulls], add_special_tokens=False)["input_ids"]
+    answer loses its first end-of-turn token; the pairs left an answer token whose chosen
+    and rejected are the same tokens once cut, their indices)."""
+    n_pairs = len(rendered)
+    enc = tok(
+        [text for k in range(3) for text in (r[k] for r in rendered)], add_special_tokens=False
+    )["input_ids"]
     no_answer: set[int] = set()
+    same: list[int] = []
     cut = 0
-    for n, (prompt_ids, full_ids) in enumerate(
-        zip(enc[: len(rendered)], enc[len(rendered) :], strict=True)
+    for n, (prompt_ids, full_ids, rejected_ids) in enumerate(
+        zip(enc[:n_pairs], enc[n_pairs : 2 * n_pairs], enc[2 * n_pairs :], strict=True)
     ):
         start = len(prompt_ids)
         if start >= max_length:
             no_answer.add(n)
             continue
+        # Answers that differ only past the cut: trl trains the pair on two copies of one
+        # answer, a signal of zero (the pair's loss stays log 2), exit 0 without a word.
+        if full_ids[:max_length] == rejected_ids[:max_length]:
+            same.append(n)
         # Only where the end-of-turn token sits matters (a newline after it may be cut).
         eot_at = next((i for i in range(start, len(full_ids)) if full_ids[i] == eot_id), None)
         if eot_at is not None and eot_at >= max_length:
             cut += 1
-    return no_answer, cut
+    return no_answer, cut, same
 
 
 def _check_dpo_lengths(
@@ -1383,13 +1397,18 @@ def _check_dpo_lengths(
     max_length: int,
     eot: tuple[str, int],
     monitor: HealthMonitor,
+    records: tuple[tdata.Records, tdata.Records | None],
 ) -> tuple[set[int], set[int]]:
     """Refuse what trl would train on nothing (every pair, or every validation pair,
-    left no answer token: a crash inside trl), report chosen answers cut before their
-    end-of-turn (TH005, as for SFT); returns the training and validation pairs left no
-    answer (trl leaves them out), their indices."""
-    no_answer, cut = _dpo_truncation(tok, pairs, max_length, eot[1])
-    val_no_answer = _dpo_truncation(tok, val_pairs, max_length, eot[1])[0] if val_pairs else set()
+    left no answer token: a crash inside trl), report chosen answers cut before their end-of-turn (TH005, as for SFT) and
+    pairs whose answers differ only past the cut (TH009, naming their rows); returns the
+    training and validation pairs left no answer (trl leaves them out), their indices.
+    ``records``: where the training and validation pairs were read."""
+    no_answer, cut, same = _dpo_truncation(tok, pairs, max_length, eot[1])
+    val_no_answer: set[int] = set()
+    val_same: list[int] = []
+    if val_pairs:
+        val_no_answer, _, val_same = _dpo_truncation(tok, val_pairs, max_length, eot[1])
     if len(no_answer) == len(pairs):
         raise InputError(
             f"no preference pair has an answer token left: every rendered prompt is at least "
@@ -1404,6 +1423,22 @@ def _check_dpo_lengths(
         raise ConfigError(
             f"the end-of-turn token {eot[0]!r} is never inside a trained answer (every chosen "
             f"answer is cut by data.max_length={max_length}); raise data.max_length"
+        )
+    if same or val_same:
+        val_records = records[1]
+        places = [records[0].where(i) for i in same[:3]]
+        if val_records is not None:
+            places += [val_records.where(i) for i in val_same[: max(0, 3 - len(places))]]
+        counts = f"{len(same)} training" + (f" and {len(val_same)} validation" if val_pairs else "")
+        monitor.add(
+            HealthFinding(
+                rule=PAIR_SAME_AFTER_TRUNCATION,
+                step=None,
+                message=f"{counts} preference pair(s) have the same chosen and rejected answer "
+                f"once cut to data.max_length={max_length} tokens (they differ only past it; "
+                f"{', '.join(places)}{', ...' if len(same) + len(val_same) > len(places) else ''}"
+                "), so they teach nothing; raise data.max_length past where the answers differ",
+            )
         )
     if cut:
         monitor.add(
