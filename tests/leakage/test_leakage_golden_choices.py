@@ -5,9 +5,11 @@ options, the user turn the gate sends, and its bare prompt (``choice_views``).""
 from __future__ import annotations
 
 import json
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pyarrow.parquet as pq
 import pytest
 
@@ -77,6 +79,8 @@ def test_leakage_finds_multiple_choice_items_as_the_model_reads_them(
     args = ["--reference", str(ref), "--corpus", str(corpus), "--out", str(out)]
     assert main(["leakage", *args, "--fail-on-leak"]) == 1
     report = json.loads((out / "leakage.json").read_text())
+    schema = resources.files("curagate.leakage").joinpath("leakage.schema.json").read_text()
+    jsonschema.validate(report, json.loads(schema))
     # Every item found, each counted once (whichever of its texts matched), its row's id;
     # the views are no items of their own.
     assert report["summary"]["leaked_reference_items"] == len(QUESTIONS)

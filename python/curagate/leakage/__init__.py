@@ -103,8 +103,9 @@ METHODS = ("exact", "ngram", "minhash")
 NOT_ITEMS = frozenset({"human_labels.jsonl"})
 # 2: quarantined rows scanned, unreadable rows listed; 3: span settings;
 # 4: reference.quarantined, reference.unreadable(_rows); 5: the rows' answers indexed
-# (reference.answers, an item's part, config.answers)
-SCHEMA_VERSION = 5
+# (reference.answers, an item's part, config.answers); 6: a multiple-choice golden item's
+# views (parts "prompt with options", "user turn")
+SCHEMA_VERSION = 6
 PICKLE_VERSION = 1  # of LeakageIndex.__getstate__ (the core blob carries its own)
 MAX_UNREADABLE_LISTED = 100  # leakage.json lists this many unreadable rows; counts all
 
