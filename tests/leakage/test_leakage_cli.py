@@ -62,6 +62,18 @@ def leaks(files: dict[str, Path]) -> list[dict[str, Any]]:
     return list(report["leaks"])
 
 
+def test_the_report_written_reads_back_through_its_artifact_contract(
+    files: dict[str, Path],
+) -> None:
+    # leakage.json went to schema 5, then 6; LeakageReportDoc read 4 and refused the
+    # report curagate had just written as "newer than this curagate reads".
+    from curagate.artifacts import LeakageReportDoc, read_artifact
+
+    assert run(files, "leaky") == 0
+    loaded = read_artifact(LeakageReportDoc, files["out"] / "leakage.json")
+    assert loaded.doc.summary.leaked_reference_items == 1
+
+
 def test_leak_without_fail_on_leak_exits_0(files: dict[str, Path]) -> None:
     # Exit 0 because the flag is off, not because nothing was found.
     assert run(files, "leaky") == 0
