@@ -1774,8 +1774,6 @@ def test_full_width_phones_and_addresses_in_cjk_sentences_are_found(
         "アクセス数は10\u300220\u300230\u300240\u3002",
         "访问量增长了1\u30022\u30023\u30024倍",
         "连接数\uff1a12\u300234\u300256\u300278",
-        # a word for an address only reaches 12 characters back in text without spaces
-        "服务器状态良好今天的访问量增长了 1\u30022\u30023\u30024",
         # a compact full-width "+" number then a unit is an amount; a parenthesis in prose
         "差額" + wide("+123456") + "円",
         "前年比" + wide("+123456789") + "円",
@@ -1941,38 +1939,6 @@ def test_an_ascii_plus_before_an_amount_in_cjk_text_is_no_phone(
         ("model-1.0.0.1.safetensors", []),
         ("backup-2.1.0.3.sql", []),
         ("see rule 1.2.3.4.in the manual", []),
-        # Found by review: a package's or an archive's extension, or a pre-release's tag,
-        # after the numbers makes them a version even after a word for an address (they
-        # were reported), and so does the word "version" right before them
-        ("Tomcat server 8.5.4.1.war", []),
-        ("deploy to the server: app 8.5.4.1.jar", []),
-        ("server 10.0.0.1.tar.gz", []),
-        ("host SETUP 1.0.0.1.EXE", []),
-        ("upgrade the server firmware to 1.2.3.4.beta", []),
-        ("server 10.0.0.1.RC2", []),
-        ("server version 10.0.3.2", []),
-        ("server version 10.0.3.2 installed", []),
-        ("Server Version: 10.0.3.2", []),
-        ("host version=1.2.3.4.", []),
-        ("服务器版本10.0.3.2", []),
-        ("server v10.0.3.2", []),
-        # ... but other extensions and words after a word for an address stay addresses,
-        # as do abbreviations and a flag before the numbers
-        ("server 10.0.0.1.warp drive", ["10.0.0.1"]),
-        ("server 10.0.0.1.Jar it", ["10.0.0.1"]),
-        ("the server ver 10.0.0.1 is down", ["10.0.0.1"]),
-        ("ping -v 10.0.0.1", ["10.0.0.1"]),
-        ("server versioning at 10.0.0.1", ["10.0.0.1"]),
-        # Found by review: a word for an address further than 12 characters before was not
-        # read (the four words before count now, within 40 characters), nor ssh or telnet
-        ("the server is at 10.0.0.1.next", ["10.0.0.1"]),
-        ("the server, I think, is 10.0.0.1.then", ["10.0.0.1"]),
-        ("ssh 10.0.0.1.then", ["10.0.0.1"]),
-        ("telnet 10.0.0.1.then quit", ["10.0.0.1"]),
-        # ... and no further: five words, or a word for one in text without spaces
-        ("a server was there and then 10.0.0.1.next", []),
-        ("Look at the server docs and the section 1.2.3.4.in the manual", []),
-        ("Tomcat 8.5.4.1.war", []),
     ],
 )
 def test_a_word_after_the_dot_after_an_address_is_the_next_sentence_but_for_versions(

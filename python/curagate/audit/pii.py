@@ -264,11 +264,6 @@ _VERSION_TAG = re.compile(
     r"|canary|milestone|hotfix|build|sp|esr",
     re.IGNORECASE,
 )
-# ... of which those no sentence starts with, which make the numbers a version whatever
-# word for an address is before them (`upgrade the server firmware to 1.2.3.4.beta`).
-_PRERELEASE_TAG = re.compile(
-    r"alpha|beta|rc|snapshot|nightly|canary|preview|milestone|hotfix|esr|lts", re.IGNORECASE
-)
 # One-word sentences in capitals (`10.0.0.1.OK.`): after the numbers, their dot ending the
 # sentence, they are the next sentence, the space left out. Any other word in capitals there
 # reads as a version's tag or a file's (`1.0.0.1.RTM.`, `5.4.2.1.CR.`, `1.2.3.4.XLS.`).
@@ -299,15 +294,11 @@ def _version_or_file(text: str, start: int, end: int) -> bool:
     (`screenshot-1.2.3.4.png`) addresses, then, read as files, hid `server 10.0.0.1.next
     time`; extensions matched in any case hid `Connect to 10.0.0.1.Log in as admin.`; any
     word in capitals ending the sentence made `We shipped 1.0.0.1.RTM.` an address."""
-    if _PACKAGE_FILE.match(text, end) is not None:
-        return True  # a package or an archive: what its name numbers is a version
     m = _DOT_WORD.match(text, end)
     if m is None:
         return False
-    if _PRERELEASE_TAG.fullmatch(m["word"]) is not None:
-        return True  # a pre-release's tag, no word of a sentence (`server 1.2.3.4.beta`)
     if text.endswith("//", 0, start) or (
-        not text.endswith("-", 0, start) and _ip_words_before(text, start)
+        not text.endswith("-", 0, start) and _words_before(_IP_WORDS, text, start, _IP_WINDOW)
     ):
         return False  # said to be an address (a word for one, a URL's `//`)
     word = m["word"]
@@ -320,35 +311,6 @@ def _version_or_file(text: str, start: int, end: int) -> bool:
     return not (capitals and m["stop"] is not None and _CAPITALS_SENTENCE.fullmatch(word))
 
 
-# The extension of a package or an archive right after dotted numbers, in small letters or
-# capitals (`Tomcat server 8.5.4.1.war`, `app 1.2.3.4.tar.gz`, `SETUP 1.0.0.1.EXE`): a
-# release's file, whose numbers are its version whatever word for an address is before
-# (a word in small letters after them is otherwise the next sentence there: `server
-# 10.0.0.1.png`, `server 10.0.0.1.next time` stay addresses).
-_PACKAGE_EXTENSIONS = (
-    "war|ear|jar|aar|tar|tgz|tbz2?|txz|gz|bz2|xz|zst|zip|7z|rar|whl|egg|gem|deb|rpm|apk|aab"
-    "|ipa|msi|msix|exe|dmg|pkg|nupkg|crate|iso"
-)
-_PACKAGE_FILE = re.compile(
-    rf"\.(?:(?:{_PACKAGE_EXTENSIONS})|(?:{_PACKAGE_EXTENSIONS.upper()}))(?![A-Za-z\d_])"
-)
-# A word for a version right before dotted numbers, a ":" or "=" between or not (`server
-# version 10.0.3.2`, `Version: 1.2.3.4`, 版本, バージョン, 버전): they are the version,
-# whatever word for an address is before it. Abbreviations stay addresses (`server ver
-# 10.0.0.1 is down`, `ping -v 10.0.0.1`: a flag), as do release and build (`DHCP release
-# 10.0.0.5`, `Connect to build 10.1.2.3 host`); `v10.0.3.2` is no candidate at all.
-_VERSION_BEFORE = re.compile(
-    r"(?:(?<![A-Za-z])version|版本|バージョン|버전)\s*[:=]?\s*\Z", re.IGNORECASE
-)
-
-
-def _version_before(text: str, start: int) -> bool:
-    """Whether a word for a version is right before ``text[start:]`` (_VERSION_BEFORE),
-    the text read NFKC (full-width letters and colon as ASCII ones)."""
-    a = max(0, start - 16)
-    return _VERSION_BEFORE.search(unicodedata.normalize("NFKC", text[a:start])) is not None
-
-
 # What says that numbers apart by ideographic full stops are an address: a word for one
 # (IP, host, server, address, ...; 地址, 服务器, アドレス, サーバ, 주소, ...) among the
 # characters just before (read NFKC: `\uff29\uff30\uff1a`), a URL's `//` or a user's `@` right before,
@@ -357,30 +319,13 @@ def _version_before(text: str, start: int) -> bool:
 # `访问量`) are counts of visits.
 _IP_WORDS = re.compile(
     r"(?<![A-Za-z])(?:ip(?:v4)?|host(?:name)?|server|addr(?:ess)?|ping|dns|gateway|router"
-    r"|proxy|url|ssh|sftp|telnet|traceroute|tracert|nslookup)(?:e?s)?(?![A-Za-z])"
+    r"|proxy|url)(?:e?s)?(?![A-Za-z])"
     r"|地址|网址|網址|位址|主机|主機|服务器|伺服器|服務器|网关|閘道"
     r"|(?:连接|連接|連線|接続)(?![数數量率次])"
     r"|アドレス|サーバ|ホスト|ゲートウェイ|주소|서버|호스트",
     re.IGNORECASE,
 )
-_IP_WINDOW = 12  # characters before the address where such a word counts at least
-# ... and in text written with spaces, the four words before it (`the server is at
-# 10.0.0.1.next`), as far as 40 characters back: words that start with a letter, in
-# scripts written with spaces (text without them keeps its 12 characters: `服务器` far
-# before `1。2。3。4` in a sentence of counts says nothing of them), and what parts them.
-_IP_WORDS_BACK = re.compile(rf"(?:{_SPACED}[^\W\d_](?:{_SPACED}[\w'\u2019-])*[^\w\s]*\s+){{1,4}}\Z")
-_IP_WORDS_REACH = 40
-
-
-def _ip_words_before(text: str, start: int) -> bool:
-    """Whether a word for an address (_IP_WORDS) is in the window before ``text[start:]``:
-    its 12 characters, or its four words where those reach further."""
-    a = max(0, start - _IP_WORDS_REACH)
-    m = _IP_WORDS_BACK.search(text, a, start)
-    window = max(_IP_WINDOW, start - m.start()) if m is not None else _IP_WINDOW
-    return _words_before(_IP_WORDS, text, start, window)
-
-
+_IP_WINDOW = 12  # characters before the address where such a word counts
 _PORT = re.compile(r"[:\uff1a]\d{1,5}(?!\d)")
 
 
@@ -389,7 +334,7 @@ def _ip_context(text: str, start: int, end: int) -> bool:
     return (
         text.endswith(("//", "@"), 0, start)
         or _PORT.match(text, end) is not None
-        or _ip_words_before(text, start)
+        or _words_before(_IP_WORDS, text, start, _IP_WINDOW)
     )
 
 
@@ -1001,7 +946,6 @@ def scan(
                 not _example_ip(v4)
                 and (not stops or _ip_context(seen, m.start(), m.end()))
                 and not _version_or_file(seen, m.start(), m.end())
-                and not _version_before(seen, m.start())
             ):
                 add("PII004", spot, "ipv4")
     if families & IPV6 and ":" in text:
