@@ -7,7 +7,8 @@ with that key: it covers every file, MANIFEST.json (and so the lineage) included
 With --digest, MANIFEST.json's own sha256 must be that value. Without either,
 an edit of MANIFEST.json itself cannot be detected, and the output says so.
 Prints the bundle's artifact digest (the sha256 of MANIFEST.json, the value the
-gate attests and the registry stores). Exit 0 when intact, 1 when anything differs.
+gate attests and the registry stores). Exit 0 when intact, 1 when anything differs,
+2 when the path is no bundle or output (nothing to verify) or a flag is wrong.
 
 A curate or split output (a folder holding its `.curagate-output.json` marker) is
 checked against manifest.json / split_manifest.json: every listed file's sha256, no
