@@ -284,3 +284,7 @@ def test_audit_scans_golden_sets_in_the_working_folder_as_check_does(
     md = (tmp_path / "o2" / "audit.md").read_text(encoding="utf-8")
     assert "## Leakage\n\nNot checked: no golden sets" in md
     capsys.readouterr()
+    # An output inside the golden sets would be read back as golden items next time.
+    assert main(["audit", "a.jsonl", "--out", "golden_sets/o"]) == 2
+    assert "inside the golden sets folder golden_sets" in capsys.readouterr().err
+    assert not (tmp_path / "golden_sets" / "o").exists()

@@ -76,7 +76,9 @@ def audit(
     out_dir = Path(out)
     paths = expand_inputs(list(data))
     keep = [] if config is None or isinstance(config, AuditConfig) else [("config", config)]
-    claim = check_output(out_dir, "audit", data, paths, keep=keep)
+    golden = [("golden sets", p) for p in cfg.leakage.reference]
+    # Golden sets holding the output read its sample.jsonl back as golden items.
+    claim = check_output(out_dir, "audit", data, paths, keep=[*keep, *golden], records=golden)
     reading = None
     if executor is None and paths:
         # The first batches are parsed (natively, the GIL released) while the engine
