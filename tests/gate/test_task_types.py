@@ -565,6 +565,12 @@ def test_multiple_choice_reads_a_list_that_is_no_echo_as_its_first_letter(output
         "The answer is B. Some would say A. Who knows.",
         "The answer is likely B, but A is not out of the question.",
         "(B) \u2014 no wait \u2014 (A)",
+        # "with" that picks, not tells apart (found by review: credited as B).
+        "B. I'll go with A.",
+        "B. Going with A.",
+        "B. I'm going with A.",
+        "B. Let me go with A.",
+        "Answer: B. I'd rather go with A.",
     ],
 )
 def test_multiple_choice_reads_no_answer_from_a_changed_mind_or_unsureness_after_it(
@@ -602,6 +608,11 @@ def test_multiple_choice_reads_no_answer_from_a_changed_mind_or_unsureness_after
         "Answer: I think B",
         "The answer is most likely B.",
         "The answer is likely to be B.",
+        # "with" after confuse, compare, mix or mistake tells apart; not going with picks none.
+        "B. People often confuse it with A.",
+        "B. It is easy to mix it up with A.",
+        "B. Don't go with A.",
+        "B. I would not go with A.",
     ],
 )
 def test_multiple_choice_reads_an_answer_that_explains_the_other_options(output: str) -> None:

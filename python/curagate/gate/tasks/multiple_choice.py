@@ -607,8 +607,14 @@ def _rejected(sentence: str, start: int, end: int) -> bool:
     before, after = sentence[max(0, start - 80) : start], sentence[end : end + 120]
     return bool(
         re.search(
-            r"(?i)(?:\b(?:not|never|unlike|than|instead\s+of|eliminated|wrong|incorrect|trap\s+is|"
-            r"with|from|ruled?\s+out|exclude[ds]?|dismiss(?:ed)?)\s*:?\s*(?:be\s+)?(?:(?:option|choice)\s+)?(?:\(?[A-Z][).]?\s*(?:,|and|or)\s*)*$)",
+            r"(?i)(?:(?:\b(?:not|never|unlike|than|instead\s+of|eliminated|wrong|incorrect|trap\s+is|"
+            # "with" tells apart only after confuse, compare, mix or mistake ("confused
+            # with A", "Compared with A"): "I'll go with A" picks A. Found by review:
+            # "B. I'll go with A." was credited as B.
+            r"(?:confus|compar|mix|mistak)\w*(?:\s+\w+){0,2}?\s+with|"
+            r"from|ruled?\s+out|exclude[ds]?|dismiss(?:ed)?)"
+            r"|(?:\bnot|n't|\bnever)\s+(?:go(?:ing)?\s+with|pick(?:ing)?|choos(?:e|ing)|select(?:ing)?))"
+            r"\s*:?\s*(?:be\s+)?(?:(?:option|choice)\s+)?(?:\(?[A-Z][).]?\s*(?:,|and|or)\s*)*$)",
             before,
         )
         or re.match(
