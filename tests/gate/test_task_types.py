@@ -571,6 +571,16 @@ def test_multiple_choice_reads_a_list_that_is_no_echo_as_its_first_letter(output
         "B. I'm going with A.",
         "B. Let me go with A.",
         "Answer: B. I'd rather go with A.",
+        # Another option praised, by a negation or not (found by review: credited as B).
+        "B. A is not a bad choice.",
+        "B. A isn't far off.",
+        "B. A isn't bad either.",
+        "B. A is not far from right.",
+        "B. A isn't the worst option.",
+        "B. A isn't unreasonable.",
+        "B. A is a good choice.",
+        "B. A is a reasonable pick.",
+        "B. A is viable.",
     ],
 )
 def test_multiple_choice_reads_no_answer_from_a_changed_mind_or_unsureness_after_it(
@@ -613,6 +623,10 @@ def test_multiple_choice_reads_no_answer_from_a_changed_mind_or_unsureness_after
         "B. It is easy to mix it up with A.",
         "B. Don't go with A.",
         "B. I would not go with A.",
+        # Negations and words of praise that say nothing for the other option.
+        "B. A is not as good.",
+        "B. London. A is not far from London, but it is in France.",
+        "B. London. A is a great city, but in France.",
     ],
 )
 def test_multiple_choice_reads_an_answer_that_explains_the_other_options(output: str) -> None:

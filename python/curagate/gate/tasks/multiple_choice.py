@@ -576,7 +576,9 @@ _HEDGE_WORD = re.compile(
     r"(?i)(?:\?|\b(?:maybe|perhaps|possibl[ey]|could|couldn'?t|might|may|or|too|likely|"
     r"unlikely|prefer|choose|actually|wait|instead|rather|better|more|guess|think|"
     r"lean(?:ing)?|say|would|wouldn'?t|should|shouldn'?t|some|alternative|candidate|valid|"
-    r"plausible|fine|works?|fits?|equally|either|same|just\s+as|also\s+(?:works?|fits?)|"
+    r"plausible|fine|viable|acceptable|defensible|(?:good|great|decent|reasonable|sensible)"
+    r"(?=\s*(?:[.,;!?]|$)|(?:\s+\w+)?\s+(?:choice|option|answer|pick|bet|call|candidate|one)\b)|"
+    r"works?|fits?|equally|either|same|just\s+as|also\s+(?:works?|fits?)|"
     r"unless|if|though|then\s+again|why\s+not|hmm+|mind|mean|meant|correction|changed?|final|"
     r"except|scratch|strike|oops|nope|nah|sorry|mistake|listen|instinct|against|"
     r"answer(?!\s+for\b)|correct|right|true|no\s+wait)\b)"
@@ -593,6 +595,15 @@ _NEG = re.compile(
     r"won'?t|wouldn'?t|couldn'?t|don'?t|doesn'?t|wrong|incorrect|false|impossible|"
     r"excluded?|dismiss(?:ed)?|rul(?:e|ed|es)\s+out|non|less|worse|unlikely|improbable|"
     r"out\s+of\s+the\s+question)\b|n't\b"
+)
+# A negation that praises: "not a bad choice", "isn't far off", "not unreasonable". Found
+# by review: "B. A is not a bad choice." read A as said wrong and credited B.
+_PRAISE = re.compile(
+    r"(?i)(?:\b(?:not|never|hardly)|n't)\s+(?:(?:a|an|the|so|too|that|all|at\s+all|very|"
+    r"entirely|completely|totally|really|necessarily|exactly)\s+){0,3}"
+    r"(?:bad|terrible|awful|poor|worst|far\s+off|far\s+from\s+(?:the\s+)?(?:right|correct|"
+    r"truth|mark|answer)|far(?=\s*(?:[.,;!?]|$))|off|unreasonable|"
+    r"silly|crazy|absurd|implausible|a\s+stretch|out\s+of\s+place)\b"
 )
 # A list item's letter at a line start ("A. Paris", "- **A.** Paris", "1. A. Paris"): its
 # stop ends no sentence (read as "A)").
@@ -691,9 +702,10 @@ def _tail_hedged(output: str, stop: int, answer: int, choices: list[str]) -> boo
         negs = len(_NEG.findall(sentence))
         changed = _CHANGE_WORD.search(sentence) is not None
         hedged = _HEDGE_WORD.search(sentence) is not None
+        praised = _PRAISE.search(sentence) is not None
         for start, end, _ in tokens:
             if _rejected(sentence, start, end):
-                if negs > 1 or changed:
+                if negs > 1 or changed or praised:
                     return True
             elif hedged or not _explained(sentence, start, end, choices):
                 return True
