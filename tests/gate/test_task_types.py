@@ -339,6 +339,11 @@ def test_multiple_choice_reads_no_answer_from_an_echo_of_three_options(output: s
         "B, since A is wrong",
         "B, I think",
         "B, the other options A and C are wrong",
+        # The letter, then "because" or "since" (found by review: read as A, the option
+        # text the explanation names).
+        "B because Paris is in France",
+        "B since Paris is in France.",
+        "B because A is in France",
         # Sentences naming another letter that offer no hedge.
         "B. It could not be A.",
         "B. The answer could never be A.",
@@ -571,6 +576,7 @@ def test_multiple_choice_reads_a_list_that_is_no_echo_as_its_first_letter(output
         "B. I'm going with A.",
         "B. Let me go with A.",
         "Answer: B. I'd rather go with A.",
+        "B because it could also be A",
         # Another option praised, by a negation or not (found by review: credited as B).
         "B. A is not a bad choice.",
         "B. A isn't far off.",

@@ -110,12 +110,16 @@ def reference_index(item: dict[str, Any], choices: list[str]) -> int:
 _EM = r"(?:\*\*|__|\*|_)"
 # A leading option letter: in parentheses, followed by ")", ".", ":" or ",", or alone on
 # its line; in Markdown emphasis, which ends it as those do ("**B**", "**(B)**", "*B.*");
-# never a letter followed by more words ("A careful reading ..." names no option). Found
+# never a letter followed by more words ("A careful reading ..." names no option), save
+# "because" or "since" ("B because ..."). Found
 # by attack: "**B**" and "B, because A and C are wrong" were read as no answer.
 _LETTER = re.compile(
     r"\s*(?:(?P<em>\*\*|__|\*|_)(?:\((?P<em_paren>[A-Z])\)|(?P<em_bare>[A-Z])[).:,]?)(?P=em)"
     r"(?:[).:,]|[^\S\n]*(?:\n|$))?"
-    r"|\((?P<paren>[A-Z])\)|(?P<bare>[A-Z])(?:[).:,]|[^\S\n]*(?:\n|$)))"
+    r"|\((?P<paren>[A-Z])\)|(?P<bare>[A-Z])(?:[).:,]|[^\S\n]*(?:\n|$)"
+    # Or followed by "because" or "since": "B because Paris is in France" (found by
+    # review: read as A, the option text its explanation names).
+    r"|[^\S\n]+(?=(?i:because|since)\b)))"
 )
 
 
