@@ -587,6 +587,20 @@ def test_multiple_choice_reads_a_list_that_is_no_echo_as_its_first_letter(output
         "B. A is a good choice.",
         "B. A is a reasonable pick.",
         "B. A is viable.",
+        # A Chinese, Japanese or Korean sentence naming another letter (found by review:
+        # "B. \u5176\u5b9e\u662fA\u3002", "actually it is A", was credited as B).
+        "B. \u5176\u5b9e\u662fA\u3002",
+        "B. \u4e0d\u5bf9\uff0c\u662fA\u3002",
+        "B. \u7b54\u6848\u5e94\u8be5\u662fA\uff01",
+        "Answer: B. \u5176\u5b9e\u662fA\u3002",
+        "B. London. \u5176\u5b9e\u662fA\u3002",
+        "The answer is B. \u4e0d\u8fc7A\u4e5f\u6709\u53ef\u80fd\u3002",  # "but A is possible too"
+        "B. \u4f26\u6566\u3002A\u4e5f\u5bf9\u3002",  # "A is right too"
+        "B. \u4f26\u6566\u3002\u6211\u9009A\u3002",  # "I choose A"
+        "B. \u4f26\u6566\u3002A\u5728\u6cd5\u56fd\u5417\uff1f",  # "is A in France?"
+        "B. \u4f26\u6566\u3002\u5b9f\u306fA\u3067\u3059\u3002",  # Japanese "actually it is A"
+        "B. \u4f26\u6566\u3002\uc0ac\uc2e4 A\uc785\ub2c8\ub2e4.",  # Korean "actually it is A"
+        "B. \u4f26\u6566\u3002\u4e0d\u662fB\uff0c\u662fA\u3002",  # "not B, A"
     ],
 )
 def test_multiple_choice_reads_no_answer_from_a_changed_mind_or_unsureness_after_it(
@@ -633,6 +647,17 @@ def test_multiple_choice_reads_no_answer_from_a_changed_mind_or_unsureness_after
         "B. A is not as good.",
         "B. London. A is not far from London, but it is in France.",
         "B. London. A is a great city, but in France.",
+        # Chinese, Japanese and Korean sentences that explain or reject another option.
+        "B. \u4f26\u6566\u3002A\u662f\u5df4\u9ece\uff0c\u5728\u6cd5\u56fd\u3002",  # "A is Paris, in France"
+        "B. \u4f26\u6566\u3002\u9009\u9879A\u662f\u5df4\u9ece\u3002",  # "option A is Paris"
+        "B. \u4f26\u6566\u3002A\u4e0d\u5bf9\u3002",  # "A is wrong"
+        "B. \u4f26\u6566\u3002A\u548cC\u90fd\u662f\u9519\u7684\u3002",  # "A and C are both wrong"
+        "B. \u4f26\u6566\u3002\u6392\u9664A\u548cC\u3002",  # "rule out A and C"
+        "B. \u4f26\u6566\u3002\u6211\u4e0d\u9009A\u3002",  # "I don't choose A"
+        "B. \u4f26\u6566\u3002A\u4e0d\u53ef\u80fd\u662f\u6b63\u786e\u7b54\u6848\u3002",  # "A can't be right"
+        "B. \u4f26\u6566\u3002A\u306f\u30d1\u30ea\u3067\u3059\u3002",  # Japanese "A is Paris"
+        "B. \u4f26\u6566\u3002A\u306f\u9593\u9055\u3044\u3067\u3059\u3002",  # Japanese "A is wrong"
+        "B. \u4f26\u6566\u3002A\ub294 \ud2c0\ub838\uc2b5\ub2c8\ub2e4.",  # Korean "A is wrong"
     ],
 )
 def test_multiple_choice_reads_an_answer_that_explains_the_other_options(output: str) -> None:
@@ -658,6 +683,9 @@ def test_multiple_choice_reads_an_answer_that_explains_the_other_options(output:
         "answer" + " " * 100_000 + "x",
         ("answer" + " " * 2_000 + "x ") * 50,
         "B." + " " * 100_000 + "A",
+        "B. \u4f26\u6566\u3002" + "A\u548c" * 33_000 + "\u90fd\u4e0d\u5bf9\u3002",
+        "B. " + "A\u4e0d\u5bf9\u3002" * 16_000,
+        "B. \u4f26\u6566\u3002" + "A\u5728" * 50_000,
     ],
 )
 def test_multiple_choice_reads_a_long_hostile_output_in_linear_time(output: str) -> None:

@@ -178,6 +178,7 @@ _FOREIGN_WORD = rf"(?<!{_W})(?i:{'|'.join(_FOREIGN)})(?!{_W})"
 # Han, kana and Hangul: a letter right before one ends as before a stop ("정답은 B입니다",
 # "正解はB、またはCです"). Found by re-attack: such answers and hedges were missed.
 _CJK_CHAR = "[\u1100-\u11ff\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]"
+_CJK_CHAR_RE = re.compile(_CJK_CHAR)
 # A letter as an option: "(A)", "A)", "A.", "A:", "A?", "A" ending the line, each in
 # emphasis or not ("**A**": emphasis ends it as ")" does).
 _FORM = rf"(?:{_EM}?\((?P<p>[A-Z])\){_EM}?|{_EM}?(?<![^\W_])(?P<b>[A-Z])(?:{_EM}|[).:?]|\s*$|(?={_CJK_CHAR})))"
@@ -613,6 +614,97 @@ _PRAISE = re.compile(
 # stop ends no sentence (read as "A)").
 _LIST_ITEM = re.compile(r"(?m)^(\s*(?:[-*\u2022]|\d+[.)])?\s*(?:\*\*|__)?[A-Z])\.(?=[^\S\n]*\S)")
 _NOT_LATIN = re.compile("[\u0370-\u1fff\u2e80-\uffef]")
+# A sentence in Chinese, Japanese or Korean (its stops, U+3002, U+FF01 and U+FF1F, read
+# as ".", "!" and "?"): its letters are read by :func:`_cjk_hedged`. Found by review:
+# "B. 其实是A。" ("actually it is A") was credited as B.
+_KANA_HANGUL = re.compile("[\u3040-\u30ff\u1100-\u11ff\uac00-\ud7af]")
+_CJK_LETTER = re.compile(
+    r"(?<![A-Za-z0-9'\u2019])(?:\((?P<p>[A-Z])\)|(?P<b>[A-Z]))(?![A-Za-z0-9'\u2019])"
+)
+# Said wrong: a negation before the letter ("不是A", "排除A", "Aではなく"
+# aside) or after it ("A不对", "A是错的", "Aは間違い", "A는 틀렸다").
+_CJK_NOT_BEFORE = re.compile(
+    r"(?:不是|并非|並非|而非|非|排除|除了|不选|不選|"
+    r"不可能是|不会是|不會是)"
+    r"\s*(?:选项|選項)?\s*(?:\(?[A-Z]\)?\s*[,和与與或及]\s*)*\(?$"
+)
+_CJK_NOT_AFTER = re.compile(
+    r"\)?\s*(?:(?:は|が|も)?\s*(?:違う|違い|間違|誤り|不正解|ではな|じゃな)"
+    r"|(?:은|는|이|가|도)?\s*(?:아니|틀))"
+)
+_CJK_WRONG_AFTER = re.compile(
+    r"\)?(?:\s*(?:或者|或|还是|和|与|與|及|,)\s*\(?[A-Z]\)?)*\s*(?:都|也|均)?\s*(?:是|为|為)?\s*"
+    r"(?:不|错|錯|非|没|沒)"
+)
+_CJK_NEGATIONS = re.compile(r"不|非|没|沒|错|錯|无|無|ない|なく|아니|않|틀")
+# Words that hedge or change the mind, or call an option right: actually, should, maybe,
+# perhaps, probably, answer, choose, correct, right, wait, ...
+_CJK_HEDGE = re.compile(
+    r"\?|其实|其實|实际|實際|应该|應該|可能|也许|也許|或许|或許|大概|"
+    r"说不定|說不定|等等|等一下|答案|选(?!项)|選(?!項)|正确|正確|对|對|更|也|"
+    r"実は|やっぱり|やはり|本当は|かも|多分|たぶん|正解|答え|正し|"
+    r"いや|사실|아마|정답|답은|맞|또는|아니면"
+)
+_CJK_CHANGE = re.compile(
+    r"\?|其实|其實|实际|實際|应该|應該|也许|也許|或许|或許|大概|"
+    r"说不定|說不定|等等|等一下|実は|やっぱり|やはり|本当は|かも|"
+    r"多分|たぶん|사실|아마"
+)
+# The letter picked: after "is", "choose", "becomes" ("是A", "选A", "はA"), or before
+# a copula ("Aです", "A입니다", "A吧").
+_CJK_PICK_BEFORE = re.compile(r"(?:是|选|選|为|為|成|は|を|은|는)\s*(?:选项|選項)?\s*\(?$")
+_CJK_PICK_AFTER = re.compile(r"\)?\s*(?:です|だ|である|でしょう|입니|이다|예요|이에요|吧|吗|嗎|呢)")
+# The letter as the subject of a fact about its option: "A是巴黎" (A is Paris), "A:",
+# "A在法国", "Aはパリ", "A는 파리".
+_CJK_SUBJECT = re.compile(
+    r"\)?\s*(?:[:)(]|是|为|為|指|在|的|代表|表示|属于|屬於|位于|位於|"
+    r"は|が|の|는|은|이|가)"
+)
+
+
+def _cjk_hedged(sentence: str, mine: str, choices: list[str]) -> bool:
+    """Whether a Chinese, Japanese or Korean sentence after the committed answer ``mine``
+    takes it back, read as :func:`_tail_hedged` reads an English one: it names the answer
+    beside another letter or says it wrong ("不是B"), or names another letter that is
+    neither said wrong (by a negation before or after it, with no second negation and no
+    word of a changed mind) nor the subject of a fact about its option with no hedging
+    word ("A是巴黎, 在法国"); a letter in a Japanese or Korean sentence with no
+    hedging word, nothing picking it and no copula after it ("なぜかA") names none."""
+    tokens = [
+        (t.start(), t.end(), t.group("p") or t.group("b"))
+        for t in _CJK_LETTER.finditer(sentence)
+        if (t.group("p") or t.group("b")) in LETTERS[: len(choices)]
+    ]
+    letters = {x for _, _, x in tokens}
+
+    def said_wrong(start: int, end: int) -> bool:
+        return bool(
+            _CJK_NOT_BEFORE.search(sentence, max(0, start - 30), start)
+            or _CJK_WRONG_AFTER.match(sentence, end, end + 120)
+            or _CJK_NOT_AFTER.match(sentence, end, end + 120)
+        )
+
+    if mine in letters:
+        return bool(letters - {mine}) or any(said_wrong(s, e) for s, e, x in tokens if x == mine)
+    negs = len(_CJK_NEGATIONS.findall(sentence))
+    changed = _CJK_CHANGE.search(sentence) is not None
+    hedged = _CJK_HEDGE.search(sentence) is not None
+    han_only = _KANA_HANGUL.search(sentence) is None
+    for start, end, _ in tokens:
+        if said_wrong(start, end):
+            if negs > 1 or changed:
+                return True
+        elif (
+            hedged
+            or _CJK_PICK_BEFORE.search(sentence, max(0, start - 10), start)
+            or _CJK_PICK_AFTER.match(sentence, end)
+            or (han_only and not _CJK_SUBJECT.match(sentence, end))
+        ):
+            # Hedged, picked, or (in Chinese) named as no subject of a fact: "是A", "A吧".
+            return True
+    return False
+
+
 _L = r"(?:\((?:{0})\)|(?<![\w'\u2019])(?:{0})(?![\w'\u2019]))"
 
 
@@ -682,8 +774,13 @@ def _tail_hedged(output: str, stop: int, answer: int, choices: list[str]) -> boo
     mine = LETTERS[answer]
     for s in _SENTENCE.finditer(tail):
         sentence = s.group(0)
-        if not sentence.strip() or _NOT_LATIN.search(sentence):
-            continue  # the words read here are English
+        if not sentence.strip():
+            continue
+        if _NOT_LATIN.search(sentence):
+            # The words read here are English; Chinese, Japanese and Korean are read so too.
+            if _CJK_CHAR_RE.search(sentence) and _cjk_hedged(sentence, mine, choices):
+                return True
+            continue
         tokens = [
             (t.start(), t.end(), t.group("p") or t.group("b"))
             for t in _LETTER_TOKEN.finditer(sentence)
