@@ -587,6 +587,11 @@ def test_multiple_choice_reads_a_list_that_is_no_echo_as_its_first_letter(output
         "B. A is a good choice.",
         "B. A is a reasonable pick.",
         "B. A is viable.",
+        # A hedging word that is not negated still hedges.
+        "B. London. A is the right answer.",
+        "B. London. A is correct.",
+        "B. Is A not the right answer?",
+        "B. A is not the answer, or is it?",
         # A Chinese, Japanese or Korean sentence naming another letter (found by review:
         # "B. \u5176\u5b9e\u662fA\u3002", "actually it is A", was credited as B).
         "B. \u5176\u5b9e\u662fA\u3002",
@@ -647,6 +652,13 @@ def test_multiple_choice_reads_no_answer_from_a_changed_mind_or_unsureness_after
         "B. A is not as good.",
         "B. London. A is not far from London, but it is in France.",
         "B. London. A is a great city, but in France.",
+        # A hedging word negated says the other option wrong (found by review: no answer).
+        "Answer: B\n\nExplanation: A) Paris is the capital of France, so it is not correct.",
+        "B. A is the capital of France, so it is not the right answer.",
+        "B. London. A refers to Paris, which is in France, so it is not correct.",
+        "B. London. A: Paris is the capital of France, so this is not true.",
+        "B. London. Option A, Paris, is the capital of France, so it can't be the answer.",
+        "B. London. A is Paris, which is not correct.",
         # Chinese, Japanese and Korean sentences that explain or reject another option.
         "B. \u4f26\u6566\u3002A\u662f\u5df4\u9ece\uff0c\u5728\u6cd5\u56fd\u3002",  # "A is Paris, in France"
         "B. \u4f26\u6566\u3002\u9009\u9879A\u662f\u5df4\u9ece\u3002",  # "option A is Paris"

@@ -588,6 +588,14 @@ _HEDGE_WORD = re.compile(
     r"except|scratch|strike|oops|nope|nah|sorry|mistake|listen|instinct|against|"
     r"answer(?!\s+for\b)|correct|right|true|no\s+wait)\b)"
 )
+# A hedging word negated ("so it is not correct", "which is not the right answer", "it
+# can't be the answer", "this is not true"): it says the option wrong, and hedges nothing.
+# Found by review: "A) Paris is the capital of France, so it is not correct." after the
+# answer named none.
+_NOT_RIGHT = re.compile(
+    r"(?i)(?:\b(?:not|never|cannot)|n't)\s+(?:be\s+)?(?:the\s+|an?\s+)?"
+    r"(?:(?:correct|right|true|valid|best|final)\s+)?(?:answer|option|choice|correct|right|true|valid)\b"
+)
 # Words that change the mind even where the sentence says the other option is wrong.
 _CHANGE_WORD = re.compile(
     r"(?i)(?:\?|\b(?:actually|wait|better|more|never\s+mind|second\s+thought|"
@@ -802,7 +810,7 @@ def _tail_hedged(output: str, stop: int, answer: int, choices: list[str]) -> boo
             continue
         negs = len(_NEG.findall(sentence))
         changed = _CHANGE_WORD.search(sentence) is not None
-        hedged = _HEDGE_WORD.search(sentence) is not None
+        hedged = _HEDGE_WORD.search(_NOT_RIGHT.sub(" ", sentence)) is not None
         praised = _PRAISE.search(sentence) is not None
         for start, end, _ in tokens:
             if _rejected(sentence, start, end):
