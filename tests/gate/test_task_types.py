@@ -592,6 +592,8 @@ def test_multiple_choice_reads_a_list_that_is_no_echo_as_its_first_letter(output
         "B. London. A is correct.",
         "B. Is A not the right answer?",
         "B. A is not the answer, or is it?",
+        "B. London. A would be correct.",
+        "B. London. A is in France, so it might not be correct.",
         # A Chinese, Japanese or Korean sentence naming another letter (found by review:
         # "B. \u5176\u5b9e\u662fA\u3002", "actually it is A", was credited as B).
         "B. \u5176\u5b9e\u662fA\u3002",
@@ -659,6 +661,8 @@ def test_multiple_choice_reads_no_answer_from_a_changed_mind_or_unsureness_after
         "B. London. A: Paris is the capital of France, so this is not true.",
         "B. London. Option A, Paris, is the capital of France, so it can't be the answer.",
         "B. London. A is Paris, which is not correct.",
+        "Answer: B\n\n- A. Paris is the capital of France, so it would not be correct.",
+        "B. London. A is in France, so it wouldn't be right.",
         # Chinese, Japanese and Korean sentences that explain or reject another option.
         "B. \u4f26\u6566\u3002A\u662f\u5df4\u9ece\uff0c\u5728\u6cd5\u56fd\u3002",  # "A is Paris, in France"
         "B. \u4f26\u6566\u3002\u9009\u9879A\u662f\u5df4\u9ece\u3002",  # "option A is Paris"

@@ -589,11 +589,12 @@ _HEDGE_WORD = re.compile(
     r"answer(?!\s+for\b)|correct|right|true|no\s+wait)\b)"
 )
 # A hedging word negated ("so it is not correct", "which is not the right answer", "it
-# can't be the answer", "this is not true"): it says the option wrong, and hedges nothing.
+# can't be the answer", "this is not true", "it would not be correct"): it says the option wrong, and hedges nothing.
 # Found by review: "A) Paris is the capital of France, so it is not correct." after the
 # answer named none.
 _NOT_RIGHT = re.compile(
-    r"(?i)(?:\b(?:not|never|cannot)|n't)\s+(?:be\s+)?(?:the\s+|an?\s+)?"
+    r"(?i)(?:\b(?:would|could|should|will|can)(?:\s+not|\s+never|n't)|\b(?:not|never|cannot)|n't)"
+    r"\s+(?:be\s+)?(?:the\s+|an?\s+)?"
     r"(?:(?:correct|right|true|valid|best|final)\s+)?(?:answer|option|choice|correct|right|true|valid)\b"
 )
 # Words that change the mind even where the sentence says the other option is wrong.
