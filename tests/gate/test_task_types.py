@@ -593,6 +593,8 @@ def test_multiple_choice_reads_a_list_that_is_no_echo_as_its_first_letter(output
         "B. Is A not the right answer?",
         "B. A is not the answer, or is it?",
         "B. London. A would be correct.",
+        "B. London. A is not right either... or is it?",
+        "B. Or am I wrong?",
         "B. London. A is in France, so it might not be correct.",
         # A Chinese, Japanese or Korean sentence naming another letter (found by review:
         # "B. \u5176\u5b9e\u662fA\u3002", "actually it is A", was credited as B).

@@ -559,7 +559,9 @@ _UNSURE_TAIL = re.compile(
     r"|unsure|uncertain|doubtful|(?:don'?t|do\s+not|dunno)\s+know|dunno|no\s+idea"
     r"|who\s+knows|can'?t\s+(?:tell|decide|say|be\s+(?:sure|certain))|cannot\s+(?:tell|decide)"
     r"|guess(?:ing)?|low\s+confidence|confidence\s*:\s*low|hard\s+to\s+(?:say|tell)"
-    r"|not\s+obvious|for\s+all\s+I\s+know|nothing'?s\s+certain|50\s*/\s*50)\b"
+    r"|not\s+obvious|for\s+all\s+I\s+know|nothing'?s\s+certain|50\s*/\s*50"
+    # "B. A is not right either... or is it?" (found by review: credited as B).
+    r"|or\s+is\s+it(?=\s*\?)|or\s+am\s+I\s+wrong)\b"
 )
 # One sentence: up to a stop, `!`, `?` or `;` before a space or the end, or a line end.
 # A stop right after a letter and before a lower-case word ends none ("Options A. and C.
