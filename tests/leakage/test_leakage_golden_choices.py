@@ -38,12 +38,13 @@ def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
     return path
 
 
-def _golden(tmp_path: Path, task: str = "multiple_choice") -> Path:
-    """A locked golden folder with one set of :data:`QUESTIONS` (as tests/gate builds one)."""
+def _golden(tmp_path: Path, task: str = "multiple_choice", pick: slice = slice(None)) -> Path:
+    """A locked golden folder with one set of :data:`QUESTIONS` (those ``pick`` picks), as
+    tests/gate builds one."""
     root = tmp_path / "golden"
     items = [
         {"id": i, "prompt": p, "choices": c, "reference": 0}
-        for i, (p, c) in zip(IDS, QUESTIONS, strict=True)
+        for i, (p, c) in zip(IDS[pick], QUESTIONS[pick], strict=True)
     ]
     if task != "multiple_choice":  # the same rows under another task: no options read
         items = [{**i, "reference": i["choices"][0]} for i in items]
@@ -122,6 +123,18 @@ def test_other_questions_in_the_gates_template_are_no_leak(tmp_path: Path) -> No
     )
     result = detect(reference=[str(_golden(tmp_path))], corpus=[str(corpus)])
     assert result.leaked_reference_items == 0, [leak.to_dict() for leak in result.leaks]
+
+
+def test_a_one_item_set_flags_no_other_question_in_the_gates_template(tmp_path: Path) -> None:
+    # One item shares its instruction with no other: no boilerplate, and its short user
+    # turn matched every training row in the gate's template by the instruction's 8 words
+    # (found by re-attack: `check` failed and decontaminate removed clean rows). Its
+    # prompt with options is still looked for.
+    others = [("Capital of Spain?", ["Madrid", "Lisbon"]), ("Largest ocean?", ["Pacific"])]
+    rows = [{"prompt": rendered_prompt(p, c), "completion": "A"} for p, c in others]
+    corpus = _write_jsonl(tmp_path / "train.jsonl", [*rows, *_trained("with options")[-1:]])
+    result = detect(reference=[str(_golden(tmp_path, pick=slice(5, 6)))], corpus=[str(corpus)])
+    assert [(leak.item.id, [m.row for m in leak.matches]) for leak in result.leaks] == [("q5", [2])]
 
 
 def test_a_set_of_another_task_is_read_by_its_prompt_alone(tmp_path: Path) -> None:
