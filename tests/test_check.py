@@ -658,6 +658,10 @@ def test_a_configs_empty_reference_list_checks_no_golden_sets(
     leak = leaking_file(tmp_path / "leak.jsonl")
     assert run([str(leak)], capsys)[0] == 1  # the default folder is scanned without a config
     cfg = tmp_path / "audit.yaml"
+    # A config that names none (found by re-attack: reading any config marked them named).
+    for unnamed in ("sft: true\n", "leakage: {ngram: 13}\n"):
+        cfg.write_text(unnamed, encoding="utf-8")
+        assert run([str(leak), "--config", str(cfg)], capsys)[0] == 1
     cfg.write_text("leakage: {reference: []}\n", encoding="utf-8")
     assert run([str(leak), "--config", str(cfg)], capsys)[:2] == (0, [])
 

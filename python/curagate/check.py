@@ -141,37 +141,6 @@ def _rules_at(cfg: _Settings) -> dict[str, Rule]:
     }
 
 
-def _golden_index(golden: list[Path], ngram: int, from_config: bool) -> LeakScan | None:
-    """The index of the golden sets; a folder with no golden item is an error naming it
-    and check's own flags, or the config key the folders came from (the leakage module's
-    message names ``--reference``)."""
-    from curagate.io.readers import _SUPPORTED_TEXT
-    from curagate.leakage import EmptyReferenceError
-
-    try:
-        return build_index(golden, ngram=ngram)
-    except InputError as e:
-        empty_dir = str(e).endswith(f": directory has no {_SUPPORTED_TEXT} file")
-        if not (empty_dir or isinstance(e, EmptyReferenceError)):
-            raise
-        what = f"no {_SUPPORTED_TEXT} file" if empty_dir else "no valid record in its files"
-        # The folder the reader found empty (of several, the first was named).
-        where = (
-            str(e).split(": directory has no ")[0]
-            if empty_dir
-            else ", ".join(p.as_posix() for p in golden)
-        )
-    fix = (
-        "fix leakage.reference in the --config file"
-        if from_config
-        else "point --golden at your golden sets"
-    )
-    raise InputError(
-        f"{where}: no golden item to check leakage against ({what}); add golden sets there, "
-        f"{fix}, or pass --no-golden"
-    )
-
-
 def check(
     files: Sequence[str | Path],
     *,
@@ -248,8 +217,12 @@ def check(
         references = [DEFAULT_GOLDEN_DIR] if DEFAULT_GOLDEN_DIR.is_dir() else []
     leaks: LeakScan | None = None
     if leakage and references and "LEAK001" in rules:
-        from_config = not given and cfg.references is not None
-        leaks = _golden_index(references, ngram or cfg.ngram, from_config)
+        fix = (
+            "fix leakage.reference in the --config file"
+            if not given and cfg.references is not None
+            else "point --golden at your golden sets"
+        )
+        leaks = build_index(references, ngram=ngram or cfg.ngram, fix=f"{fix}, or pass --no-golden")
 
     for batch in _read(paths, own, cfg):
         src = Path(batch.source).as_posix()

@@ -278,13 +278,35 @@ def test_audit_scans_golden_sets_in_the_working_folder_as_check_does(
     report = json.loads((tmp_path / "o" / "audit.json").read_text(encoding="utf-8"))
     assert report["stats"]["leakage"]["golden_sets"] == ["golden_sets"]
     assert [f["rows"] for f in report["findings"] if f["rule"] == "LEAK001"] == [[f"{data.name}:1"]]
+    # A config that names none scans them too (reading it marked them named: re-attack).
+    (tmp_path / "audit.yaml").write_text("sft: true\n", encoding="utf-8")
+    assert main(["audit", "a.jsonl", "--out", "o3", "--config", "audit.yaml"]) == 1
     # The config's `reference: []` names none: no leakage check, and the report says so.
     (tmp_path / "audit.yaml").write_text("leakage: {reference: []}\n", encoding="utf-8")
     assert main(["audit", "a.jsonl", "--out", "o2", "--config", "audit.yaml"]) == 0
     md = (tmp_path / "o2" / "audit.md").read_text(encoding="utf-8")
     assert "## Leakage\n\nNot checked: no golden sets" in md
     capsys.readouterr()
+    # --no-golden checks none, whatever the config or ./golden_sets say.
+    assert main(["audit", "a.jsonl", "--out", "o4", "--config", "audit.yaml", "--no-golden"]) == 0
+    capsys.readouterr()
     # An output inside the golden sets would be read back as golden items next time.
     assert main(["audit", "a.jsonl", "--out", "golden_sets/o"]) == 2
     assert "inside the golden sets folder golden_sets" in capsys.readouterr().err
     assert not (tmp_path / "golden_sets" / "o").exists()
+
+
+def test_an_empty_golden_sets_folder_names_how_to_audit_without_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A ./golden_sets holding no set (a .gitkeep) was exit 2 naming no way out: audit had
+    # no --no-golden (found by re-attack).
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "golden_sets").mkdir()
+    (tmp_path / "golden_sets" / ".gitkeep").touch()
+    write_records(tmp_path / "a.jsonl", [{"prompt": "p", "completion": "c"}])
+    assert main(["audit", "a.jsonl", "--out", "o"]) == 2
+    err = capsys.readouterr().err
+    assert "golden_sets: no golden item to check leakage against" in err
+    assert "`reference: []` checks none), or pass --no-golden" in err
+    assert main(["audit", "a.jsonl", "--out", "o", "--no-golden"]) == 0

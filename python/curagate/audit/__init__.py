@@ -53,6 +53,7 @@ def audit(
     executor: str | None = None,
     ray_address: str | None = None,
     default_golden: Path | None = None,
+    leakage: bool = True,
 ) -> dict[str, Any]:
     """Audit ``data`` and write the reports into ``out``; returns audit.json's content.
 
@@ -60,7 +61,7 @@ def audit(
     merges the per-file statistics; the outputs are the same bytes.
     The golden sets are the config's ``leakage.reference``, else ``default_golden``
     (the CLI's is ``./golden_sets`` when it is a folder, as ``check``'s); a config's
-    ``reference: []`` names none.
+    ``reference: []`` names none; ``leakage=False`` checks none.
     ``out`` must be new, empty or a previous audit output, outside every input folder
     and holding no input (the next audit would read its sample.jsonl back); the reports
     replace it as one folder.
@@ -70,9 +71,9 @@ def audit(
     from curagate.io.outputs import check_output, report_folder
 
     cfg = config if isinstance(config, AuditConfig) else load_config(config)
-    if default_golden and "reference" not in cfg.leakage.model_fields_set:
+    if not leakage or (default_golden and "reference" not in cfg.leakage.model_fields_set):
         cfg = cfg.model_copy(deep=True)
-        cfg.leakage.reference = [default_golden]
+        cfg.leakage.reference = [default_golden] if leakage and default_golden else []
     out_dir = Path(out)
     paths = expand_inputs(list(data))
     keep = [] if config is None or isinstance(config, AuditConfig) else [("config", config)]

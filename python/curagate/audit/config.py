@@ -199,7 +199,8 @@ class AuditConfig(_Model):
         c = self.model_copy(deep=True)
         if c.tokens.tokenizer is not None and not c.tokens.tokenizer.is_absolute():
             c.tokens.tokenizer = base / c.tokens.tokenizer
-        c.leakage.reference = [p if p.is_absolute() else base / p for p in c.leakage.reference]
+        if "reference" in c.leakage.model_fields_set:  # unset stays unset (./golden_sets)
+            c.leakage.reference = [p if p.is_absolute() else base / p for p in c.leakage.reference]
         for so in c.structured_outputs:
             if so.schema_file is not None:
                 path = so.schema_file if so.schema_file.is_absolute() else base / so.schema_file

@@ -44,6 +44,11 @@ from curagate.records import Batch
 
 SCHEMA_VERSION = 1
 
+# How a user of `curagate audit` names other golden sets (or none), in an empty one's error.
+AUDIT_GOLDEN_FIX = (
+    "fix leakage.reference in the --config file (`reference: []` checks none), or pass --no-golden"
+)
+
 
 @dataclass(slots=True)
 class AuditResult:
@@ -261,7 +266,7 @@ def audit_context(cfg: AuditConfig, *, collect_table: bool = False) -> AuditCont
         else None
     )
     leaks = (
-        build_index(cfg.leakage.reference, ngram=cfg.leakage.ngram)
+        build_index(cfg.leakage.reference, ngram=cfg.leakage.ngram, fix=AUDIT_GOLDEN_FIX)
         if cfg.leakage.reference
         else None
     )

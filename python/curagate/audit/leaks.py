@@ -41,17 +41,39 @@ def golden_files(paths: Sequence[str | Path]) -> list[Path]:
     return reference_inputs(list(paths)) if paths else []
 
 
-def build_index(paths: Sequence[str | Path], *, ngram: int = 13) -> LeakScan | None:
+def build_index(
+    paths: Sequence[str | Path], *, ngram: int = 13, fix: str | None = None
+) -> LeakScan | None:
     """An exact + n-gram index over every golden item; None when there is none.
 
-    Raises :class:`InputError` when a golden row cannot be read (file:line named).
+    Raises :class:`InputError` when a golden row cannot be read (file:line named). With
+    ``fix`` (how the command's user names other golden sets), a folder with no golden
+    item is an error naming it and ``fix`` (the leakage module's message names
+    ``--reference``, a flag of `curagate leakage`).
     """
-    from curagate.leakage import LeakageIndex
+    from curagate.io.readers import _SUPPORTED_TEXT
+    from curagate.leakage import EmptyReferenceError, LeakageIndex
 
-    files = golden_files(paths)
-    if not files:
-        return None
-    index = LeakageIndex.build(files, ngram=ngram, methods=CHECK_METHODS)
+    try:
+        files = golden_files(paths)
+        if not files:
+            return None
+        index = LeakageIndex.build(files, ngram=ngram, methods=CHECK_METHODS)
+    except InputError as e:
+        empty_dir = str(e).endswith(f": directory has no {_SUPPORTED_TEXT} file")
+        if fix is None or not (empty_dir or isinstance(e, EmptyReferenceError)):
+            raise
+        what = f"no {_SUPPORTED_TEXT} file" if empty_dir else "no valid record in its files"
+        # The folder the reader found empty (of several, the first was named).
+        where = (
+            str(e).split(": directory has no ")[0]
+            if empty_dir
+            else ", ".join(Path(p).as_posix() for p in paths)
+        )
+        raise InputError(
+            f"{where}: no golden item to check leakage against ({what}); add golden sets "
+            f"there, {fix}"
+        ) from None
     index.refuse_unreadable()
     return LeakScan(index)
 
