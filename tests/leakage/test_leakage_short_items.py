@@ -181,31 +181,3 @@ def test_a_variable_written_onto_its_number_is_an_operand(
     rows = [{"text": copy}, {"text": other}, {"text": swapped}]
     result = detect(ref, write(tmp_path / "t.jsonl", rows))
     assert [m.row for leak in result.leaks for m in leak.matches] == [0]
-
-
-def test_a_question_numbered_another_way_is_a_copy(tmp_path: Path) -> None:
-    # Found by attack: `Q1.` was one word (`q1`), so a short item `1) What is the capital?`
-    # (no n-gram: only an exact copy finds it) copied as `Q1. What is the capital?` matched
-    # nothing, and a longer one only under a spaced `Q 1.`. `Q1` is `Q 1`, and a record
-    # opening with a question's label and a number is an exact copy of an item that is
-    # the rest of it.
-    items = ["1) What is the capital?", "2) What is the capital?"]
-    items += ["1) What is the capital city of France?", "2) What is the capital city of France?"]
-    ids = ["s1", "s2", "l1", "l2"]
-    ref = write(
-        tmp_path / "golden.jsonl", [{"id": i, "prompt": p} for i, p in zip(ids, items, strict=True)]
-    )
-    copies = [
-        ("Q1. What is the capital?", "s1"),
-        ("Q2) What is the capital?", "s2"),
-        ("Question 1: What is the capital?", "s1"),
-        ("**Q1.** What is the capital?", "s1"),
-        ("Q1. What is the capital city of France?", "l1"),
-        ("Q2: What is the capital city of France?", "l2"),
-    ]
-    clean = ["Q3. What is the capital?", "Q3. What is the capital city of France?"]
-    clean += ["Q1. What is the capital of Peru?", "Q1 results: what is the capital?"]
-    rows = [{"text": t} for t, _ in copies] + [{"text": t} for t in clean]
-    result = detect(ref, write(tmp_path / "t.jsonl", rows))
-    found = {(m.row, leak.item.id) for leak in result.leaks for m in leak.matches}
-    assert found == {(k, i) for k, (_, i) in enumerate(copies)}

@@ -562,20 +562,3 @@ def test_a_row_carrying_one_variants_tag_is_no_copy_of_the_others(
     expected = {(k, "ge") for k in range(len(carrying))}
     expected |= {(len(carrying), i) for i in ids}
     assert found(result) == expected
-
-
-def test_a_tag_glued_to_the_text_is_read_as_a_tag(tmp_path: Path) -> None:
-    # Found by attack: a tag written onto the text's first word (`a.Which ...`,
-    # `(c)Which ...`) was one word with it (`awhich`), so items tagged so shared their
-    # first word with no copy: a copy under `a. `, `(b) `, `Part c. ` or with no tag at all
-    # matched none of them. Read as the tag, then the word, they are variants of one text.
-    text = "Which planet in our solar system has the largest number of known moons today?"
-    ids = ["ga", "gb", "gc"]
-    ref = golden(tmp_path / "golden.jsonl", [f"a.{text}", f"b.{text}", f"(c){text}"], ids)
-    rows = [f"a. {text}", f"(b) {text}", f"Part c. {text}", f"b){text}", text]
-    result = detect(ref, corpus(tmp_path / "t.jsonl", rows))
-    assert found(result) >= {(0, "ga"), (1, "gb"), (2, "gc"), (3, "gb")}
-    assert {i for r, i in found(result) if r == len(rows) - 1} == set(ids)
-    # each tagged copy is its own variant (MinHash tells them by their tag)
-    result = detect(ref, corpus(tmp_path / "t.jsonl", rows[:4]), methods=("minhash",))
-    assert found(result) == {(0, "ga"), (1, "gb"), (2, "gc"), (3, "gb")}

@@ -5,8 +5,7 @@
 //! parallel, each record on its own, so memory is bounded by the index and
 //! one batch. Three methods, each switchable:
 //!
-//! * **exact**: the 128-bit hash of the whole normalized record (or of the record
-//!   after a question's label and a number opening it, `Q1. <item>`) equals the
+//! * **exact**: the 128-bit hash of the whole normalized record equals the
 //!   hash of a normalized reference item.
 //! * **ngram**: the record shares word n-grams (default 13, as in GPT-3 and
 //!   lm-evaluation-harness) with a reference item. Reported per pair: distinct
@@ -442,20 +441,6 @@ pub const QUESTION_LABELS: &[&str] = &[
     "질문",
     "문제",
 ];
-
-/// Whether `tokens` open with a question's label ([`QUESTION_LABELS`], any case) and a
-/// number, then two words or more: `Q1. What is the capital?` (`Q1` is `q 1`, see
-/// `tokens::glued_tag`), `Question 2: ...`. The rest, from the number on, is an exact
-/// copy of an item that is all of it. Found by attack: a short item numbered `1) What is
-/// the capital?` (no n-gram, only the exact match) copied as `Q1. What is the capital?`
-/// matched nothing.
-fn numbered_question(tokens: &Tokens) -> bool {
-    tokens.len() >= 4
-        && QUESTION_LABELS
-            .iter()
-            .any(|q| tokens.word(0).eq_ignore_ascii_case(q.as_bytes()))
-        && tokens.word(1).iter().all(u8::is_ascii_digit)
-}
 
 /// One (reference item, corpus record) pair that at least one method flagged.
 #[derive(Debug, Clone, PartialEq)]
@@ -2357,23 +2342,10 @@ impl ReferenceIndex {
             };
 
         if self.config.methods.exact {
-            // The whole record, or the record after a question's label opening it when a
-            // number follows (see `numbered_question`).
-            let found = self
-                .exact
-                .get(&content_hash(&s.tokens.normalized))
-                .map(|ids| (ids, 0))
-                .or_else(|| {
-                    let from = *s.tokens.starts.get(1)? as usize;
-                    numbered_question(&s.tokens)
-                        .then(|| self.exact.get(&content_hash(&s.tokens.normalized[from..])))
-                        .flatten()
-                        .map(|ids| (ids, 1))
-                });
-            if let Some((ids, skip)) = found {
+            if let Some(ids) = self.exact.get(&content_hash(&s.tokens.normalized)) {
                 for &item in ids {
                     leaks.push(Leak {
-                        longest: Some(span_of(&s.tokens, item, 0, skip, words - skip)),
+                        longest: Some(span_of(&s.tokens, item, 0, 0, words)),
                         exact: true,
                         ..empty_leak(record, item)
                     });

@@ -56,8 +56,7 @@ const MAGIC: &[u8; 8] = b"CGLEAKIX";
 /// and reads fewer words as tags (a letter, not any word of up to 3); version 17 reads
 /// `·`, `∙` as `*` and the hyphens and dashes up to the en dash as `-` between numbers;
 /// version 18 reads a variant's tag next to a period or line break, or after the text;
-/// version 19 reads a number with a variable written onto it (`2x`) as an operand and a
-/// tag glued to the text (`e.The`, `Q1.`) as a word of its own.
+/// version 19 reads a number with a variable written onto it (`2x`) as an operand.
 pub const FORMAT_VERSION: u32 = 19;
 const HEADER: usize = 8 + 4 + 4 + 8 + 8;
 

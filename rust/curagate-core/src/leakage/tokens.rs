@@ -227,16 +227,6 @@ fn finish(
     from: usize,
 ) {
     if ascii {
-        // (A glued tag drops punctuation, or opens with `Q`: most words do neither.)
-        let first = text.as_bytes()[start];
-        if opts.strip_punctuation
-            && (out.normalized.len() - from != end - start || matches!(first, b'Q' | b'q'))
-        {
-            if let Some((split, head)) = glued_tag(&text.as_bytes()[start..end]) {
-                split_glued_tag(out, from, start, end, split, head);
-                return;
-            }
-        }
         out.close_word(mark, from, start, end);
         return;
     }
@@ -276,78 +266,6 @@ fn finish(
             seg_start = seg_end;
         }
     }
-}
-
-/// Where an ASCII `word`'s bytes (whitespace-separated, punctuation in it) hold a number's or
-/// a variant's tag glued to what follows, as a byte offset in `word` and the tag's length
-/// in letters and digits: `Q` and a number (`Q1.`, `(Q12)`: `q` then `1`, as `Q 1.`),
-/// or a tag (one letter, a number of up to 3 digits, a Roman number of up to 4 of `i v
-/// x`) after opening brackets, then `.`, `)` or `]`, then a capital and a small
-/// letter (`e.The`, `(b)Which`, `3.What`: the tag, then the word). Found by attack: read
-/// as one word (`q1`, `ethe`), a copy `Q1. What is ...` of an item `1) What is ...`, or
-/// `e.Which ...` of `(e) Which ...`, shared nothing in its place. (`U.S.`, `e.g.`, `3.5`,
-/// `St.Louis` and `A4` are not split.)
-#[inline(never)]
-fn glued_tag(bytes: &[u8]) -> Option<(usize, usize)> {
-    let open = bytes
-        .iter()
-        .take_while(|b| matches!(b, b'(' | b'[' | b'*' | b'_'))
-        .count();
-    let body = &bytes[open..];
-    let digits = |from: usize| {
-        body[from..]
-            .iter()
-            .take_while(|b| b.is_ascii_digit())
-            .count()
-    };
-    if matches!(body.first(), Some(b'Q' | b'q')) && (1..=4).contains(&digits(1)) {
-        let rest = &body[1 + digits(1)..];
-        if rest.iter().all(|b| !b.is_ascii_alphanumeric()) {
-            return Some((open + 1, 1));
-        }
-    }
-    let tag = match digits(0) {
-        0 => {
-            let letters = body.iter().take_while(|b| b.is_ascii_alphabetic()).count();
-            let roman = body[..letters]
-                .iter()
-                .all(|b| matches!(b.to_ascii_lowercase(), b'i' | b'v' | b'x'));
-            if letters == 1 || roman && (1..=4).contains(&letters) {
-                letters
-            } else {
-                return None;
-            }
-        }
-        n @ 1..=3 => n,
-        _ => return None,
-    };
-    match body.get(tag..tag + 3) {
-        Some([b'.' | b')' | b']', capital, small])
-            if capital.is_ascii_uppercase() && small.is_ascii_lowercase() =>
-        {
-            Some((open + tag + 1, tag))
-        }
-        _ => None,
-    }
-}
-
-/// Record the ASCII word at `normalized[from..]` (`text[start..end]`) as its glued tag
-/// (`head` bytes there, `text[start..start + split]`) and the rest.
-#[inline(never)]
-fn split_glued_tag(
-    out: &mut Tokens,
-    from: usize,
-    start: usize,
-    end: usize,
-    split: usize,
-    head: usize,
-) {
-    out.hashes
-        .push(fast_hash64(&out.normalized[from..from + head], WORD_SEED));
-    out.spans.push((start as u32, (start + split) as u32));
-    out.starts.push(from as u32);
-    out.normalized.insert(from + head, b' ');
-    out.close_word(from + head, from + head + 1, start + split, end);
 }
 
 /// The arithmetic operator (or comparison sign) that opens at byte `i` of `text`
@@ -1045,25 +963,6 @@ mod tests {
         assert_eq!(words("3abc-4"), ["3abc4"]);
         let t = tok("Solve: 2x + 3");
         assert_eq!(token_units("Solve: 2x + 3", t.spans[1]), 2 * WORD_UNITS);
-    }
-
-    #[test]
-    fn a_tag_glued_to_its_text_is_a_word_of_its_own() {
-        // Found by attack: `Q1.` was `q1`, not `q 1`; `e.Which` `ewhich`, not `e which`.
-        assert_eq!(words("Q1. What"), ["q", "1", "what"]);
-        assert_eq!(words("**Q12)** What"), ["q", "12", "what"]);
-        assert_eq!(
-            words("e.Which (b)The 3.What iv)The"),
-            ["e", "which", "b", "the", "3", "what", "iv", "the"]
-        );
-        let t = tok("(b)The end");
-        assert_eq!(t.spans[..2], [(0, 3), (3, 6)]);
-        // Not tags: abbreviations, decimals, longer words, a letter and digits, `Q1a`.
-        assert_eq!(
-            words("U.S. e.g. 3.5 St.Louis A4 Q1a 1234.The ab.Cd e.THE"),
-            ["us", "eg", "35", "stlouis", "a4", "q1a", "1234the", "abcd", "ethe"]
-        );
-        assert_monotone("(Q1)What e.Which x.Yz Q1");
     }
 
     #[test]
