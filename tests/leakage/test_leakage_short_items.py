@@ -158,26 +158,3 @@ def test_both_readings_of_joined_words_agree() -> None:
     texts = ["3+x=5", "1-a-b-2", "Section 3.a.4", "\u4e09.\u4e94 and a-b", "x-15.5-y", "a.-.b"]
     assert _joined_split(pa.array(texts)).to_pylist() == [with_joiners_split(t) for t in texts]
     assert with_joiners_split("x-15.5-y,1,000") == "x 15.5 y 1,000"
-
-
-@pytest.mark.parametrize(
-    ("item", "copy"),
-    [
-        ("Solve for x: 2x+3=11", "Solve for x: 2x + 3 = 11"),
-        ("Solve for x: 2x + 3 = 11", "Solve for x: 2x+3 = 11"),
-        ("If 3ab - 4 = 8, what is ab?", "If 3ab-4 = 8, what is ab?"),
-    ],
-)
-def test_a_variable_written_onto_its_number_is_an_operand(
-    tmp_path: Path, item: str, copy: str
-) -> None:
-    # Found by attack: an expression was read only between plain numbers, so in `2x+3=11`
-    # the `+` after `2x` was dropped (`2x3`, one word) and in `2x + 3 = 11` it was a space
-    # (`2x 3`): the copy matched no method. `2x+3` is one expression either way; another
-    # number or operator is another expression.
-    ref = write(tmp_path / "golden.jsonl", [{"id": "g", "prompt": item}])
-    other = item.replace("3", "5", 1)
-    swapped = copy.translate(str.maketrans("+-", "-+"))
-    rows = [{"text": copy}, {"text": other}, {"text": swapped}]
-    result = detect(ref, write(tmp_path / "t.jsonl", rows))
-    assert [m.row for leak in result.leaks for m in leak.matches] == [0]
