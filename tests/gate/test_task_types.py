@@ -596,6 +596,13 @@ def test_multiple_choice_reads_a_list_that_is_no_echo_as_its_first_letter(output
         "B. London. A is not right either... or is it?",
         "B. Or am I wrong?",
         "B. London. A is in France, so it might not be correct.",
+        # A negated hedging word before the other letter takes the answer back (found by
+        # re-attack: these were credited as B once a negated hedge counted for nothing).
+        "B. That isn't right: A (Paris) is the UK's capital.",
+        "B. London is not correct, A (Paris) is the capital of the UK.",
+        "B. No, that's not correct, A (Paris) is the capital of England.",
+        "B, but that's not right: A (Paris) is the capital of Britain.",
+        "B. Not the right choice, A (Paris) is the capital.",
         # A Chinese, Japanese or Korean sentence naming another letter (found by review:
         # "B. \u5176\u5b9e\u662fA\u3002", "actually it is A", was credited as B).
         "B. \u5176\u5b9e\u662fA\u3002",

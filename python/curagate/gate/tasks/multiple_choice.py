@@ -813,7 +813,11 @@ def _tail_hedged(output: str, stop: int, answer: int, choices: list[str]) -> boo
             continue
         negs = len(_NEG.findall(sentence))
         changed = _CHANGE_WORD.search(sentence) is not None
-        hedged = _HEDGE_WORD.search(_NOT_RIGHT.sub(" ", sentence)) is not None
+        # A negated hedging word says wrong the option named before it; before any letter it
+        # may take back the answer ("B. That isn't right: A is ...": found by re-attack).
+        first = min(start for start, _, _ in tokens) if tokens else len(sentence)
+        unhedged = sentence[:first] + _NOT_RIGHT.sub(" ", sentence[first:])
+        hedged = _HEDGE_WORD.search(unhedged) is not None
         praised = _PRAISE.search(sentence) is not None
         for start, end, _ in tokens:
             if _rejected(sentence, start, end):
