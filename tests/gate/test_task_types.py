@@ -596,6 +596,9 @@ def test_multiple_choice_reads_a_list_that_is_no_echo_as_its_first_letter(output
         "B. London. A is not right either... or is it?",
         "B. Or am I wrong?",
         "B. London. A is in France, so it might not be correct.",
+        # English with a gloss in another script is read as English (found by re-attack).
+        "B. Actually, A (\u5df4\u9ece) is correct.",
+        "B. Wait, it's A (Paris / \u5df4\u9ece).",
         # A negated hedging word before the other letter takes the answer back (found by
         # re-attack: these were credited as B once a negated hedge counted for nothing).
         "B. That isn't right: A (Paris) is the UK's capital.",

@@ -625,6 +625,8 @@ _PRAISE = re.compile(
 # stop ends no sentence (read as "A)").
 _LIST_ITEM = re.compile(r"(?m)^(\s*(?:[-*\u2022]|\d+[.)])?\s*(?:\*\*|__)?[A-Z])\.(?=[^\S\n]*\S)")
 _NOT_LATIN = re.compile("[\u0370-\u1fff\u2e80-\uffef]")
+_NOT_LATIN_RUN = re.compile("[\u0370-\u1fff\u2e80-\uffef]+")
+_ENGLISH_WORD = re.compile(r"\b[A-Za-z]{2,}\b")
 # A sentence in Chinese, Japanese or Korean (its stops, U+3002, U+FF01 and U+FF1F, read
 # as ".", "!" and "?"): its letters are read by :func:`_cjk_hedged`. Found by review:
 # "B. 其实是A。" ("actually it is A") was credited as B.
@@ -791,7 +793,11 @@ def _tail_hedged(output: str, stop: int, answer: int, choices: list[str]) -> boo
             # The words read here are English; Chinese, Japanese and Korean are read so too.
             if _CJK_CHAR_RE.search(sentence) and _cjk_hedged(sentence, mine, choices):
                 return True
-            continue
+            if len(_ENGLISH_WORD.findall(_NOT_LATIN_RUN.sub(" ", sentence))) < 3:
+                continue
+            # English with a gloss ("B. Actually, A (巴黎) is correct." was credited as B):
+            # its English words are read, the other script's runs as spaces.
+            sentence = _NOT_LATIN_RUN.sub(" ", sentence)
         tokens = [
             (t.start(), t.end(), t.group("p") or t.group("b"))
             for t in _LETTER_TOKEN.finditer(sentence)
