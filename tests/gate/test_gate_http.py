@@ -591,15 +591,11 @@ MC_QUESTIONS = [
 ]
 
 
-def _gate_mc_on(
-    tmp_path: Path,
-    rows: list[dict[str, Any]],
-    questions: list[tuple[str, list[str]]] = MC_QUESTIONS,
-) -> Any:
-    """A locked multiple-choice set of ``questions``, gated on training ``rows``."""
+def _gate_mc_on(tmp_path: Path, rows: list[dict[str, Any]]) -> Any:
+    """A locked multiple-choice set of :data:`MC_QUESTIONS`, gated on training ``rows``."""
     items = [
         {"id": f"q{i}", "prompt": p, "choices": c, "reference": 0}
-        for i, (p, c) in enumerate(questions)
+        for i, (p, c) in enumerate(MC_QUESTIONS)
     ]
     golden_dir = tmp_path / "golden"
     write_set(golden_dir, "mc", "multiple_choice", items)
@@ -676,19 +672,6 @@ def test_other_multiple_choice_questions_in_the_gates_template_are_no_leak(tmp_p
     check = next(c for c in out.report["checks"] if c["id"] == "GATE005")
     assert check["verdict"] == "pass", check["message"]
     assert out.report["contamination"]["leaked_reference_items"] == 0
-
-
-def test_a_one_item_sets_instruction_is_no_leak_of_it(tmp_path: Path) -> None:
-    # One item shares the instruction with no other, so it was no boilerplate: its short
-    # user turn matched every training row in the gate's template by the instruction's 8
-    # words (found by re-attack of leakage, which reads the set as GATE005 does).
-    from curagate.gate.tasks.multiple_choice import rendered_prompt
-
-    others = [("Capital of Spain?", ["Madrid", "Lisbon"]), ("Largest ocean?", ["Pacific"])]
-    rows = [{"prompt": rendered_prompt(p, c), "completion": "B"} for p, c in others]
-    out = _gate_mc_on(tmp_path, rows, questions=MC_QUESTIONS[-1:])
-    check = next(c for c in out.report["checks"] if c["id"] == "GATE005")
-    assert check["verdict"] == "pass", check["message"]
 
 
 def test_a_few_shot_items_last_question_in_the_training_data_fails_the_gate(

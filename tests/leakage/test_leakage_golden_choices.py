@@ -38,13 +38,12 @@ def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
     return path
 
 
-def _golden(tmp_path: Path, task: str = "multiple_choice", pick: slice = slice(None)) -> Path:
-    """A locked golden folder with one set of :data:`QUESTIONS` (those ``pick`` picks), as
-    tests/gate builds one."""
+def _golden(tmp_path: Path, task: str = "multiple_choice") -> Path:
+    """A locked golden folder with one set of :data:`QUESTIONS` (as tests/gate builds one)."""
     root = tmp_path / "golden"
     items = [
         {"id": i, "prompt": p, "choices": c, "reference": 0}
-        for i, (p, c) in zip(IDS[pick], QUESTIONS[pick], strict=True)
+        for i, (p, c) in zip(IDS, QUESTIONS, strict=True)
     ]
     if task != "multiple_choice":  # the same rows under another task: no options read
         items = [{**i, "reference": i["choices"][0]} for i in items]
@@ -125,16 +124,22 @@ def test_other_questions_in_the_gates_template_are_no_leak(tmp_path: Path) -> No
     assert result.leaked_reference_items == 0, [leak.to_dict() for leak in result.leaks]
 
 
-def test_a_one_item_set_flags_no_other_question_in_the_gates_template(tmp_path: Path) -> None:
-    # One item shares its instruction with no other: no boilerplate, and its short user
-    # turn matched every training row in the gate's template by the instruction's 8 words
-    # (found by re-attack: `check` failed and decontaminate removed clean rows). Its
-    # prompt with options is still looked for.
-    others = [("Capital of Spain?", ["Madrid", "Lisbon"]), ("Largest ocean?", ["Pacific"])]
-    rows = [{"prompt": rendered_prompt(p, c), "completion": "A"} for p, c in others]
-    corpus = _write_jsonl(tmp_path / "train.jsonl", [*rows, *_trained("with options")[-1:]])
-    result = detect(reference=[str(_golden(tmp_path, pick=slice(5, 6)))], corpus=[str(corpus)])
-    assert [(leak.item.id, [m.row for m in leak.matches]) for leak in result.leaks] == [("q5", [2])]
+def test_a_one_item_sets_short_item_is_found_as_the_gates_user_turn(tmp_path: Path) -> None:
+    # Its user turn is the only text that finds it (its prompt with options is under 8
+    # words): a change that stopped looking for a one-item file's user turn, to spare
+    # other questions sharing its instruction, missed this copy (found by re-attack).
+    root = tmp_path / "golden"
+    item = {"id": "q0", "prompt": "Is ice cold?", "choices": ["yes", "no"], "reference": 0}
+    _write_jsonl(root / "mc" / "data.jsonl", [item])
+    (root / "mc" / "set.yaml").write_text(
+        "name: mc\ntask: multiple_choice\nversion: '1'\nfiles: [data.jsonl]\n"
+        "provenance: written by the test\nlicense: CC0-1.0\n"
+    )
+    golden.lock(root)
+    turn = rendered_prompt("Is ice cold?", ["yes", "no"])
+    corpus = _write_jsonl(tmp_path / "train.jsonl", [{"prompt": turn, "completion": "A"}])
+    result = detect(reference=[str(root)], corpus=[str(corpus)])
+    assert [(leak.item.id, leak.item.part) for leak in result.leaks] == [("q0", "user turn")]
 
 
 def test_a_set_of_another_task_is_read_by_its_prompt_alone(tmp_path: Path) -> None:

@@ -1437,20 +1437,13 @@ def _as_read(
         isinstance(row.get("messages"), list) or _choice_views(row, task) for _, row in rows
     ):
         return path
-    # The instruction of the gate's user turn is boilerplate only when two items share it: a
-    # one-item set's short user turn matched every row in the gate's template by it alone.
-    user_turn = sum(bool(_choice_views(row, task)) for _, row in rows) >= 2
     ids = item_ids(path)
     lines: list[str] = []
     views: list[tuple[int, str, str]] = []  # (item row, id, text) of the rows added after
     for row_index, ((_, row), item_id) in enumerate(zip(rows, ids, strict=True)):
         read = dict(row, id=item_id)  # ids as the gate's items carry them
         messages = read.pop("messages", None)
-        texts = (
-            _views(messages)
-            if isinstance(messages, list)
-            else _choice_views(row, task, user_turn=user_turn)
-        )
+        texts = _views(messages) if isinstance(messages, list) else _choice_views(row, task)
         if texts:
             read["prompt"], *more = texts
             views += [(row_index, item_id, text) for text in more]
@@ -1467,17 +1460,15 @@ def _as_read(
     return copy
 
 
-def _choice_views(row: dict[str, Any], task: str | None, *, user_turn: bool = True) -> list[str]:
+def _choice_views(row: dict[str, Any], task: str | None) -> list[str]:
     """The texts a multiple-choice set's item is looked for by, the first its own row
     (:func:`~curagate.gate.tasks.multiple_choice.choice_views`: its prompt with its
-    lettered options, the user turn the gate sends unless ``user_turn`` is false, its bare
-    prompt); none for another set's item or an item that is no prompt with choices."""
-    from curagate.gate.tasks.multiple_choice import USER_TURN, choice_views
+    lettered options, the user turn the gate sends, its bare prompt); none for another
+    set's item or an item that is no prompt with choices."""
+    from curagate.gate.tasks.multiple_choice import choice_views
     from curagate.golden import MULTIPLE_CHOICE
 
-    if task != MULTIPLE_CHOICE:
-        return []
-    return [text for part, text in choice_views(row).items() if user_turn or part != USER_TURN]
+    return list(choice_views(row).values()) if task == MULTIPLE_CHOICE else []
 
 
 def _views(messages: list[Any]) -> list[str]:

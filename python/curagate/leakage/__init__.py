@@ -795,27 +795,19 @@ class LeakageIndex:
         Read by the bare prompt alone, an item the gate's contamination check finds (a short
         question copied with its options, as the model reads it) passed `leakage
         --reference` and `curate --decontaminate` over the same set."""
-        from curagate.gate.tasks.multiple_choice import USER_TURN, choice_views
+        from curagate.gate.tasks.multiple_choice import choice_views
 
         keys = {i.row: i for i in self.items if i.file == source and i.part == "prompt"}
         views: list[tuple[str, int, str, str]] = []  # (text, row, id, part)
-        rows_viewed = 0
         for row, value in _jsonl_values(path):
             item = keys.get(row)
             if item is None or not isinstance(value, dict):
                 continue  # an unreadable row (refused) or one not an object
-            found = [
+            views += [
                 (text, row, item.id, part)
                 for part, text in choice_views(value).items()
                 if part != "prompt" and text != item.text
             ]
-            rows_viewed += bool(found)
-            views += found
-        if rows_viewed < 2:
-            # The gate's instruction in the user turn is boilerplate only when two items
-            # share it; a one-item set's short user turn matched every training row in the
-            # gate's template by the instruction alone (found by re-attack).
-            views = [v for v in views if v[3] != USER_TURN]
         if views:
             self._add(
                 pa.array([v[0] for v in views], pa.large_string()),
