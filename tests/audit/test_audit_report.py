@@ -285,15 +285,17 @@ def test_audit_scans_golden_sets_in_the_working_folder_as_check_does(
     (tmp_path / "audit.yaml").write_text("leakage: {reference: []}\n", encoding="utf-8")
     assert main(["audit", "a.jsonl", "--out", "o2", "--config", "audit.yaml"]) == 0
     md = (tmp_path / "o2" / "audit.md").read_text(encoding="utf-8")
-    assert "## Leakage\n\nNot checked: no golden sets" in md
+    assert "## Leakage\n\nNot checked: no golden sets were read" in md
     capsys.readouterr()
     # --no-golden checks none, whatever the config or ./golden_sets say.
     assert main(["audit", "a.jsonl", "--out", "o4", "--config", "audit.yaml", "--no-golden"]) == 0
     capsys.readouterr()
-    # An output inside the golden sets would be read back as golden items next time.
-    assert main(["audit", "a.jsonl", "--out", "golden_sets/o"]) == 2
-    assert "inside the golden sets folder golden_sets" in capsys.readouterr().err
-    assert not (tmp_path / "golden_sets" / "o").exists()
+    # An output inside the golden sets would be read back as golden items next time (by
+    # check too, when this audit did not read them).
+    for skip in ([], ["--no-golden"]):
+        assert main(["audit", "a.jsonl", "--out", "golden_sets/o", *skip]) == 2
+        assert "inside the golden sets folder golden_sets" in capsys.readouterr().err
+        assert not (tmp_path / "golden_sets" / "o").exists()
 
 
 def test_an_empty_golden_sets_folder_names_how_to_audit_without_it(
@@ -310,3 +312,6 @@ def test_an_empty_golden_sets_folder_names_how_to_audit_without_it(
     assert "golden_sets: no golden item to check leakage against" in err
     assert "`reference: []` checks none), or pass --no-golden" in err
     assert main(["audit", "a.jsonl", "--out", "o", "--no-golden"]) == 0
+    # LEAK001 switched off: no golden sets read, as check reads none (it was exit 2 here).
+    (tmp_path / "off.yaml").write_text("rules: {LEAK001: {severity: 'off'}}\n", encoding="utf-8")
+    assert main(["audit", "a.jsonl", "--out", "o2", "--config", "off.yaml"]) == 0

@@ -71,13 +71,18 @@ def audit(
     from curagate.io.outputs import check_output, report_folder
 
     cfg = config if isinstance(config, AuditConfig) else load_config(config)
-    if not leakage or (default_golden and "reference" not in cfg.leakage.model_fields_set):
+    # The default only where LEAK001 reports: a placeholder ./golden_sets beside the rule
+    # switched off was exit 2 (an empty folder of golden sets; found by re-attack).
+    default = default_golden if cfg.enabled("LEAK001") else None
+    if not leakage or (default and "reference" not in cfg.leakage.model_fields_set):
         cfg = cfg.model_copy(deep=True)
-        cfg.leakage.reference = [default_golden] if leakage and default_golden else []
+        cfg.leakage.reference = [default] if leakage and default else []
     out_dir = Path(out)
     paths = expand_inputs(list(data))
     keep = [] if config is None or isinstance(config, AuditConfig) else [("config", config)]
-    golden = [("golden sets", p) for p in cfg.leakage.reference]
+    # ./golden_sets too when it is not read this time: the next check reads it.
+    extra = [default_golden] if default_golden else []
+    golden = [("golden sets", p) for p in [*cfg.leakage.reference, *extra]]
     # Golden sets holding the output read its sample.jsonl back as golden items.
     claim = check_output(out_dir, "audit", data, paths, keep=[*keep, *golden], records=golden)
     reading = None

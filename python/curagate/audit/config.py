@@ -194,6 +194,11 @@ class AuditConfig(_Model):
             raise ValueError("tokens.max_seq_len needs tokens.tokenizer (a local tokenizer path)")
         return self
 
+    def enabled(self, rule: str) -> bool:
+        """Whether ``rule`` reports (not switched ``off``)."""
+        rc = self.rules.get(rule)
+        return rc is None or rc.severity != "off"
+
     def resolved(self, base: Path) -> AuditConfig:
         """Relative paths resolved against ``base`` and schema files loaded."""
         c = self.model_copy(deep=True)

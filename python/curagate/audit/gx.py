@@ -32,11 +32,6 @@ SUITE_NAME = "curagate-audit"
 _GX_SEVERITY = {"error": "critical", "warning": "warning", "info": "info"}
 
 
-def _enabled(cfg: AuditConfig, rule: str) -> bool:
-    rc = cfg.rules.get(rule)
-    return rc is None or rc.severity != "off"
-
-
 def build_expectations(result: AuditResult, cfg: AuditConfig) -> list[Any]:
     """One GX expectation per column-level rule that applies to this data."""
     import great_expectations as gx
@@ -65,7 +60,7 @@ def build_expectations(result: AuditResult, cfg: AuditConfig) -> list[Any]:
     # Every structural format rule switched on, counted per row (the table counts only
     # those): FMT002 off dropped the others' expectation, FMT004 off was still counted.
     covers = [
-        r for r in ("FMT002", "FMT003", "FMT004", "FMT005", "FMT006", "FMT007") if _enabled(cfg, r)
+        r for r in ("FMT002", "FMT003", "FMT004", "FMT005", "FMT006", "FMT007") if cfg.enabled(r)
     ]
     if covers:
         worst = min((level(r) for r in covers), key=["error", "warning", "info"].index)
@@ -79,7 +74,7 @@ def build_expectations(result: AuditResult, cfg: AuditConfig) -> list[Any]:
             )
         )
     chars = stats["lengths"]["chars"]
-    if _enabled(cfg, "LEN001"):
+    if cfg.enabled("LEN001"):
         for series, column in (("input", "input_chars"), ("output", "output_chars")):
             thr = chars.get(series, {}).get("outlier_threshold")
             if thr is not None:
@@ -91,7 +86,7 @@ def build_expectations(result: AuditResult, cfg: AuditConfig) -> list[Any]:
                         meta=meta("LEN001", series=series),
                     )
                 )
-    if "rendered_tokens" in table and _enabled(cfg, "LEN003"):
+    if "rendered_tokens" in table and cfg.enabled("LEN003"):
         out.append(
             e.ExpectColumnValuesToBeBetween(
                 column="rendered_tokens",
@@ -100,26 +95,26 @@ def build_expectations(result: AuditResult, cfg: AuditConfig) -> list[Any]:
                 meta=meta("LEN003"),
             )
         )
-    if "label" in table and _enabled(cfg, "LBL002"):
+    if "label" in table and cfg.enabled("LBL002"):
         out.append(
             e.ExpectColumnValuesToNotBeNull(
                 column="label", severity=severity("LBL002"), meta=meta("LBL002")
             )
         )
     for rid in ("PII001", "PII002", "PII003", "PII004", "PII005", "SEC001", "SEC002"):
-        if _enabled(cfg, rid):
+        if cfg.enabled(rid):
             out.append(
                 e.ExpectColumnValuesToBeBetween(
                     column=rid, min_value=0, max_value=0, severity=severity(rid), meta=meta(rid)
                 )
             )
-    if _enabled(cfg, "DUP001"):
+    if cfg.enabled("DUP001"):
         out.append(
             e.ExpectColumnValuesToBeUnique(
                 column="dedup_key", severity=severity("DUP001"), meta=meta("DUP001")
             )
         )
-    if cfg.leakage.reference and _enabled(cfg, "LEAK001"):
+    if cfg.leakage.reference and cfg.enabled("LEAK001"):
         out.append(
             e.ExpectColumnValuesToBeInSet(
                 column="leaked",

@@ -137,8 +137,8 @@ def to_markdown(report: dict[str, Any]) -> str:
         out += [
             "## Leakage",
             "",
-            "Not checked: no golden sets (`leakage.reference` in the config, or a "
-            "`./golden_sets` folder).",
+            "Not checked: no golden sets were read (none named by `leakage.reference` in the "
+            "config and no `./golden_sets` folder, `--no-golden`, or LEAK001 switched off).",
             "",
         ]
     sm = report["sample"]
