@@ -143,7 +143,7 @@ def test_gate_report_at_export_fills_model_index_and_the_gate_section() -> None:
     )
     assert parsed.data.model_name == "smollm2-polarity"
     assert "Verdict: **warn**" in parsed.text
-    assert "| GATE003 | sentiment | accuracy | 0.8 | 0.6 | pass |" in parsed.text
+    assert "| GATE003 | sentiment | accuracy (length=short) | 0.8 | 0.6 | pass |" in parsed.text
 
 
 def test_model_index_has_one_result_per_golden_set_metric_with_its_worst_verdict() -> None:
@@ -172,6 +172,19 @@ def test_sidecar_renders_gate_results_into_a_card_exported_without_them(tmp_path
     assert "## Verification" in parsed.text  # the sections after the gate's are kept
     assert parsed.data.base_model == "HuggingFaceTB/SmolLM2-135M-Instruct"
     assert card_with_eval_results(bundle_card, results) == published  # deterministic
+
+
+def test_a_report_with_no_number_clears_the_bundles_model_index() -> None:
+    # export wrote the run's passing accuracy into model-index; the report that decides
+    # failed it unmeasured (no number): `registry card` kept "accuracy 0.85 (gate: pass)"
+    # above "Verdict: fail" (found by attack).
+    exported = card(report=report())
+    assert hub.ModelCard(exported).data.eval_results
+    unmeasured = {**CHECKS[0], "candidate": None, "base": None, "verdict": "fail"}
+    published = card_with_eval_results(exported, eval_results(report([unmeasured])))
+    parsed = hub.ModelCard(published)
+    assert not parsed.data.eval_results and parsed.data.model_name is None
+    assert "model-index" not in published
 
 
 def test_sidecar_of_another_schema_is_refused() -> None:

@@ -251,9 +251,12 @@ def _gate_lines(
         for r in rows:
             cand = "" if r.get("candidate") is None else r.get("candidate")
             base = "" if r.get("base") is None else r.get("base")
+            metric = r.get("metric") or ""
+            if r.get("slice"):  # a slice's number beside the whole set's, named
+                metric = f"{metric} ({r['slice']})"
             lines.append(
                 f"| {md_cell(r.get('check') or '')} | {md_cell(r.get('golden_set') or '')} | "
-                f"{md_cell(r.get('metric') or '')} | {md_cell(cand)} | {md_cell(base)} | "
+                f"{md_cell(metric)} | {md_cell(cand)} | {md_cell(base)} | "
                 f"{md_cell(r.get('verdict') or '')} |"
             )
     return lines
@@ -390,10 +393,14 @@ def card_with_eval_results(card_text: str, results: dict[str, Any], note: str | 
     card = ModelCard(card_text)
     data: Any = card.data  # a ModelCardData: ModelCard parses model metadata
     hub_results = _hub_results(results)
-    if hub_results:
-        heading = card.text.lstrip().splitlines()[0] if card.text.strip() else ""
-        data.model_name = data.model_name or heading.removeprefix("# ").strip() or None
-        data.eval_results = hub_results
+    # model-index is the report's, whatever the bundle's README held: a report with no
+    # number for it (a metric not measured fails with none) left export's passing numbers
+    # beside a fail (found by attack).
+    heading = card.text.lstrip().splitlines()[0] if card.text.strip() else ""
+    data.model_name = (
+        (data.model_name or heading.removeprefix("# ").strip() or None) if hub_results else None
+    )
+    data.eval_results = hub_results or None
     text = card.text
     start = text.find(_GATE_HEADING)
     if start >= 0:
