@@ -240,7 +240,7 @@ def run_curagate(
     flagged: dict[int, set[int]] = {}
     for leak in result.leaks:
         for m in leak.matches:
-            flagged.setdefault(m.row, set()).add(leak.item.row)
+            flagged.setdefault(m.row, set()).add(leak.item.index)
     out = score(flagged, setup, ngram)
     out["end_to_end_s"] = end_to_end
 
@@ -353,7 +353,7 @@ def sweep(args: argparse.Namespace, workdir: Path) -> list[dict[str, Any]]:
         flagged: dict[int, set[int]] = {}
         for leak in result.leaks:
             for m in leak.matches:
-                flagged.setdefault(m.row, set()).add(leak.item.row)
+                flagged.setdefault(m.row, set()).add(leak.item.index)
         found = planted = short_found = short_planted = false_flags = 0
         cross: set[tuple[int, int]] = set()
         for row, plant in enumerate(truth):

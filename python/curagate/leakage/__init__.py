@@ -104,9 +104,8 @@ NOT_ITEMS = frozenset({"human_labels.jsonl"})
 # 2: quarantined rows scanned, unreadable rows listed; 3: span settings;
 # 4: reference.quarantined, reference.unreadable(_rows); 5: the rows' answers indexed
 # (reference.answers, an item's part, config.answers); 6: a multiple-choice golden item's
-# views (parts "prompt with options", "user turn"); 7: an item's other spellings (parts of
-# curagate.leakage.views.PARTS)
-SCHEMA_VERSION = 7
+# views (parts "prompt with options", "user turn")
+SCHEMA_VERSION = 6
 PICKLE_VERSION = 1  # of LeakageIndex.__getstate__ (the core blob carries its own)
 MAX_UNREADABLE_LISTED = 100  # leakage.json lists this many unreadable rows; counts all
 
@@ -863,36 +862,9 @@ class LeakageIndex:
         rows = pa.array(range(len(texts)), pa.int64())
         self._add(arr, source, rows, pa.array([f"{source}:{r}" for r in range(len(texts))]))
 
-    def _add_text_views(self) -> None:
-        """Each prompt item's other spellings (:func:`~curagate.leakage.views.text_views`:
-        its operators spaced or joined, its numbering or variant tag split off, dropped or
-        written another way, its superscripts and fractions as ``^2`` and ``3/4``), each an
-        item of its own with the row's id, owner and the view's ``part``, as a
-        multiple-choice item's views are (:meth:`_add_choice_views`): they only add
-        readings, the item's own is kept. A tag is kept where another item's text is the
-        same without it (variants ``(a)``, ``(b)`` of one text stay apart)."""
-        from curagate.leakage.views import text_views, untagged
-
-        prompts = [i for i in self.items if i.part == "prompt" and i.text]
-        bare = Counter(" ".join(untagged(i.text).casefold().split()) for i in prompts)
-        by_source: dict[str, list[tuple[str, int, str, str]]] = {}
-        for item in prompts:
-            key = " ".join(untagged(item.text).casefold().split())
-            for part, text in text_views(item.text, drop_tag=bare[key] == 1):
-                by_source.setdefault(item.file, []).append((text, item.row, item.id, part))
-        for source, views in by_source.items():
-            self._add(
-                pa.array([v[0] for v in views], pa.large_string()),
-                source,
-                pa.array([v[1] for v in views], pa.int64()),
-                pa.array([v[2] for v in views], pa.string()),
-                [v[3] for v in views],
-            )
-
     def _freeze(self) -> None:
         if self._frozen:
             return
-        self._add_text_views()
         self._frozen = True
         self._prompts = len(self.items)
         parts = [(self._core, self.items)]
