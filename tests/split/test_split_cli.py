@@ -175,8 +175,15 @@ def test_a_split_asked_for_that_gets_no_row_is_warned_and_recorded(
     config = tmp_path / "c.yaml"
     config.write_text("split: {enabled: true, group: g}\n")
     assert main(["curate", str(src), "--out", str(tmp_path / "c"), "--config", str(config)]) == 0
-    lines = capsys.readouterr().out.splitlines()
-    assert f"warning: split {warnings[0]}" in lines
+    captured = capsys.readouterr()
+    assert f"curagate curate: warning: split {warnings[0]}" in captured.err.splitlines()
+    assert any(line.startswith("  splits ") for line in captured.out.splitlines())
+    # With --json, stdout is the JSON alone (the split's lines after it broke `| jq`).
+    argv = ["curate", str(src), "--out", str(tmp_path / "c"), "--config", str(config), "--json"]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["totals"]["kept"] > 0
+    assert f"curagate curate: warning: split {warnings[0]}" in captured.err.splitlines()
 
 
 def test_rows_of_one_cluster_id_never_straddle_splits(tmp_path: Path) -> None:

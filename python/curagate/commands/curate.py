@@ -139,13 +139,20 @@ def run(args: argparse.Namespace) -> int:
         print_summary(result)
     failed = result.stats["config"]["strict"] and result.quarantined
     if result.split is not None:
+        # With --json, stdout is the JSON alone (the summary line after it broke `| jq`:
+        # found by attack); the warnings go to stderr, as `curagate split` writes them.
         counts = ", ".join(f"{name} {n:,}" for name, n in result.split.counts.items())
-        print(f"  splits          {counts}   (splits/split_manifest.json)")
+        summary = f"  splits          {counts}   (splits/split_manifest.json)"
+        print(summary, file=sys.stderr if args.json else sys.stdout)
         for warning in result.split.manifest.get("warnings", []):  # an empty split asked for
-            print(f"warning: split {warning}")
+            print(f"curagate curate: warning: split {warning}", file=sys.stderr)
         leaks = result.split.leaks
         if leaks:
-            print(f"warning: {leaks} cross-split leak(s); see splits/split_manifest.json")
+            print(
+                f"curagate curate: warning: {leaks} cross-split leak(s); see "
+                "splits/split_manifest.json",
+                file=sys.stderr,
+            )
             failed = failed or result.stats["config"]["split"]["fail_on_leak"]
     return 1 if failed else 0
 
