@@ -56,6 +56,13 @@ def test_empty_input_is_exit_2(tmp_path: Path, write_jsonl: Callable) -> None:
     assert p.returncode == 2 and "no records" in p.stderr and "Traceback" not in p.stderr
 
 
+def test_a_config_that_is_a_folder_is_named_so(tmp_path: Path) -> None:
+    # "not a regular file (a link or special file)" for a folder (found by attack).
+    p = run("curate", str(EXAMPLE), "--out", str(tmp_path / "out"), "--config", str(tmp_path))
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+    assert f"{tmp_path}: cannot read config: a folder, not a file" in p.stderr
+
+
 def test_bad_config_is_exit_2_naming_file_line_key(tmp_path: Path) -> None:
     cfg = tmp_path / "c.yaml"
     cfg.write_text("near:\n  num_perm: lots\n")

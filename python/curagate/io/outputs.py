@@ -41,6 +41,8 @@ def read_regular(path: Path, limit: int, *, follow_links: bool = False) -> bytes
     fd = os.open(path, flags)
     try:
         st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise OSError(errno.EISDIR, "a folder, not a file", str(path))
         if not stat.S_ISREG(st.st_mode):
             raise OSError(errno.EINVAL, "not a regular file (a link or special file)", str(path))
         if st.st_nlink > 1 and not follow_links:
