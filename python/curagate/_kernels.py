@@ -38,6 +38,7 @@ _PLAIN = {
     "coalesce": "coalesce",
     "equal": "equal",
     "filter": "filter",  # null in the mask: dropped
+    "greater_equal": "greater_equal",
     "if_else": "if_else",
     "indices_nonzero": "indices_nonzero",
     "invert": "invert",
@@ -48,6 +49,7 @@ _PLAIN = {
     "list_value_length": "list_value_length",
     "or_": "or",
     "subtract": "subtract",
+    "sum": "sum",  # of no valid value: null (min_count 1, as pyarrow.compute.sum)
     "utf8_is_space": "utf8_is_space",
 }
 

@@ -349,20 +349,24 @@ def _row_lines(batch: Batch) -> pa.Array:
     """The line (JSONL) or 1-based row (Parquet) of each row of ``batch`` that ``check``
     counts, quarantined ones too (a problem with the whole file at 0)."""
     import pyarrow as pa
-    import pyarrow.compute as pc
+
+    from curagate import _kernels as pc  # pyarrow.compute costs a commit hook ~60 ms
 
     quarantined = pa.array([q.position or 0 for q in batch.quarantined], pa.int64())
     if not batch.table.num_rows:
         return quarantined
-    lines = batch.lines if batch.lines is not None else pc.add(batch.rows, 1)
-    return pa.concat_arrays([lines.cast(pa.int64()), quarantined])
+    lines = batch.lines if batch.lines is not None else pc.add(batch.rows, pa.scalar(1))
+    return pa.concat_arrays([pc.cast(lines, pa.int64()), quarantined])
 
 
 def _rows_from(counted: list[pa.Array], first: int) -> int:
     """How many of the rows ``counted`` are at line ``first`` or after it."""
-    import pyarrow.compute as pc
+    import pyarrow as pa
 
-    return sum(int(pc.sum(pc.greater_equal(a, first)).as_py() or 0) for a in counted)
+    from curagate import _kernels as pc
+
+    at = pa.scalar(first, pa.int64())
+    return sum(int(pc.sum(pc.greater_equal(a, at)).as_py() or 0) for a in counted)
 
 
 def _escalated(

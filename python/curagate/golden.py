@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from curagate.digest import files_digest, sha256_bytes, sha256_file
-from curagate.errors import CheckFailed, ConfigError, CuragateError, InputError
+from curagate.errors import CheckFailed, ConfigError, InputError
 from curagate.gate.tasks import task_names
 from curagate.io.atomic import write_text_atomic
 from curagate.io.readers import JSON_LINES_NAME
@@ -323,33 +323,6 @@ def discover_sets(golden_dir: str | os.PathLike[str]) -> dict[str, Path]:
             raise ConfigError(f"{set_yaml}: set name {name!r} also used by {found[name]}")
         found[name] = set_yaml
     return found
-
-
-def task_of_file(path: Path, read: dict[Path, dict[str, Any] | None] | None = None) -> str | None:
-    """The task of the golden set whose ``set.yaml`` (the nearest in the file's folder or a
-    folder above it) lists ``path`` among its files; None for a file no set lists, or
-    where that ``set.yaml`` does not read (``curagate golden lock`` names its fault).
-    ``read`` keeps each ``set.yaml`` read, for a folder of many files.
-
-    `leakage --reference` and `curate --decontaminate` read a multiple-choice set's items
-    as the gate's contamination check does (:func:`curagate.gate.tasks.multiple_choice.
-    choice_views`): the task is the set's, never guessed from the rows."""
-    read = {} if read is None else read
-    target = path.resolve()
-    for folder in target.parents:
-        set_yaml = folder / SET_FILE
-        if not set_yaml.is_file():
-            continue
-        if set_yaml not in read:
-            try:
-                read[set_yaml] = _read_set_yaml(set_yaml)
-            except (CuragateError, OSError):
-                read[set_yaml] = None
-        data = read[set_yaml]
-        if data is None or not any((folder / str(r)).resolve() == target for r in data["files"]):
-            return None
-        return str(data["task"])
-    return None
 
 
 def _described(meta: dict[str, Any]) -> dict[str, Any]:

@@ -158,3 +158,13 @@ def test_check_golden_finds_them_too(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert main(["check", str(corpus), "--golden", str(ref)]) == 1
     out = capsys.readouterr().out
     assert all(f"golden item {i} (prompt with options)" in out for i in IDS), out
+
+
+def test_leakage_names_sets_and_tasks_as_golden_does() -> None:
+    # leakage reads set.yaml without importing curagate.golden (~0.2 s for `check`).
+    from curagate import leakage
+
+    assert (leakage._SET_FILE, leakage._MULTIPLE_CHOICE) == (
+        golden.SET_FILE,
+        golden.MULTIPLE_CHOICE,
+    )

@@ -460,12 +460,38 @@ def _named(batch: Batch, read: Path, path: Path) -> Batch:
     )
 
 
-def _multiple_choice_set(path: Path, sets: dict[Path, Any]) -> bool:
-    """Whether ``path`` is a file of a multiple-choice golden set (its ``set.yaml`` says so;
-    ``sets``: each one read, kept for the next file)."""
-    from curagate.golden import MULTIPLE_CHOICE, task_of_file
+# curagate.golden's SET_FILE and MULTIPLE_CHOICE (tests hold them equal): importing it
+# (the gate's config and tasks) cost `curagate check` ~0.2 s before any record was read.
+_SET_FILE = "set.yaml"
+_MULTIPLE_CHOICE = "multiple_choice"
 
-    return task_of_file(path, sets) == MULTIPLE_CHOICE
+
+def _multiple_choice_set(path: Path, sets: dict[Path, Any]) -> bool:
+    """Whether ``path`` is a file of a multiple-choice golden set: the nearest ``set.yaml``
+    in its folder or one above lists it among its ``files`` and says ``task:
+    multiple_choice``. The task is the set's, never guessed from the rows; a ``set.yaml``
+    that does not read says nothing (``curagate golden lock`` names its fault). ``sets``:
+    each ``set.yaml`` read (its mapping, or None), kept for the next file."""
+    from curagate.yamlio import read_yaml_file
+
+    target = path.resolve()
+    for folder in target.parents:
+        set_yaml = folder / _SET_FILE
+        if not set_yaml.is_file():
+            continue
+        if set_yaml not in sets:
+            try:
+                data = read_yaml_file(set_yaml)[0]
+            except (CuragateError, OSError):
+                data = None
+            sets[set_yaml] = data if isinstance(data, dict) else None
+        data = sets[set_yaml]
+        files = data.get("files") if data is not None else None
+        if not isinstance(files, list):
+            return False
+        listed = any(isinstance(f, str) and (folder / f).resolve() == target for f in files)
+        return listed and data.get("task") == _MULTIPLE_CHOICE
+    return False
 
 
 def _jsonl_values(path: Path) -> Iterator[tuple[int, Any]]:
@@ -642,7 +668,7 @@ class LeakageIndex:
             if p.name not in NOT_ITEMS or p.as_posix() in named
         ]
         index.reference_files = [p.as_posix() for p in paths]
-        sets: dict[Path, Any] = {}  # each set.yaml read once (golden.task_of_file)
+        sets: dict[Path, Any] = {}  # each set.yaml read once (_multiple_choice_set)
         with tempfile.TemporaryDirectory(prefix="curagate-reference-") as tmp:
             for k, path in enumerate(paths):
                 field = (
