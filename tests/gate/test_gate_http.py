@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from gate_support import SENTIMENT_ITEMS, CannedServer, write_set
+from tests.mc_questions import MC_QUESTIONS, OTHER_MC_QUESTIONS
 
 from curagate.cli import main
 from curagate.errors import ConfigError, CuragateError, InputError
@@ -580,17 +581,6 @@ def test_short_conversation_items_copied_as_training_prompts_fail_the_gate(
     assert (found["leaked_reference_items"], found["reference_items"]) == (12, 40)
 
 
-# Short multiple-choice items (a prompt under 8 words) and their options.
-MC_QUESTIONS = [
-    ("Capital of France?", ["Paris", "Rome", "Oslo"]),
-    ("Largest planet?", ["Jupiter", "Mars", "Venus"]),
-    ("Two plus two?", ["4", "5", "6"]),
-    ("Color of the sky?", ["blue", "green", "red"]),
-    ("Fastest land animal?", ["cheetah", "snail", "cow"]),
-    ("Is ice cold?", ["yes", "no"]),
-]
-
-
 def _gate_mc_on(tmp_path: Path, rows: list[dict[str, Any]]) -> Any:
     """A locked multiple-choice set of :data:`MC_QUESTIONS`, gated on training ``rows``."""
     items = [
@@ -658,16 +648,7 @@ def test_other_multiple_choice_questions_in_the_gates_template_are_no_leak(tmp_p
     # questions: the instruction is the set's template, the options alone no item.
     from curagate.gate.tasks.multiple_choice import rendered_prompt
 
-    others = [
-        ("Capital of Spain?", ["Paris", "Rome", "Oslo"]),
-        ("Smallest planet?", ["Jupiter", "Mars", "Mercury"]),
-        ("Three plus three?", ["4", "5", "6"]),
-        ("Color of grass?", ["blue", "green", "red"]),
-        ("Which of these has a shell?", ["cheetah", "snail", "cow"]),
-        ("Is fire cold?", ["yes", "no"]),
-        ("Is water wet?", ["yes", "no"]),
-    ]
-    rows = [{"prompt": rendered_prompt(p, c), "completion": "B"} for p, c in others]
+    rows = [{"prompt": rendered_prompt(p, c), "completion": "B"} for p, c in OTHER_MC_QUESTIONS]
     out = _gate_mc_on(tmp_path, rows)
     check = next(c for c in out.report["checks"] if c["id"] == "GATE005")
     assert check["verdict"] == "pass", check["message"]

@@ -12,6 +12,7 @@ from typing import Any
 import jsonschema
 import pyarrow.parquet as pq
 import pytest
+from tests.mc_questions import MC_QUESTIONS, OTHER_MC_QUESTIONS
 
 from curagate import golden
 from curagate.cli import main
@@ -19,16 +20,7 @@ from curagate.curate import curate
 from curagate.gate.tasks.multiple_choice import rendered_prompt
 from curagate.leakage import LeakageIndex, detect
 
-# Short questions (under 8 words with their options: no 13-gram, no span), as the gate's
-# own tests of GATE005 (tests/gate/test_gate_http.py) use.
-QUESTIONS = [
-    ("Capital of France?", ["Paris", "Rome", "Oslo"]),
-    ("Largest planet?", ["Jupiter", "Mars", "Venus"]),
-    ("Two plus two?", ["4", "5", "6"]),
-    ("Color of the sky?", ["blue", "green", "red"]),
-    ("Fastest land animal?", ["cheetah", "snail", "cow"]),
-    ("Is ice cold?", ["yes", "no"]),
-]
+QUESTIONS = MC_QUESTIONS  # as the gate's own tests of GATE005 use them
 IDS = [f"q{i}" for i in range(len(QUESTIONS))]
 
 
@@ -108,17 +100,9 @@ def test_decontaminate_removes_multiple_choice_items_as_the_model_reads_them(
 def test_other_questions_in_the_gates_template_are_no_leak(tmp_path: Path) -> None:
     # The same options and instruction under other questions: the instruction is the set's
     # template (boilerplate, one golden item per row with its views), the options no item.
-    others = [
-        ("Capital of Spain?", ["Paris", "Rome", "Oslo"]),
-        ("Smallest planet?", ["Jupiter", "Mars", "Mercury"]),
-        ("Three plus three?", ["4", "5", "6"]),
-        ("Color of grass?", ["blue", "green", "red"]),
-        ("Which of these has a shell?", ["cheetah", "snail", "cow"]),
-        ("Is fire cold?", ["yes", "no"]),
-    ]
     corpus = _write_jsonl(
         tmp_path / "train.jsonl",
-        [{"prompt": rendered_prompt(p, c), "completion": "B"} for p, c in others],
+        [{"prompt": rendered_prompt(p, c), "completion": "B"} for p, c in OTHER_MC_QUESTIONS],
     )
     result = detect(reference=[str(_golden(tmp_path))], corpus=[str(corpus)])
     assert result.leaked_reference_items == 0, [leak.to_dict() for leak in result.leaks]
