@@ -48,7 +48,7 @@ CHECKS = [
 ]  # fmt: skip
 
 
-def report(checks: list[dict[str, Any]] = CHECKS) -> Loaded[GateReportDoc]:
+def report(checks: list[dict[str, Any]] = CHECKS, verdict: str = "warn") -> Loaded[GateReportDoc]:
     side = {
         "kind": "bundle",
         "spec": "exports/x",
@@ -57,7 +57,7 @@ def report(checks: list[dict[str, Any]] = CHECKS) -> Loaded[GateReportDoc]:
     }
     data = {
         "schema_version": GateReportDoc.SCHEMA_VERSION,
-        "verdict": "warn",
+        "verdict": verdict,
         "candidate": side,
         "base": {**side, "kind": "model_dir"},
         "gate": {"name": "sentiment", "file": "gates/sentiment.yaml", "sha256": "e" * 64},
@@ -154,6 +154,18 @@ def test_model_index_has_one_result_per_golden_set_metric_with_its_worst_verdict
     [result] = parsed.data.eval_results
     assert (result.metric_type, result.metric_value) == ("accuracy", 0.85)
     assert result.metric_name == "accuracy (gate: warn)"
+
+
+def test_model_index_names_a_worse_report_verdict_beside_a_passing_number() -> None:
+    # A second metric the gate could not measure fails the report but has no number, so no
+    # entry: model-index showed only "accuracy (gate: pass)" for a failed report.
+    unmeasured = {**CHECKS[0], "id": "GATE001", "name": "sentiment.f1.threshold"}
+    unmeasured |= {"metric": "f1", "candidate": None, "base": None, "verdict": "fail"}
+    parsed = hub.ModelCard(card(report=report([CHECKS[0], unmeasured], verdict="fail")))
+    [result] = parsed.data.eval_results
+    assert (result.metric_type, result.metric_value) == ("accuracy", 0.85)
+    assert result.metric_name == "accuracy (check: pass; gate: fail)"
+    assert "Verdict: **fail**" in parsed.text
 
 
 def test_sidecar_renders_gate_results_into_a_card_exported_without_them(tmp_path: Path) -> None:

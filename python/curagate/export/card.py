@@ -188,8 +188,13 @@ _VERDICT_RANK = {"pass": 0, "warn": 1, "fail": 2}
 def _hub_results(results: dict[str, Any]) -> list[Any]:
     """model-index entries: one per golden set and metric a whole-set check tests (slices
     stay in the body), in report order, named with the worst verdict of its checks (a
-    threshold and a regression check of one metric were two entries of one number)."""
+    threshold and a regression check of one metric were two entries of one number), and
+    with the report's verdict where that is worse: a check the gate could not measure has
+    no number and so no entry, and "accuracy (gate: pass)" alone read as a pass on a
+    failed report."""
     from huggingface_hub import EvalResult
+
+    overall = str(results.get("verdict", "?"))
 
     found: dict[tuple[str, str], tuple[float, str]] = {}
     for r in results.get("results") or []:
@@ -209,7 +214,9 @@ def _hub_results(results: dict[str, Any]) -> list[Any]:
             dataset_name=golden,
             metric_type=metric,
             metric_value=value,
-            metric_name=f"{metric} (gate: {verdict})",
+            metric_name=f"{metric} (gate: {verdict})"
+            if _VERDICT_RANK.get(overall, 3) <= _VERDICT_RANK.get(verdict, 3)
+            else f"{metric} (check: {verdict}; gate: {overall})",
             verified=False,
         )
         for (golden, metric), (value, verdict) in found.items()
