@@ -92,3 +92,25 @@ def test_fmt010_cannot_be_switched_off_or_re_levelled(tmp_path: Path, setting: s
     # Naming its own severity is allowed (it changes nothing).
     config.write_text("rules:\n  FMT010: {severity: error}\n", encoding="utf-8")
     assert load_config(config).rules["FMT010"].severity == "error"
+
+
+def test_check_reports_a_lost_row_group_once_not_once_a_row(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # One flipped bit in a row group of 43,781 rows printed 43,781 FMT010 lines in a hook.
+    data = bytearray(_parquet(write_page_checksum=True, compression="none", use_dictionary=False))
+    data[data.find(b"review number 20 ") + 15] ^= 0x01
+    sink = io.BytesIO()
+    schema = pa.schema([("text", pa.string())])
+    with pq.ParquetWriter(sink, schema, write_page_checksum=True) as w:
+        for group in range(2):  # two row groups, both fine
+            w.write_table(pa.table({"text": [f"group {group} row {i}" for i in range(30)]}))
+    path = tmp_path / "flipped.parquet"
+    path.write_bytes(bytes(data))
+    fine = tmp_path / "fine.parquet"
+    fine.write_bytes(sink.getvalue())
+    capsys.readouterr()
+    assert main(["check", str(path), str(fine), "--no-golden"]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split(" ", 2)[:2] for line in out] == [[f"{path.as_posix()}:1:", "FMT010"]]
+    assert "cannot read row group 0 (rows 0-99)" in out[0]
