@@ -158,3 +158,16 @@ def test_report_tables_print_the_leaked_item_count_as_a_count() -> None:
     assert check["candidate"] == 2.0  # report.json keeps the number as it was
     assert [row["candidate"] for row in check_rows({"checks": [check]})] == ["2"]
     assert _check_value(check) == "2"  # report.md's checks table
+
+
+def test_a_relative_drop_below_a_negative_base_is_a_drop() -> None:
+    # A suite's mean log-likelihood is negative: the drop was divided by the base itself,
+    # so -7.14 against -6.10 read "gain 0.1712 of base" (pass, exit 0) and a gain failed.
+    from curagate.gate.checks import regression_verdict
+
+    rule = Regression(warn_drop=0.02, fail_drop=0.05, relative=True)
+    kw = {"higher_is_better": True, "significant": True, "fail_only_if_significant": False}
+    verdict, message = regression_verdict(-7.140207, -6.096624, rule, **kw)
+    assert (verdict, message.split(" > ")[0]) == (Verdict.FAIL, "drop 0.171174 of base")
+    verdict, message = regression_verdict(-6.096624, -7.140207, rule, **kw)
+    assert (verdict, message.split(" <= ")[0]) == (Verdict.PASS, "gain 0.146156 of base")

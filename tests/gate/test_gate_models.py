@@ -576,6 +576,9 @@ def test_lm_eval_suite_fails_a_candidate_that_lost_what_the_base_knew(
         ("  - metric: brier_score\n", "aggregates it with 'brier_score'"),  # lm-eval's own
         ("  - metric: my_score\n", "lm-eval knows no aggregation for it"),
         ("  - metric: acc\n    higher_is_better: maybe\n", "higher_is_better 'maybe'"),
+        # lm-eval's perplexity is lower-is-better under its own aggregation; averaged by
+        # mean it is a log-likelihood, higher better: a worse candidate passed as a gain
+        ("  - metric: perplexity\n    aggregation: mean\n", "declare higher_is_better"),
     ],
 )
 def test_a_suite_metric_that_is_not_a_mean_of_per_document_scores_is_refused_first(

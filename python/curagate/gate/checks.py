@@ -277,10 +277,12 @@ def absolute_verdict(value: float, th: Threshold) -> tuple[Verdict, str]:
 
 
 def drop_of(candidate: float, base: float, rule: Regression, *, higher_is_better: bool) -> float:
-    """How much worse the candidate is (positive = worse), in points or relative to base."""
+    """How much worse the candidate is (positive = worse), in points or relative to base
+    (its size: a drop below a negative base, a log-likelihood's, divided by the base itself
+    read as a gain)."""
     drop = base - candidate if higher_is_better else candidate - base
     if rule.relative:
-        return drop / base if base else (0.0 if drop <= 0 else float("inf"))
+        return drop / abs(base) if base else (0.0 if drop <= 0 else float("inf"))
     return drop
 
 

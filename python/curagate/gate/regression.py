@@ -100,11 +100,19 @@ def check_metric(suite: RegressionSuite, golden: GoldenSet) -> bool:
                 f"task {task!r}'s metric_list"
             )
             raise ConfigError(_not_a_mean(suite.metric, why))
-        higher = (
-            entry["higher_is_better"]
-            if "higher_is_better" in entry
-            else _lm_eval_defaults(suite.metric)[1]
-        )
+        if "higher_is_better" in entry:
+            higher = entry["higher_is_better"]
+        else:
+            registered, higher = _lm_eval_defaults(suite.metric)
+            if registered is not None and registered != aggregation:
+                # lm-eval's direction is for its own aggregation: `perplexity` averaged by
+                # mean is a log-likelihood, higher better, and a worse one passed as a gain
+                raise ConfigError(
+                    f"{path.name}: metric_list {suite.metric!r} aggregation {aggregation!r} "
+                    f"is not lm-eval's ({registered!r}), so lm-eval's direction (higher is "
+                    f"better: {higher}) may not hold for it; declare higher_is_better in task "
+                    f"{task!r}'s metric_list"
+                )
         if not isinstance(higher, bool):
             raise ConfigError(
                 f"{path.name}: metric_list {suite.metric!r} higher_is_better {higher!r}: "
