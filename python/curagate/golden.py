@@ -719,36 +719,37 @@ def items_of(
     for path in paths:
         if not is_item_file(path):
             continue
+        where = (shown or (lambda q: q))(path)  # a snapshot's copy is deleted at exit
         for lineno, row in jsonl_objects(path):
             given = "id" in row
             if DRAW_KEY in row:
                 raise InputError(
-                    f"{path}: line {lineno}: field {DRAW_KEY!r} is curagate's (the order the "
+                    f"{where}: line {lineno}: field {DRAW_KEY!r} is curagate's (the order the "
                     "gate's statistics draw items in); rename the field"
                 )
             row.setdefault("id", default_id(path, lineno))
             if isinstance(row["id"], bool) or not isinstance(row["id"], str | int):
                 # null, [1, 2] and true became the ids "None", "[1, 2]" and "True".
                 raise InputError(
-                    f"{path}: line {lineno}: field 'id' is {json.dumps(row['id'])[:40]}; an "
+                    f"{where}: line {lineno}: field 'id' is {json.dumps(row['id'])[:40]}; an "
                     "item id is a string or an integer (or leave it out: <file stem>:<line>)"
                 )
             key = str(row["id"])
             if key in seen:
                 first, first_line, first_given = seen[key]
                 raise InputError(
-                    f"{path}: line {lineno}: item id {key!r} is also the id of the item on "
+                    f"{where}: line {lineno}: item id {key!r} is also the id of the item on "
                     f"{first}: line {first_line}"
                     + ("" if first_given else " (which has no 'id', so its id is the default)")
                     + ("" if given else " (this line has no 'id', so its id is the default)")
                     + "; give each item its own 'id'"
                 )
-            seen[key] = (path, lineno, given)
+            seen[key] = (where, lineno, given)
             if task == MULTIPLE_CHOICE:
-                check_options(row, (shown or (lambda q: q))(path), lineno)
+                check_options(row, where, lineno)
             row[DRAW_KEY] = key if given else content_key(row)
             items.append(row)
-            located.append(((shown or (lambda q: q))(path), lineno, row))
+            located.append((where, lineno, row))
     if distinct:
         check_distinct(located, task)
     return items

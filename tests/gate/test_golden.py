@@ -816,6 +816,25 @@ def test_items_with_one_input_are_refused_at_lock_and_read_time(
         golden.read_items(snap)
 
 
+def test_a_repeated_id_in_the_gates_copy_names_the_set_folders_file(tmp_path: Path) -> None:
+    # A lock edited to cover a repeated id: the gate's error named its private copy, a
+    # file deleted when the run ended (found by attack).
+    folder = tmp_path / "golden" / "s"
+    folder.mkdir(parents=True)
+    rows = [{"id": "a", "prompt": "Good?", "reference": "Positive"}]
+    rows.append({"id": "a", "prompt": "Bad?", "reference": "Negative"})
+    (folder / "data.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    (copy / "data.jsonl").write_bytes((folder / "data.jsonl").read_bytes())
+    snap = golden.GoldenSet(
+        "s", "classification", "1", "", 2, {"data.jsonl": ""}, copy, origin=folder
+    )
+    shown = re.escape(str(folder / "data.jsonl"))
+    with pytest.raises(InputError, match=rf"^{shown}: line 2: item id 'a' .* on {shown}: line 1"):
+        golden.read_items(snap)
+
+
 def test_items_asking_the_same_with_other_answers_are_a_contradiction(tmp_path: Path) -> None:
     root = tmp_path / "golden"
     data = _write_lines(
