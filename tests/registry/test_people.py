@@ -1193,6 +1193,43 @@ def test_check_verifies_the_stored_items_a_report_kept(
     reg.close()
 
 
+@pytest.mark.parametrize("edit", ["changed", "deleted"])
+@pytest.mark.parametrize("when", ["before the request", "before the approval"])
+def test_production_is_refused_while_the_backing_reports_stored_items_are_tampered(
+    tmp_path: Path, ci_key: tuple[Path, Path], edit: str, when: str
+) -> None:
+    """The items stored with the report were edited in the store after alice's request:
+    the compare page was 503 and `check` failed, but bob's approval shipped the version
+    (found by attack)."""
+    from curagate.digest import sha256_bytes as sha
+
+    items = b'{"golden_set": "s", "item_id": "1"}\n'
+    reg = _registry_with_items(tmp_path, ci_key, items)
+    alice, bob = (reg.user_add(n, role="approver", actor="admin")[0] for n in ("alice", "bob"))
+    blob = reg.store_dir / sha(items)[:2] / sha(items)
+
+    def tamper() -> None:
+        blob.chmod(0o644)
+        if edit == "changed":
+            blob.write_bytes(b'{"golden_set": "s", "item_id": "1", "candidate_correct": 1}\n')
+        else:
+            blob.unlink()
+
+    if when == "before the request":
+        tamper()
+        with pytest.raises(ChainBroken, match="stored blob"):
+            reg.request_promotion("bot", 1, to="production", user=alice)
+        assert reg.promotion_requests("bot") == []
+    else:
+        req = reg.request_promotion("bot", 1, to="production", user=alice)
+        tamper()
+        with pytest.raises(ChainBroken, match="stored blob"):
+            reg.approve(req.id, user=bob)
+        assert reg.promotion_request(req.id).approved_by is None
+    assert reg.get("bot", 1).stage != "production"
+    reg.close()
+
+
 @pytest.mark.slow
 def test_an_approval_ships_on_the_report_its_request_was_made_on(
     tmp_path: Path, setup, ci_key: tuple[Path, Path]

@@ -2444,6 +2444,8 @@ class Registry:
             report_id, why, waiver_id = self._backing_report(db, mv)
             if report_id is None:
                 refusal = why
+            else:
+                self._check_items(db, report_id)
             if refusal is None:
                 current = self._production(db, mv.name)
                 if current is not None:
@@ -2920,6 +2922,7 @@ class Registry:
             backing = self._backing(db, mv)
             if backing is None:
                 raise CheckFailed(self._backing_report(db, mv)[1])
+            self._check_items(db, backing.report_id)
             if report_sha256 is not None and (report_sha256, waiver_id) != (
                 backing.report_sha256,
                 backing.waiver_id,
@@ -3298,10 +3301,12 @@ class Registry:
             return None
         return sha
 
-    def _kept_items_sha256(self, rec: RecordedGateReport) -> str | None:
+    def _kept_items_sha256(
+        self, rec: RecordedGateReport, db: sqlite3.Connection | None = None
+    ) -> str | None:
         """The sha256 of the items the log says were stored with this report, if any."""
-        with self._read() as db:
-            row = db.execute(
+        with contextlib.nullcontext(db) if db is not None else self._read() as conn:
+            row = conn.execute(
                 "SELECT json_extract(l.payload, '$.items_sha256') FROM gate_reports g "
                 "JOIN model_versions m ON m.id = g.model_version_id "
                 "JOIN log l ON l.name = m.name AND l.version = m.version "
@@ -3311,15 +3316,29 @@ class Registry:
             ).fetchone()
         return row[0] if row and isinstance(row[0], str) else None
 
-    def _items_address(self, rec: RecordedGateReport) -> tuple[str | None, bool]:
+    def _items_address(
+        self, rec: RecordedGateReport, db: sqlite3.Connection | None = None
+    ) -> tuple[str | None, bool]:
         """The sha256 of the items the report names, and whether the log says they were
         stored with it (then missing or changed is tampering). Kept items other than the
         ones the report names are tampering at once: recording stores only those."""
-        kept = self._kept_items_sha256(rec)
+        kept = self._kept_items_sha256(rec, db)
         sha = self.report_items_sha256(rec)
         if kept is not None and kept != sha:
             raise ChainBroken(_items_not_named(rec.id, kept, sha))
         return sha, kept is not None
+
+    def _check_items(self, db: sqlite3.Connection, report_id: int) -> None:
+        """The items stored with the report that backs a promotion, read back and checked
+        (ChainBroken when missing or changed): the item-by-item evidence the approvers
+        review is part of what ships a version (with it edited in the store, the compare
+        page was 503 and the second approval still went through)."""
+        row = db.execute(
+            f"SELECT {_REPORT_COLS} FROM gate_reports WHERE id = ?", (report_id,)
+        ).fetchone()
+        sha, kept = self._items_address(_report(row), db)
+        if kept and sha is not None:
+            self.blob(sha)
 
     def has_items(self, rec: RecordedGateReport) -> bool:
         """Whether :meth:`report_items` finds items for the report, without reading them
@@ -3405,6 +3424,7 @@ class Registry:
             report_id, why, waiver_id = self._backing_report(db, again)
             if report_id is None:
                 raise CheckFailed(f"rollback refused: {why}")
+            self._check_items(db, report_id)
             if waiver_id is not None and waiver_id != self._shipped_waiver(db, again):
                 # One approver rolls back: a warn waived since the version last shipped is a
                 # new decision, which takes two people, the waiver's and the rollback's.
