@@ -379,6 +379,11 @@ def stats_from_counts(n: int, a: int, b: int, fixes: int, regressions: int) -> d
     low, high = paired_interval(n, fixes, regressions)
     # McNemar depends on the discordant pairs only: the gate's own test on just those.
     test = mcnemar([True] * fixes + [False] * regressions, [False] * fixes + [True] * regressions)
+    significant = test.p_value < 0.05 and n > 0
+    if not significant:
+        # p is the report's, rounded to 6 decimals: 0.049999863 is 0.05, within noise, where
+        # the interval (of the unrounded test) missed 0 by 2e-8 ([-0.0736, -0.0000])
+        low, high = min(low, 0.0), max(high, 0.0)
     return {
         "n": n,
         "a": pa,
@@ -387,7 +392,7 @@ def stats_from_counts(n: int, a: int, b: int, fixes: int, regressions: int) -> d
         "ci_low": low,
         "ci_high": high,
         "p_value": test.p_value,
-        "significant": test.p_value < 0.05 and n > 0,
+        "significant": significant,
         "fixes": fixes,
         "regressions": regressions,
     }
