@@ -1629,7 +1629,10 @@ def test_rollback_from_version_and_waive_report_sha256_refuse_what_moved_since(
     assert f"backing   report {deciding[0].id} {sha} under waiver {w.id}" in capsys.readouterr().out
     request = ["registry", "request", "bot", "3", "--to", "production", "--db", db]
     monkeypatch.setenv("CURAGATE_TOKEN", users["alice"][1])
+    capsys.readouterr()
     assert main([*request, "--report-sha256", sha]) == 1  # reviewed with no waiver: not so
+    # and it says so, not that "a waiver was granted since" (found by attack)
+    assert f"names the waiver it was reviewed under (--waiver-id {w.id}" in capsys.readouterr().err
     assert main([*request, "--waiver-id", str(w.id)]) == 2  # a waiver of which report?
     assert main([*request, "--report-sha256", sha, "--waiver-id", str(w.id)]) == 0
     with Registry(db) as reg:

@@ -1760,6 +1760,14 @@ def test_a_production_request_is_made_only_on_what_its_requester_reviewed(
         "/api/v1/models/bot/versions/2/promotions", json={"to": "production"}, headers=a
     )
     assert unnamed.status_code == 400 and "report_sha256" in unnamed.json()["error"]
+    # waiver_id left out (not null) is a bad request too: it was a 409 that said a waiver
+    # was granted since (found by attack)
+    no_waiver = client.post(
+        "/api/v1/models/bot/versions/2/promotions",
+        json={"to": "production", "report_sha256": reviewed(client, world)["report_sha256"]},
+        headers=a,
+    )
+    assert no_waiver.status_code == 400 and "waiver_id (null for a pass)" in no_waiver.text
     with Registry(world.db) as reg:
         assert reg.promotion_requests("bot") == []
     # Named as it is backed now (after reviewing report 3), the request is made, and the

@@ -2923,6 +2923,16 @@ class Registry:
             if backing is None:
                 raise CheckFailed(self._backing_report(db, mv)[1])
             self._check_items(db, backing.report_id)
+            if (
+                report_sha256 == backing.report_sha256
+                and waiver_id is None
+                and backing.waiver_id is not None
+            ):  # nothing changed: the request left the waiver out
+                raise CheckFailed(
+                    f"{mv.ref}: it is backed by {_backed_by(backing)}; a request on a waived "
+                    f"warn names the waiver it was reviewed under (--waiver-id "
+                    f"{backing.waiver_id}; the API's waiver_id)"
+                )
             if report_sha256 is not None and (report_sha256, waiver_id) != (
                 backing.report_sha256,
                 backing.waiver_id,

@@ -1286,7 +1286,9 @@ def create_app(
         approver(user)
         check_known_name(name)
         found(lambda: reg.get(name, version))
-        if body.to == "production" and body.report_sha256 is None:
+        if body.to == "production" and (
+            body.report_sha256 is None or "waiver_id" not in body.model_fields_set
+        ):  # waiver_id left out is not null: a 409 said a waiver was granted since
             raise InputError(
                 "a production request names what backs it, as reviewed: report_sha256 and "
                 "waiver_id (null for a pass), the version's `backing` (GET "
