@@ -978,6 +978,17 @@ def test_a_body_that_is_not_json_is_told_to_send_json_not_to_check_the_url(
     assert client.get("/api/v1/nope", headers=bearer(world, "vera")).json()["fix"] == (
         "check the URL"
     )
+    # JSON sent as text/plain (or curl's default form type): the fix names the header
+    for kind in ("text/plain", "application/x-www-form-urlencoded"):
+        plain = client.post(
+            "/api/v1/models/bot/rollback",
+            content='{"reason": "latency", "from_version": 2, "to_version": 1}',
+            headers={**bearer(world, "alice"), "Content-Type": kind},
+        )
+        assert plain.status_code == 422
+        assert plain.json()["fix"] == (
+            f"send the body as JSON with Content-Type: application/json (it was {kind})"
+        )
 
 
 def test_a_copy_taken_just_before_the_services_own_write_is_refused_when_put_back(

@@ -542,12 +542,16 @@ def create_app(
     async def on_validation(request: Request, e: RequestValidationError) -> Response:
         first = e.errors()[0] if e.errors() else {}
         where = ".".join(str(x) for x in first.get("loc", ()))
-        return error_response(
-            request,
-            422,
-            f"{where}: {first.get('msg', 'invalid request')}",
-            "see the OpenAPI description at /openapi.json",
-        )
+        fix = "see the OpenAPI description at /openapi.json"
+        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if first.get("loc") == ("body",) and kind != "application/json":
+            # FastAPI reads a body as JSON only when it says so: JSON sent as text/plain or
+            # curl's default form type was "Input should be a valid dictionary", no more
+            fix = (
+                f"send the body as JSON with Content-Type: application/json (it was "
+                f"{kind or 'not given'})"
+            )
+        return error_response(request, 422, f"{where}: {first.get('msg', 'invalid request')}", fix)
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http(request: Request, e: StarletteHTTPException) -> Response:
