@@ -617,6 +617,21 @@ def test_a_reference_set_kept_as_a_json_array_is_read(tmp_path: Path) -> None:
     assert json.loads((out / "stats.json").read_text())["totals"]["removed"] == {"leakage": 1}
 
 
+def test_a_json_array_items_key_written_twice_is_read_as_its_json_lines_twin(
+    tmp_path: Path,
+) -> None:
+    # Found by attack: `json.loads` kept only the last value of a repeated key, so an array
+    # whose item was under the first "question" leaked "0" (exit 0) where the same object
+    # as a JSON Lines row was found (exit 1).
+    twice = f'{{"question": {json.dumps(ITEM)}, "question": "zzz other text", "answer": "x"}}'
+    corpus = write(tmp_path / "corpus.jsonl", [{"prompt": ITEM, "completion": "x"}])
+    for name, text in (("ref.jsonl", twice + "\n"), ("ref.json", f"[{twice}]")):
+        ref = tmp_path / name
+        ref.write_text(text)
+        assert detect(ref, corpus).leaked_reference_items == 1, name
+        assert main(["check", str(corpus), "--golden", str(ref)]) == 1, name
+
+
 def test_an_item_in_a_text_part_of_another_type_is_found(tmp_path: Path, reference: Path) -> None:
     # Found by attack: only parts typed "text" were text; OpenAI's Responses format writes
     # "input_text" / "output_text", whose text was in no key and, being a part's "text",

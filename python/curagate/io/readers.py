@@ -653,12 +653,28 @@ def json_as_jsonl(path: Path, out: Path) -> Path:
         ) from None
     if text.startswith("["):
         try:
-            rows = json.loads(text)
+            rows = json.loads(text, object_pairs_hook=_Pairs)
         except (ValueError, RecursionError) as e:
             raise InputError(f"{path.as_posix()}: not valid JSON ({e})") from None
-        text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+        text = "".join(_dumped(r) + "\n" for r in rows)
     out.write_text(text + ("" if text.endswith("\n") else "\n"), encoding="utf-8")
     return out
+
+
+class _Pairs(list[tuple[str, Any]]):
+    """A JSON object's (key, value) pairs in order, a key written twice kept twice."""
+
+
+def _dumped(value: Any) -> str:
+    """``value`` as JSON text, each object's pairs as read: an array's record that wrote a
+    key twice reaches the readers as its JSON Lines twin does (``json.loads`` kept the last
+    value only, and a golden item under the first was never looked for)."""
+    if isinstance(value, _Pairs):
+        pairs = (f"{json.dumps(k, ensure_ascii=False)}: {_dumped(v)}" for k, v in value)
+        return "{" + ", ".join(pairs) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_dumped(v) for v in value) + "]"
+    return json.dumps(value, ensure_ascii=False)
 
 
 def _whole_json(path: Path) -> bytes:
