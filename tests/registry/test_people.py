@@ -1230,6 +1230,42 @@ def test_production_is_refused_while_the_backing_reports_stored_items_are_tamper
     reg.close()
 
 
+def test_production_is_refused_while_a_twin_reports_stored_items_are_tampered(
+    tmp_path: Path, ci_key: tuple[Path, Path]
+) -> None:
+    """The signed report was recorded first without its items (it backs the version), then
+    again with them: the items read on the compare page are the twin's, and with them edited
+    in the store a promotion still went through (found by re-attack)."""
+    import shutil
+
+    from curagate.gate.runner import write_attestation
+
+    items = b'{"golden_set": "s", "item_id": "1"}\n'
+    reg = Registry(tmp_path / "reg" / "registry.db")
+    reg.trust_add(ci_key[1], role="gate", name="ci")
+    digest = write_bundle(tmp_path / "b", b"x" * 16)
+    doc = report_doc(digest)
+    doc["items"] = {"file": "items.jsonl", "sha256": sha256_bytes(items), "count": 1}
+    with_items, without = tmp_path / "g", tmp_path / "g2"
+    with_items.mkdir()
+    without.mkdir()
+    (with_items / "gate_report.json").write_text(json.dumps(doc))
+    (with_items / "items.jsonl").write_bytes(items)
+    write_attestation(with_items / "gate_report.json", ci_key[0])
+    for f in with_items.iterdir():
+        if f.name != "items.jsonl":
+            shutil.copy(f, without / f.name)
+    reg.register(tmp_path / "b", name="bot", gate_report=without / "gate_report.json")
+    reg.add_gate_report("bot", 1, with_items / "gate_report.json")
+    blob = reg.store_dir / sha256_bytes(items)[:2] / sha256_bytes(items)
+    blob.chmod(0o644)
+    blob.write_bytes(b'{"golden_set": "s", "item_id": "1", "candidate_correct": 1}\n')
+    with pytest.raises(ChainBroken, match="stored blob was changed"):
+        reg.promote("bot", 1, to="production", actor="ci")
+    assert reg.get("bot", 1).stage != "production"
+    reg.close()
+
+
 @pytest.mark.slow
 def test_an_approval_ships_on_the_report_its_request_was_made_on(
     tmp_path: Path, setup, ci_key: tuple[Path, Path]

@@ -3347,7 +3347,9 @@ class Registry:
             f"SELECT {_REPORT_COLS} FROM gate_reports WHERE id = ?", (report_id,)
         ).fetchone()
         sha, kept = self._items_address(_report(row), db)
-        if kept and sha is not None:
+        # as report_items reads them: kept with this report, or stored with a twin of it
+        # (the same signed report recorded again with its items; found by re-attack)
+        if sha is not None and (kept or (self.store_dir / sha[:2] / sha).is_file()):
             self.blob(sha)
 
     def has_items(self, rec: RecordedGateReport) -> bool:
