@@ -630,6 +630,11 @@ def test_a_json_array_items_key_written_twice_is_read_as_its_json_lines_twin(
         ref.write_text(text)
         assert detect(ref, corpus).leaked_reference_items == 1, name
         assert main(["check", str(corpus), "--golden", str(ref)]) == 1, name
+    # a record nested 330 deep still converts (a Python re-writer of every record stopped
+    # at ~330 levels with exit 3; found by re-attack), and is found
+    deep = json.dumps({"question": ITEM, "meta": json.loads("[" * 330 + "1" + "]" * 330)})
+    (tmp_path / "deep.json").write_text(f"[{deep}]")
+    assert main(["check", str(corpus), "--golden", str(tmp_path / "deep.json")]) == 1
 
 
 def test_an_item_in_a_text_part_of_another_type_is_found(tmp_path: Path, reference: Path) -> None:

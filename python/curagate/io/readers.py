@@ -652,25 +652,43 @@ def json_as_jsonl(path: Path, out: Path) -> Path:
             f"{path.as_posix()}: not UTF-8 text at byte {e.start}; re-encode it as UTF-8"
         ) from None
     if text.startswith("["):
+        repeated: list[bool] = []
+
+        def pairs(found: list[tuple[str, Any]]) -> Any:
+            record = dict(found)
+            if len(record) == len(found):
+                return record
+            repeated.append(True)
+            return _Pairs(found)
+
         try:
-            rows = json.loads(text, object_pairs_hook=_Pairs)
-        except (ValueError, RecursionError) as e:
+            rows = json.loads(text, object_pairs_hook=pairs)
+            # json.dumps where no key is written twice: as fast and as deep as before
+            text = "".join(
+                (_dumped(r) if repeated else json.dumps(r, ensure_ascii=False)) + "\n" for r in rows
+            )
+        except RecursionError:
+            raise InputError(
+                f"{path.as_posix()}: nested too deep to read as a JSON array; write it as "
+                "JSON Lines (.jsonl)"
+            ) from None
+        except ValueError as e:
             raise InputError(f"{path.as_posix()}: not valid JSON ({e})") from None
-        text = "".join(_dumped(r) + "\n" for r in rows)
     out.write_text(text + ("" if text.endswith("\n") else "\n"), encoding="utf-8")
     return out
 
 
 class _Pairs(list[tuple[str, Any]]):
-    """A JSON object's (key, value) pairs in order, a key written twice kept twice."""
+    """A JSON object that writes a key twice: its (key, value) pairs in order."""
 
 
 def _dumped(value: Any) -> str:
     """``value`` as JSON text, each object's pairs as read: an array's record that wrote a
     key twice reaches the readers as its JSON Lines twin does (``json.loads`` kept the last
     value only, and a golden item under the first was never looked for)."""
-    if isinstance(value, _Pairs):
-        pairs = (f"{json.dumps(k, ensure_ascii=False)}: {_dumped(v)}" for k, v in value)
+    if isinstance(value, _Pairs | dict):
+        items = value if isinstance(value, _Pairs) else value.items()
+        pairs = (f"{json.dumps(k, ensure_ascii=False)}: {_dumped(v)}" for k, v in items)
         return "{" + ", ".join(pairs) + "}"
     if isinstance(value, list):
         return "[" + ", ".join(_dumped(v) for v in value) + "]"
