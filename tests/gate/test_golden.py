@@ -543,6 +543,28 @@ def test_a_suite_metric_no_task_lists_is_refused_before_any_model_runs(
         )
 
 
+@pytest.mark.parametrize("metric", ["acc", "f1", "bleu"])
+def test_a_higher_is_better_metric_averaged_by_mean_keeps_lm_evals_direction(
+    golden_dir: Path, metric: str
+) -> None:
+    # Only lm-eval's lower-is-better must be declared again under another aggregation
+    # (perplexity by mean is a log-likelihood): f1 and bleu by mean were refused too
+    # (found by re-attack).
+    pytest.importorskip("lm_eval")
+    from gate_support import write_mini_suite
+
+    from curagate.gate.config import RegressionSuite
+    from curagate.gate.regression import check_metric
+
+    entry = f"  - metric: {metric}\n    aggregation: mean\n"
+    write_mini_suite(
+        golden_dir, [{"question": "q?", "choices": ["a", "b"], "label": 0}], metric_entry=entry
+    )
+    suite_set = golden.load_locked(golden_dir, "mini_suite")
+    suite = RegressionSuite(golden_set="mini_suite", tasks=["tiny_mc"], metric=metric)
+    assert check_metric(suite, suite_set) is True
+
+
 @pytest.mark.parametrize(
     ("edit", "why"),
     [

@@ -104,13 +104,14 @@ def check_metric(suite: RegressionSuite, golden: GoldenSet) -> bool:
             higher = entry["higher_is_better"]
         else:
             registered, higher = _lm_eval_defaults(suite.metric)
-            if registered is not None and registered != aggregation:
-                # lm-eval's direction is for its own aggregation: `perplexity` averaged by
-                # mean is a log-likelihood, higher better, and a worse one passed as a gain
+            if higher is False and registered not in (None, aggregation):
+                # lm-eval's lower-is-better is for its own aggregation: `perplexity`
+                # averaged by mean is a log-likelihood, higher better, and a worse one
+                # passed as a gain (higher-is-better scores, f1's or bleu's, stay so)
                 raise ConfigError(
-                    f"{path.name}: metric_list {suite.metric!r} aggregation {aggregation!r} "
-                    f"is not lm-eval's ({registered!r}), so lm-eval's direction (higher is "
-                    f"better: {higher}) may not hold for it; declare higher_is_better in task "
+                    f"{path.name}: metric_list {suite.metric!r}: lm-eval has it lower-is-better "
+                    f"as it aggregates it ({registered!r}), which may not hold for "
+                    f"aggregation {aggregation!r}; declare higher_is_better in task "
                     f"{task!r}'s metric_list"
                 )
         if not isinstance(higher, bool):
