@@ -615,19 +615,21 @@ def verify(golden_dir: str | os.PathLike[str]) -> list[str]:
     return problems
 
 
-def jsonl_objects(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+def jsonl_objects(path: Path, shown: Path | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, object) for each non-blank line (:func:`is_blank`) of a JSONL file of
     objects; a line that is not UTF-8 JSON or not an object is an error naming the file and
-    line; so is a path that is no readable regular file (a FIFO would block)."""
+    line (``shown``: the path errors name, the set folder's for the gate's private copy);
+    so is a path that is no readable regular file (a FIFO would block)."""
+    name = path if shown is None else shown
     if not path.is_file():
         raise InputError(
-            f"{path}: {'not a regular file' if path.exists() else 'no such file'}; give a "
+            f"{name}: {'not a regular file' if path.exists() else 'no such file'}; give a "
             "JSONL file"
         )
     try:
         f = path.open("rb")
     except OSError as e:
-        raise InputError(f"{path}: cannot read it ({e.strerror or e})") from None
+        raise InputError(f"{name}: cannot read it ({e.strerror or e})") from None
     with f:
         for lineno, raw in enumerate(f, 1):
             if is_blank(raw):
@@ -635,35 +637,35 @@ def jsonl_objects(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError:
-                raise InputError(f"{path}: line {lineno}: not valid UTF-8") from None
+                raise InputError(f"{name}: line {lineno}: not valid UTF-8") from None
             if not line.strip():
                 odd = sorted({f"U+{ord(c):04X}" for c in line if not is_blank(c.encode())})
                 raise InputError(
-                    f"{path}: line {lineno}: a line of whitespace other than ASCII's "
+                    f"{name}: line {lineno}: a line of whitespace other than ASCII's "
                     f"({', '.join(odd)}) is neither blank nor JSON; delete the line"
                 )
             try:
                 row = loads_strict(line)
             except json.JSONDecodeError as e:
-                raise InputError(f"{path}: line {lineno}: not valid JSON: {e.msg}") from None
+                raise InputError(f"{name}: line {lineno}: not valid JSON: {e.msg}") from None
             except NotStrictJson as e:
                 raise InputError(
-                    f"{path}: line {lineno}: not strict JSON: {e}; write the item as RFC 8259 "
+                    f"{name}: line {lineno}: not strict JSON: {e}; write the item as RFC 8259 "
                     "JSON (no NaN or Infinity, each key once)"
                 ) from None
             except (RecursionError, ValueError) as e:  # nesting or integers beyond any item
                 raise InputError(
-                    f"{path}: line {lineno}: not a usable JSON line ({type(e).__name__})"
+                    f"{name}: line {lineno}: not a usable JSON line ({type(e).__name__})"
                 ) from None
             if not isinstance(row, dict):
-                raise InputError(f"{path}: line {lineno}: expected a JSON object")
+                raise InputError(f"{name}: line {lineno}: expected a JSON object")
             try:
                 # A \ud800-style escape decodes to a lone surrogate, which no report,
                 # items.jsonl or terminal can write.
                 json.dumps(row, ensure_ascii=False).encode("utf-8")
             except UnicodeEncodeError:
                 raise InputError(
-                    f"{path}: line {lineno}: holds a lone surrogate escape (such as \\ud800), "
+                    f"{name}: line {lineno}: holds a lone surrogate escape (such as \\ud800), "
                     "which is not a character; fix the escape"
                 ) from None
             yield lineno, row
@@ -720,7 +722,7 @@ def items_of(
         if not is_item_file(path):
             continue
         where = (shown or (lambda q: q))(path)  # a snapshot's copy is deleted at exit
-        for lineno, row in jsonl_objects(path):
+        for lineno, row in jsonl_objects(path, where):
             given = "id" in row
             if DRAW_KEY in row:
                 raise InputError(

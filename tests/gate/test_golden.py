@@ -855,6 +855,10 @@ def test_a_repeated_id_in_the_gates_copy_names_the_set_folders_file(tmp_path: Pa
     shown = re.escape(str(folder / "data.jsonl"))
     with pytest.raises(InputError, match=rf"^{shown}: line 2: item id 'a' .* on {shown}: line 1"):
         golden.read_items(snap)
+    # and so does a line that is not JSON (found by re-attack)
+    (copy / "data.jsonl").write_bytes(b'{"id": "a", "prompt": "Good?"}\n{not json\n')
+    with pytest.raises(InputError, match=rf"^{shown}: line 2: not valid JSON"):
+        golden.read_items(snap)
 
 
 def test_items_asking_the_same_with_other_answers_are_a_contradiction(tmp_path: Path) -> None:
