@@ -952,9 +952,25 @@ def _json_numbers(
     return flags if any(flags) else None
 
 
+_JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
+
+
 def _hashable(value: Any) -> Any:
+    """A group value as one key per value: a number by the number it is, whatever its
+    spelling (files read together write a column of JSON numbers as strings, a chunk's
+    doubles as ``1.0`` beside another's ``1``: one group was two, split apart; found by
+    attack); NaN, as null, is no group."""
     if isinstance(value, (list, dict)):
         return json.dumps(value, sort_keys=True, default=str)
+    if isinstance(value, str) and _JSON_NUMBER.fullmatch(value):
+        if not any(c in value for c in ".eE"):
+            return int(value)
+        value = float(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return None
+        if value.is_integer() and abs(value) < 2**53:
+            return int(value)
     return value
 
 

@@ -748,3 +748,31 @@ def test_curate_split_groups_a_number_column_kept_as_strings_beside_numbers(
             where.setdefault(g, set()).add(s)
     assert sorted(where) == ["18446744073709551617", "5", "6", "7"]
     assert all(len(splits) == 1 for splits in where.values()), where
+
+
+def test_a_group_number_is_one_group_however_its_chunk_spells_it(tmp_path: Path) -> None:
+    # a.jsonl's column holds 1.5, so it reads as doubles and its 1 is written "1.0" beside
+    # b.jsonl's "1" (kept as strings for an integer past int64): one group was two, 10 of
+    # its rows in train and 10 in val (found by attack). NaN, as null, is no group.
+    def rows(g: str, n: int, tag: str) -> list[str]:
+        return [f'{{"text": "{tag} row {i} {"w" * (i + 1)}", "g": {g}}}' for i in range(n)]
+
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "a.jsonl").write_text("\n".join(rows("1", 10, "a1") + rows("1.5", 10, "a2")) + "\n")
+    (src / "b.jsonl").write_text(
+        "\n".join(rows("1", 10, "b1") + rows("18446744073709551617", 10, "b2")) + "\n"
+    )
+    for seed in range(6):
+        out = tmp_path / f"out{seed}"
+        argv = ["split", str(src), "--group", "g", "--seed", str(seed), "--out", str(out)]
+        assert main(argv) == 0
+        where = {
+            name: {
+                r["text"].split(" ")[0] for r in pq.read_table(out / f"{name}.parquet").to_pylist()
+            }
+            for name in ("train", "val", "test")
+            if (out / f"{name}.parquet").exists()
+        }
+        holding = [name for name, tags in where.items() if tags & {"a1", "b1"}]
+        assert len(holding) == 1, (seed, where)
