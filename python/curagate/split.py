@@ -1408,13 +1408,20 @@ def _clusters_file(path: Path, ids: Sequence[str]) -> tuple[list[Any], dict[str,
             f"--clusters {path.as_posix()!r}: cannot read record_id and cluster_id ({e}); "
             "give the clusters.parquet written by curagate curate"
         ) from None
-    cluster_of = dict(
-        zip(
-            table.column("record_id").to_pylist(),
-            table.column("cluster_id").to_pylist(),
-            strict=True,
+    record_ids = table.column("record_id").to_pylist()
+    cluster_of = dict(zip(record_ids, table.column("cluster_id").to_pylist(), strict=True))
+    # Matched by record id, a repeated one is ambiguous: files that each number their rows
+    # 0..N joined a:i with b:i, and curate's clusters crossed splits (found by attack).
+    counts = Counter(i for i in ids if i in cluster_of)
+    counts.update(Counter(record_ids) - Counter(set(record_ids)))
+    repeated = sorted(str(i) for i, n in counts.items() if n > 1)
+    if repeated:
+        raise InputError(
+            f"--clusters {path.as_posix()!r}: record id {repeated[0]!r} names more than one "
+            f"row ({len(repeated)} such id(s)); clusters are matched by record id: give "
+            "every record its own `id` (or none: a row's id is then its file and row), curate "
+            "again and split with its clusters.parquet"
         )
-    )
     values = [cluster_of.get(i) for i in ids]
     matched = sum(i in cluster_of for i in ids)
     if ids and not matched:

@@ -83,3 +83,24 @@ def test_no_pair_curate_removed_as_near_copies_straddles_splits(
     near, straddling = straddling_curate_clusters(tmp_path, texts(), config)
     assert near >= 40  # curate does call them near copies
     assert straddling == 0
+
+
+def test_clusters_matched_by_a_repeated_record_id_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Files that each number their rows 0..N: --clusters joined a:i with the unrelated b:i
+    # (the last of a repeated id won), curate's clusters crossed splits, and the manifest
+    # said every row matched (found by attack).
+    src = tmp_path / "in"
+    src.mkdir()
+    for name, tag in (("a", "alpha"), ("b", "omega")):
+        rows = [{"id": i, "text": f"{tag} record {i} " + " ".join(GREEK[i:])} for i in range(6)]
+        rows[3]["text"] = rows[0]["text"]  # an exact copy: a cluster of curate's
+        (src / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert main(["curate", str(src), "--out", str(tmp_path / "cur"), "--quiet"]) == 0
+    clusters = tmp_path / "cur" / "clusters.parquet"
+    capsys.readouterr()
+    argv = ["split", str(src), "--clusters", str(clusters), "--out", str(tmp_path / "s")]
+    assert main(argv) == 2
+    assert "record id '0' names more than one row" in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()
