@@ -433,9 +433,67 @@ def test_an_adapter_worse_than_the_base_on_validation_is_said(
         tiny_model,
         sft_data["train"],
         val,
-        training={"learning_rate": 0.05, "early_stopping_patience": 0},
+        training={"learning_rate": 0.05, "early_stopping_patience": 0, "warmup_ratio": 0.03},
     )
     assert main(["train", "sft", "--config", str(cfg)]) == 0
     out, err = capsys.readouterr()
     assert "(step 1) -> " in out and "(step 8, the last logged)" in out
     assert "the kept adapter's best validation loss is above the base model's" in err
+
+
+@pytest.mark.slow
+def test_one_step_run_at_learning_rate_zero_fails(
+    tmp_path: Path, tiny_model: Path, sft_data: dict[str, Path]
+) -> None:
+    # The default warmup (3% of the steps) makes a one-step run's only step run at
+    # learning rate 0: the adapter never moved, and it shipped the base's weights.
+    cfg = write_config(
+        tmp_path / "train.yaml",
+        tiny_model,
+        sft_data["train"],
+        training={"max_steps": 1, "batch_size": 4, "warmup_ratio": 0.03},  # the default
+    )
+    with pytest.raises(CheckFailed, match=r"never changed.*learning rate was 0 at every step"):
+        train("sft", cfg)
+    assert not (tmp_path / "runs" / "tiny").exists()
+    failed = json.loads((tmp_path / "runs" / "tiny.failed" / "summary.json").read_text())
+    assert [f["id"] for f in failed["findings"]] == ["TH010"]
+    assert main(["train", "sft", "--config", str(cfg), "--overwrite"]) == 1
+    # Without warmup the same one step trains.
+    ok = write_config(
+        tmp_path / "ok.yaml",
+        tiny_model,
+        sft_data["train"],
+        training={"max_steps": 1, "batch_size": 4, "warmup_ratio": 0},
+    )
+    assert train("sft", ok, name="ok").summary["status"] == "ok"
+
+
+@pytest.mark.slow
+def test_best_checkpoint_equal_to_the_initial_adapter_is_not_shipped(
+    tmp_path: Path, tiny_model: Path, sft_data: dict[str, Path]
+) -> None:
+    # checkpoint-1 ran at learning rate 0 (warmup) and so equals the initial adapter;
+    # with a learning rate that makes every later checkpoint worse on validation, it
+    # was chosen as the best and shipped, an untouched copy, with status ok.
+    cfg = write_config(
+        tmp_path / "train.yaml",
+        tiny_model,
+        sft_data["train"],
+        sft_data["val"],
+        training={
+            "max_steps": 5,
+            "batch_size": 4,
+            "learning_rate": 5.0,
+            "max_grad_norm": 1000.0,
+            "eval_steps": 1,
+            "save_total_limit": 1,
+            "early_stopping_patience": 0,
+            "warmup_ratio": 0.2,
+            "threads": 1,
+        },
+    )
+    with pytest.raises(CheckFailed, match="never changed") as e:
+        train("sft", cfg)
+    assert "best checkpoint (checkpoints/checkpoint-1" in str(e.value)
+    assert not (tmp_path / "runs" / "tiny").exists()

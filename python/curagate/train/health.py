@@ -3,7 +3,8 @@
 Each finding has a stable id, declared below with what it checks, why it
 matters and how to fix it (docs/train.md repeats the same text; a test keeps
 them in step). TH001-TH004 are checked here on every log line; TH005-TH009 on
-the data and the model before training starts (curagate.train.run).
+the data and the model before training starts, TH010 on the adapter after it
+(curagate.train.run).
 
 The callback also writes every log line to ``metrics.jsonl`` as it arrives,
 so a run that dies still leaves its curve behind.
@@ -113,6 +114,20 @@ PAIR_SAME_AFTER_TRUNCATION = Rule(
     "raise `data.max_length` past where the answers differ, or shorten their shared start.",
 )
 
+ADAPTER_UNCHANGED = Rule(
+    "TH010",
+    "adapter_unchanged",
+    Severity.ERROR,
+    "after training, the adapter that would ship (the best checkpoint's, with "
+    "`data.validation`) holds exactly the weights it was initialized with.",
+    "it would ship the base model unchanged, with status ok: most often the learning rate "
+    "was 0 at every step, as warmup (`training.warmup_ratio`) spans the whole of a run of "
+    "one step (or its first, when that checkpoint is the best).",
+    "give more data, epochs or `training.max_steps` (more steps), or set "
+    "`training.warmup_ratio: 0`. The run stops with exit 1; its metrics stay in "
+    "`runs/<name>.failed/`.",
+)
+
 RULES: dict[str, Rule] = rule_table(
     NON_FINITE,
     LOSS_SPIKE,
@@ -123,6 +138,7 @@ RULES: dict[str, Rule] = rule_table(
     SPECIAL_TOKEN_IN_TEXT,
     TURN_ORDER,
     PAIR_SAME_AFTER_TRUNCATION,
+    ADAPTER_UNCHANGED,
 )
 
 
@@ -153,8 +169,16 @@ class HealthFinding(Finding):
         }
 
 
-class TrainingDiverged(CheckFailed):
+class TrainingFailed(CheckFailed):
+    """A training-health error stopped the run; its metrics are kept in ``NAME.failed``."""
+
+
+class TrainingDiverged(TrainingFailed):
     """The loss or gradient went non-finite; training cannot recover from that."""
+
+
+class AdapterUnchanged(TrainingFailed):
+    """The adapter that would ship equals its initialization: training changed nothing."""
 
 
 def _json_safe(v: Any) -> Any:

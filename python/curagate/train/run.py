@@ -42,15 +42,18 @@ from curagate.progress import enabled as progress_enabled
 from curagate.train import data as tdata
 from curagate.train.config import TrainConfig, load_config
 from curagate.train.health import (
+    ADAPTER_UNCHANGED,
     END_OF_TURN_TRUNCATED,
     GENERATION_DOES_NOT_STOP,
     NON_FINITE,
     PAIR_SAME_AFTER_TRUNCATION,
     SPECIAL_TOKEN_IN_TEXT,
     TURN_ORDER,
+    AdapterUnchanged,
     HealthFinding,
     HealthMonitor,
     TrainingDiverged,
+    TrainingFailed,
     make_callback,
 )
 from curagate.train.provenance import (
@@ -946,11 +949,13 @@ def _train_locked(
                     peft_config=_lora_config(cfg),
                     callbacks=callbacks,
                 )
+            initial = _trainable_state(trainer.model)
             if eval_ds is not None:
                 trainer.evaluate()  # step-0 baseline on the validation split
             trainer.train()
         _check_finite_adapter(trainer.model, monitor)
-    except TrainingDiverged as e:
+        _check_adapter_changed(trainer, initial, cfg, tmp, monitor)
+    except TrainingFailed as e:
         failed = _failed_folder(run_dir, base, cfg, config)
         _write_json(tmp / "summary.json", {"status": "failed", "findings": _findings(monitor)})
         rows = _read_metrics(tmp / "metrics.jsonl")
@@ -958,7 +963,7 @@ def _train_locked(
             _plot(rows, tmp / "loss_curve.png", f"{cfg.name} ({task}, failed)")
         shutil.rmtree(failed, ignore_errors=True)
         tmp.rename(failed)
-        raise TrainingDiverged(f"{e} (metrics kept in {failed})") from None
+        raise type(e)(f"{e} (metrics kept in {failed})") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -1312,6 +1317,73 @@ def _check_finite_adapter(model: Any, monitor: HealthMonitor) -> None:
         )
         monitor.add(HealthFinding(rule=NON_FINITE, step=None, message=msg))
         raise TrainingDiverged(msg)
+
+
+def _trainable_state(model: Any) -> dict[str, Any]:
+    """A copy of the weights training will change (the adapter's), as initialized."""
+    return {
+        name: p.detach().to("cpu", copy=True)
+        for name, p in model.named_parameters()
+        if p.requires_grad
+    }
+
+
+def _check_adapter_changed(
+    trainer: Any, initial: dict[str, Any], cfg: TrainConfig, run_tmp: Path, monitor: HealthMonitor
+) -> None:
+    """The adapter that ships (the best checkpoint's, loaded at the end, with validation)
+    differs from its initialization: a run whose every step ran at learning rate 0 (warmup
+    over a one-step run) saved the initial adapter, the base's weights, with status ok."""
+    import torch
+
+    if any(
+        name not in initial or not torch.equal(p.detach().cpu(), initial[name])
+        for name, p in trainer.model.named_parameters()
+        if p.requires_grad
+    ):
+        return
+    state = trainer.state
+    best = state.best_model_checkpoint
+    shipped = int(state.global_step)
+    where = f"after {shipped} step(s) its trained weights are exactly those it was initialized with"
+    if best:
+        best_name = Path(best).name
+        shipped = (
+            int(best_name.rpartition("-")[2]) if best_name.startswith("checkpoint-") else shipped
+        )
+        where = (
+            f"the best checkpoint ({Path(best).relative_to(run_tmp).as_posix()}, validation loss "
+            f"{state.best_metric:.4g}, step {shipped} of {int(state.global_step)}), the one that "
+            "would ship, holds exactly the weights it was initialized with"
+        )
+    lrs = [
+        r["learning_rate"]
+        for r in _read_metrics(run_tmp / "metrics.jsonl")
+        if "loss" in r
+        and isinstance(r.get("learning_rate"), int | float)
+        and isinstance(r.get("step"), int)
+        and r["step"] <= shipped
+    ]
+    if lrs and all(lr == 0 for lr in lrs):
+        every = "every step" if cfg.training.logging_steps == 1 else "every logged step"
+        if best:
+            every += " up to it"
+        why = (
+            f"the learning rate was 0 at {every}: warmup (training.warmup_ratio "
+            f"{cfg.training.warmup_ratio:g}) over a run of {int(state.max_steps)} step(s) "
+            "leaves the first step at learning rate 0"
+        )
+    else:
+        why = "no step changed them (every update was zero)"
+    if best:
+        why += ", and no later checkpoint had a lower validation loss"
+    msg = (
+        f"the adapter never changed: {where}, "
+        f"so it would ship the base model unchanged; {why}. Give more data, epochs or "
+        "training.max_steps, or set training.warmup_ratio: 0"
+    )
+    monitor.add(HealthFinding(rule=ADAPTER_UNCHANGED, step=None, message=msg))
+    raise AdapterUnchanged(msg)
 
 
 def _findings(monitor: HealthMonitor) -> list[dict[str, Any]]:
