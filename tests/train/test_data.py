@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import pytest
@@ -246,3 +248,132 @@ def test_records_with_tool_schemas_are_refused_not_trained_without_them(
     convert = tdata.to_conversations if task == "sft" else tdata.to_preferences
     with pytest.raises(InputError, match=r"d\.jsonl:1: field 'tools' .* is not passed"):
         convert(records, None)
+
+
+def _trained_text(tok: object, out: tdata.Tokenized) -> list[str]:
+    return [
+        tok.decode(  # type: ignore[attr-defined]
+            [t for t, lab in zip(ex["input_ids"], ex["labels"], strict=True) if lab != -100]
+        )
+        for ex in out.examples
+    ]
+
+
+def test_an_assistant_turn_of_weight_0_is_context_not_trained(tmp_path: Path) -> None:
+    # Found by attack: OpenAI's chat format excludes an assistant turn from training with
+    # "weight": 0; it was ignored, and both turns were trained.
+    row = {
+        "messages": [
+            {"role": "user", "content": "what color is the red cat?"},
+            {"role": "assistant", "content": "the cat is red.", "weight": 0},
+            {"role": "user", "content": "and the dog?"},
+            {"role": "assistant", "content": "the dog is blue.", "weight": 1},
+        ]
+    }
+    unweighted = {
+        "messages": [{k: v for k, v in m.items() if k != "weight"} for m in row["messages"]]
+    }
+    f = write_jsonl(tmp_path / "chat.jsonl", [row, unweighted])
+    convs = tdata.to_conversations(tdata.read_records([str(f)], None), "be brief")
+    # The chat template is given the turns without the field.
+    assert all("weight" not in m for c in convs for m in c.messages)
+    tok = build_tokenizer()
+    _, eot_id = tdata.end_of_turn_token(tok)
+    out = tdata.tokenize_sft(tok, convs, max_length=256, eot_id=eot_id)
+    assert _trained_text(tok, out) == [
+        "the dog is blue.<|im_end|>\n",
+        "the cat is red.<|im_end|>\nthe dog is blue.<|im_end|>\n",
+    ]
+    assert out.assistant_turns == 3 and out.trained_end_of_turn == 3
+
+
+def test_a_completion_turn_of_weight_0_is_not_trained(tmp_path: Path) -> None:
+    row = {
+        "prompt": "q",
+        "completion": [
+            {"role": "assistant", "content": "hmm", "weight": 0},
+            {"role": "user", "content": "go on"},
+            {"role": "assistant", "content": "the cat is red."},
+        ],
+    }
+    f = write_jsonl(tmp_path / "pc.jsonl", [row])
+    [conv] = tdata.to_conversations(tdata.read_records([str(f)], None), None)
+    tok = build_tokenizer()
+    _, eot_id = tdata.end_of_turn_token(tok)
+    out = tdata.tokenize_sft(tok, [conv], max_length=256, eot_id=eot_id)
+    assert _trained_text(tok, out) == ["the cat is red.<|im_end|>\n"]
+    # A prompt is context: weight 1 there would not be trained.
+    row["prompt"] = [
+        {"role": "user", "content": "q"},
+        {"role": "assistant", "content": "hmm", "weight": 1},
+        {"role": "user", "content": "more"},
+    ]
+    f = write_jsonl(tmp_path / "pc.jsonl", [row])
+    with pytest.raises(InputError, match=rf"{f}:1: 'prompt' message 1 has 'weight' 1"):
+        tdata.to_conversations(tdata.read_records([str(f)], None), None)
+
+
+@pytest.mark.parametrize("value", [2, 0.5, "0", True, -1, [0]])
+def test_a_weight_other_than_0_or_1_is_refused_naming_line_and_field(
+    tmp_path: Path, value: object
+) -> None:
+    row = {
+        "messages": [
+            {"role": "user", "content": "q"},
+            {"role": "assistant", "content": "a", "weight": value},
+        ]
+    }
+    rows = [*sft_rows(1), row]
+    f = write_jsonl(tmp_path / "chat.jsonl", rows)
+    shown = re.escape(json.dumps(value))
+    with pytest.raises(InputError, match=rf"{f}:2: message 1 has 'weight' {shown}; .* 0 or 1"):
+        tdata.to_conversations(tdata.read_records([str(f)], None), None)
+
+
+def test_a_weight_of_null_is_no_weight(tmp_path: Path) -> None:
+    # A column of weights holds null for every message without one (Parquet, and JSON
+    # Lines as read into Arrow): the turn is trained, as without the field.
+    row = {
+        "messages": [
+            {"role": "user", "content": "q", "weight": None},
+            {"role": "assistant", "content": "a", "weight": None},
+        ]
+    }
+    f = write_jsonl(tmp_path / "chat.jsonl", [row])
+    [conv] = tdata.to_conversations(tdata.read_records([str(f)], None), None)
+    assert conv.untrained == frozenset()
+
+
+def test_a_weight_on_a_turn_other_than_the_assistants_is_refused(tmp_path: Path) -> None:
+    row = {
+        "messages": [
+            {"role": "user", "content": "q", "weight": 1},
+            {"role": "assistant", "content": "a"},
+        ]
+    }
+    f = write_jsonl(tmp_path / "chat.jsonl", [row])
+    with pytest.raises(InputError, match=rf"{f}:1: message 0 .*'weight'.*assistant"):
+        tdata.to_conversations(tdata.read_records([str(f)], None), None)
+
+
+def test_a_row_whose_every_assistant_turn_has_weight_0_is_refused(tmp_path: Path) -> None:
+    row = {
+        "messages": [
+            {"role": "user", "content": "q"},
+            {"role": "assistant", "content": "a", "weight": 0},
+        ]
+    }
+    f = write_jsonl(tmp_path / "chat.jsonl", [row])
+    with pytest.raises(InputError, match=rf"{f}:1: every assistant turn has weight 0"):
+        tdata.to_conversations(tdata.read_records([str(f)], None), None)
+
+
+def test_a_preference_answer_of_weight_0_is_refused(tmp_path: Path) -> None:
+    row = {
+        "prompt": [{"role": "user", "content": "q"}],
+        "chosen": [{"role": "assistant", "content": "good", "weight": 0}],
+        "rejected": [{"role": "assistant", "content": "bad"}],
+    }
+    f = write_jsonl(tmp_path / "pref.jsonl", [row])
+    with pytest.raises(InputError, match=rf"{f}:1: 'chosen' message 0 has 'weight' 0"):
+        tdata.to_preferences(tdata.read_records([str(f)], None), None)

@@ -10,6 +10,7 @@ that the end-of-turn token falls inside the trained span.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,8 @@ class Conversation:
 
     messages: list[Message]
     trained_from: int = 0
+    # Assistant turns written with OpenAI's "weight": 0: context, not trained.
+    untrained: frozenset[int] = frozenset()
 
 
 @dataclass
@@ -219,6 +222,36 @@ def _clean_messages(value: Any, where: str) -> list[Message]:
     return out
 
 
+def _turn_weights(value: Any, where: str, name: str | None = None) -> list[int | None]:
+    """Each turn's ``weight`` (OpenAI's chat fine-tuning format: 0 leaves an assistant turn
+    out of training, 1 trains it, as without the field), None where it has none (null is
+    none: a Parquet or JSON Lines column holds null for every message that lacks it).
+    Another value, or a weight on a turn other than the assistant's, is refused."""
+    if not isinstance(value, list):
+        return [None]
+    out: list[int | None] = []
+    for i, m in enumerate(value):
+        w = m.get("weight") if isinstance(m, dict) else None
+        if w is None:
+            out.append(None)
+            continue
+        turn = f"message {i}" if name is None else f"'{name}' message {i}"
+        if isinstance(w, bool) or not isinstance(w, int | float) or w not in (0, 1):
+            raise InputError(
+                f"{where}: {turn} has 'weight' {json.dumps(w)}; OpenAI's format takes 0 (the "
+                "assistant turn is context, not trained) or 1 (trained, as without the "
+                "field): set 0 or 1, or remove the field"
+            )
+        if m.get("role") != "assistant":
+            raise InputError(
+                f"{where}: {turn} is a {m.get('role')!r} turn with 'weight' {json.dumps(w)}; "
+                "only assistant turns are trained, and weight applies to them alone: remove "
+                "the field"
+            )
+        out.append(int(w))
+    return out
+
+
 def _as_turns(value: Any, role: str, where: str) -> list[Message]:
     if isinstance(value, str):
         return [{"role": role, "content": value}]
@@ -273,11 +306,22 @@ def to_conversations(records: Records, system_prompt: str | None) -> list[Conver
         completion: list[Message] = []
         if records.format == "chat":
             msgs = _clean_messages(row.get("messages"), where)
+            weights = _turn_weights(row.get("messages"), where)
         elif records.format == "prompt_completion":
             completion = _as_turns(row.get("completion"), "assistant", where)
-            msgs = _as_turns(row.get("prompt"), "user", where) + completion
+            prompt = _as_turns(row.get("prompt"), "user", where)
+            msgs = prompt + completion
             if not any(m["role"] == "assistant" for m in completion):
                 raise InputError(f"{where}: the completion holds no assistant turn to learn")
+            prompt_weights = _turn_weights(row.get("prompt"), where, "prompt")
+            if 1 in prompt_weights:
+                raise InputError(
+                    f"{where}: 'prompt' message {prompt_weights.index(1)} has 'weight' 1, but "
+                    "a prompt is context, never trained: move the turn into 'completion' or "
+                    "remove the field"
+                )
+            context: list[int | None] = [None] * len(prompt)
+            weights = context + _turn_weights(row.get("completion"), where, "completion")
         else:
             raise InputError(
                 f"{records.files[0]}: preference records (prompt/chosen/rejected) are for "
@@ -285,8 +329,19 @@ def to_conversations(records: Records, system_prompt: str | None) -> list[Conver
             )
         if not any(m["role"] == "assistant" for m in msgs):
             raise InputError(f"{where}: no assistant turn to learn")
-        msgs = _prompted(_with_system(msgs, system_prompt), where)
-        convs.append(Conversation(msgs, len(msgs) - len(completion) if completion else 0))
+        shown = _prompted(_with_system(msgs, system_prompt), where)
+        trained_from = len(shown) - len(completion) if completion else 0
+        offset = len(shown) - len(msgs)  # the system turn data.system_prompt added
+        untrained = frozenset(offset + i for i, w in enumerate(weights) if w == 0)
+        if not any(
+            m["role"] == "assistant" and i >= trained_from and i not in untrained
+            for i, m in enumerate(shown)
+        ):
+            raise InputError(
+                f"{where}: every assistant turn has weight 0, so the row trains nothing; "
+                "set weight 1 (or remove the field) on the turns to learn, or remove the row"
+            )
+        convs.append(Conversation(shown, trained_from, untrained))
     return convs
 
 
@@ -343,6 +398,7 @@ def to_preferences(records: Records, system_prompt: str | None) -> list[dict[str
                 )
         chosen_turns = _answer(chosen, "chosen", where)
         rejected_turns = _answer(rejected, "rejected", where)
+        _dpo_weights(prompt, chosen, rejected, where)
         if _said(chosen_turns) == _said(rejected_turns):
             # DPO learns from the difference between the two: none, and the loss stays at
             # log 2 whatever the model does. Compared by what the turns say (content and
@@ -362,6 +418,27 @@ def to_preferences(records: Records, system_prompt: str | None) -> list[dict[str
             }
         )
     return out
+
+
+def _dpo_weights(prompt: Any, chosen: Any, rejected: Any, where: str) -> None:
+    """OpenAI's ``weight`` in a preference row: 1 (or none) alone; trl trains each answer
+    whole, and a prompt is context."""
+    for name, value, wrong in (
+        ("prompt", prompt, 1),
+        ("chosen", chosen, 0),
+        ("rejected", rejected, 0),
+    ):
+        weights = _turn_weights(value, where, name)
+        if wrong in weights:
+            what = (
+                "a prompt is context, never trained"
+                if wrong
+                else "DPO trains each answer whole, so no turn of it can be left out"
+            )
+            raise InputError(
+                f"{where}: '{name}' message {weights.index(wrong)} has 'weight' {wrong}, but "
+                f"{what}: remove the field"
+            )
 
 
 def _answer(value: Any, name: str, where: str) -> list[Message]:
@@ -417,10 +494,13 @@ def require_chat_template(tok: PreTrainedTokenizerBase, model_dir: str) -> str:
 
 
 def assistant_spans(
-    tok: PreTrainedTokenizerBase, messages: list[Message], trained_from: int = 0
+    tok: PreTrainedTokenizerBase,
+    messages: list[Message],
+    trained_from: int = 0,
+    untrained: frozenset[int] = frozenset(),
 ) -> tuple[str, list[tuple[int, int]]]:
     """The rendered conversation and the character spans of its assistant turns (from
-    message ``trained_from`` on).
+    message ``trained_from`` on, but for those in ``untrained``: weight 0).
 
     A span runs from the end of the generation prompt to the end of the turn as
     the template writes it, so it covers the end-of-turn token.
@@ -428,7 +508,7 @@ def assistant_spans(
     full = render(tok, messages)
     spans = []
     for i, m in enumerate(messages):
-        if m["role"] != "assistant" or i < trained_from:
+        if m["role"] != "assistant" or i < trained_from or i in untrained:
             continue
         start_text = render(tok, messages[:i], gen_prompt=True)
         end_text = render(tok, messages[: i + 1])
@@ -548,7 +628,7 @@ def tokenize_sft(
     """input_ids + labels (-100 outside the trained assistant turns), truncated to max_length."""
     result = Tokenized(examples=[])
     for n, conv in enumerate(conversations):
-        full, spans = assistant_spans(tok, conv.messages, conv.trained_from)
+        full, spans = assistant_spans(tok, conv.messages, conv.trained_from, conv.untrained)
         enc = tok(full, add_special_tokens=False, return_offsets_mapping=True)
         ids: list[int] = list(enc["input_ids"])
         labels = [IGNORE_INDEX] * len(ids)
