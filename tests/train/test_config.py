@@ -147,3 +147,12 @@ def test_an_sft_section_is_refused_naming_where_its_keys_go(tmp_path: Path, task
         load_config(p, task)
     assert str(e.value).startswith(f"{p}:5: sft: no such section")
     assert "data, lora and training" in str(e.value)
+
+
+@pytest.mark.parametrize("value", ['""', '"   "', '"\\n\\t"', '"\\u200b"'])
+def test_a_blank_system_prompt_is_refused_naming_the_key(tmp_path: Path, value: str) -> None:
+    # Found by attack: a blank system_prompt added an empty system turn to every
+    # conversation without one, where a data row with an empty system turn is refused.
+    p = _write(tmp_path, MINIMAL.replace("data:\n", f"data:\n  system_prompt: {value}\n"))
+    with pytest.raises(ConfigError, match=r"train\.yaml:4: data\.system_prompt: .*blank"):
+        load_config(p)

@@ -45,6 +45,19 @@ class DataConfig(_Strict):
     def _one_or_many(cls, v: Any) -> Any:
         return [v] if isinstance(v, str) else v
 
+    @field_validator("system_prompt")
+    @classmethod
+    def _not_blank(cls, v: str | None) -> str | None:
+        from curagate.records import is_blank
+
+        if v is not None and is_blank(v):
+            raise ValueError(
+                "the prompt is blank (empty, or whitespace only): it would add an empty system "
+                "turn to every conversation without one (a data row with an empty turn is "
+                "refused); write the prompt, or remove the key"
+            )
+        return v
+
 
 class LoraSettings(_Strict):
     # At most 4096: past any model's hidden size, and r = 1e9 asked for 256 GB at once.
