@@ -14,7 +14,7 @@ from curagate.cli import main
 from curagate.errors import CheckFailed, ConfigError
 from curagate.train import train
 
-from .conftest import preference_rows, write_config, write_jsonl
+from .conftest import build_model_dir, preference_rows, write_config, write_jsonl
 
 pytest.importorskip("trl")
 pytest.importorskip("peft")
@@ -199,7 +199,6 @@ def test_existing_run_is_not_overwritten(
 
 
 def test_missing_chat_template_refuses_to_train(tmp_path: Path, sft_data: dict[str, Path]) -> None:
-    from .conftest import build_model_dir
 
     model = build_model_dir(tmp_path / "nochat", chat_template=None)
     cfg = write_config(tmp_path / "train.yaml", model, sft_data["train"])
@@ -253,8 +252,6 @@ def test_dpo_trains_on_tool_call_arguments_exactly_as_written(
     # template rendered them: `get_color({"animal": "cat", "color": null})` was trained.
     import transformers
     import trl
-
-    from .conftest import build_model_dir
 
     model = build_model_dir(tmp_path / "model", chat_template=TOOL_TEMPLATE)
     rows = []
@@ -497,3 +494,29 @@ def test_best_checkpoint_equal_to_the_initial_adapter_is_not_shipped(
         train("sft", cfg)
     assert "best checkpoint (checkpoints/checkpoint-1" in str(e.value)
     assert not (tmp_path / "runs" / "tiny").exists()
+
+
+@pytest.mark.slow
+def test_generation_config_eos_without_the_end_of_turn_token_is_reported(
+    tmp_path: Path, sft_data: dict[str, Path]
+) -> None:
+    # Found by attack: generation_config.json's eos_token_id (what generate() stops at)
+    # left out <|im_end|>, and TH006 stayed quiet because the tokenizer's eos is it.
+    model = build_model_dir(tmp_path / "model")
+    gen = json.loads((model / "generation_config.json").read_text())
+    im_end = gen["eos_token_id"]
+    gen["eos_token_id"] = im_end - 1
+    (model / "generation_config.json").write_text(json.dumps(gen))
+    cfg = write_config(
+        tmp_path / "train.yaml",
+        model,
+        sft_data["train"],
+        training={"max_steps": 1, "batch_size": 4, "warmup_ratio": 0},
+    )
+    findings = train("sft", cfg).summary["findings"]
+    [th006] = [f for f in findings if f["id"] == "TH006"]
+    assert "generation_config.eos_token_id" in th006["message"]
+    gen["eos_token_id"] = [im_end - 1, im_end]  # a list that holds it stops there
+    (model / "generation_config.json").write_text(json.dumps(gen))
+    findings = train("sft", cfg, name="listed").summary["findings"]
+    assert not [f for f in findings if f["id"] == "TH006"]

@@ -76,10 +76,12 @@ GENERATION_DOES_NOT_STOP = Rule(
     "TH006",
     "generation_does_not_stop",
     Severity.WARNING,
-    "the end-of-turn token is neither the tokenizer's eos token nor in "
-    "`generation_config.eos_token_id`.",
+    "the end-of-turn token is not in `generation_config.eos_token_id` (what transformers' "
+    "`generate()` stops at: `generation_config.json`, else `config.json`), or, where that "
+    "names no token, is not the tokenizer's eos token.",
     "the trained model would learn to stop, but generation would not stop there.",
-    "add the token id to the base model's `generation_config.json`.",
+    "add the token id to `eos_token_id` in the base model's `generation_config.json` (a list "
+    "may hold several).",
 )
 SPECIAL_TOKEN_IN_TEXT = Rule(
     "TH007",

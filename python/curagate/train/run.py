@@ -1528,15 +1528,29 @@ def _check_dpo_lengths(
 def _check_generation_stops(
     model: Any, tok: Any, eot_id: int, eot: str, monitor: HealthMonitor
 ) -> None:
+    """TH006: generation stops at the end-of-turn token. transformers' ``generate()``
+    stops at the model's ``generation_config.eos_token_id`` (generation_config.json, else
+    config.json): when that names tokens, the end of turn must be one of them (the
+    tokenizer's eos does not count there: found by attack, a generation_config.json
+    stopping at another token passed because the tokenizer's eos was <|im_end|>); when it
+    names none, the tokenizer's eos must be it."""
     eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
-    ids = set(eos if isinstance(eos, list) else [eos]) | {tok.eos_token_id}
-    if eot_id not in ids:
-        monitor.add(
-            HealthFinding(
-                rule=GENERATION_DOES_NOT_STOP,
-                step=None,
-                message=f"the end-of-turn token {eot!r} is neither the tokenizer's eos token nor in the "
-                "model's generation_config.eos_token_id; generation will run past the answer. "
-                "Add it to generation_config.json",
-            )
+    listed = {e for e in (eos if isinstance(eos, list) else [eos]) if e is not None}
+    if listed:
+        if eot_id in listed:
+            return
+        message = (
+            f"the end-of-turn token {eot!r} (id {eot_id}) is not in the base model's "
+            f"generation_config.eos_token_id ({eos}), which generate() stops at (the "
+            "tokenizer's eos token does not count there); generation will run past the "
+            "answer. Add it to eos_token_id in generation_config.json"
         )
+    elif eot_id == tok.eos_token_id:
+        return
+    else:
+        message = (
+            f"the end-of-turn token {eot!r} is neither the tokenizer's eos token nor in the "
+            "model's generation_config.eos_token_id; generation will run past the answer. "
+            "Add it to generation_config.json"
+        )
+    monitor.add(HealthFinding(rule=GENERATION_DOES_NOT_STOP, step=None, message=message))
