@@ -19,7 +19,7 @@ GREEK = (
     "και πλήρωσε συνολικά τρεις χιλιάδες ευρώ στους προμηθευτές της πόλης"
 )
 GERMAN = "Die große Straße führt am Fluss entlang bis zum alten Schloss"
-# İ lowercases to i + a combining dot, which normalization drops after an i (no other mark).
+# İ lowercases to i + a combining dot, which normalization drops as it drops input marks.
 TURKISH = "İstanbul Büyükşehir Belediyesi şehirde yeni metro seferleri ekledi ve bilet fiyatlarini sabit tuttu"
 
 

@@ -138,25 +138,6 @@ def test_the_python_fingerprints_agree_with_the_core_on_empty_keys() -> None:
         assert len({prints[0], prints[1], prints[3]}) == 3
 
 
-def test_the_python_normalization_keeps_combining_marks_as_the_core_does() -> None:
-    from curagate import _core
-    from curagate.audit import keys
-
-    texts = ["เขาไม่ชอบข้าว", "เขาไม่ชอบข่าว", "सत्य", "सतय", "பல் வலி", "பல வலி", "ọkọ̀", "ọkọ"]
-    texts += [
-        "«ข่าว»!",
-        "a.\u0301b",
-        "\u0301a \u0e48b",
-        "İSTANBUL",
-        "i\u0307stanbul",
-        "Ki\u0307\u0301",
-    ]
-    for text in texts:
-        assert keys.normalize(text) == _core.normalize(text), text
-    assert len({keys.normalize(t) for t in texts[:8]}) == 8
-    assert keys.normalize("İSTANBUL") == keys.normalize("i\u0307stanbul") == "istanbul"
-
-
 def test_context_files_are_read_for_duplicates_but_never_reported(tmp_path: Path) -> None:
     from curagate.check import check
 

@@ -31,38 +31,7 @@ def normalize(text: str) -> str:
         return " ".join(_PUNCT.sub("", text.lower()).split())
     text = unicodedata.normalize("NFKC", text).lower().replace("\u200b", " ")  # zero-width space
     text = text.replace("\u03c2", "\u03c3").replace("\u00df", "ss")  # final sigma, sharp s
-    return " ".join(_strip_punctuation(text).split())
-
-
-def _strip_punctuation(text: str) -> str:
-    """``text`` without punctuation and symbols, a combining mark kept with the letter it
-    marks (Thai tone marks, the virama: ``ข่าว`` is not ``ข้าว``), and the dot above that
-    lowercasing İ adds dropped after an i with no other mark after it (as the core)."""
-    kept: list[str] = []
-    attached = False
-    for c in text:
-        if c.isspace():
-            attached = False
-        elif (c.isalnum() and c != "_") or (attached and _is_mark(c)):
-            attached = True
-        else:
-            attached = False
-            continue
-        kept.append(c)
-    return "".join(
-        c
-        for k, c in enumerate(kept)
-        if not (
-            c == "\u0307"
-            and k > 0
-            and kept[k - 1] == "i"
-            and (k + 1 == len(kept) or not _is_mark(kept[k + 1]))
-        )
-    )
-
-
-def _is_mark(c: str) -> bool:
-    return unicodedata.category(c).startswith("M")
+    return " ".join(_PUNCT.sub("", text).split())
 
 
 def _python(keys: pa.Array) -> list[bytes]:

@@ -55,10 +55,8 @@ const MAGIC: &[u8; 8] = b"CGLEAKIX";
 /// words, hashes, units and symbols), keys whole short items by their first 2 words,
 /// and reads fewer words as tags (a letter, not any word of up to 3); version 17 reads
 /// `·`, `∙` as `*` and the hyphens and dashes up to the en dash as `-` between numbers;
-/// version 18 reads a variant's tag next to a period or line break, or after the text;
-/// version 19 keeps the combining marks on a kept letter that are no letters themselves
-/// (Thai and Lao tone marks, the Indic virama and nukta: other words and hashes there).
-pub const FORMAT_VERSION: u32 = 19;
+/// version 18 reads a variant's tag next to a period or line break, or after the text.
+pub const FORMAT_VERSION: u32 = 18;
 const HEADER: usize = 8 + 4 + 4 + 8 + 8;
 
 fn corrupt(message: impl Into<String>) -> Error {

@@ -462,28 +462,18 @@ fn folds_lookalikes(opts: &NormalizeOptions) -> bool {
 /// A normalized (lowercase) piece with what makes a copy look new without looking
 /// different removed: accents on Latin, Greek and Cyrillic letters (`été` is `ete`,
 /// an accent added to every word changes nothing) and Greek and Cyrillic letters
-/// drawn like Latin ones (`саріtаl` with Cyrillic а, р, і is `capital`). The
-/// combining marks normalization keeps after such a letter, or an ASCII one (an
-/// accent NFKC could not compose: `ọ̀`, `q̃`), are accents too and go the same way.
+/// drawn like Latin ones (`саріtаl` with Cyrillic а, р, і is `capital`).
 /// Borrows when nothing changes; ASCII never does.
 pub fn fold_lookalikes(text: &str, fold: bool) -> Cow<'_, str> {
-    if !fold || !needs_folding(text) {
+    if !fold || !text.chars().any(is_foldable) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len());
-    let mut on_folded = false;
     for c in text.chars() {
-        if is_mark(c) && on_folded {
-            continue;
-        }
         if !is_foldable(c) {
             out.push(c);
-            if !is_mark(c) {
-                on_folded = c.is_ascii_alphanumeric();
-            }
             continue;
         }
-        on_folded = true;
         if let Some(d) = ascii_digit(c) {
             out.push(d);
             continue;
@@ -495,20 +485,6 @@ pub fn fold_lookalikes(text: &str, fold: bool) -> Cow<'_, str> {
         });
     }
     Cow::Owned(out)
-}
-
-/// Whether [`fold_lookalikes`] changes `text`: a foldable character, or a mark
-/// after an ASCII letter or digit.
-#[inline]
-fn needs_folding(text: &str) -> bool {
-    let mut on_ascii = false;
-    for c in text.chars() {
-        if is_foldable(c) || (on_ascii && is_mark(c)) {
-            return true;
-        }
-        on_ascii = c.is_ascii_alphanumeric();
-    }
-    false
 }
 
 /// Latin (beyond ASCII, IPA and small capitals included), Greek, Cyrillic, Armenian,
@@ -756,36 +732,6 @@ mod tests {
             String::from_utf8(tok("กินข้าว").normalized).unwrap(),
             normalize("กินข้าว", &NormalizeOptions::default())
         );
-    }
-
-    #[test]
-    fn marks_normalization_keeps_are_no_token_of_their_own() {
-        // Thai and Lao tone marks, the virama: kept by normalization (news is not rice),
-        // part of their letter's token, never a token or a unit of their own.
-        for (a, b) in [
-            ("เขาไม่ชอบข่าว", "เขาไม่ชอบข้าว"),
-            ("ຂ່າວ", "ຂ້າວ"),
-            ("सत्य", "सतय"),
-        ] {
-            let (ta, tb) = (tok(a), tok(b));
-            assert_eq!(ta.len(), tb.len(), "{a:?}");
-            assert_ne!(ta.hashes, tb.hashes, "{a:?}");
-            let text = String::from_utf8(ta.normalized.clone()).unwrap();
-            assert_eq!(
-                text,
-                fold_lookalikes(&normalize(a, &NormalizeOptions::default()), true)
-            );
-            assert!(ta
-                .spans
-                .iter()
-                .all(|&(s, _)| !is_mark(a[s as usize..].chars().next().unwrap())));
-        }
-        assert_eq!(tok("ข่าว").len(), 3);
-        assert!(tok("ข่าว").spans.iter().all(|&s| token_units("ข่าว", s) == 1));
-        assert_eq!(tok("सत्य").len(), 1);
-        // On Latin letters a kept mark is an accent, folded as the others are.
-        assert_eq!(tok("ọkọ̀ q\u{303}").hashes, tok("oko q").hashes);
-        assert_eq!(fold_lookalikes("ọkọ̀ q\u{303} ข่", true), "oko q ข่");
     }
 
     #[test]

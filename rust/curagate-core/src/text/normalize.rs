@@ -2,7 +2,6 @@
 //! that differ only in case, spacing, punctuation or Unicode form collide.
 
 use std::borrow::Cow;
-use unicode_normalization::char::is_combining_mark;
 use unicode_normalization::{is_nfkc_quick, IsNormalized, UnicodeNormalization};
 
 /// Each step can be switched off; all are on by default.
@@ -13,11 +12,7 @@ pub struct NormalizeOptions {
     /// Unicode lowercase.
     pub lowercase: bool,
     /// Drop every character that is neither alphanumeric nor whitespace
-    /// (punctuation and symbols): `don't!` becomes `dont`. A combining mark
-    /// on a kept character stays with it (Thai and Lao tone marks, the Indic
-    /// virama and nukta, an accent NFKC cannot compose: `ข่าว` and `ข้าว` are
-    /// different words); one on a dropped character, on whitespace or opening
-    /// the text goes with what it would mark.
+    /// (punctuation and symbols): `don't!` becomes `dont`.
     pub strip_punctuation: bool,
     /// Trim, and turn every run of whitespace into one ASCII space.
     pub collapse_whitespace: bool,
@@ -139,39 +134,26 @@ fn nfkc_into(text: &str, out: &mut String) {
 fn normalize_unicode(src: &str, opts: &NormalizeOptions) -> String {
     let mut buf = String::with_capacity(src.len());
     let mut pending_space = false;
-    let mut attached = false;
     for c in src.chars() {
         let started = !buf.is_empty();
-        push_char(
-            c,
-            opts,
-            &mut buf,
-            &mut pending_space,
-            &mut attached,
-            started,
-        );
+        push_char(c, opts, &mut buf, &mut pending_space, started);
     }
-    drop_dot_above_i(&mut buf, 0, opts);
     buf
 }
 
 /// One character through the steps after NFKC. `pending`: a whitespace run
 /// was seen and becomes one space if a kept character follows (`started`:
 /// the output already has one, so leading whitespace is dropped, and trailing
-/// whitespace never becomes a space). `attached`: the character before was
-/// kept and not whitespace, so a combining mark here marks it and is kept
-/// with it under punctuation stripping (see [`keeps`]).
+/// whitespace never becomes a space).
 #[inline]
 fn push_char(
     c: char,
     opts: &NormalizeOptions,
     out: &mut String,
     pending: &mut bool,
-    attached: &mut bool,
     started: bool,
 ) {
     if is_space(c) {
-        *attached = false;
         if opts.collapse_whitespace {
             *pending = started;
         } else {
@@ -179,11 +161,9 @@ fn push_char(
         }
         return;
     }
-    if opts.strip_punctuation && !keeps(c, *attached) {
-        *attached = false;
+    if opts.strip_punctuation && (!c.is_alphanumeric() || is_hangul_filler(c)) {
         return;
     }
-    *attached = true;
     if *pending {
         out.push(' ');
         *pending = false;
@@ -191,54 +171,14 @@ fn push_char(
     if opts.lowercase {
         for lower in c.to_lowercase() {
             // A lowercase expansion can hold a mark the input character did not (İ is
-            // i + U+0307): the mark is kept with its letter here, and the dot above an
-            // i is dropped after ([`drop_dot_above_i`]), so İSTANBUL and istanbul agree
-            // and normalizing twice changes nothing.
-            if !opts.strip_punctuation || lower.is_alphanumeric() || is_combining_mark(lower) {
+            // i + U+0307): it goes through the punctuation step as input marks do, so
+            // İSTANBUL and istanbul agree and normalizing twice changes nothing.
+            if !opts.strip_punctuation || lower.is_alphanumeric() {
                 push_folded(lower, out);
             }
         }
     } else {
         out.push(c);
-    }
-}
-
-/// Whether punctuation stripping keeps `c` (not whitespace): a letter or number (not
-/// a Hangul filler), or a combining mark (category M) `attached` to a kept character.
-/// Found by attack: the marks that are not letters by category (Thai and Lao tone
-/// marks, the Indic virama and nukta, an accent NFKC cannot compose, as on Yoruba
-/// `ọ̀`) were dropped as punctuation, so `ข่าว` (news) and `ข้าว` (rice), or Hindi
-/// `सत्य` and `सतय`, were one key and removed as exact copies. A mark on a dropped
-/// character or on nothing goes with it: kept, it would compose with the letter
-/// before it on a second pass (`a.\u{301}`), and normalizing twice must not differ.
-#[inline]
-fn keeps(c: char, attached: bool) -> bool {
-    if c.is_alphanumeric() {
-        !is_hangul_filler(c)
-    } else {
-        attached && is_combining_mark(c)
-    }
-}
-
-/// Under lowercase and punctuation stripping, drop the dot above (U+0307) that
-/// directly follows an `i` of `out[from..]` with no other mark after it: lowercasing
-/// İ gives i + U+0307 (and so does Python's `str.lower`), which would set İSTANBUL
-/// and `i̇stanbul` apart from istanbul. Kept before another mark (Lithuanian `i̇́`):
-/// dropped there, the i and that mark would compose on a second pass.
-fn drop_dot_above_i(out: &mut String, from: usize, opts: &NormalizeOptions) {
-    const DOT: &str = "i\u{307}";
-    if !(opts.lowercase && opts.strip_punctuation && out[from..].contains(DOT)) {
-        return;
-    }
-    let tail = out.split_off(from);
-    let mut chars = tail.chars().peekable();
-    let mut prev = '\0';
-    while let Some(c) = chars.next() {
-        let lone = chars.peek().is_none_or(|&d| !is_combining_mark(d));
-        if !(c == '\u{307}' && prev == 'i' && lone) {
-            out.push(c);
-        }
-        prev = c;
     }
 }
 
@@ -456,7 +396,6 @@ impl AsciiTable {
     fn normalize_chars_into(&self, src: &str, opts: &NormalizeOptions, out: &mut String) {
         let start = out.len();
         let mut pending = false;
-        let mut attached = false;
         let bytes = src.as_bytes();
         let mut i = 0;
         while i < bytes.len() {
@@ -466,11 +405,6 @@ impl AsciiTable {
                 .map_or(bytes.len(), |p| i + p);
             if j > i {
                 self.ascii_run_into(&bytes[i..j], out, &mut pending, start);
-                // A mark after the run marks its last byte: kept only if that was
-                // (and was no whitespace, which the table keeps as itself when
-                // whitespace is not collapsed).
-                let last = bytes[j - 1];
-                attached = self.map[last as usize] < SPACE && !is_space(last as char);
             }
             let end = bytes[j..]
                 .iter()
@@ -478,11 +412,10 @@ impl AsciiTable {
                 .map_or(bytes.len(), |p| j + p);
             for c in src[j..end].chars() {
                 let started = out.len() > start;
-                push_char(c, opts, out, &mut pending, &mut attached, started);
+                push_char(c, opts, out, &mut pending, started);
             }
             i = end;
         }
-        drop_dot_above_i(out, start, opts);
     }
 
     /// True when normalizing ASCII `src` would not change it.
@@ -539,7 +472,6 @@ fn is_own_lowercase(c: char) -> bool {
 /// for already-clean text), so the copy can be skipped.
 fn is_clean(s: &str, opts: &NormalizeOptions) -> bool {
     let mut prev_space = true; // a leading space is not clean
-    let mut attached = false;
     for c in s.chars() {
         let space = is_space(c);
         if opts.collapse_whitespace && space && (prev_space || c != ' ') {
@@ -549,14 +481,10 @@ fn is_clean(s: &str, opts: &NormalizeOptions) -> bool {
         if opts.lowercase && (!is_own_lowercase(c) || matches!(c, 'ς' | 'ß')) {
             return false;
         }
-        if opts.strip_punctuation && !space && !keeps(c, attached) {
+        if opts.strip_punctuation && !space && (!c.is_alphanumeric() || is_hangul_filler(c)) {
             return false;
         }
         prev_space = space;
-        attached = !space;
-    }
-    if opts.lowercase && opts.strip_punctuation && s.contains("i\u{307}") {
-        return false; // maybe a dot above to drop (`drop_dot_above_i`)
     }
     !(opts.collapse_whitespace && prev_space && !s.is_empty())
 }
@@ -626,81 +554,13 @@ mod tests {
 
     #[test]
     fn a_lowercase_expansion_goes_through_the_punctuation_step() {
-        // İ lowercases to i + U+0307 (combining dot above): the dot is dropped (after an
-        // i, no other mark following), so the result is what the lowercase text gives, and
-        // stable.
+        // İ lowercases to i + U+0307 (combining dot above): the mark is dropped like an
+        // input mark, so the result is what the lowercase text gives, and stable.
         assert_eq!(norm("İSTANBUL BÜYÜKŞEHİR"), norm("istanbul büyükşehir"));
         assert_eq!(norm("İ"), "i");
         for text in ["İSTANBUL", "ΟΔΟΣ ᾼ", "Straße İi", "Ǆemal ǅ"] {
             let once = norm(text);
             assert_eq!(norm(&once), once, "{text:?}");
-        }
-    }
-
-    #[test]
-    fn combining_marks_stay_with_their_letter() {
-        // Found by attack: marks that are not letters by category were dropped as
-        // punctuation, so these words were one key each and removed as exact copies.
-        for (a, b) in [
-            ("เขาไม่ชอบข้าว", "เขาไม่ชอบข่าว"), // Thai tone marks: rice, news
-            ("ຂ່າວ", "ຂ້າວ"),                 // Lao tone marks
-            ("सत्य", "सतय"),                 // Devanagari virama
-            ("क़लम", "कलम"),                 // nukta (NFKC decomposes U+0958)
-            ("பல் வலி", "பல வலி"),           // Tamil virama (pulli)
-            ("ọkọ̀", "ọkọ"),                 // an accent NFKC cannot compose
-            ("ọkọ́", "ọkọ"),
-            ("ọkọ̀", "ọkọ́"),
-        ] {
-            assert_ne!(norm(a), norm(b), "{a:?} {b:?}");
-            assert_eq!(norm(a), a, "{a:?}"); // already normalized
-        }
-        assert_eq!(norm("«ข่าว»!"), "ข่าว");
-        // A mark on a dropped character, on a space or opening the text goes with it
-        // (kept, `a\u{301}` would compose to `á` on a second pass).
-        assert_eq!(norm("a.\u{301}b"), "ab");
-        assert_eq!(norm("\u{301}a \u{e48}b"), "a b");
-        let keep_space = NormalizeOptions {
-            collapse_whitespace: false,
-            ..Default::default()
-        };
-        assert_eq!(normalize("a \u{301}b", &keep_space), "a b");
-    }
-
-    #[test]
-    fn dotted_capital_i_still_folds_to_i() {
-        // İ lowercases to i + U+0307 (Python's str.lower too): that dot is dropped, so
-        // the three spellings agree; before another mark it stays (Lithuanian i̇́).
-        assert_eq!(norm("İSTANBUL"), "istanbul");
-        assert_eq!(norm("i\u{307}stanbul"), "istanbul");
-        assert_eq!(norm("I\u{307}STANBUL"), "istanbul");
-        assert_eq!(norm("Ki\u{307}\u{301}"), "ki\u{307}\u{301}");
-        assert_eq!(norm("İ\u{301}"), "i\u{307}\u{301}");
-        let keep_case = NormalizeOptions {
-            lowercase: false,
-            ..Default::default()
-        };
-        assert_eq!(normalize("İ i\u{307}", &keep_case), "İ i\u{307}");
-    }
-
-    #[test]
-    fn normalizing_twice_changes_nothing_with_marks() {
-        let texts = [
-            "เขาไม่ชอบข้าว ຂ່າວ",
-            "सत्य क़लम பல் வலி",
-            "ọkọ̀ ọkọ́ q\u{303}",
-            "a.\u{301}b i\u{307}\u{301} İ\u{301} İSTANBUL",
-            "\u{301}x ,\u{e48}y (\u{94d})",
-            "Ki\u{307}\u{323} i\u{323}\u{307} ǅ\u{301}",
-            "e\u{327}\u{301}\u{308}. o\u{31b}\u{323}!",
-        ];
-        for text in texts {
-            for opts in NormalizeOptions::every_set() {
-                let once = normalize(text, &opts).into_owned();
-                assert_eq!(normalize(&once, &opts), once, "{text:?} {opts:?}");
-                let mut buf = String::new();
-                normalize_into(text, &opts, &AsciiTable::new(&opts), &mut buf);
-                assert_eq!(buf, once, "{text:?} {opts:?}");
-            }
         }
     }
 
@@ -772,9 +632,7 @@ mod tests {
         // xorshift-generated strings (ASCII, then with non-ASCII letters,
         // spaces, punctuation and compatibility forms), every option combination.
         let mut x: u64 = 0x1234_5678_9abc_def1;
-        let alphabet: Vec<char> = "aZ9 \t\n\x0b\x0c\r.,_-!Q zÉé\u{3000}—ﬁＡ\u{301}\u{e48}กİ\u{307}"
-            .chars()
-            .collect();
+        let alphabet: Vec<char> = "aZ9 \t\n\x0b\x0c\r.,_-!Q zÉé\u{3000}—ﬁＡ".chars().collect();
         for case in 0..4000 {
             let len = case % 40;
             let letters = if case < 2000 { 17 } else { alphabet.len() };
