@@ -22,7 +22,8 @@ RULES = (
         "length-outlier",
         Severity.WARNING,
         "Input or output lengths (characters, and tokens when a tokenizer is configured) far "
-        "above the rest: beyond Q3 + k*IQR (k = lengths.outlier_iqr, default 3).",
+        "above the rest: beyond Q3 + k*IQR (k = lengths.outlier_iqr, default 3), or beyond "
+        "Q3 + k*Q3 when the IQR is 0 (most rows of one length; no threshold when Q3 is 0 too).",
         "Outliers are often scraping accidents (whole pages, logs); they dominate the loss of "
         "their batch and may be truncated.",
         "Look at the referenced rows; trim or remove the accidental ones.",
