@@ -67,6 +67,12 @@ class Rule:
     error_above: float | None = None
     # Never switched off nor re-levelled by a config (a file that cannot be read: FMT010).
     locked: bool = False
+    # An audit rule decided on the whole dataset (a ``(message, metric)`` finding that counts
+    # no rows: label balance, length bias, the conversation mix), so ``error_above`` has no
+    # share of rows to compare and the config refuses it; ``limits`` names the settings that
+    # are its thresholds instead.
+    dataset_level: bool = False
+    limits: tuple[str, ...] = ()
 
 
 def rule_table(*rules: Rule) -> dict[str, Rule]:

@@ -108,6 +108,40 @@ def test_share_threshold_decides_warning_or_error(run_audit: Callable[..., dict[
     assert finding(high, "DUP001")["severity"] == "error"
 
 
+def test_error_above_on_a_dataset_level_rule_is_refused_not_ignored(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found by attack: `LBL001: {error_above: 0.97}` was accepted and ignored (engine
+    # escalates only findings that count rows), so a 99% class stayed a warning, exit 0.
+    from curagate.audit import RULES
+    from curagate.cli import main
+
+    dataset_level = sorted(r for r, rule in RULES.items() if rule.dataset_level)
+    assert dataset_level == ["LBL001", "LEN002", "MIX001", "MIX002"]
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "audit.md").read_text(encoding="utf-8")
+    assert "Dataset-level\nrules (LBL001, LEN002, MIX001, MIX002:" in doc
+    for rid in dataset_level:
+        p = write(
+            tmp_path, f"rules:\n  DUP001: {{error_above: 0.5}}\n  {rid}: {{error_above: 0.9}}\n"
+        )
+        with pytest.raises(ConfigError) as e:
+            load_config(p)
+        msg = str(e.value)
+        assert msg.startswith(f"{p}:3: rules.{rid}.error_above: {rid} ({RULES[rid].name}) is ")
+        assert "set `severity: error` instead" in msg
+    p = write(tmp_path, "rules: {LBL001: {severity: warning, error_above: 0.97}}\n")
+    with pytest.raises(ConfigError, match=r"or change its own limit \(labels\.max_share, "):
+        load_config(p)
+    data = tmp_path / "d.jsonl"
+    data.write_text('{"prompt": "p", "completion": "c", "label": "a"}\n', encoding="utf-8")
+    capsys.readouterr()
+    assert main(["audit", str(data), "--config", str(p), "--out", str(tmp_path / "o")]) == 2
+    assert "Traceback" not in capsys.readouterr().err
+    # A severity alone still levels it.
+    p = write(tmp_path, "rules: {LBL001: {severity: error}, DUP001: {error_above: 0.5}}\n")
+    assert load_config(p).rules["LBL001"].severity == "error"
+
+
 def test_default_threshold_escalates_many_duplicates(
     run_audit: Callable[..., dict[str, Any]],
 ) -> None:

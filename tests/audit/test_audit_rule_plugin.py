@@ -43,6 +43,7 @@ TOO_FEW = Rule(
     "Fewer than 10 valid rows.",
     "A handful of examples cannot teach a task.",
     "Collect more examples.",
+    dataset_level=True,  # a (message, metric) finding: it counts no rows
 )
 
 
@@ -168,6 +169,28 @@ def test_registration_refuses_a_taken_id_and_checks_may_only_report_their_rules(
     assert code == 3  # a bug in the rule module, not the user's data
     assert "'tests.wrong' reported FMT002, which they do not declare" in capsys.readouterr().err
     assert "TST003" not in RULES
+
+
+def test_a_check_decides_its_rule_the_way_the_rule_is_declared(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The config refuses error_above for a dataset-level rule from the declaration, so a
+    # (message, metric) finding of an undeclared rule (or row hits of a declared one) is
+    # the rule module's bug.
+    undeclared = Rule("TST006", "metric", Severity.INFO, "-", "-", "-")
+    code = _audit_one_row(
+        tmp_path, "tests.metric", undeclared, dataset=lambda v: {"TST006": ("one row", 1.0)}
+    )
+    assert code == 3
+    assert "'tests.metric' decided TST006 as a (message, metric) pair: declare it" in (
+        capsys.readouterr().err
+    )
+    declared = Rule("TST007", "rows", Severity.INFO, "-", "-", "-", dataset_level=True)
+    code = _audit_one_row(tmp_path, "tests.rows", declared, rows=lambda v: [("TST007", 0, "")])
+    assert code == 3
+    assert "'tests.rows' reported a row of TST007, which is declared dataset_level" in (
+        capsys.readouterr().err
+    )
 
 
 @pytest.mark.parametrize("row", [-1, 1, 0.0])

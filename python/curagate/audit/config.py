@@ -186,6 +186,17 @@ class AuditConfig(_Model):
                     "inputs, and remove rules.{rule}",
                     {"rule": rid, "name": rule.name},
                 )
+            if rule is not None and rule.dataset_level and rc.error_above is not None:
+                # Accepted and ignored, a 99% label share stayed a warning under
+                # error_above: 0.97 (found by attack).
+                own = f", or change its own limit ({', '.join(rule.limits)})" if rule.limits else ""
+                raise PydanticCustomError(
+                    "dataset_rule",
+                    "{rule} ({name}) is decided on the whole dataset and counts no rows, so "
+                    "error_above has no share of rows to compare; remove it and set "
+                    "`severity: error` instead{own}",
+                    {"rule": rid, "name": rule.name, "own": own},
+                )
         return rules
 
     @model_validator(mode="after")
@@ -240,6 +251,8 @@ def load_config(path: str | Path | None) -> AuditConfig:
             loc = tuple(err["loc"])
             if err["type"] == "locked_rule":
                 loc = (*loc, err["ctx"]["rule"])
+            elif err["type"] == "dataset_rule":
+                loc = (*loc, err["ctx"]["rule"], "error_above")
             key = ".".join(str(x) for x in loc) or "<root>"
             line = line_of(root, loc)
             where = f"{p}:{line}" if line else str(p)

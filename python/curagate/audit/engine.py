@@ -398,6 +398,17 @@ def finish(part: AuditPartial, cfg: AuditConfig, paths: Sequence[str | Path]) ->
         for rid, outcome in outcomes:
             if rid not in own:
                 raise ValueError(f"audit rules {checks.name!r} decided {rid}, not theirs")
+            # The declaration is what the config checks error_above against (a dataset-level
+            # finding counts no rows): a check must decide its rule the declared way.
+            if isinstance(outcome, RuleHits) == RULES[rid].dataset_level:
+                raise ValueError(
+                    f"audit rules {checks.name!r} decided {rid} as "
+                    + (
+                        "row hits, but it is declared dataset_level=True"
+                        if RULES[rid].dataset_level
+                        else "a (message, metric) pair: declare it Rule(..., dataset_level=True)"
+                    )
+                )
             if isinstance(outcome, RuleHits):
                 hits[rid] = outcome
             else:

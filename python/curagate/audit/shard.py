@@ -320,6 +320,11 @@ class ShardAuditor:
                         f"audit rules {checks.name!r} reported {rule}, which they do not declare"
                         + ("" if rule in RULES else " (no rule has this id)")
                     )
+                if RULES[rule].dataset_level:  # error_above is refused for it: no rows
+                    raise ValueError(
+                        f"audit rules {checks.name!r} reported a row of {rule}, which is "
+                        "declared dataset_level=True (decided on the whole dataset)"
+                    )
                 # A negative index would name another row's line (silently wrong).
                 if not _is_row(row, view.num_rows):
                     raise ValueError(

@@ -164,6 +164,10 @@ def rules_markdown() -> str:
         )
         if r.locked:
             escalates += " Cannot be switched off or re-levelled by `rules.<ID>`."
+        if r.dataset_level:
+            escalates += (
+                " Decided on the whole dataset (its finding counts no rows): no `error_above`."
+            )
         out.append(
             f"### {r.id} `{r.name}`\n\nDefault severity: **{r.severity.value}**.{escalates}\n\n"
             f"**What it checks.** {r.checks}\n\n**Why it matters.** {r.why}\n\n"

@@ -26,6 +26,8 @@ RULES = (
         "The model learns the prior: it predicts the majority class and never sees enough of "
         "the rare one.",
         "Rebalance (down-sample the majority, add rare examples) or weight the loss.",
+        dataset_level=True,
+        limits=("labels.max_share", "labels.min_share"),
     ),
     Rule(
         "LBL002",

@@ -37,6 +37,8 @@ RULES = (
         "A model fine-tuned on same-length answers learns the length, not the task: it pads "
         "short answers and cuts long ones.",
         "Mix in examples with naturally shorter and longer answers.",
+        dataset_level=True,
+        limits=("lengths.min_cv",),
     ),
     Rule(
         "LEN003",

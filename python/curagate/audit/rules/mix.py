@@ -22,6 +22,8 @@ RULES = (
         "Too few multi-turn examples and the model forgets context across turns; too many "
         "and single questions get verbose, context-seeking answers.",
         "Add (or remove) multi-turn conversations to reach the target mix.",
+        dataset_level=True,
+        limits=("mix.multi_turn_min", "mix.multi_turn_max"),
     ),
     Rule(
         "MIX002",
@@ -31,6 +33,7 @@ RULES = (
         "The model learns two behaviours and which one applies depends on a prompt your "
         "serving stack may or may not send.",
         "Use the system prompt you will serve with in every conversation, or in none.",
+        dataset_level=True,
     ),
 )
 
