@@ -1067,7 +1067,9 @@ def label_text(value: Any) -> str:
     its text (they were a TypeError, exit 3). A string that reads as another JSON value
     (``"true"``, ``"1"``, ``"null"``) is that string as JSON, quotes included: the boolean
     ``true`` or the number ``1`` of another file is another class (found by attack: they
-    were counted as one, and LBL001 saw "only one class")."""
+    were counted as one, and LBL001 saw "only one class"). So is a string that starts with
+    a quote (``"1"`` written with its quotes is ``"\\"1\\""``), or it would be shown as the
+    string ``1`` is."""
     if isinstance(value, str):
         return _string_label(value)
     return json.dumps(canonical_numbers(value), sort_keys=True, default=str)
@@ -1075,6 +1077,11 @@ def label_text(value: Any) -> str:
 
 @functools.lru_cache(maxsize=4096)  # labels repeat: a few classes over many rows
 def _string_label(value: str) -> str:
+    # A string that starts with a quote is quoted too, so the shown form stays one-to-one:
+    # the string `"1"` (its quotes part of it) was shown as written, the very form of the
+    # string 1 quoted, and the two were counted as one class (found by attack).
+    if value[:1] == '"':
+        return json.dumps(value, ensure_ascii=False)
     if value[:1] in _JSON_STARTS:
         try:
             json.loads(value)  # Python's reader: NaN and Infinity too, as json.dumps writes

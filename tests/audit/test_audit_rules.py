@@ -824,6 +824,20 @@ def test_a_string_that_reads_as_another_json_value_is_its_own_label_class(
     assert '"true"' in md
 
 
+def test_a_string_label_written_with_its_quotes_is_not_the_string_without_them(
+    tmp_path: Path,
+) -> None:
+    # Found by attack: the string 1 is shown quoted ("1", as it reads as a number) and the
+    # string "1" (its quotes part of it) was shown as written: both were the class "1".
+    rows = [{**pc(i), "cls": '"1"' if i % 2 else "1"} for i in range(20)]
+    rows += [{**pc(50), "cls": '"x'}, {**pc(51), "cls": "x"}]
+    data = write_records(tmp_path / "d.jsonl", rows)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("labels: {field: cls, min_share: 0.01}\n", encoding="utf-8")
+    report = audit([data], config=cfg, out=tmp_path / "out")
+    assert report["stats"]["labels"]["counts"] == {'"1"': 10, '"\\"1\\""': 10, '"\\"x"': 1, "x": 1}
+
+
 @pytest.mark.parametrize("blank", ["\u2060", "\ufeff\u00ad", "\u200c \u200d"])
 def test_a_completion_of_only_format_characters_is_empty_to_audit(
     blank: str, run_audit: Callable[..., dict[str, Any]]

@@ -123,6 +123,24 @@ def test_a_missing_label_is_not_the_label_null(tmp_path: Path) -> None:
             assert abs(got.count(label) - {"train": 80, "val": 10, "test": 10}[name]) <= 1
 
 
+def test_a_label_written_with_its_quotes_is_its_own_stratum(tmp_path: Path) -> None:
+    # Found by attack (on audit, which names labels alike): the string "1" written with its
+    # quotes was named as the string 1 is ("1"), one label and one stratum.
+    rows = records(200)
+    for i, r in enumerate(rows):
+        r["label"] = '"1"' if i % 2 else "1"
+    out = tmp_path / "out"
+    assert main(["split", str(write_jsonl(tmp_path / "d.jsonl", rows)), "--out", str(out),
+                 "--label", "label"]) == 0  # fmt: skip
+    m = manifest(out)
+    for name in SPLITS:
+        got = [r["label"] for r in read_split(out, name)]
+        labels = m["splits"][name]["labels"]
+        assert labels == {'"1"': got.count("1"), '"\\"1\\""': got.count('"1"')}
+        for label in ("1", '"1"'):  # each stratum split 80/10/10 on its own
+            assert abs(got.count(label) - {"train": 80, "val": 10, "test": 10}[name]) <= 1
+
+
 def test_equal_numbers_are_one_label_whatever_type_a_file_gives_them(tmp_path: Path) -> None:
     # Found by a helper: split named a label by the JSON of its value as Arrow typed the
     # column per file, so the label 0 of one file and 0.0 of another were two strata and
