@@ -211,6 +211,22 @@ def test_the_outlier_threshold_falls_back_to_q3_only_when_the_iqr_is_zero() -> N
     assert outlier_threshold(summarize([0] * 9 + [900], 4), 3.0) is None
 
 
+def test_length_bias_compares_the_unrounded_coefficient_of_variation(
+    run_audit: Callable[..., dict[str, Any]],
+) -> None:
+    # Found by attack: these lengths have a CV of 0.0999727, rounded to 0.1 in the stats
+    # and compared so: not below min_cv 0.1, no LEN002. The message shows 6 decimals.
+    lengths = [114, 102, 81, 100, 93, 90, 112, 102, 106, 112]
+    report = run_audit([pc(i, "x" * n) for i, n in enumerate(lengths)])
+    assert report["stats"]["lengths"]["chars"]["output"]["cv"] == 0.1
+    f = finding(report, "LEN002")
+    assert "(coefficient of variation 0.099973, below 0.1)" in f["message"]
+    assert f["share"] == 0.099973
+    # Nine rows are too few to judge (the rule text says so).
+    assert "LEN002" not in rules_found(run_audit([pc(i, "x" * 50) for i in range(9)]))
+    assert "at least 10 rows" in RULES["LEN002"].checks
+
+
 @pytest.mark.parametrize("rule", ["FMT002", "FMT006", "PII001", "DUP001"])
 def test_row_findings_point_at_file_and_line(
     rule: str, run_audit: Callable[..., dict[str, Any]]

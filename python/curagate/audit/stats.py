@@ -52,6 +52,24 @@ def histogram(counts: Mapping[int, int], bins: int) -> dict[str, list[int]]:
     return {"edges": edges, "counts": out}
 
 
+def _moments(counts: Mapping[int, int]) -> tuple[int, float, float]:
+    """(n, mean, std) of the histogram, from exact integer sums (no float accumulation)."""
+    items = [(v, c) for v, c in counts.items() if c]
+    n = sum(c for _, c in items)
+    if not n:
+        return 0, 0.0, 0.0
+    s1 = sum(v * c for v, c in items)
+    s2 = sum(v * v * c for v, c in items)
+    return n, s1 / n, math.sqrt(float(Fraction(n * s2 - s1 * s1, n * n)))
+
+
+def coefficient_of_variation(counts: Mapping[int, int]) -> float:
+    """std / mean of the histogram, unrounded (LEN002 compares it to its limit: the
+    summary's 4-decimal ``cv`` read 0.0999727 as 0.1, not below 0.1)."""
+    _, mean, std = _moments(counts)
+    return std / mean if mean else 0.0
+
+
 def summarize_counts(counts: Mapping[int, int], bins: int) -> dict[str, Any]:
     """Summary of the distribution with exact histogram ``counts``.
 
@@ -59,11 +77,7 @@ def summarize_counts(counts: Mapping[int, int], bins: int) -> dict[str, Any]:
     so the result does not depend on the order in which shards were merged.
     """
     items = sorted((v, c) for v, c in counts.items() if c)
-    n = sum(c for _, c in items)
-    s1 = sum(v * c for v, c in items)
-    s2 = sum(v * v * c for v, c in items)
-    mean = s1 / n if n else 0.0
-    std = math.sqrt(float(Fraction(n * s2 - s1 * s1, n * n))) if n else 0.0
+    n, mean, std = _moments(counts)
 
     def pct(q: float) -> int:
         if not n:

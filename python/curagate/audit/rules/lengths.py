@@ -11,6 +11,7 @@ from collections import Counter
 from typing import TYPE_CHECKING
 
 from curagate.audit.rules.base import BatchView, DatasetView, RowHit, register
+from curagate.audit.stats import coefficient_of_variation
 from curagate.findings import Rule, Severity
 
 if TYPE_CHECKING:
@@ -32,8 +33,9 @@ RULES = (
         "LEN002",
         "length-bias",
         Severity.WARNING,
-        "Output lengths are nearly constant (coefficient of variation below "
-        "lengths.min_cv, default 0.1).",
+        "Output lengths (input lengths where records have no output) are nearly constant: "
+        "their coefficient of variation, unrounded, is below lengths.min_cv (default 0.1). "
+        "Judged on at least 10 rows (fewer give no LEN002).",
         "A model fine-tuned on same-length answers learns the length, not the task: it pads "
         "short answers and cuts long ones.",
         "Mix in examples with naturally shorter and longer answers.",
@@ -97,16 +99,27 @@ def dataset(view: DatasetView) -> dict[str, RuleHits | tuple[str, float]]:
             refs=[part.ref(f, line) for f, line, _ in hit.head(cfg.max_row_refs).iter_rows()],
             details=Counter(dict(hit.get_column("why").value_counts().iter_rows())),
         )
-    # LEN002: nearly constant output (else input) lengths.
-    bias = lengths["chars"].get("output") or lengths["chars"]["input"]
-    if bias["count"] >= 10 and bias["cv"] < cfg.lengths.min_cv:
-        which = "output" if "output" in lengths["chars"] else "input"
+    # LEN002: nearly constant output (else input) lengths, on the unrounded coefficient of
+    # variation (the summary's 4-decimal one read 0.0999727 as 0.1: not below 0.1).
+    which = "output" if "output" in lengths["chars"] else "input"
+    cv = coefficient_of_variation(part.hist[f"chars.{which}"])
+    limit = cfg.lengths.min_cv
+    if lengths["chars"][which]["count"] >= 10 and cv < limit:
         out["LEN002"] = (
-            f"{which} lengths are nearly constant (coefficient of variation {bias['cv']}, "
-            f"below {cfg.lengths.min_cv})",
-            float(bias["cv"]),
+            f"{which} lengths are nearly constant (coefficient of variation {_below(cv, limit)}, "
+            f"below {limit})",
+            cv,
         )
     return out
+
+
+def _below(cv: float, limit: float) -> str:
+    """``cv`` at 4 decimals, or 6 where 4 would read as the limit (the gate's rule), or in
+    full where 6 would too: never a value that does not read as below ``limit``."""
+    for d in (4, 6):
+        if round(cv, d) < limit:
+            return f"{round(cv, d)}"
+    return repr(cv)
 
 
 register(__name__, *RULES, rows=rows, dataset=dataset)
