@@ -178,6 +178,28 @@ def test_row_references_are_capped_but_counted(
     assert f["count"] == 30 and len(f["rows"]) == 5 and f["rows_truncated"]
 
 
+def test_audit_md_says_when_it_lists_fewer_rows_than_it_found(tmp_path: Path) -> None:
+    # Found by attack: 30 rows, all kept (rows_truncated false), audit.md listed 20 with no
+    # word that 10 more exist; "(first shown)" came only past max_row_refs, and gave no count.
+    bad = [{"prompt": "p", "chosen": f"same {i}", "rejected": f"same {i}"} for i in range(30)]
+    data = write_records(tmp_path / "d.jsonl", bad)
+
+    def rows_line(n: int, refs: int) -> str:
+        cfg = AuditConfig.model_validate({"max_row_refs": refs})
+        audit([data], config=cfg, out=tmp_path / f"o{n}{refs}")
+        md = (tmp_path / f"o{n}{refs}" / "audit.md").read_text(encoding="utf-8")
+        return next(line for line in md.splitlines() if line.startswith("- **FMT006** rows"))
+
+    line = rows_line(30, 100)
+    assert line.startswith("- **FMT006** rows (first 20 of 30 shown): ")
+    assert line.count("`") == 40 and "d.jsonl:20`" in line and "d.jsonl:21`" not in line
+    assert rows_line(30, 5).startswith("- **FMT006** rows (first 5 of 30 shown): ")
+    html = (tmp_path / "o305" / "report.html").read_text(encoding="utf-8")
+    assert "row references (first 5 of 30 shown)</summary>" in html
+    write_records(data, bad[:20])
+    assert rows_line(20, 100).startswith("- **FMT006** rows: ")
+
+
 def test_parquet_rows_are_referenced_by_1_based_row_number(tmp_path: Path) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq

@@ -19,6 +19,8 @@ from curagate.reports import charts, render_report
 from curagate.reports.markdown import md_cell, md_code
 from curagate.text import percent
 
+MD_ROW_REFS = 20  # row references audit.md lists per finding (report.html and audit.json: all kept)
+
 SCHEMA_FILE = Path(__file__).with_name("audit.schema.json")
 
 _SEV_COLOR = {"error": "#c0392b", "warning": "#d68910", "info": "#2e86c1"}
@@ -74,10 +76,13 @@ def to_markdown(report: dict[str, Any]) -> str:
         out.append("")
         for f in report["findings"]:
             if f["rows"]:
-                more = " (first shown)" if f["rows_truncated"] else ""
+                # Said whenever rows found are left out: 30 rows listed 20 with no word, as
+                # rows_truncated (beyond max_row_refs) was false (found by attack).
+                shown, found = f["rows"][:MD_ROW_REFS], max(f["count"], len(f["rows"]))
+                more = f" (first {len(shown)} of {found} shown)" if len(shown) < found else ""
                 out.append(
                     f"- **{f['rule']}** rows{more}: "
-                    + ", ".join(md_code(r, table=False) for r in f["rows"][:20])
+                    + ", ".join(md_code(r, table=False) for r in shown)
                 )
         out.append("")
     else:
