@@ -467,6 +467,31 @@ def test_one_step_run_at_learning_rate_zero_fails(
 
 
 @pytest.mark.slow
+def test_an_adapter_whose_b_matrices_stayed_zero_fails(
+    tmp_path: Path, tiny_model: Path, sft_data: dict[str, Path]
+) -> None:
+    # Gradients clipped to nothing: weight decay alone moved lora_A, so the weights were
+    # not those it started with, but every lora_B was 0 and the adapter added nothing; it
+    # shipped with status ok (found by re-attack).
+    cfg = write_config(
+        tmp_path / "train.yaml",
+        tiny_model,
+        sft_data["train"],
+        training={
+            "max_steps": 2,
+            "batch_size": 4,
+            "warmup_ratio": 0,
+            "learning_rate": 0.5,
+            "max_grad_norm": 1.0e-300,
+            "weight_decay": 0.01,
+        },
+    )
+    with pytest.raises(CheckFailed, match=r"every LoRA B matrix is still 0"):
+        train("sft", cfg)
+    assert not (tmp_path / "runs" / "tiny").exists()
+
+
+@pytest.mark.slow
 def test_best_checkpoint_equal_to_the_initial_adapter_is_not_shipped(
     tmp_path: Path, tiny_model: Path, sft_data: dict[str, Path]
 ) -> None:
@@ -520,3 +545,8 @@ def test_generation_config_eos_without_the_end_of_turn_token_is_reported(
     (model / "generation_config.json").write_text(json.dumps(gen))
     findings = train("sft", cfg, name="listed").summary["findings"]
     assert not [f for f in findings if f["id"] == "TH006"]
+    gen["eos_token_id"] = [[im_end - 1, im_end]]  # no id: it crashed the run, exit 3
+    (model / "generation_config.json").write_text(json.dumps(gen))
+    findings = train("sft", cfg, name="nested").summary["findings"]
+    [th006] = [f for f in findings if f["id"] == "TH006"]
+    assert "holds something that is not a token id" in th006["message"]

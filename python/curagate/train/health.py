@@ -121,7 +121,8 @@ ADAPTER_UNCHANGED = Rule(
     "adapter_unchanged",
     Severity.ERROR,
     "after training, the adapter that would ship (the best checkpoint's, with "
-    "`data.validation`) holds exactly the weights it was initialized with.",
+    "`data.validation`) holds exactly the weights it was initialized with, or adds nothing "
+    "(every LoRA B matrix still 0).",
     "it would ship the base model unchanged, with status ok: most often the learning rate "
     "was 0 at every step, as warmup (`training.warmup_ratio`) spans the whole of a run of "
     "one step (or its first, when that checkpoint is the best).",

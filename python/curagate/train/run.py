@@ -1336,16 +1336,24 @@ def _check_adapter_changed(
     over a one-step run) saved the initial adapter, the base's weights, with status ok."""
     import torch
 
-    if any(
+    trained = [(name, p) for name, p in trainer.model.named_parameters() if p.requires_grad]
+    changed = any(
         name not in initial or not torch.equal(p.detach().cpu(), initial[name])
-        for name, p in trainer.model.named_parameters()
-        if p.requires_grad
-    ):
+        for name, p in trained
+    )
+    # LoRA's B starts at 0: while every B is still 0 the adapter adds nothing, whatever
+    # else moved (weight decay alone moved A: found by re-attack)
+    b = [p for name, p in trained if ".lora_B." in name or ".lora_embedding_B." in name]
+    if changed and not (b and all(not torch.any(p.detach()) for p in b)):
         return
     state = trainer.state
     best = state.best_model_checkpoint
     shipped = int(state.global_step)
-    where = f"after {shipped} step(s) its trained weights are exactly those it was initialized with"
+    where = (
+        f"after {shipped} step(s) every LoRA B matrix is still 0, so it adds nothing"
+        if changed
+        else f"after {shipped} step(s) its trained weights are exactly those it was initialized with"
+    )
     if best:
         best_name = Path(best).name
         shipped = (
@@ -1374,7 +1382,12 @@ def _check_adapter_changed(
             "leaves the first step at learning rate 0"
         )
     else:
-        why = "no step changed them (every update was zero)"
+        why = (
+            "no update reached the B matrices (gradients clipped to nothing, or a learning "
+            "rate too small)"
+            if changed
+            else "no step changed them (every update was zero)"
+        )
     if best:
         why += ", and no later checkpoint had a lower validation loss"
     msg = (
@@ -1535,8 +1548,16 @@ def _check_generation_stops(
     stopping at another token passed because the tokenizer's eos was <|im_end|>); when it
     names none, the tokenizer's eos must be it."""
     eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
-    listed = {e for e in (eos if isinstance(eos, list) else [eos]) if e is not None}
-    if listed:
+    given = [e for e in (eos if isinstance(eos, list) else [eos]) if e is not None]
+    listed = {e for e in given if isinstance(e, int) and not isinstance(e, bool)}
+    if any(isinstance(e, bool) or not isinstance(e, int) for e in given):
+        # a nested list ([[2, 5]]) crashed the run, exit 3 (found by re-attack)
+        message = (
+            f"the base model's generation_config.eos_token_id ({eos}) holds something that is "
+            "not a token id, which generate() cannot stop at; write the end-of-turn token "
+            f"{eot!r} (id {eot_id}) there as an id or a list of ids"
+        )
+    elif listed:
         if eot_id in listed:
             return
         message = (
