@@ -119,30 +119,6 @@ def test_a_rule_raised_by_its_error_above_is_critical(tmp_path: Path) -> None:
     assert dup["severity"] == "critical" and dup["meta"]["severity"] == "error"
 
 
-def test_one_huge_row_among_fixed_length_answers_fails_the_length_expectation(
-    tmp_path: Path,
-) -> None:
-    # An IQR of 0 (most answers 8 characters) gave no LEN001 threshold, so neither the
-    # audit nor GX saw the 24,013-character row; GX's bound is the audit's Q3 + k*Q3.
-    recs = [
-        {"prompt": f"review {i}", "completion": "negative" if i % 2 else "positive"}
-        for i in range(40)
-    ]
-    data = write_records(
-        tmp_path / "d.jsonl", [*recs, {"prompt": "review x", "completion": "x" * 24_013}]
-    )
-    report = audit([data], out=tmp_path / "out", gx=True)
-    assert "LEN001" in {f["rule"] for f in report["findings"]}
-    res = load(tmp_path / "out" / "gx" / "validation_result.json")
-    [out] = [
-        r
-        for r in res["results"]
-        if r["expectation_config"]["meta"]["rule"] == "LEN001"
-        and r["expectation_config"]["meta"]["series"] == "output"
-    ]
-    assert out["expectation_config"]["kwargs"]["max_value"] == 32.0 and out["success"] is False
-
-
 @pytest.mark.parametrize("shown", [False, True])
 def test_gx_draws_its_metrics_bar_only_where_progress_is_shown(
     tmp_path: Path,

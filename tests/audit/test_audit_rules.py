@@ -189,28 +189,6 @@ def test_rule_is_quiet_on_passing_fixture(
     assert rule not in rules_found(report)
 
 
-def test_one_huge_row_among_fixed_length_answers_is_a_length_outlier(
-    run_audit: Callable[..., dict[str, Any]],
-) -> None:
-    # Found by attack: 200 answers of 8 characters and one scraped page of 24,013 gave an
-    # IQR of 0, so LEN001 had no threshold and the page passed. With IQR 0 the spread is
-    # Q3 itself (threshold Q3 + 3*Q3 = 32): the page is flagged, a 13-character label is not.
-    answers = [pc(i, "negative" if i % 2 else "positive") for i in range(200)]
-    report = run_audit([*answers, pc(999, "<html>" + "x" * 24_007)])
-    assert finding(report, "LEN001")["count"] == 1
-    assert report["stats"]["lengths"]["chars"]["output"]["outlier_threshold"] == 32.0
-    assert "LEN001" not in rules_found(run_audit([*answers, pc(999, "very positive")]))
-
-
-def test_the_outlier_threshold_falls_back_to_q3_only_when_the_iqr_is_zero() -> None:
-    from curagate.audit.stats import outlier_threshold, summarize
-
-    assert outlier_threshold(summarize([10, 20, 30, 40], 4), 3.0) == 30 + 3 * 20
-    assert outlier_threshold(summarize([8] * 9 + [900], 4), 3.0) == 8 + 3 * 8
-    # Three quarters empty: no length to stand out from.
-    assert outlier_threshold(summarize([0] * 9 + [900], 4), 3.0) is None
-
-
 def test_length_bias_compares_the_unrounded_coefficient_of_variation(
     run_audit: Callable[..., dict[str, Any]],
 ) -> None:

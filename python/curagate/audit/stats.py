@@ -113,17 +113,8 @@ def summarize(vals: list[int], bins: int) -> dict[str, Any]:
 
 
 def outlier_threshold(summary: dict[str, Any], k: float) -> float | None:
-    """Q3 + k*IQR, or Q3 + k*Q3 when the IQR is zero; None when Q3 is zero too.
-
-    Most rows of one length (fixed-length answers) give an IQR of 0: the spread
-    floor is then Q3 itself, so one scraped page among 8-character answers is
-    flagged (threshold 32) while a 13-character label among them is not. When
-    Q3 is 0 as well (three quarters of the values empty) there is no length to
-    stand out from.
-    """
-    q3 = summary["p75"]
-    iqr = q3 - summary["p25"]
-    spread = iqr if iqr > 0 else q3
-    if spread <= 0:
+    """Q3 + k*IQR; None when the spread is zero (nothing stands out)."""
+    iqr = summary["p75"] - summary["p25"]
+    if iqr <= 0:
         return None
-    return float(q3 + k * spread)
+    return float(summary["p75"] + k * iqr)

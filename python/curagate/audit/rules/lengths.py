@@ -23,8 +23,10 @@ RULES = (
         "length-outlier",
         Severity.WARNING,
         "Input or output lengths (characters, and tokens when a tokenizer is configured) far "
-        "above the rest: beyond Q3 + k*IQR (k = lengths.outlier_iqr, default 3), or beyond "
-        "Q3 + k*Q3 when the IQR is 0 (most rows of one length; no threshold when Q3 is 0 too).",
+        "above the rest: beyond Q3 + k*IQR (k = lengths.outlier_iqr, default 3). Limit: with "
+        "an IQR of 0 (most rows one length, as fixed answers) there is no threshold, and a "
+        "huge row among them is not flagged (a floor of Q3 flagged legitimate longer "
+        "answers among one-word labels).",
         "Outliers are often scraping accidents (whole pages, logs); they dominate the loss of "
         "their batch and may be truncated.",
         "Look at the referenced rows; trim or remove the accidental ones.",
