@@ -952,20 +952,26 @@ def _json_numbers(
     return flags if any(flags) else None
 
 
-_JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
+_INTEGER = re.compile(r"-?(?:0|[1-9][0-9]{0,4000})")
 
 
 def _hashable(value: Any) -> Any:
-    """A group value as one key per value: a number by the number it is, whatever its
-    spelling (files read together write a column of JSON numbers as strings, a chunk's
-    doubles as ``1.0`` beside another's ``1``: one group was two, split apart; found by
-    attack); NaN, as null, is no group."""
+    """A group value as one key per value: an integer by its value, however a file spells
+    it (files read together write a column of JSON numbers as strings, a chunk's doubles as
+    ``1.0`` beside another's ``1``: one group was two, split apart; found by attack); NaN,
+    as null, is no group. Only an integer's own spellings meet: other strings stay as they
+    are (``"1.1"`` and ``"1.10"``, ``"1e400"`` and ``"2e401"`` are other groups)."""
     if isinstance(value, (list, dict)):
         return json.dumps(value, sort_keys=True, default=str)
-    if isinstance(value, str) and _JSON_NUMBER.fullmatch(value):
-        if not any(c in value for c in ".eE"):
+    if isinstance(value, str):
+        if _INTEGER.fullmatch(value):
             return int(value)
-        value = float(value)
+        try:  # a double's own spelling of an integer: "1.0", "-3.0"
+            number = float(value) if value.endswith(".0") else None
+        except ValueError:
+            number = None
+        if number is not None and repr(number) == value:
+            value = number
     if isinstance(value, float):
         if math.isnan(value):
             return None
@@ -1409,18 +1415,21 @@ def _clusters_file(path: Path, ids: Sequence[str]) -> tuple[list[Any], dict[str,
             "give the clusters.parquet written by curagate curate"
         ) from None
     record_ids = table.column("record_id").to_pylist()
-    cluster_of = dict(zip(record_ids, table.column("cluster_id").to_pylist(), strict=True))
-    # Matched by record id, a repeated one is ambiguous: files that each number their rows
-    # 0..N joined a:i with b:i, and curate's clusters crossed splits (found by attack).
-    counts = Counter(i for i in ids if i in cluster_of)
-    counts.update(Counter(record_ids) - Counter(set(record_ids)))
-    repeated = sorted(str(i) for i, n in counts.items() if n > 1)
+    cluster_ids = table.column("cluster_id").to_pylist()
+    cluster_of = dict(zip(record_ids, cluster_ids, strict=True))
+    # Matched by record id, an id of rows in different clusters is ambiguous: files that
+    # each number their rows 0..N joined a:i with b:i (the last won), and curate's clusters
+    # crossed splits (found by attack). Copies of one record with one id are one cluster.
+    clusters_of: dict[Any, set[Any]] = {}
+    for r, c in zip(record_ids, cluster_ids, strict=True):
+        clusters_of.setdefault(r, set()).add(c)
+    repeated = sorted(str(r) for r, cs in clusters_of.items() if len(cs) > 1)
     if repeated:
         raise InputError(
-            f"--clusters {path.as_posix()!r}: record id {repeated[0]!r} names more than one "
-            f"row ({len(repeated)} such id(s)); clusters are matched by record id: give "
-            "every record its own `id` (or none: a row's id is then its file and row), curate "
-            "again and split with its clusters.parquet"
+            f"--clusters {path.as_posix()!r}: record id {repeated[0]!r} names rows of "
+            f"different clusters ({len(repeated)} such id(s)); clusters are matched by record "
+            "id: give every record its own `id` (or none: a row's id is then its file and "
+            "row), curate again and split with its clusters.parquet"
         )
     values = [cluster_of.get(i) for i in ids]
     matched = sum(i in cluster_of for i in ids)

@@ -93,8 +93,9 @@ def test_clusters_matched_by_a_repeated_record_id_are_refused(
     # said every row matched (found by attack).
     src = tmp_path / "in"
     src.mkdir()
-    for name, tag in (("a", "alpha"), ("b", "omega")):
-        rows = [{"id": i, "text": f"{tag} record {i} " + " ".join(GREEK[i:])} for i in range(6)]
+    for name in ("a", "b"):
+        words = [f"{name}{i}w{j}" for i in range(6) for j in range(8)]
+        rows = [{"id": i, "text": " ".join(words[8 * i : 8 * i + 8])} for i in range(6)]
         rows[3]["text"] = rows[0]["text"]  # an exact copy: a cluster of curate's
         (src / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     assert main(["curate", str(src), "--out", str(tmp_path / "cur"), "--quiet"]) == 0
@@ -102,5 +103,21 @@ def test_clusters_matched_by_a_repeated_record_id_are_refused(
     capsys.readouterr()
     argv = ["split", str(src), "--clusters", str(clusters), "--out", str(tmp_path / "s")]
     assert main(argv) == 2
-    assert "record id '0' names more than one row" in capsys.readouterr().err
+    assert "record id '0' names rows of different clusters" in capsys.readouterr().err
     assert not (tmp_path / "s").exists()
+    # A record repeated with its id is one cluster: kept together, not refused (the first
+    # version of this check refused the flow --clusters is for; found by re-attack).
+    one = tmp_path / "one.jsonl"
+    rows = [{"id": f"r{i}", "text": f"record {i} " + " ".join(GREEK[i:])} for i in range(8)]
+    one.write_text("".join(json.dumps(r) + "\n" for r in [*rows, *rows[:3]]))
+    assert main(["curate", str(one), "--out", str(tmp_path / "cur1"), "--quiet"]) == 0
+    clusters = tmp_path / "cur1" / "clusters.parquet"
+    out = tmp_path / "s1"
+    assert main(["split", str(one), "--clusters", str(clusters), "--out", str(out)]) == 0
+    where = {
+        (name, r["id"])
+        for name in ("train", "val", "test")
+        if (out / f"{name}.parquet").exists()
+        for r in pq.read_table(out / f"{name}.parquet").to_pylist()
+    }
+    assert all(len({n for n, i in where if i == f"r{k}"}) == 1 for k in range(3))

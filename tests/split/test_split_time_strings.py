@@ -776,3 +776,11 @@ def test_a_group_number_is_one_group_however_its_chunk_spells_it(tmp_path: Path)
         }
         holding = [name for name, tags in where.items() if tags & {"a1", "b1"}]
         assert len(holding) == 1, (seed, where)
+    # Only an integer's own spellings meet: distinct ids that read as other numbers stay
+    # apart ("1e400" and "2e401" were one group, inf, all in train; found by re-attack), and
+    # a 5,000-digit id is no internal error.
+    from curagate.split import _hashable
+
+    assert _hashable("1e400") != _hashable("2e401") and _hashable("1.1") != _hashable("1.10")
+    assert _hashable("1.0") == _hashable("1") == _hashable(1.0) == 1
+    assert _hashable(float("nan")) is None and _hashable("9" * 5000) == "9" * 5000
