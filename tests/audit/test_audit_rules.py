@@ -1007,6 +1007,25 @@ def test_mix_and_label_shares_and_their_limits_are_printed_apart(
     assert "class 'a' holds 90.6% (above 90.51%)" in finding(report, "LBL001")["message"]
 
 
+def test_a_prompt_of_turns_is_a_conversation_in_the_mix(
+    run_audit: Callable[..., dict[str, Any]],
+) -> None:
+    # Found by attack: prompt/completion records whose prompt is turns (8 of 10 multi-turn
+    # with a system turn) got no stats.mix and no MIX001/MIX002; chats the same did.
+    def row(i: int) -> dict[str, Any]:
+        turns = [{"role": "user", "content": f"question {i}"}]
+        if i < 8:
+            turns = [{"role": "system", "content": "s"}, *turns]
+            turns += [{"role": "assistant", "content": "b"}, {"role": "user", "content": "c"}]
+        return {"prompt": turns, "completion": [{"role": "assistant", "content": f"ans {i}"}]}
+
+    report = run_audit([row(i) for i in range(10)])
+    assert report["stats"]["mix"]["multi_turn_share"] == 0.8
+    assert {"MIX001", "MIX002"} <= rules_found(report)
+    # a prompt of text is no conversation: no mix, as before
+    assert "mix" not in run_audit([pc(i) for i in range(10)])["stats"]
+
+
 def test_another_rows_column_named_by_a_secret_never_reaches_the_sample(
     run_audit: Callable[..., dict[str, Any]], tmp_path: Path
 ) -> None:

@@ -463,8 +463,14 @@ class ShardAuditor:
                     label = label_text(lv)
                     part.labels[label] += 1
                     labels_col.append(label)
+            # A conversation: a chat, or a prompt/completion record whose prompt is turns
+            # (MIX001/MIX002 skipped those; found by attack). A prompt of text is none.
+            msgs = None
             if fmt == RecordFormat.CHAT:
                 msgs = messages_of(rec)
+            elif fmt == RecordFormat.PROMPT_COMPLETION and isinstance(rec.get("prompt"), list):
+                msgs = [m for m in rec["prompt"] if isinstance(m, dict)]
+            if msgs is not None:
                 users = sum(1 for m in msgs if m.get("role") == "user")
                 part.multi += users > 1
                 part.single += users <= 1

@@ -18,7 +18,8 @@ RULES = (
         Severity.WARNING,
         "The share of multi-turn conversations (more than one user turn) lies outside "
         "mix.multi_turn_min..mix.multi_turn_max (default 0.2..0.3, the fine-tuning guide's "
-        "suggestion).",
+        "suggestion). Conversations are chats and prompt/completion records whose prompt is "
+        "turns; a prompt of text is none.",
         "Too few multi-turn examples and the model forgets context across turns; too many "
         "and single questions get verbose, context-seeking answers.",
         "Add (or remove) multi-turn conversations to reach the target mix.",
