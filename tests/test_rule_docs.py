@@ -96,3 +96,21 @@ def test_gate_metrics_table_lists_every_task_and_its_metrics() -> None:
     assert set(documented) == set(task_names())
     for name in task_names():
         assert documented[name] == {m.name for m in get_task(name).metrics}, name
+
+
+def test_the_documented_local_hook_selects_what_the_shipped_hook_selects() -> None:
+    # Found by attack: the offline `repo: local` snippet in docs/audit.md had no `types`,
+    # so pre-commit's default ([file]) left staged symbolic links out and a link to a
+    # golden set was committed unchecked; the shipped manifest had the fix.
+    import yaml
+
+    doc = (DOCS / "audit.md").read_text(encoding="utf-8")
+    [snippet] = [
+        block
+        for block in re.findall(r"```yaml\n(.*?)```", doc, re.S)
+        if "repo: local" in block and "curagate check" in block
+    ]
+    [local] = yaml.safe_load(snippet)["repos"][0]["hooks"]
+    [shipped] = yaml.safe_load((DOCS.parent / ".pre-commit-hooks.yaml").read_text(encoding="utf-8"))
+    for key in ("entry", "args", "files", "exclude", "types", "types_or", "require_serial"):
+        assert local.get(key) == shipped.get(key), key
