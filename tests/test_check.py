@@ -1044,3 +1044,18 @@ def test_staged_context_leaves_out_the_file_types_the_hook_leaves_out(
         subprocess.run(["git", "add", "."], check=True)
         rc, out, err = run([*args, "data/a.jsonl"], capsys)
         assert (rc, any("DUP001" in line for line in out)) == (int(dup), dup), (types, out, err)
+
+
+@pytest.mark.parametrize("field", ["ctx", "goal"])
+def test_a_golden_set_keyed_as_the_gate_reads_lm_eval_items_is_scanned(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], field: str
+) -> None:
+    # Found by attack: a HellaSwag-style set ({"ctx", "endings", "label"}), locked and read
+    # by the gate, stopped every commit's check with exit 2 ("cannot tell which field").
+    g = tmp_path / "golden_sets" / "hs"
+    write(g / "data.jsonl", [{"id": "h0", field: GOLDEN_ITEM, "endings": ["a", "b"], "label": 0}])
+    clean = write(tmp_path / "clean.jsonl", [pc(1)])
+    leak = write(tmp_path / "leak.jsonl", [{"prompt": GOLDEN_ITEM, "completion": "72"}])
+    assert run([str(clean), "--golden", str(g.parent)], capsys) == (0, [], "")
+    rc, out, _ = run([str(leak), "--golden", str(g.parent)], capsys)
+    assert rc == 1 and " LEAK001 " in out[0]

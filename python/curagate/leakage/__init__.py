@@ -384,7 +384,11 @@ ANSWER_FIELDS = (
 )
 # Fields tried, in order, for reference files that match no record format
 # (golden sets: id + prompt + reference; benchmarks: question, input, ...).
-REFERENCE_FIELDS = ("prompt", "question", "input", "instruction", "query", "problem")
+# ... and the fields the gate reads an lm_eval set's items by (HellaSwag's `ctx`, PIQA's
+# `goal`): such a set, locked and gated, stopped every `check` (exit 2; found by attack).
+REFERENCE_FIELDS = (
+    "prompt", "question", "input", "instruction", "query", "problem", "ctx", "context", "goal",
+)  # fmt: skip
 
 
 def _reference_batches(
