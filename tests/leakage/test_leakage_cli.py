@@ -333,3 +333,25 @@ def test_a_bad_reference_text_field_names_the_reference_option(
     assert main([*args, "--out", str(files["out"]), *extra]) == 2
     err = capsys.readouterr().err
     assert said in err and "--text-field" not in err
+
+
+def test_the_summary_names_only_the_methods_that_ran(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found by attack: with --methods ngram a verbatim copy of a 7-word item passed
+    # --fail-on-leak (exit 0, as selected) under "exact 0, ngram 0, minhash 0" and "matched by
+    # exact and minhash only": neither ran, and nothing looked for the item.
+    ref = tmp_path / "r.jsonl"
+    ref.write_text(json.dumps({"id": "s", "prompt": "What is the capital city of France?"}) + "\n")
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text(json.dumps({"id": "c", "text": "What is the capital city of France?"}) + "\n")
+    argv = ["leakage", "--reference", str(ref), "--corpus", str(corpus), "--out"]
+    capsys.readouterr()
+    assert main([*argv, str(tmp_path / "o1"), "--methods", "ngram"]) == 0
+    out = capsys.readouterr().out
+    assert "leaked reference items: 0 (ngram 0);" in out
+    assert "1 of them shorter than 8 words are NOT LOOKED FOR by any method selected" in out
+    assert main([*argv, str(tmp_path / "o2"), "--methods", "exact"]) == 0
+    out = capsys.readouterr().out
+    assert "leaked reference items: 1 (exact 1);" in out
+    assert "shorter than 13 words: matched by exact only" in out

@@ -56,7 +56,8 @@ def _best(leak: ReferenceLeak) -> tuple[float, int]:
 
 def summary_lines(result: LeakageResult) -> list[str]:
     """The few lines the CLI prints."""
-    by = result.by_method()
+    ran = set(result.config.get("methods") or ()) | {"paraphrase"}
+    by = {m: n for m, n in result.by_method().items() if m in ran}  # not those left out
     lines = [
         f"reference items: {len(result.items)}"
         + (f" (and {len(result.answer_items)} answers)" if result.answer_items else "")
@@ -99,11 +100,25 @@ def summary_lines(result: LeakageResult) -> list[str]:
     if result.too_short_items:
         c = result.config
         span = c.get("min_span_words", 0)
+        # only what ran: with --methods ngram, "matched by exact and minhash" was said of a
+        # 7-word item nothing looked for, passed with exit 0 (found by attack)
+        ways = [m for m in ("exact", "minhash") if m in c["methods"]]
+        if span and "ngram" in c["methods"]:
+            ways.append(f"(from {span} words) the span criterion")
         how = (
-            f"matched by exact, minhash and (from {span} words) the span criterion"
-            if span and "ngram" in c["methods"]
-            else "matched by exact and minhash only"
+            "matched by "
+            + (", ".join(ways[:-1]) + " and " if len(ways) > 1 else "")
+            + ways[-1]
+            + ("" if len(ways) > 1 else " only")
+            if ways
+            else "NOT LOOKED FOR by any method selected (add exact or minhash to --methods)"
         )
+        unseen = [i for i in result.too_short_items if i.words < span]
+        if ways and ways[-1].endswith("span criterion") and len(ways) == 1 and unseen:
+            how += (
+                f"; {len(unseen)} of them shorter than {span} words are NOT LOOKED FOR by any "
+                "method selected (add exact or minhash to --methods)"
+            )
         lines.append(
             f"{len(result.too_short_items)} reference item(s) shorter than "
             f"{c['ngram']} words: {how}"
