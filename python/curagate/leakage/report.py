@@ -174,16 +174,23 @@ def to_markdown(result: LeakageResult) -> str:
     if not result.leaks:
         out += ["No reference item was found in the corpus.", ""]
         return "\n".join(out)
+    # With paraphrase on, its similarity too: an item it alone found read "max ratio 0.000,
+    # longest span 0", its evidence in leakage.json only (found by attack).
+    similar = "paraphrase_threshold" in result.config
     out += [
-        "| reference | methods | records | max ratio | longest span (words) | item |",
-        "|---|---|---:|---:|---:|---|",
+        "| reference | methods | records | max ratio | longest span (words) | "
+        + ("max similarity | " if similar else "")
+        + "item |",
+        "|---|---|---:|---:|---:|" + ("---:|" if similar else "") + "---|",
     ]
     for leak in result.leaks[:MAX_ITEMS_SHOWN]:
         ratio, words = _best(leak)
         ref = _where(leak)
+        sims = [m.similarity for m in leak.matches if m.similarity is not None]
+        sim = (f"{max(sims):.3f} | " if sims else "- | ") if similar else ""
         out.append(
             f"| {md_cell(ref)} | {', '.join(leak.methods)} | {len(leak.matches)} | "
-            f"{ratio:.3f} | {words} | {md_cell(_snippet(leak.item.text, 80))} |"
+            f"{ratio:.3f} | {words} | {sim}{md_cell(_snippet(leak.item.text, 80))} |"
         )
     if len(result.leaks) > MAX_ITEMS_SHOWN:
         out.append(f"\n{len(result.leaks) - MAX_ITEMS_SHOWN} more leaked item(s) in leakage.json.")
