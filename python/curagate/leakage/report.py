@@ -102,23 +102,20 @@ def summary_lines(result: LeakageResult) -> list[str]:
         span = c.get("min_span_words", 0)
         # only what ran: with --methods ngram, "matched by exact and minhash" was said of a
         # 7-word item nothing looked for, passed with exit 0 (found by attack)
+        unseen = "NOT LOOKED FOR by any method selected (add exact or minhash to --methods)"
         ways = [m for m in ("exact", "minhash") if m in c["methods"]]
+        by_span = f"(from {span} words) the span criterion"
         if span and "ngram" in c["methods"]:
-            ways.append(f"(from {span} words) the span criterion")
-        how = (
-            "matched by "
-            + (", ".join(ways[:-1]) + " and " if len(ways) > 1 else "")
-            + ways[-1]
-            + ("" if len(ways) > 1 else " only")
-            if ways
-            else "NOT LOOKED FOR by any method selected (add exact or minhash to --methods)"
-        )
-        unseen = [i for i in result.too_short_items if i.words < span]
-        if ways and ways[-1].endswith("span criterion") and len(ways) == 1 and unseen:
-            how += (
-                f"; {len(unseen)} of them shorter than {span} words are NOT LOOKED FOR by any "
-                "method selected (add exact or minhash to --methods)"
-            )
+            ways.append(by_span)
+        if not ways:
+            how = unseen
+        elif len(ways) == 1:
+            how = f"matched by {ways[0]} only"
+            shorter = sum(i.words < span for i in result.too_short_items)
+            if ways == [by_span] and shorter:  # items under the span's floor: nothing else ran
+                how += f"; {shorter} of them shorter than {span} words are {unseen}"
+        else:
+            how = f"matched by {', '.join(ways[:-1])} and {ways[-1]}"
         lines.append(
             f"{len(result.too_short_items)} reference item(s) shorter than "
             f"{c['ngram']} words: {how}"
