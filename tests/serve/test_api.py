@@ -731,7 +731,7 @@ def test_the_upload_cap_holds_a_largest_report_and_items_however_json_escapes_th
     escaped = len(json.dumps(worst)) - 2
     assert escaped == 2 * len(worst)
     body = json.dumps({"name": "x" * 128, "version": 2**31 - 1, "report": "", "items": ""})
-    cap = body_cap(UPLOAD_PATH)
+    cap = body_cap({"method": "POST", "path": UPLOAD_PATH})
     assert cap >= escaped / len(worst) * (MAX_REPORT_BYTES + MAX_ITEMS_BYTES) + len(body)
 
 

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -75,6 +76,21 @@ def post_chunked(base: str, path: str, headers: dict[str, str], body: Iterable[b
     return int(answer.split()[1])
 
 
+def post_declared(base: str, path: str, headers: dict[str, str], length: int) -> int | None:
+    """Declare a ``length``-byte body, send only its first bytes and wait: the status the
+    server answers without the rest, or None when it waits for the body."""
+    url = urlsplit(base)
+    with socket.create_connection((url.hostname, url.port), timeout=5) as s:
+        head = f"POST {path} HTTP/1.1\r\nHost: test\r\nContent-Length: {length}\r\n"
+        head += "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        s.sendall(head.encode() + b'\r\n{"name": "bot", "version": 2, "report": "')
+        try:
+            answer = s.recv(65536)
+        except TimeoutError:
+            return None
+    return int(answer.split()[1])
+
+
 def junk(mib: int) -> Iterator[bytes]:
     return itertools.repeat(b"A" * (64 << 10), mib * 16)
 
@@ -121,6 +137,56 @@ def test_a_revoked_token_is_401_before_the_body_is_read(
     before = counter.read
     status = post_chunked(url, "/api/v1/reports", {"Authorization": f"Bearer {token}"}, junk(16))
     assert status == 401 and counter.read == before
+
+
+@pytest.mark.parametrize("declared", [False, True], ids=["chunked", "content-length"])
+def test_a_caller_who_may_not_upload_is_refused_before_the_upload_body_is_read(
+    served: tuple[str, BodyCounter], world: World, declared: bool
+) -> None:
+    # Found by attack: every active token got the 529 MiB upload cap, and a viewer's body
+    # was read and parsed (~1.4 GB of memory a request) before her role was checked.
+    url, counter = served
+    before = counter.read
+    headers = {
+        "Content-Type": "application/json",
+        "Authorization": f"Bearer {world.tokens['vera']}",
+    }
+    if declared:  # answered at once, not after the 300 MB the server would wait for
+        status = post_declared(url, "/api/v1/reports", headers, 300_000_000)
+    else:
+        status = post_chunked(url, "/api/v1/reports", headers, junk(64))
+    assert status == 403
+    assert counter.read == before  # not one byte of the body
+
+
+def test_the_upload_refusal_names_the_role_as_the_handler_does(world: World) -> None:
+    with running_server(create_app(world.db)) as url:
+        got = httpx.post(
+            f"{url}/api/v1/reports",
+            json={"name": "bot", "version": 2, "report": "{}"},
+            headers={"Authorization": f"Bearer {world.tokens['vera']}"},
+        )
+    assert got.status_code == 403
+    assert "has the viewer role; uploading a report needs the uploader" in got.json()["error"]
+
+
+def test_an_uploader_revoked_while_the_body_arrives_is_refused_by_the_handler(
+    served: tuple[str, BodyCounter], world: World
+) -> None:
+    # The guard's look at the users table is not the last word: the handler authenticates
+    # the token again on the verified registry once the body is in.
+    with Registry(world.db) as reg:
+        _, token = reg.user_add("ci-late", role="uploader", actor=admin(reg, world))
+
+    def body() -> Iterator[bytes]:
+        yield b'{"name": "bot", "version": 2, '
+        with Registry(world.db) as reg:  # the guard let the request in: revoke now
+            reg.user_revoke("ci-late", actor=admin(reg, world))
+        yield b'"report": "{}"}'
+
+    url, _ = served
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+    assert post_chunked(url, "/api/v1/reports", headers, body()) == 401
 
 
 @pytest.mark.parametrize(

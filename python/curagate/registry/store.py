@@ -1034,9 +1034,11 @@ def _peek(db: Path) -> Iterator[sqlite3.Connection | None]:
         conn.close()
 
 
-def peek_token(db: Path, token: str | None) -> bool:
-    """False when no active user holds ``token`` (malformed, unknown or revoked), found with
-    one indexed read instead of a replay of the log; True when one may, and then only
+def peek_user(db: Path, token: str | None) -> User | bool:
+    """The active user holding ``token`` as one indexed read finds them, instead of a replay
+    of the log: False when none does (malformed, unknown or revoked), True when only a full
+    open can tell (an older schema). Unverified, so it may only refuse early (a token no
+    active user holds; a role that may not do what is asked): what a user found may do, only
     :meth:`Registry.authenticate` on a verified open decides."""
     if not _token_shaped(token):
         return False
@@ -1044,11 +1046,16 @@ def peek_token(db: Path, token: str | None) -> bool:
         if conn is None:
             return True
         row = conn.execute(
-            "SELECT r.revoked_at FROM users u LEFT JOIN user_revocations r "
-            "ON r.user_id = u.id WHERE u.token_sha256 = ?",
-            (token_sha256(token),),
+            _USER_SQL + " WHERE u.token_sha256 = ?", (token_sha256(token),)
         ).fetchone()
-    return row is not None and row[0] is None
+    user = User(*row) if row else None
+    return user if user is not None and user.active else False
+
+
+def peek_token(db: Path, token: str | None) -> bool:
+    """False when no active user holds ``token`` (:func:`peek_user`); True when one may,
+    and then only :meth:`Registry.authenticate` on a verified open decides."""
+    return peek_user(db, token) is not False
 
 
 def peek_head(db: Path, floor: HeadFloor | None = None) -> tuple[int, str] | None:

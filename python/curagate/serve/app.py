@@ -63,6 +63,7 @@ from curagate.registry.store import (
     check_version,
     peek_head,
     peek_token,
+    peek_user,
     store_dir_of,
 )
 from curagate.reports import environment, render, stylesheet
@@ -327,8 +328,28 @@ def bearer_token(headers: Headers) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
-def body_cap(path: str) -> int:
-    return MAX_BODY_BYTES if path == UPLOAD_PATH else MAX_SMALL_BODY_BYTES
+def is_upload(scope: Scope) -> bool:
+    method: str = scope["method"]
+    return method == "POST" and scope["path"] == UPLOAD_PATH
+
+
+def body_cap(scope: Scope) -> int:
+    return MAX_BODY_BYTES if is_upload(scope) else MAX_SMALL_BODY_BYTES
+
+
+def not_uploader(user: User) -> ApiError | None:
+    """Why ``user`` may not upload a gate report, or None when they may: the request guard
+    asks it of the user it peeked at (before the body is read), the handler again of the
+    user authenticated on the verified registry."""
+    if user.can_upload:
+        return None
+    return ApiError(
+        403,
+        f"user {user.name!r} has the {user.role} role; uploading a report needs the uploader, "
+        "approver or admin role",
+        "ask an admin for an uploader account for CI "
+        "(`curagate registry users add ci --role uploader`)",
+    )
 
 
 class BodyTooLarge(StarletteHTTPException):
@@ -342,10 +363,11 @@ class RequestGuard:
 
     An ``/api/`` request without a token that an active user could hold is answered 401
     before its body is read and before the registry's log is replayed (one indexed read,
-    :func:`peek_token`); so is a page's form POST (but the login form's) without a live
-    session (``page_session``), which a page answers by sending it to log in. Every body
-    is counted as it arrives, chunked ones too (they
-    declare no length), and the request is answered 413 once it passes its path's cap.
+    :func:`peek_user`), and an upload from a user whose role may not upload is answered 403
+    (:func:`not_uploader`), so the upload's cap is read for uploaders alone; so is a page's
+    form POST (but the login form's) without a live session (``page_session``), which a page
+    answers by sending it to log in. Every body is counted as it arrives, chunked ones too
+    (they declare no length), and the request is answered 413 once it passes its path's cap.
     ``respond`` turns an :class:`ApiError` or :class:`CuragateError` into the response."""
 
     def __init__(
@@ -367,7 +389,7 @@ class RequestGuard:
         if refusal is not None:
             await self.respond(request, refusal)(scope, receive, send)
             return
-        cap, received, started = body_cap(scope["path"]), 0, False
+        cap, received, started = body_cap(scope), 0, False
 
         async def counted() -> Message:
             nonlocal received
@@ -391,7 +413,7 @@ class RequestGuard:
             await self.respond(request, e)(scope, receive, send)
 
     async def _refusal(self, request: Request) -> Exception | None:
-        cap = body_cap(request.scope["path"])
+        cap = body_cap(request.scope)
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > cap:
             return BodyTooLarge(cap)
@@ -404,10 +426,14 @@ class RequestGuard:
         if token is None:
             return no_token()
         try:
-            known = await run_in_threadpool(peek_token, self.db, token)
+            peeked = await run_in_threadpool(peek_user, self.db, token)
         except (RegistryUnavailable, ChainBroken) as e:  # answered as every request's
             return e
-        return None if known else bad_token()
+        if peeked is False:
+            return bad_token()
+        if isinstance(peeked, User) and is_upload(request.scope):
+            return not_uploader(peeked)
+        return None
 
 
 def create_app(
@@ -608,14 +634,9 @@ def create_app(
         return user
 
     def uploader(user: User) -> User:
-        if not user.can_upload:
-            raise ApiError(
-                403,
-                f"user {user.name!r} has the {user.role} role; uploading a report needs the uploader, "
-                "approver or admin role",
-                "ask an admin for an uploader account for CI "
-                "(`curagate registry users add ci --role uploader`)",
-            )
+        refusal = not_uploader(user)
+        if refusal is not None:
+            raise refusal
         return user
 
     @dataclass
