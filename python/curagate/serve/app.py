@@ -20,6 +20,7 @@ import logging
 import math
 import re
 import secrets
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -313,6 +314,20 @@ def _fix_of(e: CuragateError) -> str:
     return "correct the request as the error says"
 
 
+def unreadable_body(cause: BaseException) -> str:
+    """Why the JSON parser could not read a request body (``cause``: what it raised)."""
+    if isinstance(cause, UnicodeDecodeError):
+        return f"body: not JSON: byte {cause.start} is not UTF-8 ({cause.reason})"
+    if isinstance(cause, RecursionError):
+        return "body: not JSON this service reads: nested deeper than its parser goes"
+    if isinstance(cause, ValueError) and "integer string conversion" in str(cause):
+        return (
+            "body: not JSON this service reads: a number of more than "
+            f"{sys.get_int_max_str_digits()} digits"
+        )
+    return f"body: not JSON ({type(cause).__name__})"
+
+
 def no_token() -> ApiError:
     return ApiError(
         401, "no bearer token", "send Authorization: Bearer TOKEN (curagate registry users add)"
@@ -581,8 +596,14 @@ def create_app(
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http(request: Request, e: StarletteHTTPException) -> Response:
-        # FastAPI answers a body that is not JSON with a 400 of its own ("There was an
-        # error parsing the body"): the body is at fault there, not the URL.
+        # FastAPI answers a body its JSON parser gave up on (not UTF-8, nested too deep, a
+        # number of too many digits) with a 400 of its own, "There was an error parsing the
+        # body"; a JSON syntax error is a 422. Both are a body that is not JSON: a 422 that
+        # says why.
+        if e.detail == "There was an error parsing the body" and e.__cause__ is not None:
+            return error_response(
+                request, 422, unreadable_body(e.__cause__), "send a JSON object, as UTF-8"
+            )
         body = e.status_code == 400 and request.method in ("POST", "PUT", "PATCH")
         fix = "send a JSON object as the request body" if body else "check the URL"
         return error_response(request, e.status_code, str(e.detail), fix)
