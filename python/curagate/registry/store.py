@@ -330,6 +330,14 @@ def _version(row: tuple[Any, ...]) -> ModelVersion:
     )
 
 
+def _signer_revoked(mv: ModelVersion) -> str:
+    assert mv.signed_by is not None
+    return (
+        f"{mv.ref}: registered signed by export key {mv.signed_by[:12]}, which is "
+        "revoked: its signature no longer vouches for these bytes (they are unchanged)"
+    )
+
+
 def _first_difference(bundle: Any, registered: Any, path: str) -> tuple[str, str, str] | None:
     """The first field (``lineage.run.signed_by``) where the bundle's value and the
     registered one differ, with each value as JSON (shortened); None when they are equal."""
@@ -1903,10 +1911,16 @@ class Registry:
                 "key, register and promote that bundle, or roll back"
             )
         if mv.signed_by is not None and pem is None:
-            raise SignerRevoked(
-                f"{mv.ref}: registered signed by export key {mv.signed_by[:12]}, which is "
-                "revoked: its signature no longer vouches for these bytes (they are unchanged)"
-            )
+            raise SignerRevoked(_signer_revoked(mv))
+
+    def _signer_still_trusted(self, db: sqlite3.Connection, mv: ModelVersion) -> str | None:
+        """Inside the write lock: why ``mv``'s export signer no longer backs a move (None:
+        unsigned, or its key is still trusted). :meth:`_verify_bytes` runs before the lock
+        (hashing takes minutes for real weights) and looks the key up at its start: found
+        by attack, a key revoked while it hashed let the move through afterwards."""
+        if mv.signed_by is None or mv.signed_by in self._trusted(db, "export"):
+            return None
+        return _signer_revoked(mv)
 
     def register(
         self,
@@ -2428,6 +2442,8 @@ class Registry:
         report_id = None
         waiver_id = None
         refusal = refused
+        if refusal is None and to != "archived":  # staging ships too, as in promote
+            refusal = self._signer_still_trusted(db, mv)
         if offer is not None:
             rec = self._record(db, mv, offer, who)
             report_id = rec.id
@@ -2558,6 +2574,24 @@ class Registry:
                 self._verify_bytes(self.get(name, version))
             except CheckFailed as e:
                 bytes_refusal = str(e)  # still record the report offered with it
+        return self._promote_verified(
+            name, version, to, actor, reason, offer, user, bytes_refusal=bytes_refusal
+        )
+
+    def _promote_verified(
+        self,
+        name: str,
+        version: int,
+        to: str,
+        actor: str | None,
+        reason: str,
+        offer: Offer | None,
+        user: User | None,
+        *,
+        bytes_refusal: str | None,
+    ) -> ModelVersion:
+        """:meth:`promote`'s second half, once the bytes were hashed (minutes, outside the
+        lock): a key revoked meanwhile is found inside it (:meth:`_move`)."""
         with self._write() as db:
             if to == "production" and self._has_approvers(db):
                 raise Forbidden(
@@ -2904,9 +2938,26 @@ class Registry:
             raise InputError(f"stage {to!r}: a request moves a version to staging or production")
         check_text(reason, "reason")
         self._verify_bytes(self.get(name, version))  # staging or production: both ship
+        return self._request_verified(name, version, to, user, reason, report_sha256, waiver_id)
+
+    def _request_verified(
+        self,
+        name: str,
+        version: int,
+        to: str,
+        user: User,
+        reason: str,
+        report_sha256: str | None,
+        waiver_id: int | None,
+    ) -> PromotionRequest | ModelVersion:
+        """:meth:`request_promotion`'s second half, once the bytes were hashed outside the
+        lock: the signer's key is looked up again inside it."""
         with self._write() as db:
             u = self._approver(db, user, "requesting a promotion")
             mv = self._get(db, name, version)
+            revoked = self._signer_still_trusted(db, mv)
+            if revoked is not None:
+                raise SignerRevoked(revoked)
             if to != "production":
                 refusal = self._move(db, mv, to, u, reason, None, {})
                 assert refusal is None  # only production can be refused
@@ -2979,6 +3030,11 @@ class Registry:
         first = self.promotion_request(request_id)
         if first.to_stage != "archived":
             self._verify_bytes(self.get(first.name, first.version))
+        return self._approve_verified(request_id, user, reason)
+
+    def _approve_verified(self, request_id: int, user: User, reason: str) -> ModelVersion:
+        """:meth:`approve`'s second half, once the bytes were hashed outside the lock: a
+        key revoked meanwhile is found inside it (:meth:`_move`)."""
         with self._write() as db:
             u = self._approver(db, user, "approving a promotion")
             req = self._request(db, request_id)
@@ -3430,6 +3486,22 @@ class Registry:
             current, previous = self._previous_production(db, name)
         _check_rollback(current, previous, from_version, to_version)
         self._verify_bytes(previous)
+        return self._rollback_verified(
+            name, previous, actor, reason, user, from_version, to_version
+        )
+
+    def _rollback_verified(
+        self,
+        name: str,
+        previous: ModelVersion,
+        actor: str | None,
+        reason: str,
+        user: User | None,
+        from_version: int | None,
+        to_version: int | None,
+    ) -> ModelVersion:
+        """:meth:`rollback`'s second half, once ``previous``'s bytes were hashed outside
+        the lock: what let it ship, its signer's key included, is re-checked inside it."""
         with self._write() as db:
             current, again = self._previous_production(db, name)
             _check_rollback(current, again, from_version, to_version)
@@ -3440,6 +3512,9 @@ class Registry:
                 )
             who = self._who(db, user, actor, "a rollback")
             # What let it ship must still hold today: a key revoked since backs nothing.
+            revoked = self._signer_still_trusted(db, again)
+            if revoked is not None:
+                raise SignerRevoked(revoked)
             report_id, why, waiver_id = self._backing_report(db, again)
             if report_id is None:
                 raise CheckFailed(f"rollback refused: {why}")

@@ -1,0 +1,104 @@
+"""An export key revoked while a move hashes the bundle (outside the write lock: minutes for
+real weights) stops the move once it takes the lock, and a log that shows a move into
+production after its signer's revocation fails `registry check`.
+
+Found by attack: promote, rollback, request and approve looked the export key up when they
+began hashing; `trust revoke` during the hashing let the move through afterwards (exit 0,
+and `registry check` said ok). Each test drives the two real halves of the call: the
+hashing (:meth:`Registry._verify_bytes`), then the revocation through the public API, then
+the half that runs in the write lock."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from curagate.cli import main
+from curagate.errors import CheckFailed
+from curagate.registry import Registry
+from curagate.signing import sign_bundle
+
+from .registry_fixtures import keypair, write_bundle, write_gate_report
+
+REVOKED = "which is revoked: its signature no longer vouches for these bytes"
+
+
+def setup(tmp_path: Path) -> tuple[Path, str, str]:
+    """A registry trusting gate key "ci" and export keys "exp" (signs bot v1) and "exp2"
+    (signs bot v2); both registered with a signed pass. Returns the db and the digests."""
+    db = tmp_path / "reg" / "registry.db"
+    gate, exp, exp2 = (keypair(tmp_path / k) for k in ("ci", "exp", "exp2"))
+    digests = []
+    with Registry(db) as reg:
+        reg.trust_add(gate[1], role="gate", name="ci", actor="owner")
+        reg.trust_add(exp[1], role="export", name="exp", actor="owner")
+        reg.trust_add(exp2[1], role="export", name="exp2", actor="owner")
+        for label, key in (("b1", exp), ("b2", exp2)):
+            digest = write_bundle(tmp_path / label, f"{label} weights".encode())
+            sign_bundle(tmp_path / label, key[0])
+            report = write_gate_report(tmp_path / f"g-{label}", digest, sign_key=gate[0])
+            reg.register(tmp_path / label, name="bot", actor="ci", gate_report=report)
+            digests.append(digest)
+    return db, digests[0], digests[1]
+
+
+def test_promote_refuses_a_version_whose_export_key_was_revoked_while_it_hashed(
+    tmp_path: Path,
+) -> None:
+    db, _, _ = setup(tmp_path)
+    with Registry(db) as reg:
+        reg._verify_bytes(reg.get("bot", 1))  # the first half: passes, the key trusted
+        reg.trust_revoke("exp", role="export", actor="owner", reason="leaked")
+        rows = reg.head()[0]
+        for to in ("production", "staging"):
+            with pytest.raises(CheckFailed, match=REVOKED):
+                reg._promote_verified("bot", 1, to, "ci", "go", None, None, bytes_refusal=None)
+        assert reg.get("bot", 1).stage == "experiment"
+        assert reg.head()[0] == rows  # nothing logged
+        # The same refusal as when the revocation came first.
+        with pytest.raises(CheckFailed, match=REVOKED):
+            reg.promote("bot", 1, to="production", actor="ci")
+
+
+def test_rollback_refuses_a_version_whose_export_key_was_revoked_while_it_hashed(
+    tmp_path: Path,
+) -> None:
+    db, _, _ = setup(tmp_path)
+    with Registry(db) as reg:
+        reg.promote("bot", 1, to="production", actor="ci")
+        reg.promote("bot", 2, to="production", actor="ci")
+        previous = reg.rollback_target("bot")
+        assert previous is not None and previous.version == 1
+        reg._verify_bytes(previous)
+        reg.trust_revoke("exp", role="export", actor="owner", reason="leaked")
+        with pytest.raises(CheckFailed, match=REVOKED):
+            reg._rollback_verified("bot", previous, "ci", "incident", None, None, None)
+        assert reg.get("bot", 2).stage == "production"
+        assert reg.get("bot", 1).stage == "archived"
+    assert main(["registry", "--db", str(db), "check"]) == 0
+
+
+def test_request_and_approve_refuse_a_version_whose_export_key_was_revoked_meanwhile(
+    tmp_path: Path,
+) -> None:
+    db, _, _ = setup(tmp_path)
+    with Registry(db) as reg:
+        tokens = {n: reg.user_add(n, role="approver", actor="owner")[1] for n in ("al", "bo")}
+        al, bo = (reg.authenticate(tokens[n]) for n in ("al", "bo"))
+        assert al is not None and bo is not None
+        # request: hashed, then revoked, then the locked half
+        reg._verify_bytes(reg.get("bot", 2))
+        reg.trust_revoke("exp2", role="export", actor="owner", reason="leaked")
+        for to in ("production", "staging"):
+            with pytest.raises(CheckFailed, match=REVOKED):
+                reg._request_verified("bot", 2, to, al, "", None, None)
+        assert reg.promotion_requests("bot") == []
+        # approve: requested while trusted, hashed, then revoked, then the locked half
+        request = reg.request_promotion("bot", 1, to="production", user=al)
+        reg._verify_bytes(reg.get("bot", 1))
+        reg.trust_revoke("exp", role="export", actor="owner", reason="leaked")
+        with pytest.raises(CheckFailed, match=REVOKED):
+            reg._approve_verified(request.id, bo, "")
+        assert reg.get("bot", 1).stage == "experiment"
+        assert reg.promotion_request(request.id).approved_by is None
