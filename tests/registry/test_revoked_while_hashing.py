@@ -10,6 +10,7 @@ the half that runs in the write lock."""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ import pytest
 from curagate.cli import main
 from curagate.errors import CheckFailed
 from curagate.registry import Registry
+from curagate.registry.chain import canonical, row_hash
 from curagate.signing import sign_bundle
 
 from .registry_fixtures import keypair, write_bundle, write_gate_report
@@ -102,3 +104,38 @@ def test_request_and_approve_refuse_a_version_whose_export_key_was_revoked_meanw
             reg._approve_verified(request.id, bo, "")
         assert reg.get("bot", 1).stage == "experiment"
         assert reg.promotion_request(request.id).approved_by is None
+
+
+def forged_promote_after_revoke(tmp_path: Path, to: str = "production") -> tuple[Path, int, int]:
+    """bot v1 (signed by "exp") moved to ``to`` by a log row appended after the row that
+    revoked "exp", as the race wrote it. Returns the db and both row ids."""
+    db, _, _ = setup(tmp_path)
+    with Registry(db) as reg:
+        reg.trust_revoke("exp", role="export", actor="owner", reason="leaked")
+        revoke_row = reg.head()[0]
+        (report,) = reg.gate_reports("bot", 1)
+    c = sqlite3.connect(db)
+    rid, prev = c.execute("SELECT id, hash FROM log ORDER BY id DESC LIMIT 1").fetchone()
+    payload = canonical({"gate_report_id": report.id})
+    f = ("2030-01-01T00:00:01.000000Z", "ci", "promote", "bot", 1, "experiment", to)
+    f = (*f, "", payload)
+    c.execute(
+        "INSERT INTO log VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+        (rid + 1, *f, prev, row_hash(prev, rid + 1, f)),
+    )
+    c.execute("UPDATE model_versions SET stage = ? WHERE name = 'bot' AND version = 1", (to,))
+    c.commit()
+    c.close()
+    return db, revoke_row, rid + 1
+
+
+def test_a_move_into_production_after_its_signers_revocation_fails_check(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db, revoke_row, move_row = forged_promote_after_revoke(tmp_path)
+    capsys.readouterr()
+    assert main(["registry", "--db", str(db), "check"]) == 1
+    err = capsys.readouterr().err
+    assert f"registry log row {move_row}: moves bot v1 to production" in err
+    assert f"which log row {revoke_row} revoked before it" in err
+    assert "Traceback" not in err

@@ -233,6 +233,15 @@ class State:
             if k.get("role") == role and str(k.get("fingerprint")) not in revoked
         )
 
+    def revocation_row(self, fingerprint: object) -> int | None:
+        """The log row that first revoked the key ``fingerprint`` (in any role), or None."""
+        rows = [
+            int(r["_row"])
+            for kid, r in self.revoked.items()
+            if str(self.keys[kid].get("fingerprint")) == fingerprint
+        ]
+        return min(rows, default=None)
+
     def approver(self, name: str | None) -> bool:
         """Whether ``name`` is an active user with the approver or admin role here."""
         return any(
@@ -545,6 +554,16 @@ def _apply(state: State, row: LogRow) -> str | None:
             why = _unbacked(state, key, data, row.at)
             if why:
                 return f"moves {row.name} v{row.version} to production {why}"
+            signer = current.get("signed_by")
+            revoked_at = state.revocation_row(signer) if isinstance(signer, str) else None
+            if isinstance(signer, str) and revoked_at is not None:
+                # A revoked key stops backing promotions at once: found by attack, a move
+                # whose bytes were hashed while the key was revoked went through after it.
+                return (
+                    f"moves {row.name} v{row.version} to production, registered signed by "
+                    f"export key {signer[:12]}, which log row {revoked_at} revoked before it: a "
+                    "revoked key backs no move into production"
+                )
             if row.action == "rollback" and not current.get("was_production"):
                 return f"rolls {row.name} v{row.version} back into production, where it never was"
             waiver = data.get("waiver_id")
@@ -600,7 +619,7 @@ def _apply(state: State, row: LogRow) -> str | None:
     elif row.action == "revoke":
         if int(data.get("key_id", -1)) not in state.keys:
             return "revokes a key that was never trusted"
-        state.revoked[int(data.get("key_id", -1))] = {**data, **meta}
+        state.revoked[int(data.get("key_id", -1))] = {**data, **meta, "_row": row.id}
     elif row.action == "user_add":
         public = data.get("actor_key")
         holder = next((u for u in state.users.values() if u.get("actor_key") == public), None)
