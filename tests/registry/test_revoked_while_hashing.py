@@ -139,3 +139,25 @@ def test_a_move_into_production_after_its_signers_revocation_fails_check(
     assert f"registry log row {move_row}: moves bot v1 to production" in err
     assert f"which log row {revoke_row} revoked before it" in err
     assert "Traceback" not in err
+
+
+def test_check_bundles_tells_a_version_shipped_after_the_revocation_from_one_before(
+    tmp_path: Path,
+) -> None:
+    db, _, _ = setup(tmp_path)
+    with Registry(db) as reg:
+        reg.promote("bot", 1, to="production", actor="ci")
+        reg._verify_bytes(reg.get("bot", 2))
+        reg.trust_revoke("exp", role="export", actor="owner", reason="leaked")
+        revoke_row = reg.head()[0]
+        [(kind, problem)] = reg.check_bundles()
+        assert kind == "revoked" and f"revoked at log row {revoke_row}, after it moved" in problem
+    # Into production the replay refuses it (above); staging, which ships too, is found here.
+    db2, revoke_row2, move_row = forged_promote_after_revoke(tmp_path / "forged", "staging")
+    with Registry(db2) as reg:
+        problems = reg.check_bundles()
+    assert [k for k, _ in problems] == ["revoked"]
+    assert (
+        f"moved to staging at log row {move_row}, AFTER the key's revocation at log row "
+        f"{revoke_row2}: it shipped on a revoked key"
+    ) in problems[0][1]

@@ -1606,12 +1606,35 @@ class Registry:
             except SignerUnusable as e:
                 problems.append(("unusable", f"{mv.stage}: {e}"))
             except SignerRevoked as e:
-                problems.append(("revoked", f"{mv.stage}: {e}"))
+                problems.append(("revoked", f"{mv.stage}: {e}{self._revoked_when(mv)}"))
             except RegistrationForged as e:
                 problems.append(("forged", f"{mv.stage}: {e}"))
             except CheckFailed as e:
                 problems.append(("changed", f"{mv.stage}: {e}"))
         return problems
+
+    def _revoked_when(self, mv: ModelVersion) -> str:
+        """Whether ``mv`` reached its stage before its export key's revocation (it shipped
+        rightly; nothing vouches for it now) or after it (it shipped on a revoked key), with
+        both log rows."""
+        with self._read() as db:
+            revoked = db.execute(
+                "SELECT MIN(l.id) FROM log l JOIN trusted_keys k ON l.action = 'revoke' AND "
+                "json_extract(l.payload, '$.key_id') = k.id WHERE k.fingerprint = ?",
+                (mv.signed_by,),
+            ).fetchone()[0]
+            moved = db.execute(
+                "SELECT MAX(id) FROM log WHERE name = ? AND version = ? AND to_stage = ?",
+                (mv.name, mv.version, mv.stage),
+            ).fetchone()[0]
+        if revoked is None or moved is None:
+            return ""
+        if moved > revoked:
+            return (
+                f"; it moved to {mv.stage} at log row {moved}, AFTER the key's revocation at "
+                f"log row {revoked}: it shipped on a revoked key"
+            )
+        return f" (revoked at log row {revoked}, after it moved to {mv.stage} at log row {moved})"
 
     def card(self, name: str, version: int) -> str:
         """The version's model card with the gate results that back it rendered in.
