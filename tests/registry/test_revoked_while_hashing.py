@@ -18,7 +18,12 @@ import pytest
 from curagate.cli import main
 from curagate.errors import CheckFailed
 from curagate.registry import Registry
-from curagate.registry.chain import canonical, row_hash
+from curagate.registry.chain import (
+    SIGNER_IN_LOCK,
+    VERDICTS_PER_ARTIFACT,
+    canonical,
+    row_hash,
+)
 from curagate.signing import sign_bundle
 
 from .registry_fixtures import keypair, write_bundle, write_gate_report
@@ -106,17 +111,28 @@ def test_request_and_approve_refuse_a_version_whose_export_key_was_revoked_meanw
         assert reg.promotion_request(request.id).approved_by is None
 
 
-def forged_promote_after_revoke(tmp_path: Path, to: str = "production") -> tuple[Path, int, int]:
+def forged_promote_after_revoke(
+    tmp_path: Path, to: str = "production", *, marked: bool = True, shipped_before: bool = False
+) -> tuple[Path, int, int]:
     """bot v1 (signed by "exp") moved to ``to`` by a log row appended after the row that
-    revoked "exp", as the race wrote it. Returns the db and both row ids."""
+    revoked "exp", as the race wrote it: ``marked``, with the fields this curagate writes
+    on a move into production; else as an older curagate wrote it. ``shipped_before``: bot
+    v2 went to production (through this curagate) and out again before the revocation. Returns the db
+    and both row ids."""
     db, _, _ = setup(tmp_path)
     with Registry(db) as reg:
+        if shipped_before:
+            reg.promote("bot", 2, to="production", actor="ci")
+            reg.promote("bot", 2, to="archived", actor="ci")
         reg.trust_revoke("exp", role="export", actor="owner", reason="leaked")
         revoke_row = reg.head()[0]
         (report,) = reg.gate_reports("bot", 1)
     c = sqlite3.connect(db)
     rid, prev = c.execute("SELECT id, hash FROM log ORDER BY id DESC LIMIT 1").fetchone()
-    payload = canonical({"gate_report_id": report.id})
+    fields: dict[str, object] = {"gate_report_id": report.id}
+    if marked and to == "production":
+        fields |= {VERDICTS_PER_ARTIFACT: True, SIGNER_IN_LOCK: True}
+    payload = canonical(fields)
     f = ("2030-01-01T00:00:01.000000Z", "ci", "promote", "bot", 1, "experiment", to)
     f = (*f, "", payload)
     c.execute(
@@ -139,6 +155,32 @@ def test_a_move_into_production_after_its_signers_revocation_fails_check(
     assert f"registry log row {move_row}: moves bot v1 to production" in err
     assert f"which log row {revoke_row} revoked before it" in err
     assert "Traceback" not in err
+
+
+def test_such_a_move_an_older_curagate_wrote_stays_as_it_was(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by re-attack: held to the rule, a registry where an older curagate let the
+    race through (or, before 4aa3733, any revoked export key) could not be opened at all,
+    not even to archive or roll back the version. The rule holds from the first move that
+    this curagate wrote on (it carries SIGNER_IN_LOCK)."""
+    db, _, _ = forged_promote_after_revoke(tmp_path, marked=False)
+    capsys.readouterr()
+    assert main(["registry", "--db", str(db), "check"]) == 0
+    with Registry(db) as reg:
+        assert reg.get("bot", 1).stage == "production"
+        # and `check --bundles` still names it, shipped after the revocation
+        [(kind, problem)] = reg.check_bundles()
+        assert kind == "revoked" and "AFTER the key's revocation" in problem
+    # After a move this curagate wrote, a row without the field is held all the same.
+    db2, revoke_row, move_row = forged_promote_after_revoke(
+        tmp_path / "later", marked=False, shipped_before=True
+    )
+    capsys.readouterr()
+    assert main(["registry", "--db", str(db2), "check"]) == 1
+    err = capsys.readouterr().err
+    assert f"registry log row {move_row}: moves bot v1 to production" in err
+    assert f"which log row {revoke_row} revoked before it" in err
 
 
 def test_check_bundles_tells_a_version_shipped_after_the_revocation_from_one_before(

@@ -53,6 +53,13 @@ ONE_PER_ARTIFACT = "one_version_per_artifact"
 # the first such row on, `registry check` holds every move into production to that rule;
 # moves an older curagate made on the version's own reports stay as they were.
 VERDICTS_PER_ARTIFACT = "verdicts_per_artifact"
+# The field every move into production carries (true) whose export signer was looked up
+# again inside the write lock (a key revoked while the bytes hashed refuses the move). From
+# the first such row on, the replay refuses a move into production of a version whose
+# export key an earlier row revoked; such moves an older curagate made (it let a revocation
+# during the hashing through, and before 4aa3733 any revoked export key) stay as they were:
+# found by re-attack, holding them too left those registries unable to open at all.
+SIGNER_IN_LOCK = "signer_checked_in_lock"
 # An artifact digest as `registry register` writes it (the sha256 of MANIFEST.json).
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 # The payload field holding the acting user's signature of their row (see actor_message).
@@ -194,6 +201,7 @@ class State:
     one_per_artifact: bool = False
     # Whether a move into production decided on every verdict on its bytes was seen.
     verdicts_per_artifact: bool = False
+    signer_in_lock: bool = False  # a move carried SIGNER_IN_LOCK (see there)
     # The rows after the head `registry check --head` was given (None without one).
     after_head: list[LogRow] | None = None
     used_requests: set[int] = field(default_factory=set)  # requests a promotion carried out
@@ -554,9 +562,10 @@ def _apply(state: State, row: LogRow) -> str | None:
             why = _unbacked(state, key, data, row.at)
             if why:
                 return f"moves {row.name} v{row.version} to production {why}"
+            state.signer_in_lock = state.signer_in_lock or data.get(SIGNER_IN_LOCK) is True
             signer = current.get("signed_by")
             revoked_at = state.revocation_row(signer) if isinstance(signer, str) else None
-            if isinstance(signer, str) and revoked_at is not None:
+            if state.signer_in_lock and isinstance(signer, str) and revoked_at is not None:
                 # A revoked key stops backing promotions at once: found by attack, a move
                 # whose bytes were hashed while the key was revoked went through after it.
                 return (
@@ -1106,6 +1115,7 @@ __all__ = [
     "LOG_COLS",
     "MAX_JSON_DEPTH",
     "ONE_PER_ARTIFACT",
+    "SIGNER_IN_LOCK",
     "VERDICTS_PER_ARTIFACT",
     "ChainBroken",
     "LogRow",

@@ -55,6 +55,7 @@ from curagate.registry.chain import (
     GENESIS,
     LOG_COLS,
     ONE_PER_ARTIFACT,
+    SIGNER_IN_LOCK,
     VERDICTS_PER_ARTIFACT,
     ChainBroken,
     LogRow,
@@ -1750,6 +1751,7 @@ class Registry:
         payload = {"gate_report_id": report_id, **(extra or {})}
         if to == "production":  # decided on every verdict on its bytes (`check` holds it so)
             payload[VERDICTS_PER_ARTIFACT] = True
+            payload[SIGNER_IN_LOCK] = True  # and on its export signer, looked up in the lock
         self._log(
             db,
             action,
