@@ -55,8 +55,10 @@ const MAGIC: &[u8; 8] = b"CGLEAKIX";
 /// words, hashes, units and symbols), keys whole short items by their first 2 words,
 /// and reads fewer words as tags (a letter, not any word of up to 3); version 17 reads
 /// `·`, `∙` as `*` and the hyphens and dashes up to the en dash as `-` between numbers;
-/// version 18 reads a variant's tag next to a period or line break, or after the text.
-pub const FORMAT_VERSION: u32 = 18;
+/// version 18 reads a variant's tag next to a period or line break, or after the text;
+/// version 19 folds away Arabic's and Hebrew's optional marks and the tatweel (other
+/// words and hashes).
+pub const FORMAT_VERSION: u32 = 19;
 const HEADER: usize = 8 + 4 + 4 + 8 + 8;
 
 fn corrupt(message: impl Into<String>) -> Error {

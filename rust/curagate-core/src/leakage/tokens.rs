@@ -461,15 +461,19 @@ fn folds_lookalikes(opts: &NormalizeOptions) -> bool {
 
 /// A normalized (lowercase) piece with what makes a copy look new without looking
 /// different removed: accents on Latin, Greek and Cyrillic letters (`été` is `ete`,
-/// an accent added to every word changes nothing) and Greek and Cyrillic letters
-/// drawn like Latin ones (`саріtаl` with Cyrillic а, р, і is `capital`).
+/// an accent added to every word changes nothing), the optional marks of Arabic and
+/// Hebrew ([`is_optional_mark`]) and Greek and Cyrillic letters drawn like Latin ones
+/// (`саріtаl` with Cyrillic а, р, і is `capital`).
 /// Borrows when nothing changes; ASCII never does.
 pub fn fold_lookalikes(text: &str, fold: bool) -> Cow<'_, str> {
-    if !fold || !text.chars().any(is_foldable) {
+    if !fold || !text.chars().any(|c| is_foldable(c) || is_optional_mark(c)) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
+        if is_optional_mark(c) {
+            continue;
+        }
         if !is_foldable(c) {
             out.push(c);
             continue;
@@ -485,6 +489,27 @@ pub fn fold_lookalikes(text: &str, fold: bool) -> Cow<'_, str> {
         });
     }
     Cow::Owned(out)
+}
+
+/// The marks Arabic and Hebrew write or leave out at will, and Arabic's stretching
+/// stroke: harakat (U+064B-U+065F: fatha, damma, kasra, tanwin, shadda, sukun...), the
+/// superscript alef (U+0670), the honorific and Quranic annotation marks (U+0610-U+061A,
+/// U+06D6-U+06ED), the kashida or tatweel (U+0640), and Hebrew's points and cantillation
+/// (niqqud, U+0591-U+05C7). Found by attack: the marks are letters to Unicode
+/// (`Other_Alphabetic`; the tatweel is a modifier letter), so normalization kept them,
+/// and a golden item copied with its vowels written on some letters, a kashida in some
+/// words, or niqqud (or vowelled in the golden set and plain in the copy) matched
+/// nothing. Punctuation in these ranges (the maqaf, sof pasuq) is gone by then.
+#[inline]
+fn is_optional_mark(c: char) -> bool {
+    matches!(c as u32,
+        0x0591..=0x05C7
+        | 0x0610..=0x061A
+        | 0x0640
+        | 0x064B..=0x065F
+        | 0x0670
+        | 0x06D6..=0x06ED
+    )
 }
 
 /// Latin (beyond ASCII, IPA and small capitals included), Greek, Cyrillic, Armenian,
@@ -780,6 +805,27 @@ mod tests {
         assert_eq!(String::from_utf8(t.normalized).unwrap(), "cаpitаl");
         // Scripts without look-alikes are untouched (Thai marks stay).
         assert_eq!(fold_lookalikes("กินข้าว 東京", true), "กินข้าว 東京");
+    }
+
+    #[test]
+    fn arabic_and_hebrew_optional_marks_and_the_tatweel_fold_away() {
+        // Found by attack: harakat, a kashida and niqqud each hid a golden item.
+        let plain = tok("كتب الولد درسه").hashes;
+        for marked in [
+            "كَتَبَ الْوَلَدُ دَرْسَهُ",
+            "كتـــب الولد درســه",
+            "كَتَبَ الوَلَدُ دَرْسَهُ\u{06DA}",
+        ] {
+            assert_eq!(tok(marked).hashes, plain, "{marked:?}");
+        }
+        assert_eq!(tok("בְּרֵאשִׁית בָּרָא").hashes, tok("בראשית ברא").hashes);
+        // A letter with its hamza stays that letter (NFKC composes it first).
+        assert_eq!(tok("أ").hashes, tok("\u{0627}\u{0654}").hashes);
+        assert_ne!(tok("أ").hashes, tok("ا").hashes);
+        // Exact options keep the marks.
+        let mut t = Tokens::default();
+        tokenize_into("كَتَبَ", &NormalizeOptions::NONE, &mut t);
+        assert_eq!(String::from_utf8(t.normalized).unwrap(), "كَتَبَ");
     }
 
     #[test]

@@ -1,0 +1,130 @@
+"""Optional marks, invisible characters and readings that hide a golden item.
+
+Found by attack (non-Latin scripts): Arabic written with its vowel marks (harakat) on some
+letters or a kashida inside words, Hebrew with niqqud, a Thai or Korean copy with an
+invisible character before each combining mark or between every code point, and Japanese
+with furigana readings after its kanji matched nothing in any scan. The items are written
+for these tests.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+
+from curagate.cli import main
+from curagate.curate import curate
+from curagate.leakage import detect
+
+AR = (
+    "كان لدى أحمد خمس عشرة تفاحة، فأعطى أخته ثلاث تفاحات ثم اشترى ثماني تفاحات أخرى من "
+    "المتجر. كم تفاحة لدى أحمد الآن؟ اكتب خطوات الحل بالتفصيل."
+)
+HE = (
+    "לדני היו חמישה עשר תפוחים. הוא נתן לאחותו שלושה תפוחים ואחר כך קנה עוד שמונה תפוחים "
+    "בחנות. כמה תפוחים יש לדני עכשיו? כתבו את שלבי הפתרון בפירוט."
+)
+
+
+def write(path: Path, rows: list[dict[str, Any]]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8"
+    )
+    return path
+
+
+def harakat(text: str, every: int = 1) -> str:
+    """`text` with a vowel mark (fatha, damma or kasra) after every `every`-th Arabic letter."""
+    out, n = [], 0
+    for c in text:
+        out.append(c)
+        if "\u0621" <= c <= "\u064a":
+            n += 1
+            if n % every == 0:
+                out.append("\u064e\u064f\u0650"[n % 3])
+    return "".join(out)
+
+
+def tatweel(text: str) -> str:
+    """A kashida (U+0640) inside every third word of more than three letters."""
+    words = text.split(" ")
+    return " ".join(
+        w[:2] + "\u0640" + w[2:] if i % 3 == 0 and len(w) > 3 else w for i, w in enumerate(words)
+    )
+
+
+def niqqud(text: str) -> str:
+    return "".join(c + ("\u05b7" if "\u05d0" <= c <= "\u05ea" else "") for c in text)
+
+
+def found_rows(reference: Path, corpus: Path) -> dict[str, list[int]]:
+    result = detect(reference, corpus)
+    return {leak.item.text: sorted(m.row for m in leak.matches) for leak in result.leaks}
+
+
+@pytest.mark.parametrize(
+    ("item", "copy"),
+    [
+        (AR, harakat(AR, every=5)),  # vowels on some letters
+        (AR, harakat(AR)),  # on every letter
+        (AR, tatweel(AR)),  # a kashida in some words
+        # Superscript alefs and Quranic pause marks.
+        (AR, AR.replace("ل", "ل\u0670").replace(" ", "\u06d6 ")),
+        (HE, niqqud(HE)),  # Hebrew with vowel points
+        (HE, HE.replace("ה", "ה\u0591").replace("ת", "ת\u05a5")),  # with cantillation
+        (harakat(AR), AR),  # the golden item vowelled, the copy plain
+        (niqqud(HE), HE),
+    ],
+)
+def test_arabic_and_hebrew_copies_with_optional_marks_are_found(
+    tmp_path: Path, item: str, copy: str
+) -> None:
+    ref = write(tmp_path / "ref.jsonl", [{"text": item}])
+    corpus = write(
+        tmp_path / "corpus.jsonl",
+        [
+            {"prompt": "Translate into English, please.", "completion": copy + "\n\nDone."},
+            {"prompt": "Translate into English, please.", "completion": "مرحبا بكم في المتجر."},
+        ],
+    )
+    assert found_rows(ref, corpus) == {item: [0]}
+
+
+def test_check_and_curate_find_a_vowelled_arabic_copy(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    golden = tmp_path / "golden_sets" / "ar"
+    write(golden / "data.jsonl", [{"id": "ar_0", "prompt": AR, "reference": "20"}])
+    rows = [
+        {"prompt": "حل المسألة: " + harakat(AR, every=4), "completion": "عشرون"},
+        {"prompt": "ما عاصمة مصر؟", "completion": "القاهرة"},
+    ]
+    data = write(tmp_path / "train.jsonl", rows)
+    rc = main(["check", str(data), "--golden", str(tmp_path / "golden_sets")])
+    out = capsys.readouterr().out.splitlines()
+    assert rc == 1
+    assert out[0].startswith(f"{data.as_posix()}:1: LEAK001 contains golden item ar_0")
+    result = curate([data], tmp_path / "out", decontaminate__reference=[str(golden / "data.jsonl")])
+    assert result.removed.get("leakage") == 1
+    kept = pq.read_table(tmp_path / "out" / "kept" / "part-00000.parquet")
+    assert kept.column("prompt").to_pylist() == ["ما عاصمة مصر؟"]
+
+
+# Unrelated text in the same scripts, vowelled: sharing a few common words with the items
+# is no leak.
+CLEAN_MARKED = [
+    harakat("كان لدى المعلم كتاب جديد عن تاريخ المدينة القديمة وأسواقها ومساجدها الجميلة."),
+    tatweel("اشترى أحمد كتابا من المكتبة ثم ذهب إلى البيت وقرأ القصة كلها قبل العشاء مع أسرته."),
+    niqqud("הילדים הלכו לים ביום שישי ושיחקו בחול עד השקיעה, ואחר כך חזרו הביתה לארוחת ערב."),
+]
+
+
+def test_unrelated_vowelled_arabic_and_hebrew_rows_are_clean(tmp_path: Path) -> None:
+    ref = write(tmp_path / "ref.jsonl", [{"text": AR}, {"text": HE}, {"text": harakat(AR)}])
+    corpus = write(tmp_path / "corpus.jsonl", [{"text": t} for t in CLEAN_MARKED])
+    assert found_rows(ref, corpus) == {}
