@@ -10,6 +10,7 @@ for these tests.
 from __future__ import annotations
 
 import json
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -128,3 +129,52 @@ def test_unrelated_vowelled_arabic_and_hebrew_rows_are_clean(tmp_path: Path) -> 
     ref = write(tmp_path / "ref.jsonl", [{"text": AR}, {"text": HE}, {"text": harakat(AR)}])
     corpus = write(tmp_path / "corpus.jsonl", [{"text": t} for t in CLEAN_MARKED])
     assert found_rows(ref, corpus) == {}
+
+
+TH = (
+    "สมชายมีแอปเปิ้ลสิบห้าลูก เขาให้น้องสาวไปสามลูก แล้วซื้อเพิ่มจากร้านค้าอีกแปดลูก "
+    "ตอนนี้สมชายมีแอปเปิ้ลทั้งหมดกี่ลูก จงแสดงวิธีคิดอย่างละเอียด"
+)
+KO = (
+    "철수는 사과를 열다섯 개 가지고 있었는데 동생에게 세 개를 주고 가게에서 여덟 개를 더 "
+    "샀습니다. 철수가 지금 가지고 있는 사과는 모두 몇 개입니까? 풀이 과정을 쓰세요."
+)
+JA = (
+    "東京駅から新幹線に乗って大阪まで行きました。途中で富士山がとてもきれいに見えたので、"
+    "写真をたくさん撮りました。大阪に着いてから、友だちと一緒にたこ焼きを食べに行きました。"
+)
+# The soft hyphen, zero-width non-joiner and joiner, word joiner and U+FEFF.
+INVISIBLE = ["\u00ad", "\u200c", "\u200d", "\u2060", "\ufeff"]
+
+
+def before_marks(text: str, hidden: str) -> str:
+    return "".join(hidden + c if unicodedata.category(c) in ("Mn", "Mc") else c for c in text)
+
+
+@pytest.mark.parametrize("hidden", INVISIBLE)
+def test_a_thai_copy_with_an_invisible_character_before_each_mark_is_found(
+    tmp_path: Path, hidden: str
+) -> None:
+    ref = write(tmp_path / "ref.jsonl", [{"text": TH}, {"text": KO}, {"text": JA}])
+    corpus = write(
+        tmp_path / "corpus.jsonl",
+        [
+            {"prompt": "ช่วยดูข้อความนี้หน่อย", "completion": f"ข้อความคือ: {before_marks(TH, hidden)} จบ"},
+            {"prompt": "ช่วยดูข้อความนี้หน่อย", "completion": hidden.join(TH)},
+            {"prompt": "Look at this text.", "completion": hidden.join(TH.split(" "))},
+        ],
+    )
+    assert found_rows(ref, corpus) == {TH: [0, 1, 2]}
+
+
+@pytest.mark.parametrize("item", [KO, JA], ids=["ko", "ja"])
+def test_a_decomposed_copy_with_a_soft_hyphen_between_its_code_points_is_found(
+    tmp_path: Path, item: str
+) -> None:
+    ref = write(tmp_path / "ref.jsonl", [{"text": TH}, {"text": KO}, {"text": JA}])
+    copy = "\u00ad".join(unicodedata.normalize("NFD", item))
+    corpus = write(
+        tmp_path / "corpus.jsonl",
+        [{"prompt": "Look at this text please.", "completion": f"The text is: {copy} End."}],
+    )
+    assert found_rows(ref, corpus) == {item: [0]}

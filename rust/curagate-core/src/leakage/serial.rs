@@ -57,8 +57,9 @@ const MAGIC: &[u8; 8] = b"CGLEAKIX";
 /// `·`, `∙` as `*` and the hyphens and dashes up to the en dash as `-` between numbers;
 /// version 18 reads a variant's tag next to a period or line break, or after the text;
 /// version 19 folds away Arabic's and Hebrew's optional marks and the tatweel (other
-/// words and hashes).
-pub const FORMAT_VERSION: u32 = 19;
+/// words and hashes); version 20 drops invisible characters before composing and cutting a
+/// word into tokens (other tokens where a word holds one).
+pub const FORMAT_VERSION: u32 = 20;
 const HEADER: usize = 8 + 4 + 4 + 8 + 8;
 
 fn corrupt(message: impl Into<String>) -> Error {

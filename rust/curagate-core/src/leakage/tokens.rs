@@ -21,6 +21,7 @@ use unicode_normalization::char::decompose_canonical;
 
 use crate::hash::fast_hash64;
 use crate::text::normalize::is_space;
+use crate::text::pii::is_invisible;
 use crate::text::shingle::{ascii_digit, is_mark, is_unspaced, word_spans};
 use crate::text::{normalize, NormalizeOptions};
 
@@ -233,8 +234,15 @@ fn finish(
     out.normalized.truncate(mark);
     let word = &text[start..end];
     let fold = folds_lookalikes(opts);
+    // Invisible characters (a soft hyphen, a joiner, U+FEFF...) go before NFKC composes
+    // and before the word is cut into tokens: stripping punctuation drops them anyway,
+    // but after. Found by attack: one before each Thai combining mark made each mark a
+    // token of its own, and a soft hyphen between a Korean or Japanese text's decomposed
+    // code points (NFD) kept NFKC from composing them: the copies matched nothing.
+    let invisible = opts.strip_punctuation && word.chars().any(is_invisible);
     if !word.chars().any(is_char_token) {
-        let normalized = normalize(word, opts);
+        let piece = visible(word, invisible);
+        let normalized = normalize(&piece, opts);
         push_normalized(out, &fold_lookalikes(&normalized, fold), start, end, false);
         return;
     }
@@ -253,11 +261,15 @@ fn finish(
         let next = chars.peek().copied();
         let ends_here = match next {
             None => true,
-            Some((_, d)) => !continues_token(d) && (seg_unspaced || is_char_token(d)),
+            Some((_, d)) => {
+                !(continues_token(d) || invisible && is_invisible(d))
+                    && (seg_unspaced || is_char_token(d))
+            }
         };
         if ends_here {
             let seg_end = next.map_or(word.len(), |(j, _)| j);
-            let normalized = normalize(&word[seg_start..seg_end], opts);
+            let piece = visible(&word[seg_start..seg_end], invisible);
+            let normalized = normalize(&piece, opts);
             let normalized = fold_lookalikes(&normalized, fold);
             if !normalized.is_empty() {
                 push_normalized(out, &normalized, start + seg_start, start + seg_end, glued);
@@ -265,6 +277,16 @@ fn finish(
             }
             seg_start = seg_end;
         }
+    }
+}
+
+/// `piece` without its invisible characters ([`is_invisible`]) when `strip` (and it
+/// holds one).
+fn visible(piece: &str, strip: bool) -> Cow<'_, str> {
+    if strip && piece.chars().any(is_invisible) {
+        Cow::Owned(piece.chars().filter(|&c| !is_invisible(c)).collect())
+    } else {
+        Cow::Borrowed(piece)
     }
 }
 
@@ -805,6 +827,35 @@ mod tests {
         assert_eq!(String::from_utf8(t.normalized).unwrap(), "cаpitаl");
         // Scripts without look-alikes are untouched (Thai marks stay).
         assert_eq!(fold_lookalikes("กินข้าว 東京", true), "กินข้าว 東京");
+    }
+
+    #[test]
+    fn invisible_characters_neither_split_a_token_nor_block_composition() {
+        use unicode_normalization::UnicodeNormalization;
+        // Found by attack: a soft hyphen, joiner, word joiner or U+FEFF before each Thai
+        // mark, or between every code point of a decomposed (NFD) Korean or Japanese text.
+        let thai = "สมชายมีแอปเปิ้ลสิบห้าลูก";
+        let korean = "철수는 사과를 샀습니다";
+        let japanese = "東京駅から新幹線に乗りました";
+        for (text, nfd) in [(thai, false), (korean, true), (japanese, true)] {
+            let plain = tok(text).hashes;
+            let source: String = if nfd {
+                text.nfd().collect()
+            } else {
+                text.to_string()
+            };
+            for hidden in ['\u{AD}', '\u{200C}', '\u{200D}', '\u{2060}', '\u{FEFF}'] {
+                let before_marks: String = source
+                    .chars()
+                    .flat_map(|c| (is_mark(c).then_some(hidden).into_iter()).chain([c]))
+                    .collect();
+                assert_eq!(tok(&before_marks).hashes, plain, "{before_marks:?}");
+                let everywhere: String = source.chars().flat_map(|c| [c, hidden]).collect();
+                assert_eq!(tok(&everywhere).hashes, plain, "{everywhere:?}");
+            }
+        }
+        // Spans still cover the invisible characters, in order.
+        assert_monotone("ก\u{AD}\u{0E34}\u{200D}ข\u{2060} x\u{FEFF}y");
     }
 
     #[test]
