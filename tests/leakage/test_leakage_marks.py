@@ -7,9 +7,11 @@ with furigana readings after its kanji matched nothing in any scan. The items ar
 for these tests.
 """
 
+# ruff: noqa: RUF001  (full-width parentheses are the point of some items)
 from __future__ import annotations
 
 import json
+import re
 import unicodedata
 from pathlib import Path
 from typing import Any
@@ -178,3 +180,63 @@ def test_a_decomposed_copy_with_a_soft_hyphen_between_its_code_points_is_found(
         [{"prompt": "Look at this text please.", "completion": f"The text is: {copy} End."}],
     )
     assert found_rows(ref, corpus) == {item: [0]}
+
+
+READINGS = {
+    "東京駅": "とうきょうえき",
+    "新幹線": "しんかんせん",
+    "乗": "の",
+    "大阪": "おおさか",
+    "行": "い",
+    "途中": "とちゅう",
+    "富士山": "ふじさん",
+    "見": "み",
+    "写真": "しゃしん",
+    "撮": "と",
+    "着": "つ",
+    "一緒": "いっしょ",
+    "焼": "や",
+    "食": "た",
+}
+
+
+def furigana(text: str, form: str) -> str:
+    """``text`` with the reading of each word of :data:`READINGS` written in ``form``."""
+    words = "|".join(sorted(READINGS, key=len, reverse=True))
+    return re.sub(words, lambda m: form.format(k=m[0], r=READINGS[m[0]]), text)
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        "{k}（{r}）",
+        "{k}({r})",
+        "<ruby>{k}<rt>{r}</rt></ruby>",
+        "<ruby>{k}<rp>（</rp><rt>{r}</rt><rp>）</rp></ruby>",
+        "<ruby>{k}<rp>(<rt>{r}<rp>)</ruby>",  # end tags left out, as HTML allows
+    ],
+    ids=["full-width", "ascii", "ruby", "ruby-rp", "ruby-no-end-tags"],
+)
+def test_a_japanese_copy_with_furigana_is_found(tmp_path: Path, form: str) -> None:
+    ref = write(tmp_path / "ref.jsonl", [{"text": JA}, {"text": KO}])
+    corpus = write(
+        tmp_path / "corpus.jsonl",
+        [
+            {"prompt": "次の文章を英語に訳してください。", "completion": furigana(JA, form)},
+            {"prompt": "次の文章を英語に訳してください。", "completion": "今日は晴れです。"},
+        ],
+    )
+    assert found_rows(ref, corpus) == {JA: [0]}
+
+
+def test_unrelated_japanese_rows_with_furigana_are_clean(tmp_path: Path) -> None:
+    # Same words, readings and stock phrases, other sentences: no leak once the readings go.
+    clean = [
+        "東京駅（とうきょうえき）で友だちに会いました。新幹線（しんかんせん）はとても速いです。",
+        "<ruby>富士山<rt>ふじさん</rt></ruby>の写真（しゃしん）を見（み）せてください。",
+        "大阪（おおさか）の食（た）べ物はおいしいので、また行（い）きたいと思いました。",
+        "途中(とちゅう)で雨が降ってきたので、一緒(いっしょ)に喫茶店で休みました。",
+    ]
+    ref = write(tmp_path / "ref.jsonl", [{"text": JA}, {"text": "富士山は日本で一番高い山です。"}])
+    corpus = write(tmp_path / "corpus.jsonl", [{"text": t} for t in clean])
+    assert found_rows(ref, corpus) == {}

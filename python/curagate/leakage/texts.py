@@ -76,9 +76,10 @@ class RowTexts:
 
     def parts(self) -> list[tuple[pa.Array, bool]]:
         """The texts to scan and whether they are the key, key first; each followed, where
-        some hold a zero-width space, joined words or web markup, by the same texts without
-        it (:func:`without_zero_width_spaces`), split (:func:`with_joiners_split`) or
-        decoded (:func:`markup_decoded`); keys of conversations, by their user turns joined
+        some hold a zero-width space, joined words, web markup, calculator marks or
+        furigana, by the same texts without it (:func:`without_zero_width_spaces`), split
+        (:func:`with_joiners_split`), decoded (:func:`markup_decoded`) or without them
+        (:func:`without_calculator_marks`, :func:`without_readings`); keys of conversations, by their user turns joined
         and by their assistant turns joined (:func:`_turn_views`);
         then the key's :attr:`fields`."""
         out: list[tuple[pa.Array, bool]] = []
@@ -95,6 +96,7 @@ class RowTexts:
                 _joined_split(texts),
                 _decoded(texts),
                 without_calculator_marks(texts),
+                without_readings(texts),
             )
             out += [(t, is_key) for t in variants if t is not None]
             if texts is self.keys:
@@ -723,13 +725,18 @@ _MARKUP = (
 _MARKUP_RE = re.compile(_MARKUP)
 _ANSI_RE = re.compile(_ANSI)
 _TAG_RE = re.compile(r"<\s*/?\s*([A-Za-z][A-Za-z0-9]*)?[^<>]{0,200}>")
+# Ruby's readings (`<rt>`) and the parentheses drawn around them where ruby is not
+# supported (`<rp>`), with their text (up to the next tag: their end tags may be left
+# out): found by attack, `<ruby>東京駅<rt>とうきょうえき</rt></ruby>` put the reading
+# between the item's characters and a Japanese item so marked up matched nothing.
+_RUBY_TEXT_RE = re.compile(r"<\s*(rt|rp)\b[^<>]{0,200}>[^<]{0,200}(?:<\s*/\s*\1\s*>)?", re.I)
 # Tags a browser draws inside a line of text, adding no space (`<br>`, `<p>`, `<td>` and
 # the other block tags break the text: read as a space).
 # fmt: off
 _INLINE_TAGS = frozenset({
     "a", "abbr", "b", "bdi", "bdo", "big", "cite", "code", "data", "del", "dfn", "em", "font",
-    "i", "ins", "kbd", "mark", "q", "s", "samp", "small", "span", "strike", "strong", "sub",
-    "sup", "time", "tt", "u", "var", "wbr",
+    "i", "ins", "kbd", "mark", "q", "rb", "rtc", "ruby", "s", "samp", "small", "span",
+    "strike", "strong", "sub", "sup", "time", "tt", "u", "var", "wbr",
 })
 # fmt: on
 
@@ -740,7 +747,8 @@ def _tag_as(m: re.Match[str]) -> str:
 
 def markup_decoded(text: str) -> str | None:
     """``text`` with its HTML entities and percent-encoded bytes decoded and its colour
-    escapes dropped, twice: its tags read as a browser draws them (inline ones as nothing,
+    escapes and ruby's readings (``<rt>``, ``<rp>``, :data:`_RUBY_TEXT_RE`) dropped,
+    twice: its tags read as a browser draws them (inline ones as nothing,
     others as a space), then every tag read as a space (one word to a `<span>` with no
     space between, as PDF-to-HTML writes it, or `</s><s>` between words: read as nothing,
     the words ran together); or None when it holds none."""
@@ -750,6 +758,8 @@ def markup_decoded(text: str) -> str | None:
     import urllib.parse
 
     bare = _ANSI_RE.sub("", text)
+    if "<" in bare:
+        bare = _RUBY_TEXT_RE.sub("", bare)
     drawn, spaced = _TAG_RE.sub(_tag_as, bare), _TAG_RE.sub(" ", bare)
     decoded = html.unescape(drawn if drawn == spaced else f"{drawn}\n{spaced}")
     return urllib.parse.unquote(decoded, errors="replace")
@@ -790,6 +800,27 @@ def without_calculator_marks(texts: pa.Array) -> pa.Array | None:
     if not _any_true(hits):
         return None
     bare = _kernels.replace_substring_regex(texts, CALCULATOR_MARK, "")
+    return _kernels.if_else(hits, bare, pa.scalar("", texts.type))
+
+
+# Furigana in parentheses: a reading in hiragana or katakana (and the prolonged sound mark)
+# right after a Han character, in ASCII or full-width parentheses (U+FF08, U+FF09), as
+# Japanese text writes one where it cannot set ruby (`東京駅(とうきょうえき)`). Found by
+# attack: a Japanese golden item so annotated, each reading between its characters, matched
+# nothing.
+READING = r"(\p{Han})[(\x{FF08}][\p{Hiragana}\p{Katakana}ー]{1,32}[)\x{FF09}]"
+
+
+def without_readings(texts: pa.Array) -> pa.Array | None:
+    """``texts`` with the furigana in parentheses after their Han characters taken out
+    (:data:`READING`), the rows without any as "" (nothing to scan twice); None when no row
+    has any."""
+    from curagate import _kernels
+
+    hits = _kernels.match_substring_regex(texts, READING)
+    if not _any_true(hits):
+        return None
+    bare = _kernels.replace_substring_regex(texts, READING, r"\1")
     return _kernels.if_else(hits, bare, pa.scalar("", texts.type))
 
 
