@@ -429,8 +429,7 @@ class RequestGuard:
 
     async def _refusal(self, request: Request) -> Exception | None:
         cap = body_cap(request.scope)
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > cap:
+        if _declared_over(request.headers.get("content-length", ""), cap):
             return BodyTooLarge(cap)
         if not request.scope["path"].startswith("/api/"):
             if request.method != "POST" or request.scope["path"] == "/login":
@@ -449,6 +448,17 @@ class RequestGuard:
         if isinstance(peeked, User) and is_upload(request.scope):
             return not_uploader(peeked)
         return None
+
+
+def _declared_over(declared: str, cap: int) -> bool:
+    """Whether a Content-Length header declares more than ``cap`` bytes. Compared by its
+    digits: found by attack, a value of 4,400 zeros then `10` (which httptools passes on)
+    made int() raise, and any client got a 500 (a Latin-1 digit such as `²`, which
+    str.isdigit() takes, would too). A value that is not ASCII digits is left to the server."""
+    if not (declared.isascii() and declared.isdigit()):
+        return False
+    digits = declared.lstrip("0")
+    return len(digits) > len(str(cap)) or int(digits or "0") > cap
 
 
 def create_app(
