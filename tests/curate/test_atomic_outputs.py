@@ -380,3 +380,70 @@ def test_an_out_that_is_a_mount_point_is_refused_before_the_work(
         assert list(mnt.iterdir()) == []
     finally:
         subprocess.run(["umount", str(mnt)], check=True)
+
+
+def _command(command: str, data: Path, out: str) -> list[str]:
+    if command == "leakage":
+        return ["leakage", "--reference", str(data), "--corpus", str(data), "--out", out]
+    return [command, str(data), "--out", out, "--quiet"][: 5 if command == "curate" else 4]
+
+
+@pytest.mark.parametrize("command", ["curate", "split", "audit", "leakage"])
+@pytest.mark.parametrize("exists", [True, False])
+def test_an_out_named_through_dot_dot_is_replaced_as_the_folder_it_names(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    command: str,
+    exists: bool,
+) -> None:
+    # `--out ts/../ts`: the swap moved `ts` aside, then renamed into `ts/..`, gone with it
+    # (ENOENT, taken for another run's rename: 20 tries, exit 2), and the previous output was
+    # left aside as `.ts.PID.HOST.curagate.old`; a new `nd/../nd` was made empty, exit 2.
+    from curagate.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    data = tmp_path / "d.jsonl"
+    data.write_text(
+        "".join(json.dumps({"text": f"record number {i} " + "word " * i}) + "\n" for i in range(9))
+    )
+    if exists:
+        assert main(_command(command, data, "ts")) in (0, 1)
+        before = snapshot(tmp_path / "ts")
+    capsys.readouterr()
+    assert main(_command(command, data, "ts/../ts")) in (0, 1), capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.jsonl", "ts"]
+    assert read_marker(tmp_path / "ts") is not None
+    if exists:
+        assert snapshot(tmp_path / "ts") == before  # the same run again: the same bytes
+
+
+def test_a_previous_output_that_cannot_be_put_back_is_named_never_taken_for_a_race(
+    previous: tuple[Path, Path, dict[str, bytes]],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # A failed restore raised ENOENT, which the swap took for another run's rename: it
+    # tried again, said "other runs kept replacing it", and the previous output stayed
+    # aside without a word.
+    from curagate.cli import main
+
+    out, new, before = previous
+    real_rename = os.rename
+    calls: list[str] = []
+
+    def failing_swap(src: Any, dst: Any, **kwargs: Any) -> None:
+        calls.append(os.fspath(dst))
+        if Path(dst) == out and len(calls) >= 2:
+            raise OSError(errno.ENOENT, "No such file or directory")
+        real_rename(src, dst, **kwargs)
+
+    monkeypatch.setattr(os, "rename", failing_swap)
+    assert main(["curate", str(new), "--out", str(out), "--quiet"]) == 3
+    monkeypatch.undo()
+    err = capsys.readouterr().err
+    (aside,) = asides(out)
+    assert "nor the previous output put back" in err and str(aside) in err, err
+    assert "other runs kept replacing it" not in err and "Traceback" not in err
+    assert len(calls) == 3  # moved aside, the new one's rename, the restore: no retry
+    assert not out.exists() and snapshot(aside) == before and temporaries(out) == []

@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
+from curagate.errors import CuragateError
+
 
 @contextlib.contextmanager
 def atomic_path(
@@ -40,8 +42,12 @@ def atomic_path(
     the parent folder, so of runs that overlap exactly one puts its output in place.
     Without it the last run to rename wins, whole.
     """
-    target = Path(path)
-    check_parent(target)
+    given = Path(path)
+    check_parent(given)
+    # Every rename below goes through one folder, named once: `ts/../ts`'s parent `ts/..`
+    # went away with the previous output the swap moved aside (ENOENT, retried 20 times,
+    # the previous output never put back), and `nd/../nd` made an empty `nd` as "parent".
+    target = stable_path(given)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         remove_stale(target)
@@ -58,7 +64,7 @@ def atomic_path(
         from curagate.errors import InputError
 
         raise InputError(
-            f"{target}: cannot write there ({e.strerror or e}); choose an output path in a "
+            f"{given}: cannot write there ({e.strerror or e}); choose an output path in a "
             "folder you can write"
         ) from None
     tmp.rmdir()  # the body creates a file or a directory here
@@ -75,13 +81,18 @@ def atomic_path(
                         from curagate.errors import InputError
 
                         if replaceable is not None:  # a folder of the user's: said as such
-                            replaceable(target)
+                            replaceable(given)
                         raise InputError(
-                            f"{target}: another run wrote it while this one ran (what is there "
+                            f"{given}: another run wrote it while this one ran (what is there "
                             "is that run's, whole); this run's output was not put in its place: "
                             "run again once the other has finished, or write to another path"
                         )
-                    _swap(tmp, target, old, replaceable)
+                    _swap(
+                        tmp,
+                        target,
+                        old,
+                        None if replaceable is None else lambda _: replaceable(given),
+                    )
                 break
             except OSError as e:
                 # Another run writing the same output renamed ``target`` between our look
@@ -92,7 +103,7 @@ def atomic_path(
                     from curagate.errors import InputError
 
                     raise InputError(
-                        f"{target}: other runs kept replacing it while this one did "
+                        f"{given}: other runs kept replacing it while this one did "
                         f"({_SWAP_TRIES} tries); run one writer at a time"
                     ) from None
     except BaseException:
@@ -101,6 +112,20 @@ def atomic_path(
         else:
             tmp.unlink(missing_ok=True)
         raise
+
+
+def stable_path(path: str | os.PathLike[str]) -> Path:
+    """``path`` with its folder named by its real path (links and `..` resolved as the
+    system resolves them), its own name kept: what the renames of an output go through,
+    which a parent such as `out/..` or a link inside the output would not stay."""
+    target = Path(path)
+    return Path(os.path.realpath(target.parent)) / target.name
+
+
+class OutputAside(CuragateError):
+    """A previous output moved aside that could not be put back (exit 3): where it is."""
+
+    exit_code = 3
 
 
 class Claim(NamedTuple):
@@ -114,16 +139,16 @@ def claim_output(path: str | os.PathLike[str]) -> Claim:
     """What is at ``path`` now, for the :func:`atomic_path` that will replace it after
     the command's work (a previous output a killed run moved aside is put back first:
     it was there before this run)."""
-    target = Path(path)
+    target = stable_path(path)
     if _is_mount_point(target):
         from curagate.errors import InputError
 
         # Said before the work: the rename that puts the output in place cannot move a
         # mount point (EBUSY, exit 3 once everything was done; `docker -v host:/out`).
         raise InputError(
-            f"{target}: a mount point; the output is put in place by renaming a finished "
+            f"{path}: a mount point; the output is put in place by renaming a finished "
             f"folder onto it, which a mount point cannot be: give a folder inside it "
-            f"(--out {(target / 'run').as_posix()})"
+            f"(--out {(Path(path) / 'run').as_posix()})"
         )
     remove_stale(target)
     return Claim(target, _identity(target))
@@ -197,9 +222,23 @@ def _swap(tmp: Path, target: Path, old: Path, replaceable: Callable[[Path], None
     target.rename(old)
     try:
         tmp.rename(target)
-    except BaseException:
+    except BaseException as e:
         if not target.exists() and not target.is_symlink():
-            old.rename(target)  # the new one never got in place: the previous one back
+            try:
+                old.rename(target)  # the new one never got in place: the previous one back
+            except OSError as lost:
+                if target.exists() or not old.exists():
+                    # Another writer put its output in place since, or (a thread of this
+                    # process, whose aside has this name) moved ours: a race, looked at again.
+                    raise e from None
+                # Never taken for another run's rename (retried, then "other runs kept
+                # replacing it", the previous output left aside without a word).
+                raise OutputAside(
+                    f"{target}: this run's output could not be put in place "
+                    f"({getattr(e, 'strerror', None) or e}), nor the previous output put back "
+                    f"({lost.strerror or lost}): it is in {old}; rename it back to "
+                    f"{target.name} (the next run at this path also puts it back)"
+                ) from e
         raise
     shutil.rmtree(old, ignore_errors=True)
 
