@@ -447,3 +447,22 @@ def test_a_previous_output_that_cannot_be_put_back_is_named_never_taken_for_a_ra
     assert "other runs kept replacing it" not in err and "Traceback" not in err
     assert len(calls) == 3  # moved aside, the new one's rename, the restore: no retry
     assert not out.exists() and snapshot(aside) == before and temporaries(out) == []
+
+
+@pytest.mark.parametrize("command", ["curate", "split", "audit", "leakage"])
+@pytest.mark.parametrize("under", ["", "new/"])
+def test_an_out_whose_temporary_name_is_too_long_is_refused_before_the_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str, under: str
+) -> None:
+    # Found by attack: a 240-byte --out name is a valid name, its temporary sibling
+    # (`.NAME.PID.HOST.XXXXXXXX.curagate.tmp`) is not: split did all its work (4.8 s), then
+    # exit 2 "File name too long". An empty input shows the order: its error is the work's.
+    from curagate.cli import main
+
+    data = tmp_path / "empty.jsonl"
+    data.write_text("")
+    out = tmp_path / f"{under}{'x' * 240}"
+    assert main(_command(command, data, str(out))) == 2
+    err = capsys.readouterr().err
+    assert "File name too long" in err and "give --out a name of at most" in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.jsonl"]

@@ -61,12 +61,7 @@ def atomic_path(
             )
         )
     except OSError as e:
-        from curagate.errors import InputError
-
-        raise InputError(
-            f"{given}: cannot write there ({e.strerror or e}); choose an output path in a "
-            "folder you can write"
-        ) from None
+        raise _cannot_write(given, target, e) from None
     tmp.rmdir()  # the body creates a file or a directory here
     # Named by this process: a killed run's is told from a live one's, and ours from any
     # ".NAME.old" or ".NAME.20240501.old" of the user's own.
@@ -150,8 +145,68 @@ def claim_output(path: str | os.PathLike[str]) -> Claim:
             f"folder onto it, which a mount point cannot be: give a folder inside it "
             f"(--out {(Path(path) / 'run').as_posix()})"
         )
+    _probe_temporary(Path(path), target)
     remove_stale(target)
     return Claim(target, _identity(target))
+
+
+def _probe_temporary(given: Path, target: Path) -> None:
+    """An InputError, before the work, when :func:`atomic_path` could not make its
+    temporary beside ``target``: a name too long for it (``.NAME.PID.HOST.XXXXXXXX.curagate.tmp``
+    is ~37 bytes longer than NAME), a folder that cannot be written. It was said after
+    all the work (split: 4.8 s, then "File name too long")."""
+    from curagate.errors import InputError
+
+    try:
+        folder = _nearest_folder(target.parent)
+        if folder == target.parent:
+            # What atomic_path makes, made and removed (a killed run's is a stale temporary).
+            prefix = f".{target.name}.{run_tag()}."
+            Path(tempfile.mkdtemp(prefix=prefix, suffix=TMP_SUFFIX, dir=folder)).rmdir()
+            return
+        limit = os.pathconf(folder, "PC_NAME_MAX")  # atomic_path makes the folders below
+        for part in target.parent.relative_to(folder).parts:
+            if len(os.fsencode(part)) > limit:
+                raise InputError(
+                    f"{given}: cannot write there: its folder name {part[:40]}... is longer "
+                    f"than the {limit} bytes a name may be here; choose a shorter path"
+                )
+        if _temporary_bytes(target.name) > limit:
+            raise OSError(errno.ENAMETOOLONG, os.strerror(errno.ENAMETOOLONG))
+    except OSError as e:
+        raise _cannot_write(given, target, e) from None
+
+
+def _temporary_bytes(name: str) -> int:
+    """The length in bytes of the temporary name :func:`atomic_path` gives output ``name``."""
+    return len(os.fsencode(f".{name}.{run_tag()}.XXXXXXXX{TMP_SUFFIX}"))
+
+
+def _cannot_write(given: Path, target: Path, e: OSError) -> CuragateError:
+    from curagate.errors import InputError
+
+    if e.errno == errno.ENAMETOOLONG:
+        try:
+            limit = os.pathconf(_nearest_folder(target.parent), "PC_NAME_MAX")
+        except OSError:
+            limit = 255
+        extra = _temporary_bytes(target.name) - len(os.fsencode(target.name))
+        return InputError(
+            f"{given}: cannot write there ({e.strerror}): the output is written beside it "
+            f"as .NAME.{run_tag()}.XXXXXXXX{TMP_SUFFIX} and renamed into place, {extra} "
+            f"bytes more than its name, and a name here may be {limit} bytes: give --out a "
+            f"name of at most {max(limit - extra, 1)} bytes"
+        )
+    return InputError(
+        f"{given}: cannot write there ({e.strerror or e}); choose an output path in a "
+        "folder you can write"
+    )
+
+
+def _nearest_folder(path: Path) -> Path:
+    while not path.is_dir() and path != path.parent:
+        path = path.parent
+    return path
 
 
 def _is_mount_point(target: Path) -> bool:
