@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -171,6 +172,49 @@ def test_an_output_a_glob_or_a_followed_link_would_read_back_is_refused(
         assert main([command, *inputs, "--out", out]) == 2
         assert why in capsys.readouterr().err
         assert not (tmp_path / out).exists()
+
+
+@pytest.mark.parametrize(
+    ("pattern", "out", "refused"),
+    [
+        ("g/**/*.jsonl", "ext/o", True),
+        ("g/*/*/*", "ext/o", True),  # g/sub/lnk/* is ext/*: the output folder itself
+        ("g/**/*.jsonl", "ext/.o", False),  # glob's wildcards skip hidden names
+        ("g/*/*.jsonl", "ext/o", False),  # g/sub/lnk is no *.jsonl: nothing through it
+        ("g/**/*.jsonl", "other/o", True),  # g/sub/lnk2 leads to other/ (empty): the same
+        ("g/**/*.jsonl", "fresh/o", False),  # no link leads there
+    ],
+)
+def test_an_output_a_glob_reaches_through_a_link_is_refused_on_the_first_run(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    pattern: str,
+    out: str,
+    refused: bool,
+) -> None:
+    # Found by attack: `'f/**/*.jsonl' --out e/o5` with `f/sub/lnk -> ../../e` ran (glob
+    # follows the link, the pattern's names never named e/), and the rerun read
+    # f/sub/lnk/o5/quarantine.jsonl back: exit 2 "contains input". Refused up front now.
+    monkeypatch.chdir(tmp_path)
+    corpus(tmp_path / "g" / "sub" / "a.jsonl", 5)
+    corpus(tmp_path / "ext" / "b.jsonl", 5)
+    (tmp_path / "other").mkdir()
+    (tmp_path / "g" / "sub" / "lnk").symlink_to("../../ext")
+    (tmp_path / "g" / "sub" / "lnk2").symlink_to("../../other")
+    for command in ("curate", "split", "audit"):
+        args = [command, pattern, "--out", out, *(["--quiet"] if command == "curate" else [])]
+        rc = main(args)
+        err = capsys.readouterr().err
+        if refused:
+            assert rc == 2, err
+            assert f"the input pattern {pattern} would match the outputs" in err, err
+            assert f"through the symbolic link {tmp_path / 'g/sub/lnk'}" in err, err  # or lnk2
+            assert not (tmp_path / out).exists()
+        else:
+            assert rc in (0, 1), err
+            assert main(args) in (0, 1)  # the rerun reads the same inputs
+            shutil.rmtree(tmp_path / out)
 
 
 @pytest.mark.parametrize(

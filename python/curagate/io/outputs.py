@@ -379,11 +379,17 @@ def refuse_overlap(
             )
     for item in inputs:
         text = os.fspath(item)
-        if has_magic(text) and not Path(text).exists() and _pattern_reaches(text, target):
-            raise InputError(
-                f"{option} {out}: the input pattern {text} would match the outputs written "
-                "there, and the next run would read them back: write outputs elsewhere"
-            )
+        if not has_magic(text) or Path(text).exists():
+            continue
+        reaches = _pattern_reaches(text, target)
+        link = None if reaches else _pattern_link_reaching(text, target)
+        if not reaches and link is None:
+            continue
+        through = "" if link is None else f" (through the symbolic link {link}, which glob follows)"
+        raise InputError(
+            f"{option} {out}: the input pattern {text} would match the outputs written "
+            f"there{through}, and the next run would read them back: write outputs elsewhere"
+        )
     for path in files:
         resolved = path.resolve()
         if target == resolved:
@@ -458,6 +464,56 @@ def _pattern_reaches(pattern: str, target: Path) -> bool:
     literal = next((i for i, part in enumerate(parts) if has_magic(part)), len(parts))
     base = Path(*parts[:literal]).resolve().parts  # links in the fixed part, as glob follows
     return _prefix_match((*base, *parts[literal:]), target.parts)
+
+
+def _pattern_link_reaching(pattern: str, target: Path) -> str | None:
+    """A symbolic link to a folder through which glob ``pattern`` could match ``target``
+    (resolved), a folder above it or something inside it, or None: glob follows links
+    (`'f/**/*.jsonl'` with `f/sub/lnk -> ../../e` reads `e/o5/quarantine.jsonl`), which
+    :func:`_pattern_reaches`, comparing names, does not see. Walks only the folders the
+    pattern can still match below its fixed part, as glob itself does."""
+    parts = Path(pattern).absolute().parts
+    literal = next((i for i, part in enumerate(parts) if has_magic(part)), len(parts))
+    base = Path(*parts[:literal]).resolve()
+    stack: list[tuple[Path, tuple[str, ...]]] = [(base, tuple(parts[literal:]))]
+    seen: set[tuple[int, int, tuple[str, ...]]] = set()
+    while stack:
+        folder, rest = stack.pop()
+        try:
+            st = folder.stat()
+            if (st.st_dev, st.st_ino, rest) in seen:
+                continue
+            seen.add((st.st_dev, st.st_ino, rest))
+            with os.scandir(folder) as it:
+                entries = list(it)
+        except OSError:
+            continue  # the reader reports it
+        for entry in entries:
+            try:
+                if not entry.is_dir():
+                    continue
+                linked = Path(os.path.realpath(entry.path)) if entry.is_symlink() else None
+            except OSError:
+                continue
+            for after in set(_after(rest, entry.name)):
+                if linked is not None and _prefix_match((*linked.parts, *after), target.parts):
+                    return entry.path
+                if after:
+                    stack.append((Path(entry.path), after))
+    return None
+
+
+def _after(pattern: tuple[str, ...], name: str) -> list[tuple[str, ...]]:
+    """What is left of ``pattern`` to match below a folder ``name`` its first part(s)
+    matched (glob's rules: a wildcard never matches a hidden name, ``**`` any depth)."""
+    if not pattern:
+        return []
+    head = pattern[0]
+    if head == "**":
+        return ([pattern] if not name.startswith(".") else []) + _after(pattern[1:], name)
+    if name.startswith(".") and not head.startswith("."):
+        return []
+    return [pattern[1:]] if fnmatch.fnmatchcase(name, head) else []
 
 
 def _prefix_match(pattern: tuple[str, ...], path: tuple[str, ...]) -> bool:
