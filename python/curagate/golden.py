@@ -97,6 +97,42 @@ def is_blank(line: bytes) -> bool:
     return not line.strip()
 
 
+# The fields an item's text (what the model reads) is taken from, the first a row holds as
+# a string: the gate's contamination check and the leakage reader of a reference set both
+# read it so (:func:`item_text_field`).
+ITEM_TEXT_FIELDS = ("prompt", "question", "text", "input", "ctx", "context", "query", "goal")
+
+
+def item_text_field(row: Any) -> str | None:
+    """The field holding what a model reads of an item (a JSON object): the prompt (gate
+    sets) or the question (lm-eval), the first of :data:`ITEM_TEXT_FIELDS` it holds as a
+    string; None for an item as a conversation (``messages``), read by its turns, or one
+    with none of them. A ``text``, ``context`` or ``input`` column beside a prompt (a
+    slice, a note) is no item text: scanned in its place, a verbatim leak of every item
+    passed the gate and `leakage --reference`."""
+    if not isinstance(row, dict) or isinstance(row.get("messages"), list):
+        return None
+    return next((k for k in ITEM_TEXT_FIELDS if isinstance(row.get(k), str)), None)
+
+
+def first_object(path: Path) -> Any:
+    """The JSON value of the first non-blank line of a JSONL file, its lines split as the
+    item and corpus readers split them (at ``\\n`` only, :func:`is_blank`); None when that
+    line does not parse (the readers quarantine it) or the file has none. Read as text
+    (universal newlines), a bare ``\\r`` where JSON allows whitespace split the first item,
+    which then parsed as nothing: no field was picked, and the scan read a set's ``text``
+    column in place of its prompts (found by attack)."""
+    with path.open("rb") as f:
+        for raw in f:
+            if is_blank(raw):
+                continue
+            try:
+                return json.loads(raw)
+            except (ValueError, RecursionError):
+                return None
+    return None
+
+
 def count_items(path: Path) -> int:
     if not is_item_file(path):
         return 0

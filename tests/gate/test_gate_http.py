@@ -544,6 +544,26 @@ def test_items_as_messages_beside_a_context_column_are_scanned_by_their_messages
     _s31_leaked_as_messages(tmp_path, golden_dir, servers, items)
 
 
+def test_a_bare_carriage_return_on_the_first_line_hides_no_leak_of_a_set_with_a_text_column(
+    tmp_path, golden_dir, servers
+) -> None:
+    # Found by attack: items with a `text` note column beside their prompt, the first line
+    # holding a bare \r where JSON allows whitespace. The lock and the gate's items read
+    # lines split at \n only, but the field to scan was picked from the file read as text
+    # (universal newlines): its first line parsed as nothing, no field was picked, and the
+    # reader scanned the `text` column, so a verbatim leak of all 40 items passed GATE005.
+    items = [{**i, "text": "note"} for i in SENTIMENT_ITEMS]
+    data = write_set(golden_dir, "sentiment", "classification", items) / "data.jsonl"
+    first, rest = data.read_bytes().split(b"\n", 1)
+    data.write_bytes(first.replace(b", ", b",\r ", 1) + b"\n" + rest)
+    assert b"\r" in data.read_bytes().split(b"\n", 1)[0]
+    out = _gate_on_leaked(tmp_path, golden_dir, servers, tuple(i["prompt"] for i in items))
+    check = next(c for c in out.report["checks"] if c["id"] == "GATE005")
+    assert check["verdict"] == "fail" and out.exit_code == 1
+    found = out.report["contamination"]["golden_sets"]["sentiment"]
+    assert (found["leaked_reference_items"], found["reference_items"]) == (40, 40)
+
+
 def test_each_golden_item_is_scanned_by_what_the_model_reads(tmp_path, golden_dir, servers) -> None:
     # Found by attack: the field to scan was taken from the file's first line only. A first
     # item with only a prompt had every later item, sent to the model as its `messages`,

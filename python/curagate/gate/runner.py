@@ -96,7 +96,9 @@ from curagate.golden import (
     HUMAN_LABELS,
     GoldenSet,
     draw_key,
+    first_object,
     item_ids,
+    item_text_field,
     jsonl_objects,
     load_locked,
     read_items,
@@ -1492,22 +1494,16 @@ def _views(messages: list[Any]) -> list[str]:
 
 
 def _text_field(path: Path) -> str | None:
-    """The field holding what a model reads: the prompt (gate sets) or the question
-    (lm-eval); None for items as conversations (``messages``), which the reader takes by
-    their turns: a ``context`` or ``text`` column beside them (a slice, a note) was
-    scanned in their place, and a verbatim leak of every item passed."""
-    with path.open(encoding="utf-8") as f:
-        first = next((line for line in f if line.strip()), "{}")
-    try:
-        row = json.loads(first)
-    except (ValueError, RecursionError):  # the reader quarantines such a line
-        return None
-    if isinstance(row, dict) and isinstance(row.get("messages"), list):
-        return None
-    for key in ("prompt", "question", "text", "input", "ctx", "context", "query", "goal"):
-        if isinstance(row, dict) and isinstance(row.get(key), str):
-            return key
-    return None
+    """The field holding what a model reads of ``path``'s items, by its first item
+    (:func:`~curagate.golden.item_text_field`, the rule the leakage reader of a reference
+    set follows too): the prompt (gate sets) or the question (lm-eval); None for items as
+    conversations (``messages``), which the reader takes by their turns: a ``context`` or
+    ``text`` column beside them (a slice, a note) was scanned in their place, and a
+    verbatim leak of every item passed. The first item is read as the items are
+    (:func:`~curagate.golden.first_object`: lines end at ``\\n`` only): read as text, a
+    bare ``\\r`` on its line hid every item of a set with a ``text`` column (found by
+    attack)."""
+    return item_text_field(first_object(path))
 
 
 def run_gate(
