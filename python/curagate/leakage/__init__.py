@@ -77,6 +77,7 @@ from curagate.leakage.texts import (
 )
 from curagate.limits import MAX_THREADS
 from curagate.records import (
+    DEFAULT_TEXT_FIELD,
     TEXT_FIELD_WHERE,
     TEXT_FORMAT_WHERE,
     Batch,
@@ -104,8 +105,9 @@ NOT_ITEMS = frozenset({"human_labels.jsonl"})
 # 2: quarantined rows scanned, unreadable rows listed; 3: span settings;
 # 4: reference.quarantined, reference.unreadable(_rows); 5: the rows' answers indexed
 # (reference.answers, an item's part, config.answers); 6: a multiple-choice golden item's
-# views (parts "prompt with options", "user turn")
-SCHEMA_VERSION = 6
+# views (parts "prompt with options", "user turn"); 7: a `text` column beside the field a
+# reference item is read by (part "text")
+SCHEMA_VERSION = 7
 PICKLE_VERSION = 1  # of LeakageIndex.__getstate__ (the core blob carries its own)
 MAX_UNREADABLE_LISTED = 100  # leakage.json lists this many unreadable rows; counts all
 
@@ -430,6 +432,14 @@ def _reference_batches(
                 f"audit, the gate) rename the field holding the items to one of "
                 f"{', '.join(REFERENCE_FIELDS)}"
             ) from None
+    if first is not None and format is None and text_field is None:
+        field = _item_text_field(first)
+        if field is not None:
+            try:
+                again = read_batches([path], text_field=field)
+                first, batches, field_used = next(again, None), again, field
+            except InputError:
+                pass  # read as the text records its columns give, as before
     if first is not None:
         yield first, field_used
         try:
@@ -437,6 +447,23 @@ def _reference_batches(
                 yield batch, field_used
         except InputError as error:
             raise _naming_reference_options(error) from None
+
+
+def _item_text_field(first: Batch) -> str | None:
+    """The field a reference file read as ``text`` records (``first``: its first batch)
+    is read by instead: what a model reads of its items, the field the gate's
+    contamination check picks (:func:`curagate.golden.item_text_field`, by the first
+    item), when that is not ``text``. A golden set's items with a ``text`` column (a
+    slice, a note) beside their prompt were read by that column: `leakage --reference`
+    and `curate --decontaminate` found none of the 40 prompts copied into the training
+    data (found by attack); the column is looked for too (:meth:`LeakageIndex.
+    _add_text_views`)."""
+    if RecordFormat(first.format) is not RecordFormat.TEXT or first.table.num_rows == 0:
+        return None
+    from curagate.golden import item_text_field
+
+    field = item_text_field(first.table.slice(0, 1).to_pylist()[0])
+    return None if field in (None, DEFAULT_TEXT_FIELD) else field
 
 
 def _naming_reference_options(error: CuragateError) -> CuragateError:
@@ -680,15 +707,22 @@ class LeakageIndex:
                     if isinstance(text_field, Mapping)
                     else text_field
                 )
+                # Read by a field other than `text` that the caller did not name (a golden
+                # set's prompt): a `text` column beside it is looked for too.
+                beside = format is None and field is None
                 if path.name.lower().endswith(JSON_SUFFIXES):  # records (an lm-eval suite's)
                     read = json_as_jsonl(path, Path(tmp) / f"{k}.jsonl")
                     for batch, field_used in _reference_batches(read, format, field):
                         index._add_batch(_named(batch, read, path), field_used)
+                        if beside and field_used not in (None, DEFAULT_TEXT_FIELD):
+                            index._add_text_views(_named(batch, read, path))
                     continue
                 sources = set()
                 for batch, field_used in _reference_batches(path, format, field):
                     index._add_batch(batch, field_used)
                     sources.add(batch.source)
+                    if beside and field_used not in (None, DEFAULT_TEXT_FIELD):
+                        index._add_text_views(batch)
                 if sources and _multiple_choice_set(path, sets):
                     index._add_choice_views(path, sources.pop())
         index._freeze()
@@ -845,6 +879,32 @@ class LeakageIndex:
                 pa.array([v[1] for v in views], pa.int64()),
                 pa.array([v[2] for v in views], pa.string()),
                 [v[3] for v in views],
+            )
+
+    def _add_text_views(self, batch: Batch) -> None:
+        """The ``text`` column of ``batch``'s rows (a reference file read by another field
+        its items hold: a golden set's prompt), each row's an item of its own with the
+        row's id and part ``text`` (one item with its row, as a multiple-choice item's
+        views: :meth:`_add_choice_views`). The model reads the prompt; the column is
+        mostly a note, but may be what the items are about (a document to summarize under
+        a short instruction), and a missed leak is worse than a row flagged for a note.
+        Rows quarantined for their format are indexed by every string they hold already."""
+        if DEFAULT_TEXT_FIELD not in batch.table.column_names:
+            return
+        texts = batch.table.column(DEFAULT_TEXT_FIELD).to_pylist()
+        keys, rows, ids = batch.keys.to_pylist(), batch.rows.to_pylist(), batch.ids.to_pylist()
+        views = [
+            (text, row, rid)
+            for text, key, row, rid in zip(texts, keys, rows, ids, strict=True)
+            if isinstance(text, str) and text.strip() and text != key
+        ]
+        if views:
+            self._add(
+                pa.array([v[0] for v in views], pa.large_string()),
+                batch.source,
+                pa.array([v[1] for v in views], pa.int64()),
+                pa.array([v[2] for v in views], pa.string()),
+                [DEFAULT_TEXT_FIELD] * len(views),
             )
 
     def _add(
