@@ -495,9 +495,18 @@ def _read_lock(lock_path: Path, repairing: Sequence[str] = ()) -> dict[str, Any]
             f"{lock_path}: no lock manifest; create it with: curagate golden lock {lock_path.parent}"
         )
     try:
-        doc = json.loads(lock_path.read_text(encoding="utf-8"))
+        # Strict: Python's reader keeps the last of a key given twice, so a reviewer reading
+        # a set's first entry saw other files and hashes than the gate checked (found by
+        # attack); set.yaml and the items refuse a repeated key already.
+        doc = loads_strict(lock_path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
         raise ConfigError(f"{lock_path}: line {e.lineno}: not valid JSON: {e.msg}") from None
+    except NotStrictJson as e:
+        raise ConfigError(
+            f"{lock_path}: not strict JSON: {e} (a key given twice, or NaN/Infinity); the "
+            "file was edited by hand: restore it, or review every set, delete it and run: "
+            f"curagate golden lock {lock_path.parent}"
+        ) from None
     except (UnicodeDecodeError, RecursionError, ValueError) as e:
         raise ConfigError(f"{lock_path}: not a usable JSON file ({type(e).__name__})") from None
     if (

@@ -49,6 +49,29 @@ def test_a_lock_entry_naming_other_data_is_refused(golden_dir: Path, edit: str) 
     assert main(["golden", "verify", str(golden_dir)]) == 1
 
 
+def test_a_set_given_twice_in_the_lock_is_refused(golden_dir: Path, capsys) -> None:
+    # Found by attack: Python's JSON reader keeps the last of a key given twice, so a lock
+    # holding a set's old entry first and its new entry after it verified "ok": a reviewer
+    # reading the first entry saw other hashes than the gate checked.
+    lock_path = golden_dir / "lock.json"
+    old = json.loads(lock_path.read_text())["sets"]["sentiment"]
+    data = golden_dir / "sentiment" / "data.jsonl"
+    data.write_text(data.read_text().replace("Positive", "Negative", 1))
+    golden.lock(golden_dir)
+    new = json.loads(lock_path.read_text())["sets"]["sentiment"]
+    assert old["sha256"] != new["sha256"]
+    lock_path.write_text(
+        f'{{"schema_version": 1, "sets": {{"sentiment": {json.dumps(old)}, '
+        f'"sentiment": {json.dumps(new)}}}}}'
+    )
+    with pytest.raises(ConfigError, match=r"repeats the key 'sentiment'.*given twice"):
+        golden.load_locked(golden_dir, "sentiment")
+    assert main(["golden", "verify", str(golden_dir)]) == 2
+    err = capsys.readouterr().err
+    assert f"{lock_path}: not strict JSON: an object repeats the key 'sentiment'" in err
+    assert "Traceback" not in err
+
+
 @pytest.mark.parametrize(
     ("old", "new", "key"),
     [
