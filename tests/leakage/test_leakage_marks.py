@@ -133,6 +133,108 @@ def test_unrelated_vowelled_arabic_and_hebrew_rows_are_clean(tmp_path: Path) -> 
     assert found_rows(ref, corpus) == {}
 
 
+# Found by re-attack: an Arabic item with its letters swapped for ones written alike (each
+# swap through the whole text), or marked with marks a hand-made list left out (Quranic
+# marks of Arabic Extended-A, a Syriac vowel), matched nothing in any scan.
+AR2 = (
+    "قال المعلم إن الطلاب الذين أنهوا الواجب مبكرا يمكنهم الخروج إلى الساحة، أما الآخرون "
+    "فعليهم البقاء في الفصل حتى ينتهوا من حل جميع الأسئلة المطلوبة منهم اليوم."
+)
+FA = (
+    "علی پانزده سیب داشت. او سه سیب به خواهرش داد و سپس هشت سیب دیگر از مغازه خرید. "
+    "علی اکنون چند سیب دارد؟ مراحل حل را با جزئیات بنویسید و پاسخ نهایی را مشخص کنید."
+)
+UR = (
+    "احمد کے پاس پندرہ سیب تھے۔ اس نے اپنی بہن کو تین سیب دیے اور پھر دکان سے آٹھ سیب "
+    "اور خریدے۔ اب احمد کے پاس کل کتنے سیب ہیں؟ حل کے تمام مراحل لکھیں۔"
+)
+SYR = (
+    "ܐܝܬ ܗܘܐ ܠܕܢܝܐܝܠ ܚܡܫܥܣܪ ܬܦܘܚܐ ܘܝܗܒ ܠܚܬܗ ܬܠܬܐ ܘܙܒܢ ܬܡܢܝܐ ܐܚܪܢܐ ܡܢ ܫܘܩܐ ܟܡܐ ܬܦܘܚܐ "
+    "ܐܝܬ ܠܗ ܗܫܐ ܟܬܘܒ ܟܠ ܫܘܪܓܐ"
+)
+
+
+def swap(text: str, pairs: str) -> str:
+    """``text`` with each letter of ``pairs`` ("ab cd": a to b, c to d) swapped."""
+    return text.translate({ord(p[0]): p[1] for p in pairs.split()})
+
+
+def marked(text: str, mark: str, every: int = 3) -> str:
+    """``mark`` after every ``every``-th letter of ``text`` (Arabic or Syriac)."""
+    out, n = [], 0
+    for c in text:
+        out.append(c)
+        if unicodedata.category(c) == "Lo":
+            n += 1
+            if n % every == 0:
+                out.append(mark)
+    return "".join(out)
+
+
+@pytest.mark.parametrize(
+    ("item", "copy"),
+    [
+        (AR2, swap(AR2, "يی")),  # Persian yeh for Arabic
+        (AR2, swap(AR2, "يی كک")),
+        (AR2, swap(AR2, "أا إا آا")),  # hamzas dropped
+        (AR2, AR2.replace("ال", "ٱل")),  # alef wasla
+        (AR, swap(AR, "ىي")),  # alef maksura as yeh
+        (AR, swap(AR, "ةه")),  # ta marbuta as heh
+        (AR, swap(AR, "أا")),
+        (FA, swap(FA, "یي کك")),  # Persian in Arabic letters
+        (UR, swap(UR, "یي کك ہه")),  # Urdu in Arabic letters
+        (swap(AR2, "يی"), AR2),  # the golden item in Persian letters, the copy Arabic
+    ],
+    ids=["yeh", "yeh-kaf", "hamza", "wasla", "maksura", "marbuta", "alef", "fa", "ur", "gold"],
+)
+def test_arabic_script_copies_with_letters_written_alike_are_found(
+    tmp_path: Path, item: str, copy: str
+) -> None:
+    ref = write(tmp_path / "ref.jsonl", [{"text": item}])
+    corpus = write(
+        tmp_path / "corpus.jsonl",
+        [
+            {"prompt": "Translate into English, please.", "completion": copy + "\n\nDone."},
+            {"prompt": "Translate into English, please.", "completion": "مرحبا بكم في المتجر."},
+        ],
+    )
+    assert found_rows(ref, corpus) == {item: [0]}
+
+
+@pytest.mark.parametrize(
+    ("item", "copy"),
+    [
+        (AR, marked(AR, "\u08f0")),
+        (AR, marked(AR, "\u08d4", every=4)),
+        (AR, marked(AR, "\u08e4")),
+        (AR, marked(AR, "\u08fe")),
+        (marked(AR, "\u08f1", every=4), AR),  # the golden item so marked
+        (SYR, marked(SYR, "\u0730")),  # a Syriac vowel
+    ],
+    ids=["08F0", "08D4", "08E4", "08FE", "gold-08F1", "syriac-0730"],
+)
+def test_copies_with_other_right_to_left_marks_are_found(
+    tmp_path: Path, item: str, copy: str
+) -> None:
+    ref = write(tmp_path / "ref.jsonl", [{"text": item}])
+    corpus = write(tmp_path / "corpus.jsonl", [{"text": "Copied: " + copy}])
+    assert found_rows(ref, corpus) == {item: [0]}
+
+
+def test_unrelated_persian_and_arabic_rows_are_clean(tmp_path: Path) -> None:
+    # Other sentences sharing common words (and the folded letters) with the items.
+    clean = [
+        "مریم دیروز به کتابخانه رفت و سه کتاب درباره تاریخ ایران و یک کتاب شعر امانت گرفت.",
+        "او سیب را به مادرش داد و گفت که فردا دوباره به مغازه خواهد رفت تا نان بخرد.",
+        "قال الطبيب إن المريض يحتاج إلى الراحة في البيت حتى نهاية الأسبوع القادم.",
+        "ذهب الطلاب إلى الساحة بعد الدرس ولعبوا كرة القدم مع المعلم حتى المساء.",
+        "ہم نے کل بازار سے کچھ کتابیں خریدیں اور شام کو دوستوں کے ساتھ چائے پی۔",
+    ]
+    ref = write(tmp_path / "ref.jsonl", [{"text": t} for t in (AR, AR2, FA, UR)])
+    corpus = write(tmp_path / "corpus.jsonl", [{"text": swap(t, "يی كک")} for t in clean])
+    assert found_rows(ref, corpus) == {}
+
+
 TH = (
     "สมชายมีแอปเปิ้ลสิบห้าลูก เขาให้น้องสาวไปสามลูก แล้วซื้อเพิ่มจากร้านค้าอีกแปดลูก "
     "ตอนนี้สมชายมีแอปเปิ้ลทั้งหมดกี่ลูก จงแสดงวิธีคิดอย่างละเอียด"

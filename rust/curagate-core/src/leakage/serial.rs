@@ -58,8 +58,10 @@ const MAGIC: &[u8; 8] = b"CGLEAKIX";
 /// version 18 reads a variant's tag next to a period or line break, or after the text;
 /// version 19 folds away Arabic's and Hebrew's optional marks and the tatweel (other
 /// words and hashes); version 20 drops invisible characters before composing and cutting a
-/// word into tokens (other tokens where a word holds one).
-pub const FORMAT_VERSION: u32 = 20;
+/// word into tokens (other tokens where a word holds one); version 21 folds Arabic-script
+/// letters written alike (Persian `ی` as `ي`, `أ` as `ا`) and every nonspacing mark of
+/// the right-to-left blocks (other words and hashes).
+pub const FORMAT_VERSION: u32 = 21;
 const HEADER: usize = 8 + 4 + 4 + 8 + 8;
 
 fn corrupt(message: impl Into<String>) -> Error {

@@ -483,17 +483,26 @@ fn folds_lookalikes(opts: &NormalizeOptions) -> bool {
 
 /// A normalized (lowercase) piece with what makes a copy look new without looking
 /// different removed: accents on Latin, Greek and Cyrillic letters (`été` is `ete`,
-/// an accent added to every word changes nothing), the optional marks of Arabic and
-/// Hebrew ([`is_optional_mark`]) and Greek and Cyrillic letters drawn like Latin ones
-/// (`саріtаl` with Cyrillic а, р, і is `capital`).
+/// an accent added to every word changes nothing), the optional marks of the scripts
+/// written right to left ([`is_optional_mark`]), the Arabic-script letters written
+/// alike ([`arabic_variant`]: Persian `ی` is Arabic `ي`, `أ` is `ا`) and Greek and
+/// Cyrillic letters drawn like Latin ones (`саріtаl` with Cyrillic а, р, і is `capital`).
 /// Borrows when nothing changes; ASCII never does.
 pub fn fold_lookalikes(text: &str, fold: bool) -> Cow<'_, str> {
-    if !fold || !text.chars().any(|c| is_foldable(c) || is_optional_mark(c)) {
+    if !fold
+        || !text
+            .chars()
+            .any(|c| is_foldable(c) || is_optional_mark(c) || arabic_variant(c).is_some())
+    {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         if is_optional_mark(c) {
+            continue;
+        }
+        if let Some(a) = arabic_variant(c) {
+            out.push(a);
             continue;
         }
         if !is_foldable(c) {
@@ -513,25 +522,95 @@ pub fn fold_lookalikes(text: &str, fold: bool) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// The marks Arabic and Hebrew write or leave out at will, and Arabic's stretching
-/// stroke: harakat (U+064B-U+065F: fatha, damma, kasra, tanwin, shadda, sukun...), the
-/// superscript alef (U+0670), the honorific and Quranic annotation marks (U+0610-U+061A,
-/// U+06D6-U+06ED), the kashida or tatweel (U+0640), and Hebrew's points and cantillation
-/// (niqqud, U+0591-U+05C7). Found by attack: the marks are letters to Unicode
-/// (`Other_Alphabetic`; the tatweel is a modifier letter), so normalization kept them,
-/// and a golden item copied with its vowels written on some letters, a kashida in some
-/// words, or niqqud (or vowelled in the golden set and plain in the copy) matched
-/// nothing. Punctuation in these ranges (the maqaf, sof pasuq) is gone by then.
+/// The nonspacing and enclosing marks (general categories Mn, Me) of the Hebrew, Arabic,
+/// Syriac, Thaana, NKo, Samaritan, Mandaic, Syriac Supplement and Arabic Extended-A/B
+/// blocks (U+0590-U+08FF) and of the Hebrew and Arabic presentation forms
+/// (U+FB1D-U+FEFF). Unicode 14.0, generated with Python 3.11's `unicodedata`:
+/// `[c for c in [*range(0x590, 0x900), *range(0xFB1D, 0xFF00)] if
+/// unicodedata.category(chr(c)) in ("Mn", "Me")]`, as ranges.
+const RTL_MARKS: [(u32, u32); 26] = [
+    (0x0591, 0x05BD),
+    (0x05BF, 0x05BF),
+    (0x05C1, 0x05C2),
+    (0x05C4, 0x05C5),
+    (0x05C7, 0x05C7),
+    (0x0610, 0x061A),
+    (0x064B, 0x065F),
+    (0x0670, 0x0670),
+    (0x06D6, 0x06DC),
+    (0x06DF, 0x06E4),
+    (0x06E7, 0x06E8),
+    (0x06EA, 0x06ED),
+    (0x0711, 0x0711),
+    (0x0730, 0x074A),
+    (0x07A6, 0x07B0),
+    (0x07EB, 0x07F3),
+    (0x07FD, 0x07FD),
+    (0x0816, 0x0819),
+    (0x081B, 0x0823),
+    (0x0825, 0x0827),
+    (0x0829, 0x082D),
+    (0x0859, 0x085B),
+    (0x0898, 0x089F),
+    (0x08CA, 0x08E1),
+    (0x08E3, 0x08FF),
+    (0xFB1E, 0xFB1E),
+];
+
+/// The marks the scripts written right to left write or leave out at will: every
+/// nonspacing or enclosing mark of their blocks ([`RTL_MARKS`]: Arabic's harakat, the
+/// superscript alef, the Quranic annotation marks, Hebrew's niqqud and cantillation,
+/// Syriac's vowels, Thaana's fili...), Arabic's stretching stroke (the kashida or
+/// tatweel, U+0640, a modifier letter) and the small waw and yeh (U+06E5, U+06E6,
+/// modifier letters). Found by attack: the marks are letters to Unicode
+/// (`Other_Alphabetic`), so normalization kept them, and a golden item copied with its
+/// vowels written on some letters, a kashida in some words, or niqqud (or vowelled in the
+/// golden set and plain in the copy) matched nothing; then, with a hand-made list, a
+/// Quranic mark of Arabic Extended-A (U+08F0) or a Syriac vowel left out of it did the
+/// same. Punctuation in these blocks (the maqaf, sof pasuq) is gone by then.
 #[inline]
 fn is_optional_mark(c: char) -> bool {
-    matches!(c as u32,
-        0x0591..=0x05C7
-        | 0x0610..=0x061A
-        | 0x0640
-        | 0x064B..=0x065F
-        | 0x0670
-        | 0x06D6..=0x06ED
-    )
+    let c = c as u32;
+    matches!(c, 0x0591..=0x08FF | 0xFB1E)
+        && (matches!(c, 0x0640 | 0x06E5 | 0x06E6)
+            || RTL_MARKS
+                .binary_search_by(|&(a, b)| {
+                    if b < c {
+                        std::cmp::Ordering::Less
+                    } else if a > c {
+                        std::cmp::Ordering::Greater
+                    } else {
+                        std::cmp::Ordering::Equal
+                    }
+                })
+                .is_ok())
+}
+
+/// The Arabic letter an Arabic-script letter written alike stands for: Persian, Urdu
+/// and Pashto yeh, kaf and heh forms and the alef maksura (`ی ى ې ۍ` are `ي`, `ک ڪ` are
+/// `ك`, `ہ ە ۀ ھ` and the ta marbuta `ة` are `ه`), alef with a hamza, madda or wasla
+/// (`أ إ آ ٱ ٲ ٳ` are `ا`) and the hamza's carriers (`ؤ` is `و`, `ئ` is `ي`). Writers
+/// leave the hamza off and swap these letters at will (Egyptian `ه` for `ة`, `ي` for
+/// `ى`), and a keyboard of another language types its own forms. Found by re-attack:
+/// an Arabic item with `ي` typed as Persian `ی`, its hamzas dropped or `ال` written with
+/// a wasla, or a Persian or Urdu one in Arabic letters, matched nothing. `ھ`, Urdu's
+/// aspiration mark (`بھ`), is the heh Arabic, Kurdish and Uyghur write with it, drawn
+/// like `ه` where it joins: folded too (Urdu's `بھی` and `بہی` read alike).
+#[inline]
+fn arabic_variant(c: char) -> Option<char> {
+    Some(match c {
+        // yeh: Farsi yeh, alef maksura, Pashto e and yeh with tail, yeh with hamza
+        '\u{06CC}' | '\u{0649}' | '\u{06D0}' | '\u{06CD}' | '\u{0626}' => '\u{064A}',
+        // kaf: keheh, swash kaf
+        '\u{06A9}' | '\u{06AA}' => '\u{0643}',
+        // heh: heh goal, ae, ta marbuta, heh with yeh above, heh doachashmee
+        '\u{06C1}' | '\u{06D5}' | '\u{0629}' | '\u{06C0}' | '\u{06BE}' => '\u{0647}',
+        // alef: with hamza above or below, with madda, wasla, wavy hamza above or below
+        '\u{0623}' | '\u{0625}' | '\u{0622}' | '\u{0671}' | '\u{0672}' | '\u{0673}' => '\u{0627}',
+        // waw with hamza
+        '\u{0624}' => '\u{0648}',
+        _ => return None,
+    })
 }
 
 /// Latin (beyond ASCII, IPA and small capitals included), Greek, Cyrillic, Armenian,
@@ -870,13 +949,62 @@ mod tests {
             assert_eq!(tok(marked).hashes, plain, "{marked:?}");
         }
         assert_eq!(tok("בְּרֵאשִׁית בָּרָא").hashes, tok("בראשית ברא").hashes);
-        // A letter with its hamza stays that letter (NFKC composes it first).
+        // A letter with its hamza is that letter without it (NFKC composes it first).
         assert_eq!(tok("أ").hashes, tok("\u{0627}\u{0654}").hashes);
-        assert_ne!(tok("أ").hashes, tok("ا").hashes);
+        assert_eq!(tok("أ").hashes, tok("ا").hashes);
         // Exact options keep the marks.
         let mut t = Tokens::default();
         tokenize_into("كَتَبَ", &NormalizeOptions::NONE, &mut t);
         assert_eq!(String::from_utf8(t.normalized).unwrap(), "كَتَبَ");
+    }
+
+    #[test]
+    fn every_mark_of_the_right_to_left_blocks_folds_away() {
+        // Found by re-attack: Quranic marks of Arabic Extended-A and a Syriac vowel, left
+        // out of the hand-made list, each hid an item written with them.
+        for mark in [
+            '\u{08D4}', '\u{08E4}', '\u{08F0}', '\u{08F1}', '\u{08FE}', '\u{0730}',
+        ] {
+            assert!(is_optional_mark(mark), "{:04X}", mark as u32);
+        }
+        for marked in ["كت\u{08F0}ب الو\u{08D4}لد", "كتب\u{08E4} ا\u{08FE}لولد"] {
+            assert_eq!(tok(marked).hashes, tok("كتب الولد").hashes, "{marked:?}");
+        }
+        assert_eq!(
+            tok("ܬܦ\u{0730}ܘܚܐ ܫܘ\u{0731}ܩܐ").hashes,
+            tok("ܬܦܘܚܐ ܫܘܩܐ").hashes
+        );
+        // Letters, digits and punctuation of the blocks stay (or go as before).
+        for kept in [
+            '\u{0627}', '\u{05D0}', '\u{0710}', '\u{0780}', '\u{07CA}', '\u{0661}',
+        ] {
+            assert!(!is_optional_mark(kept), "{:04X}", kept as u32);
+        }
+    }
+
+    #[test]
+    fn arabic_script_letters_written_alike_fold_to_one() {
+        // Found by re-attack: Persian yeh and kaf for Arabic ones, hamzas dropped, a ta
+        // marbuta as heh, an alef maksura as yeh, alef wasla for alef: each swapped through
+        // a whole item hid it from every scan.
+        let arabic = tok("أكل الطفل إبرة في مدينة آمنة على الشاطئ وسؤال").hashes;
+        for copy in [
+            "اكل الطفل ابرة في مدينة امنة على الشاطئ وسؤال",
+            "أکل الطفل إبرة فی مدینة آمنة علی الشاطئ وسؤال",
+            "أكل الطفل إبره في مدينه آمنه على الشاطئ وسؤال",
+            "أكل الطفل إبرة في مدينة آمنة علي الشاطئ وسؤال",
+            "أكل ٱلطفل إبرة في مدينة آمنة على ٱلشاطئ وسؤال",
+            "أكل الطفل إبرة في مدينة آمنة على الشاطي وسوال",
+        ] {
+            assert_eq!(tok(copy).hashes, arabic, "{copy:?}");
+        }
+        // Urdu's heh forms and keheh, Pashto's yeh forms.
+        assert_eq!(tok("کہ ھ ۀ ە").hashes, tok("كه ه ه ه").hashes);
+        assert_eq!(tok("ې ۍ ڪ").hashes, tok("ي ي ك").hashes);
+        // Other letters stay themselves.
+        assert_ne!(tok("گ").hashes, tok("ك").hashes);
+        assert_ne!(tok("ے").hashes, tok("ي").hashes);
+        assert_ne!(tok("ء").hashes, tok("ا").hashes);
     }
 
     #[test]
