@@ -331,6 +331,66 @@ def test_a_japanese_copy_with_furigana_is_found(tmp_path: Path, form: str) -> No
     assert found_rows(ref, corpus) == {JA: [0]}
 
 
+@pytest.mark.parametrize(
+    "form",
+    [
+        "{k}《{r}》",  # Aozora Bunko
+        "｜{k}《{r}》",
+        "{k} ({r})",  # a space before the parenthesis
+        " {k}[{r}]",  # Anki
+        "{k}［{r}］",
+        "{k}【{r}】",
+        "{k}〔{r}〕",
+        "{k}﹙{r}﹚",
+        "<ruby>{k}<rtc>{r}</rtc></ruby>",
+        "<ruby>{k}<rt><b>{r}</b></rt></ruby>",  # a tag inside the reading
+        "&lt;ruby&gt;{k}&lt;rt&gt;{r}&lt;/rt&gt;&lt;/ruby&gt;",  # ruby escaped
+    ],
+    ids=[
+        "aozora",
+        "aozora-bar",
+        "space-paren",
+        "anki",
+        "fw-square",
+        "lenticular",
+        "tortoise",
+        "small-paren",
+        "rtc",
+        "rt-with-tag",
+        "escaped",
+    ],
+)
+def test_a_japanese_copy_with_furigana_in_other_brackets_or_markup_is_found(
+    tmp_path: Path, form: str
+) -> None:
+    # Found by re-attack: each form hid the item from every scan.
+    ref = write(tmp_path / "ref.jsonl", [{"text": JA}, {"text": KO}])
+    corpus = write(
+        tmp_path / "corpus.jsonl",
+        [
+            {"prompt": "次の文章を英語に訳してください。", "completion": furigana(JA, form)},
+            {"prompt": "次の文章を英語に訳してください。", "completion": "今日は晴れです。"},
+        ],
+    )
+    assert found_rows(ref, corpus) == {JA: [0]}
+
+
+def test_a_reading_with_a_middle_dot_or_a_space_is_taken_out() -> None:
+    import pyarrow as pa
+
+    from curagate.leakage.texts import without_readings
+
+    rows = [
+        "東京駅（とうきょう・えき）から",
+        "東京駅（とうきょう えき）から",
+        "【注意】東京駅【とうきょうえき】から【重要】です。",  # brackets of text stay
+        "問題【注意】をよく読んで［答え］を書く。",  # no reading: not taken out
+    ]
+    out = without_readings(pa.array(rows))
+    assert out is not None
+    assert out.to_pylist() == ["東京駅から", "東京駅から", "【注意】東京駅から【重要】です。", ""]
+
+
 def test_unrelated_japanese_rows_with_furigana_are_clean(tmp_path: Path) -> None:
     # Same words, readings and stock phrases, other sentences: no leak once the readings go.
     clean = [

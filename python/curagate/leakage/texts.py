@@ -725,11 +725,20 @@ _MARKUP = (
 _MARKUP_RE = re.compile(_MARKUP)
 _ANSI_RE = re.compile(_ANSI)
 _TAG_RE = re.compile(r"<\s*/?\s*([A-Za-z][A-Za-z0-9]*)?[^<>]{0,200}>")
-# Ruby's readings (`<rt>`) and the parentheses drawn around them where ruby is not
-# supported (`<rp>`), with their text (up to the next tag: their end tags may be left
-# out): found by attack, `<ruby>東京駅<rt>とうきょうえき</rt></ruby>` put the reading
-# between the item's characters and a Japanese item so marked up matched nothing.
-_RUBY_TEXT_RE = re.compile(r"<\s*(rt|rp)\b[^<>]{0,200}>[^<]{0,200}(?:<\s*/\s*\1\s*>)?", re.I)
+# Ruby's readings (`<rt>`, `<rtc>`) and the parentheses drawn around them where ruby is
+# not supported (`<rp>`), with their text: up to the element's end tag where one closes it
+# before the next ruby tag (tags inside it too: `<rt><b>...</b></rt>`), else up to the
+# next tag (their end tags may be left out). Found by attack,
+# `<ruby>東京駅<rt>とうきょうえき</rt></ruby>` put the reading between the item's
+# characters and a Japanese item so marked up matched nothing; found by re-attack, so did
+# a reading in `<rtc>` or with a tag inside its `<rt>`.
+_RUBY_TEXT_RE = re.compile(
+    r"<\s*(rtc|rt|rp)\b[^<>]{0,200}>"
+    r"(?:(?:(?!<\s*/?\s*(?:ruby|rb|rtc|rt|rp)\b)[\s\S]){0,400}?<\s*/\s*\1\s*>"
+    r"|[^<]{0,200}(?:<\s*/\s*\1\s*>)?)",
+    re.I,
+)
+_RUBY_OPEN_RE = re.compile(r"<\s*(?:rtc|rt|rp)\b", re.I)
 # Tags a browser draws inside a line of text, adding no space (`<br>`, `<p>`, `<td>` and
 # the other block tags break the text: read as a space).
 # fmt: off
@@ -762,6 +771,10 @@ def markup_decoded(text: str) -> str | None:
         bare = _RUBY_TEXT_RE.sub("", bare)
     drawn, spaced = _TAG_RE.sub(_tag_as, bare), _TAG_RE.sub(" ", bare)
     decoded = html.unescape(drawn if drawn == spaced else f"{drawn}\n{spaced}")
+    if "<" in decoded and _RUBY_OPEN_RE.search(decoded):
+        # Ruby escaped as entities (`&lt;rt&gt;`, a page's source shown as text): its tags
+        # appear only once decoded (found by re-attack: the readings stayed).
+        decoded = _TAG_RE.sub(_tag_as, _RUBY_TEXT_RE.sub("", decoded))
     return urllib.parse.unquote(decoded, errors="replace")
 
 
@@ -803,16 +816,36 @@ def without_calculator_marks(texts: pa.Array) -> pa.Array | None:
     return _kernels.if_else(hits, bare, pa.scalar("", texts.type))
 
 
-# Furigana in parentheses: a reading in hiragana or katakana (and the prolonged sound mark)
-# right after a Han character, in ASCII or full-width parentheses (U+FF08, U+FF09), as
-# Japanese text writes one where it cannot set ruby (`東京駅(とうきょうえき)`). Found by
-# attack: a Japanese golden item so annotated, each reading between its characters, matched
-# nothing.
-READING = r"(\p{Han})[(\x{FF08}][\p{Hiragana}\p{Katakana}ー]{1,32}[)\x{FF09}]"
+# Furigana in parentheses or brackets: a reading in hiragana or katakana (and the
+# prolonged sound mark; a middle dot or a space inside, up to 32 in all) right after a Han
+# character (a space between allowed), in ASCII or full-width parentheses (U+FF08, U+FF09),
+# small ones (U+FE59, U+FE5A), square brackets (ASCII, full-width, as Anki writes them),
+# lenticular (U+3010, U+3011) or tortoise-shell (U+3014, U+3015) brackets, or Aozora
+# Bunko's double angle brackets (U+300A, U+300B; its bar U+FF5C may open a base of any
+# characters), as Japanese text writes one where it cannot set ruby
+# (`東京駅(とうきょうえき)`). Found by attack: a Japanese golden item so annotated, each
+# reading between its characters, matched nothing; found by re-attack, in brackets other
+# than parentheses, after a space, or with a `・` or space inside, it still did.
+_KANA_RUN = r"[\p{Hiragana}\p{Katakana}ー][\p{Hiragana}\p{Katakana}ー・･ \x{3000}]{0,31}"
+_BRACKETS: tuple[tuple[str, str], ...] = (
+    ("(", ")"),
+    ("\uff08", "\uff09"),
+    ("\ufe59", "\ufe5a"),
+    ("[", "]"),
+    ("\uff3b", "\uff3d"),
+    ("\u3010", "\u3011"),
+    ("\u3014", "\u3015"),
+    ("\u300a", "\u300b"),
+)
+READING = (
+    r"(\p{Han}|\x{FF5C}[^\x{FF5C}\x{300A}\x{300B}\n]{1,32})[ \x{3000}]?(?:"
+    + "|".join(f"\\x{{{ord(o):04X}}}{_KANA_RUN}\\x{{{ord(c):04X}}}" for o, c in _BRACKETS)
+    + ")"
+)
 
 
 def without_readings(texts: pa.Array) -> pa.Array | None:
-    """``texts`` with the furigana in parentheses after their Han characters taken out
+    """``texts`` with the furigana in parentheses or brackets after their Han characters taken out
     (:data:`READING`), the rows without any as "" (nothing to scan twice); None when no row
     has any."""
     from curagate import _kernels
