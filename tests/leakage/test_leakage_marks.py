@@ -271,6 +271,30 @@ def test_a_thai_copy_with_an_invisible_character_before_each_mark_is_found(
     assert found_rows(ref, corpus) == {TH: [0, 1, 2]}
 
 
+@pytest.mark.parametrize(
+    "hidden",
+    ["\u0605", "\u2800", "\ufff9", "\ufffb", "\U00013430"],
+    ids=["0605", "2800", "FFF9", "FFFB", "13430"],
+)
+def test_a_copy_with_a_format_character_or_blank_braille_before_each_mark_is_found(
+    tmp_path: Path, hidden: str
+) -> None:
+    # Found by re-attack: format characters outside the invisible set, and the blank
+    # braille pattern, before each Thai mark each made the marks tokens of their own.
+    ref = write(tmp_path / "ref.jsonl", [{"text": TH}, {"text": KO}, {"text": JA}])
+    corpus = write(
+        tmp_path / "corpus.jsonl",
+        [
+            {"prompt": "ช่วยดูข้อความนี้หน่อย", "completion": f"ข้อความคือ: {before_marks(TH, hidden)} จบ"},
+            {
+                "prompt": "Look at this.",
+                "completion": hidden.join(unicodedata.normalize("NFD", KO)),
+            },
+        ],
+    )
+    assert found_rows(ref, corpus) == {TH: [0], KO: [1]}
+
+
 @pytest.mark.parametrize("item", [KO, JA], ids=["ko", "ja"])
 def test_a_decomposed_copy_with_a_soft_hyphen_between_its_code_points_is_found(
     tmp_path: Path, item: str

@@ -60,8 +60,9 @@ const MAGIC: &[u8; 8] = b"CGLEAKIX";
 /// words and hashes); version 20 drops invisible characters before composing and cutting a
 /// word into tokens (other tokens where a word holds one); version 21 folds Arabic-script
 /// letters written alike (Persian `ی` as `ي`, `أ` as `ا`) and every nonspacing mark of
-/// the right-to-left blocks (other words and hashes).
-pub const FORMAT_VERSION: u32 = 21;
+/// the right-to-left blocks (other words and hashes); version 22 drops every format
+/// character and the blank braille pattern before composing and cutting a word.
+pub const FORMAT_VERSION: u32 = 22;
 const HEADER: usize = 8 + 4 + 4 + 8 + 8;
 
 fn corrupt(message: impl Into<String>) -> Error {

@@ -239,7 +239,7 @@ fn finish(
     // but after. Found by attack: one before each Thai combining mark made each mark a
     // token of its own, and a soft hyphen between a Korean or Japanese text's decomposed
     // code points (NFD) kept NFKC from composing them: the copies matched nothing.
-    let invisible = opts.strip_punctuation && word.chars().any(is_invisible);
+    let invisible = opts.strip_punctuation && word.chars().any(is_hidden);
     if !word.chars().any(is_char_token) {
         let piece = visible(word, invisible);
         let normalized = normalize(&piece, opts);
@@ -262,7 +262,7 @@ fn finish(
         let ends_here = match next {
             None => true,
             Some((_, d)) => {
-                !(continues_token(d) || invisible && is_invisible(d))
+                !(continues_token(d) || invisible && is_hidden(d))
                     && (seg_unspaced || is_char_token(d))
             }
         };
@@ -280,14 +280,38 @@ fn finish(
     }
 }
 
-/// `piece` without its invisible characters ([`is_invisible`]) when `strip` (and it
+/// `piece` without its invisible characters ([`is_hidden`]) when `strip` (and it
 /// holds one).
 fn visible(piece: &str, strip: bool) -> Cow<'_, str> {
-    if strip && piece.chars().any(is_invisible) {
-        Cow::Owned(piece.chars().filter(|&c| !is_invisible(c)).collect())
+    if strip && piece.chars().any(is_hidden) {
+        Cow::Owned(piece.chars().filter(|&c| !is_hidden(c)).collect())
     } else {
         Cow::Borrowed(piece)
     }
+}
+
+/// The characters dropped before a word is composed and cut into tokens: the invisible
+/// ones ([`is_invisible`]), every other format character (general category Cf: the
+/// Arabic number signs U+0600-U+0605, U+06DD, U+070F, U+0890-U+0891, U+08E2, the
+/// interlinear annotation marks U+FFF9-U+FFFB, Kaithi's U+110BD, U+110CD, the Egyptian
+/// hieroglyph format controls U+13430-U+1343F; Unicode 15.0) and the blank braille
+/// pattern U+2800, drawn as a space. Normalization drops them all anyway, but after:
+/// found by re-attack, one before each Thai combining mark made each mark a token.
+#[inline]
+fn is_hidden(c: char) -> bool {
+    is_invisible(c)
+        || matches!(c as u32,
+            0x0600..=0x0605
+            | 0x06DD
+            | 0x070F
+            | 0x0890..=0x0891
+            | 0x08E2
+            | 0x2800
+            | 0xFFF9..=0xFFFB
+            | 0x110BD
+            | 0x110CD
+            | 0x13430..=0x1343F
+        )
 }
 
 /// The arithmetic operator (or comparison sign) that opens at byte `i` of `text`
@@ -923,7 +947,20 @@ mod tests {
             } else {
                 text.to_string()
             };
-            for hidden in ['\u{AD}', '\u{200C}', '\u{200D}', '\u{2060}', '\u{FEFF}'] {
+            // Found by re-attack: the other format characters and the blank braille pattern.
+            for hidden in [
+                '\u{AD}',
+                '\u{200C}',
+                '\u{200D}',
+                '\u{2060}',
+                '\u{FEFF}',
+                '\u{0605}',
+                '\u{2800}',
+                '\u{FFF9}',
+                '\u{FFFB}',
+                '\u{13430}',
+                '\u{1343F}',
+            ] {
                 let before_marks: String = source
                     .chars()
                     .flat_map(|c| (is_mark(c).then_some(hidden).into_iter()).chain([c]))
