@@ -61,8 +61,9 @@ const MAGIC: &[u8; 8] = b"CGLEAKIX";
 /// word into tokens (other tokens where a word holds one); version 21 folds Arabic-script
 /// letters written alike (Persian `ی` as `ي`, `أ` as `ا`) and every nonspacing mark of
 /// the right-to-left blocks (other words and hashes); version 22 drops every format
-/// character and the blank braille pattern before composing and cutting a word.
-pub const FORMAT_VERSION: u32 = 22;
+/// character and the blank braille pattern before composing and cutting a word; version
+/// 23 keeps Thaana's and NKo's marks and folds away Unicode 15's Arabic pepet.
+pub const FORMAT_VERSION: u32 = 23;
 const HEADER: usize = 8 + 4 + 4 + 8 + 8;
 
 fn corrupt(message: impl Into<String>) -> Error {
