@@ -217,6 +217,38 @@ def test_an_output_a_glob_reaches_through_a_link_is_refused_on_the_first_run(
             shutil.rmtree(tmp_path / out)
 
 
+@pytest.mark.parametrize("command", ["curate", "split", "audit", "leakage"])
+def test_a_recursive_glob_over_links_back_up_the_tree_is_checked_without_hanging(
+    tmp_path: Path, command: str
+) -> None:
+    # Found by attack: two links back up the tree (k/s/up -> .., k/s/up2 -> ..) made every
+    # command hang before any work: the --out overlap check expanded the pattern with
+    # glob.glob, which follows links without remembering where it has been (the reader's
+    # own walk visits each folder once). The check walks with the reader's glob now.
+    corpus(tmp_path / "k" / "s" / "x.jsonl", 5)
+    (tmp_path / "k" / "s" / "up").symlink_to("..")
+    (tmp_path / "k" / "s" / "up2").symlink_to("..")
+    pattern, out = "k/**/*.jsonl", str(tmp_path / "elsewhere" / "o")
+    args = {
+        "curate": ["curate", pattern, "--out", out, "--quiet"],
+        "split": ["split", pattern, "--out", out],
+        "audit": ["audit", pattern, "--out", out],
+        "leakage": ["leakage", "--reference", pattern, "--corpus", pattern, "--out", out],
+    }[command]
+    env = {**os.environ, "PYTHONPATH": str(REPO / "python")}
+    done = subprocess.run(
+        [sys.executable, "-m", "curagate", *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,  # it never finished before; it takes about a second
+    )
+    assert done.returncode in (0, 1), done.stderr
+    assert (tmp_path / "elsewhere" / "o").is_dir()
+
+
 @pytest.mark.parametrize(
     ("inputs", "out"),
     [

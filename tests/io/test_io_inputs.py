@@ -75,7 +75,7 @@ def test_a_recursive_glob_walks_a_folder_reached_by_two_links_once(
     # Two links to the next folder at each level: 2^levels routes to one file, which the
     # walk took one by one (25 levels: minutes; skipping only a folder's ancestors did not
     # stop it). Here 12 levels: 4,096 matches before, one now.
-    from curagate.io.readers import _glob
+    from curagate.io.outputs import input_glob as _glob
 
     d = tmp_path / "d"
     for i in range(13):

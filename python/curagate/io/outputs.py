@@ -412,6 +412,64 @@ def has_magic(text: str) -> bool:
     return any(c in text for c in "*?[")
 
 
+def input_glob(pattern: str) -> list[Path]:
+    """``glob.glob(pattern, recursive=True)``, sorted, where ``**`` visits each folder once.
+
+    glob's ``**`` follows links to folders without remembering where it has been: one link
+    back up the tree made it walk 40 levels of ``self/self/...`` (then fail on them), two
+    such links never finished. Here ``**`` walks each folder once (links to folders
+    followed), as an input folder's walk does; wildcards skip hidden names as glob's do.
+    Patterns without ``**`` go to glob (they cannot recurse). The reader expands an input
+    pattern with it, and :func:`refuse_overlap` looks where it leads with it too (its own
+    ``glob.glob`` never finished on two links back up the tree, before any work)."""
+    parts = Path(pattern).parts
+    if "**" not in parts:
+        return sorted(map(Path, glob.glob(pattern)))  # noqa: PTH207 - absolute patterns too
+    found: set[Path] = set()
+
+    def listed(folder: Path, part: str) -> list[str]:
+        try:
+            names = [p.name for p in folder.iterdir()]
+        except OSError:
+            return []
+        hidden = part.startswith(".")  # glob's rule: a wildcard matches no hidden name
+        return sorted(n for n in fnmatch.filter(names, part) if hidden or not n.startswith("."))
+
+    def expand(base: Path, i: int) -> None:
+        if i == len(parts):
+            if base.exists() or base.is_symlink():
+                found.add(base)
+            return
+        if parts[i] == "**":
+            walk(base, i + 1)
+            return
+        for name in listed(base, parts[i]) if has_magic(parts[i]) else [parts[i]]:
+            child = base / name
+            if i == len(parts) - 1 or child.is_dir():
+                expand(child, i + 1)
+
+    walked: set[tuple[int, tuple[int, int]]] = set()  # (pattern position, folder)
+
+    def walk(base: Path, i: int) -> None:
+        """``**`` before ``parts[i]``: ``base`` itself, then every folder below it, each
+        folder once (two links to one folder, one level below the other, doubled the
+        walk at each level; a link back up the tree looped)."""
+        try:
+            st = base.stat()
+        except OSError:
+            return
+        if (i, (st.st_dev, st.st_ino)) in walked:
+            return
+        walked.add((i, (st.st_dev, st.st_ino)))
+        expand(base, i)
+        for name in listed(base, "*"):
+            if (base / name).is_dir():
+                walk(base / name, i)
+
+    expand(Path(), 0)
+    return sorted(found)
+
+
 def _searched_folders(inputs: Sequence[str | os.PathLike[str]]) -> Iterator[tuple[str, Path]]:
     """(input as given, resolved folder) for every folder the reader searches: input
     folders, folders a glob matches, and the folders their links lead to."""
@@ -420,7 +478,7 @@ def _searched_folders(inputs: Sequence[str | os.PathLike[str]]) -> Iterator[tupl
         if Path(text).is_dir():
             roots = [Path(text)]
         elif has_magic(text):
-            roots = [Path(m) for m in sorted(glob.glob(text, recursive=True)) if Path(m).is_dir()]  # noqa: PTH207
+            roots = [m for m in input_glob(text) if m.is_dir()]
         else:
             continue
         for root in roots:

@@ -12,8 +12,6 @@ from __future__ import annotations
 import bisect
 import codecs
 import contextlib
-import fnmatch
-import glob
 import io
 import json
 import math
@@ -39,7 +37,7 @@ from curagate._core import (
 from curagate._lazy import lazy_import
 from curagate.digest import walk_once
 from curagate.errors import ConfigError, InputError
-from curagate.io.outputs import has_magic, is_hidden
+from curagate.io.outputs import has_magic, input_glob, is_hidden
 from curagate.records import (
     DEFAULT_BATCH_ROWS,
     FORMAT_ADVICE,
@@ -329,62 +327,6 @@ def _entry_error(entry: os.DirEntry[str], exc: OSError) -> str:
     return f"cannot read: {exc.strerror or exc}"
 
 
-def _glob(pattern: str) -> list[Path]:
-    """``glob.glob(pattern, recursive=True)``, sorted, where ``**`` visits each folder once.
-
-    glob's ``**`` follows links to folders without remembering where it has been: one link
-    back up the tree made it walk 40 levels of ``self/self/...`` (then fail on them), two
-    such links never finished. Here ``**`` walks each folder once (links to folders
-    followed), as an input folder's walk does; wildcards skip hidden names as glob's do.
-    Patterns without ``**`` go to glob (they cannot recurse)."""
-    parts = Path(pattern).parts
-    if "**" not in parts:
-        return sorted(map(Path, glob.glob(pattern)))  # noqa: PTH207 - absolute patterns too
-    found: set[Path] = set()
-
-    def listed(folder: Path, part: str) -> list[str]:
-        try:
-            names = [p.name for p in folder.iterdir()]
-        except OSError:
-            return []
-        hidden = part.startswith(".")  # glob's rule: a wildcard matches no hidden name
-        return sorted(n for n in fnmatch.filter(names, part) if hidden or not n.startswith("."))
-
-    def expand(base: Path, i: int) -> None:
-        if i == len(parts):
-            if base.exists() or base.is_symlink():
-                found.add(base)
-            return
-        if parts[i] == "**":
-            walk(base, i + 1)
-            return
-        for name in listed(base, parts[i]) if has_magic(parts[i]) else [parts[i]]:
-            child = base / name
-            if i == len(parts) - 1 or child.is_dir():
-                expand(child, i + 1)
-
-    walked: set[tuple[int, tuple[int, int]]] = set()  # (pattern position, folder)
-
-    def walk(base: Path, i: int) -> None:
-        """``**`` before ``parts[i]``: ``base`` itself, then every folder below it, each
-        folder once (two links to one folder, one level below the other, doubled the
-        walk at each level; a link back up the tree looped)."""
-        try:
-            st = base.stat()
-        except OSError:
-            return
-        if (i, (st.st_dev, st.st_ino)) in walked:
-            return
-        walked.add((i, (st.st_dev, st.st_ino)))
-        expand(base, i)
-        for name in listed(base, "*"):
-            if (base / name).is_dir():
-                walk(base / name, i)
-
-    expand(Path(), 0)
-    return sorted(found)
-
-
 def _shards_in(directory: Path, problems: list[Unreadable]) -> list[Path]:
     """Shards under ``directory`` (symlinked folders followed once each).
 
@@ -521,7 +463,7 @@ def scan_inputs(
                 )
             shards = [path]
         elif has_magic(text):
-            matches = _glob(text)
+            matches = input_glob(text)
             if not matches:
                 raise InputError(f"{text}: the pattern matches no file")
             shards = []
@@ -3106,10 +3048,10 @@ def json_records(path: Path) -> bool:
 def files_reached(spec: str) -> list[Path]:
     """Every file a path reaches, whatever its type: itself, the files under a folder
     (:func:`~curagate.digest.walk_once`), or what a glob matches (its ``**``
-    walked the same way, see :func:`_glob`) and the files under the folders it matches."""
+    walked the same way, see :func:`~curagate.io.outputs.input_glob`) and the files under the folders it matches."""
     out: list[Path] = []
     seen: set[tuple[int, int]] = set()
-    for top in _glob(spec) if has_magic(spec) else [Path(spec)]:
+    for top in input_glob(spec) if has_magic(spec) else [Path(spec)]:
         if not top.is_dir():
             out += [top] if top.is_file() else []
             continue
