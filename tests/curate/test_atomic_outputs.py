@@ -466,3 +466,35 @@ def test_an_out_whose_temporary_name_is_too_long_is_refused_before_the_work(
     err = capsys.readouterr().err
     assert "File name too long" in err and "give --out a name of at most" in err, err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.jsonl"]
+
+
+@pytest.mark.parametrize("kind", ["file", "report"])
+def test_an_output_goes_where_its_claim_named_it_though_a_link_on_the_way_switched(
+    tmp_path: Path, kind: str
+) -> None:
+    # Found by attack: --out's folder was resolved as the command began (its checks) and
+    # again after the work, so a link on its way switched meanwhile (a rotated `current ->`)
+    # sent the output where no check had looked (inside an input: the rerun read it back).
+    from curagate.io.atomic import atomic_path, claim_output
+    from curagate.io.outputs import check_output, report_folder
+
+    data = write_corpus(tmp_path / "d.jsonl", 1)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    current = tmp_path / "current"
+    current.symlink_to("a")
+    out = current / "o"
+    claim = check_output(out, "leakage", [data], [data]) if kind == "report" else claim_output(out)
+    current.unlink()
+    current.symlink_to("b")  # rotated while the command works
+    if kind == "report":
+        with report_folder(out, "leakage", "leakage.json", claim) as tmp:
+            (tmp / "leakage.json").write_text("{}")
+    else:
+        with atomic_path(out, claim=claim) as tmp:
+            tmp.write_text("done")
+    assert not (tmp_path / "b" / "o").exists()
+    if kind == "report":
+        assert read_marker(tmp_path / "a" / "o") is not None
+    else:
+        assert (tmp_path / "a" / "o").read_text() == "done"

@@ -40,14 +40,21 @@ def atomic_path(
     (two exports or curates of one ``--out`` at once: both said "done", the first's numbers
     described an output the second had replaced); the look and the rename hold a lock on
     the parent folder, so of runs that overlap exactly one puts its output in place.
-    Without it the last run to rename wins, whole.
+    Without it the last run to rename wins, whole. With it, the output goes to the folder
+    ``path`` named when the claim was taken (links on its way resolved then), whatever
+    they lead to since.
     """
     given = Path(path)
     check_parent(given)
     # Every rename below goes through one folder, named once: `ts/../ts`'s parent `ts/..`
     # went away with the previous output the swap moved aside (ENOENT, retried 20 times,
     # the previous output never put back), and `nd/../nd` made an empty `nd` as "parent".
-    target = stable_path(given)
+    # With a claim, named as the command began, where its checks looked: a link on the way
+    # switched during the work (a rotated `current -> ...`) sent the output to the folder it
+    # led to then, which no check had looked at (inside an input, read back by the rerun).
+    target = stable_path(given) if claim is None else claim.path
+    if target != stable_path(given):
+        given = target  # the path as given leads elsewhere now: what is written is named
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         remove_stale(target)
