@@ -498,3 +498,75 @@ def test_an_output_goes_where_its_claim_named_it_though_a_link_on_the_way_switch
         assert read_marker(tmp_path / "a" / "o") is not None
     else:
         assert (tmp_path / "a" / "o").read_text() == "done"
+
+
+@pytest.mark.parametrize("command", ["curate", "split", "audit", "leakage"])
+def test_an_out_whose_folders_cannot_be_made_is_refused_before_the_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    # Found by attack: `--out /proc/new/o` probed only the names of the folders to make,
+    # so split did all its work (5 s) before exit 2. The folder that must hold them is
+    # probed by making one there. An empty input shows the order: its error is the work's.
+    from curagate.cli import main
+
+    if not Path("/proc/self").is_dir():
+        pytest.skip("needs /proc (Linux), where no folder can be made")
+    data = tmp_path / "empty.jsonl"
+    data.write_text("")
+    assert main(_command(command, data, "/proc/curagate-no-such/o")) == 2
+    err = capsys.readouterr().err
+    assert "/proc/curagate-no-such/o: cannot write there" in err, err
+    assert "choose an output path in a folder you can write" in err, err
+
+
+@pytest.mark.parametrize("command", ["curate", "split", "audit", "leakage"])
+def test_an_out_too_deep_for_its_files_is_refused_before_the_work_naming_the_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    # Found by attack: an --out 4,001 bytes deep passed the temporary's probe, then split
+    # failed after its work with "give --out a name of at most 217 bytes" (a 6-byte name):
+    # the output's files are deeper than PATH_MAX. The path's length is checked first.
+    from curagate.cli import main
+
+    data = tmp_path / "empty.jsonl"
+    data.write_text("")
+    deep = tmp_path
+    while len(os.fsencode(str(deep))) < 3800:
+        deep = deep / ("d" * 200)
+    deep.mkdir(parents=True)
+    out = deep / "osplit"
+    assert main(_command(command, data, str(out))) == 2
+    err = capsys.readouterr().err
+    assert f"{out}: cannot write there: its path is {len(os.fsencode(str(out)))} bytes" in err
+    assert "choose an --out at most" in err and "a name of at most" not in err, err
+    assert list(deep.iterdir()) == []
+
+
+def test_an_out_just_short_enough_for_its_files_is_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The longest --out the message allows is one a curate --split output (the deepest: its
+    # splits are an output inside curate's temporary folder) is written at, rerun included.
+    import re
+
+    from curagate.cli import main
+
+    data = write_corpus(tmp_path / "d.jsonl", 1)
+    deep = tmp_path
+    while len(os.fsencode(str(deep))) < 3600:
+        deep = deep / ("d" * 200)
+    deep.mkdir(parents=True)
+    assert main(["split", str(data), "--out", str(deep / ("x" * 250) / "o")]) == 2
+    found = re.search(r"choose an --out at most (\d+) bytes", capsys.readouterr().err)
+    assert found is not None
+    allowed = int(found.group(1))
+    if (pad := allowed - len(os.fsencode(str(deep))) - 1 - 100) > 0:  # a name short enough
+        deep = deep / ("p" * pad)
+        deep.mkdir()
+    room = allowed - len(os.fsencode(str(deep))) - 1
+    out = deep / ("o" * room)
+    args = ["curate", str(data), "--out", str(out), "--split", "--quiet"]
+    assert main(args) == 0, capsys.readouterr().err
+    assert main(args) == 0, capsys.readouterr().err
+    assert read_marker(out / "splits") is not None
+    assert main(["curate", str(data), "--out", f"{out}o", "--split", "--quiet"]) == 2

@@ -166,12 +166,16 @@ def _probe_temporary(given: Path, target: Path) -> None:
 
     try:
         folder = _nearest_folder(target.parent)
+        _check_path_length(given, target, folder)
         if folder == target.parent:
             # What atomic_path makes, made and removed (a killed run's is a stale temporary).
             prefix = f".{target.name}.{run_tag()}."
             Path(tempfile.mkdtemp(prefix=prefix, suffix=TMP_SUFFIX, dir=folder)).rmdir()
             return
-        limit = os.pathconf(folder, "PC_NAME_MAX")  # atomic_path makes the folders below
+        # atomic_path makes the folders below ``folder``: one made and removed there says it
+        # can (`--out /proc/new/o` did split's whole work first, then exit 2).
+        Path(tempfile.mkdtemp(prefix=f".probe.{run_tag()}.", suffix=TMP_SUFFIX, dir=folder)).rmdir()
+        limit = os.pathconf(folder, "PC_NAME_MAX")
         for part in target.parent.relative_to(folder).parts:
             if len(os.fsencode(part)) > limit:
                 raise InputError(
@@ -184,6 +188,35 @@ def _probe_temporary(given: Path, target: Path) -> None:
         raise _cannot_write(given, target, e) from None
 
 
+# How far below its temporary folder an output's files lie, at most, with their own
+# temporaries (curate --split: `.splits.PID.HOST.XXXXXXXX.curagate.tmp/.stats.json.PID...tmp`).
+OUTPUT_DEPTH_BYTES = 192
+
+
+def _check_path_length(given: Path, target: Path, folder: Path) -> None:
+    """An InputError when the files an output holds would have paths longer than the
+    system takes: an --out 4,001 bytes deep passed the temporary's probe, then failed after
+    the work ("give --out a name of at most 217 bytes", of a 6-byte name)."""
+    from curagate.errors import InputError
+
+    if any(part.endswith(TMP_SUFFIX) for part in target.parent.parts):
+        return  # an output inside another's temporary (curate --split): that one counted it
+    try:
+        limit = os.pathconf(folder, "PC_PATH_MAX") - 1  # the count includes the final NUL
+    except (OSError, ValueError):
+        return
+    tmp = target.parent.absolute() / f".{target.name}.{run_tag()}.XXXXXXXX{TMP_SUFFIX}"
+    deepest = len(os.fsencode(str(tmp))) + 1 + OUTPUT_DEPTH_BYTES
+    if deepest > limit:
+        raise InputError(
+            f"{given}: cannot write there: its path is {len(os.fsencode(str(target)))} bytes, and "
+            f"the output's files lie up to {deepest - len(os.fsencode(str(target)))} bytes below "
+            f"it (its temporary folder, the files in it), past the {limit} bytes a path may be "
+            f"here; choose an --out at most {max(limit - deepest + len(os.fsencode(str(target))), 1)}"
+            " bytes long"
+        )
+
+
 def _temporary_bytes(name: str) -> int:
     """The length in bytes of the temporary name :func:`atomic_path` gives output ``name``."""
     return len(os.fsencode(f".{name}.{run_tag()}.XXXXXXXX{TMP_SUFFIX}"))
@@ -192,6 +225,13 @@ def _temporary_bytes(name: str) -> int:
 def _cannot_write(given: Path, target: Path, e: OSError) -> CuragateError:
     from curagate.errors import InputError
 
+    if e.errno == errno.ENAMETOOLONG and _name_fits(target):
+        # The name fits, the whole path does not (a file written below a deep --out).
+        return InputError(
+            f"{given}: cannot write there ({e.strerror}): its path, "
+            f"{len(os.fsencode(str(target.absolute())))} bytes, or that of its temporary "
+            "sibling is longer than the system takes; choose a shorter --out path"
+        )
     if e.errno == errno.ENAMETOOLONG:
         try:
             limit = os.pathconf(_nearest_folder(target.parent), "PC_NAME_MAX")
@@ -208,6 +248,16 @@ def _cannot_write(given: Path, target: Path, e: OSError) -> CuragateError:
         f"{given}: cannot write there ({e.strerror or e}); choose an output path in a "
         "folder you can write"
     )
+
+
+def _name_fits(target: Path) -> bool:
+    """Whether the temporary name :func:`atomic_path` gives ``target`` fits its folder's
+    limit on a name (so a "File name too long" is about the whole path)."""
+    try:
+        limit = os.pathconf(_nearest_folder(target.parent), "PC_NAME_MAX")
+    except (OSError, ValueError):
+        return False
+    return _temporary_bytes(target.name) <= limit
 
 
 def _nearest_folder(path: Path) -> Path:
