@@ -217,6 +217,40 @@ def test_an_output_a_glob_reaches_through_a_link_is_refused_on_the_first_run(
             shutil.rmtree(tmp_path / out)
 
 
+@pytest.mark.parametrize(
+    ("pattern", "out", "refused"),
+    [
+        ("f/s*/../[so]*/*.jsonl", "f/o5", True),  # f/sub/.. is f: f/o5/*.jsonl
+        ("f/s*/../*", "f/o5", True),
+        ("f/*/../s*/../[so]*/*.jsonl", "f/o5", True),
+        ("f/s*/../[s]*/*.jsonl", "f/o5", False),  # f/o5 is no [s]*
+    ],
+)
+def test_an_output_a_glob_reaches_through_dot_dot_after_a_wildcard_is_refused(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    pattern: str,
+    out: str,
+    refused: bool,
+) -> None:
+    # Found by attack: the pattern was compared with --out name by name, and `..` after a
+    # wildcard matches no name: `'f/s*/../[so]*/*.jsonl' --out f/o5` ran, and its rerun
+    # read its own quarantine.jsonl back (exit 2, "contains input").
+    monkeypatch.chdir(tmp_path)
+    corpus(tmp_path / "f" / "sub" / "a.jsonl", 5)
+    args = ["curate", pattern, "--out", out, "--quiet"]
+    rc = main(args)
+    err = capsys.readouterr().err
+    if refused:
+        assert rc == 2, err
+        assert f"the input pattern {pattern} would match the outputs" in err, err
+        assert not (tmp_path / out).exists()
+    else:
+        assert rc in (0, 1), err
+        assert main(args) in (0, 1), capsys.readouterr().err
+
+
 @pytest.mark.parametrize("command", ["curate", "split", "audit", "leakage"])
 def test_a_recursive_glob_over_links_back_up_the_tree_is_checked_without_hanging(
     tmp_path: Path, command: str

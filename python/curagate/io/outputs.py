@@ -381,8 +381,12 @@ def refuse_overlap(
         text = os.fspath(item)
         if not has_magic(text) or Path(text).exists():
             continue
-        reaches = _pattern_reaches(text, target)
-        link = None if reaches else _pattern_link_reaching(text, target)
+        link, reaches = None, False
+        for pattern in _dotdot_resolved(text):
+            reaches = _pattern_reaches(pattern, target)
+            link = None if reaches else _pattern_link_reaching(pattern, target)
+            if reaches or link is not None:
+                break
         if not reaches and link is None:
             continue
         through = "" if link is None else f" (through the symbolic link {link}, which glob follows)"
@@ -513,6 +517,21 @@ def _linked_folders(root: Path) -> Iterator[Path]:
             except OSError:
                 continue
             stack.append(Path(entry.path))
+
+
+def _dotdot_resolved(pattern: str) -> list[str]:
+    """``pattern`` with a ``..`` after a wildcard resolved, as the patterns glob goes on
+    with: ``f/s*/../[so]*/*.jsonl`` reads ``f/[so]*/*.jsonl`` (``f/sub/..`` is ``f``), which
+    comparing names part by part with ``--out f/o5`` did not see (the rerun read its own
+    output). The folders its part up to the last such ``..`` matches now, each resolved as
+    the system resolves ``..`` (after a link, the parent of where it leads)."""
+    parts = Path(pattern).parts
+    last = max((i for i, part in enumerate(parts) if part == ".."), default=-1)
+    if last < 0 or not any(has_magic(part) for part in parts[:last]):
+        return [pattern]
+    rest = parts[last + 1 :]
+    bases = {os.path.realpath(m / "..") for m in input_glob(str(Path(*parts[:last]))) if m.is_dir()}
+    return [str(Path(base, *rest)) for base in sorted(bases)]
 
 
 def _pattern_reaches(pattern: str, target: Path) -> bool:
