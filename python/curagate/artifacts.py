@@ -746,7 +746,7 @@ class LeakageReportDoc(Artifact):
     """``leakage.json``: every leaked reference item, where and how."""
 
     FILE = "leakage.json"
-    SCHEMA_VERSION = 7  # curagate.leakage.SCHEMA_VERSION (the writer's; tests hold them equal)
+    SCHEMA_VERSION = 8  # curagate.leakage.SCHEMA_VERSION (the writer's; tests hold them equal)
     WRITER = "`curagate leakage`"
 
     config: dict[str, Any]
@@ -759,8 +759,8 @@ class LeakageReportDoc(Artifact):
     def migrate(cls, data: dict[str, Any], version: int) -> dict[str, Any]:
         # v1 did not scan quarantined rows nor list unreadable ones: it says none;
         # v2 had no span settings; v3 no reference.quarantined / reference.unreadable;
-        # v4 no answers indexed; v5 no multiple-choice views; v6 no `text` column views
-        # (each adds, nothing moved).
+        # v4 no answers indexed; v5 no multiple-choice views; v6 no `text` column views;
+        # v7 no views of a row's other fields (each adds, nothing moved).
         return dict(data, schema_version=cls.SCHEMA_VERSION)
 
 

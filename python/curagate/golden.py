@@ -97,40 +97,75 @@ def is_blank(line: bytes) -> bool:
     return not line.strip()
 
 
-# The fields an item's text (what the model reads) is taken from, the first a row holds as
-# a string: the gate's contamination check and the leakage reader of a reference set both
-# read it so (:func:`item_text_field`).
-ITEM_TEXT_FIELDS = ("prompt", "question", "text", "input", "ctx", "context", "query", "goal")
+# The fields a model reads of an item (a JSON object), the key first: the gate's
+# contamination check and the leakage reader of a reference set read an item's file by the
+# first of them its rows hold (:func:`item_text_field`) and look for every one a row holds
+# as a text of that item (:func:`item_texts`). `text` is last: beside another of them it is
+# a slice or a note, and read in their place (HellaSwag's `ctx` or PIQA's `goal` beside a
+# `text`, say) every item copied verbatim passed (found by re-attack).
+ITEM_TEXT_FIELDS = (
+    "prompt", "question", "input", "instruction", "query", "problem", "ctx", "context", "goal",
+    "text",
+)  # fmt: skip
 
 
-def item_text_field(row: Any) -> str | None:
-    """The field holding what a model reads of an item (a JSON object): the prompt (gate
-    sets) or the question (lm-eval), the first of :data:`ITEM_TEXT_FIELDS` it holds as a
-    string; None for an item as a conversation (``messages``), read by its turns, or one
-    with none of them. A ``text``, ``context`` or ``input`` column beside a prompt (a
-    slice, a note) is no item text: scanned in its place, a verbatim leak of every item
-    passed the gate and `leakage --reference`."""
-    if not isinstance(row, dict) or isinstance(row.get("messages"), list):
-        return None
-    return next((k for k in ITEM_TEXT_FIELDS if isinstance(row.get(k), str)), None)
+def _has_text(row: dict[str, Any], key: str) -> bool:
+    value = row.get(key)
+    return isinstance(value, str) and bool(value.strip())
 
 
-def first_object(path: Path) -> Any:
-    """The JSON value of the first non-blank line of a JSONL file, its lines split as the
-    item and corpus readers split them (at ``\\n`` only, :func:`is_blank`); None when that
-    line does not parse (the readers quarantine it) or the file has none. Read as text
-    (universal newlines), a bare ``\\r`` where JSON allows whitespace split the first item,
-    which then parsed as nothing: no field was picked, and the scan read a set's ``text``
-    column in place of its prompts (found by attack)."""
+def item_texts(row: Any) -> dict[str, str]:
+    """Every text a model reads of one item (a JSON object), by field: each field of
+    :data:`ITEM_TEXT_FIELDS` the row holds as a non-blank string, and its ``messages``
+    (a list) rendered as the readers render a conversation ("role: content" lines). An
+    item is looked for by each (a SQuAD item's ``context`` and ``question``, a HellaSwag
+    item's ``ctx`` beside a ``text``), decided row by row: a file's first row, a note or an
+    item of another shape, chose one field for all and the others passed (found by
+    re-attack). Ids, labels, answers and other metadata are no part of it."""
+    if not isinstance(row, dict):
+        return {}
+    from curagate.records import render_value
+
+    texts = {k: row[k] for k in ITEM_TEXT_FIELDS if _has_text(row, k)}
+    messages = row.get("messages")
+    if isinstance(messages, list) and messages:
+        rendered = render_value(messages)
+        if rendered.strip():
+            texts["messages"] = rendered
+    return texts
+
+
+def item_text_field(rows: Iterable[Any]) -> str | None:
+    """The field a file's items (``rows``, JSON values) are read by: the first of
+    :data:`ITEM_TEXT_FIELDS` any of them holds as a non-blank string (the prompt of gate
+    sets, an lm-eval suite's question), ``text`` only when none holds another; None when
+    none holds any (items as conversations, ``messages``, read by their turns). Every row
+    is read: picked by the first, a note row (``{"text": ...}``, or a null prompt) read a
+    whole set by its ``text`` column (found by re-attack). What else a row holds is looked
+    for too (:func:`item_texts`)."""
+    found: set[str] = set()
+    for row in rows:
+        if isinstance(row, dict):
+            found.update(k for k in ITEM_TEXT_FIELDS if _has_text(row, k))
+            if found and ITEM_TEXT_FIELDS[0] in found:
+                break
+    return next((k for k in ITEM_TEXT_FIELDS if k in found), None)
+
+
+def jsonl_values(path: Path) -> Iterator[Any]:
+    """The JSON value of each non-blank line of a JSONL file, its lines split as the item
+    and corpus readers split them (at ``\\n`` only, :func:`is_blank`); None for a line
+    that does not parse (the readers quarantine it). Read as text (universal newlines), a
+    bare ``\\r`` where JSON allows whitespace split an item, which then parsed as nothing
+    (found by attack)."""
     with path.open("rb") as f:
         for raw in f:
             if is_blank(raw):
                 continue
             try:
-                return json.loads(raw)
+                yield json.loads(raw)
             except (ValueError, RecursionError):
-                return None
-    return None
+                yield None
 
 
 def count_items(path: Path) -> int:

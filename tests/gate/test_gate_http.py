@@ -1097,6 +1097,48 @@ def test_suite_data_in_a_json_file_is_scanned_and_other_data_is_named(
         assert "mini_suite not scanned" in gate005[1]["message"]
 
 
+@pytest.mark.parametrize(
+    ("row", "template"),
+    [
+        ({"ctx": "{q}", "text": "note"}, "{{ctx}}"),  # HellaSwag's context, a note beside it
+        ({"goal": "{q}", "text": "note"}, "{{goal}}"),  # PIQA's
+        ({"question": "Which one?", "context": "{q}"}, "{{context}} {{question}}"),  # SQuAD's
+        ({"prompt": "Classify:", "input": "{q}"}, "{{prompt}} {{input}}"),
+    ],
+    ids=["ctx+text", "goal+text", "context+question", "prompt+input"],
+)
+def test_every_field_a_model_reads_of_a_suite_item_is_scanned(
+    tmp_path, golden_dir, servers, row: dict[str, str], template: str
+) -> None:
+    # Found by re-attack: the scan read one field per file, `text` ahead of `ctx` and
+    # `goal`, and the question ahead of the passage: each item's ctx, goal or context
+    # copied verbatim into --train-data passed GATE005 ("0 golden items found").
+    from gate_support import MC_TASK, SUITE
+
+    question = "Which planet in the solar system has the most moons orbiting it as of now?"
+    suite = golden_dir / "mini_suite"
+    suite.mkdir()
+    item = {k: v.format(q=question) for k, v in row.items()}
+    (suite / "mc.jsonl").write_text(
+        json.dumps({**item, "choices": ["Saturn", "Mars"], "label": 0}) + "\n"
+    )
+    (suite / "tiny_mc.yaml").write_text(MC_TASK.replace("{{question}}", template))
+    (suite / "set.yaml").write_text(
+        "name: mini_suite\ntask: lm_eval\nversion: '1'\nfiles: [mc.jsonl, tiny_mc.yaml]\n"
+    )
+    lock(golden_dir, ["mini_suite"])
+    gate = _contamination_gate(tmp_path, golden_dir)
+    gate.write_text(gate.read_text() + SUITE)
+    train = _train_file(tmp_path, [question])
+    out = run_gate(
+        gate, servers["right"].url, servers["wrong"].url, tmp_path / "o", train_data=[str(train)]
+    )
+    found = out.report["contamination"]["golden_sets"]["mini_suite"]
+    assert (found["leaked_reference_items"], found["reference_items"]) == (1, 1)
+    gate005 = next(c for c in out.report["checks"] if c["id"] == "GATE005")
+    assert gate005["verdict"] == "fail" and out.exit_code == 1
+
+
 def test_a_set_file_named_as_the_scans_copy_is_scanned_not_overwritten(
     tmp_path, golden_dir, servers
 ) -> None:

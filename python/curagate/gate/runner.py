@@ -94,12 +94,13 @@ from curagate.gate.report import json_text
 from curagate.gate.stats import DeltaCI, PairMetric, mcnemar, paired_bootstrap
 from curagate.golden import (
     HUMAN_LABELS,
+    ITEM_TEXT_FIELDS,
     GoldenSet,
     draw_key,
-    first_object,
     item_ids,
     item_text_field,
     jsonl_objects,
+    jsonl_values,
     load_locked,
     read_items,
     snapshot,
@@ -1376,7 +1377,7 @@ def _contamination(
                 Verdict.WARN,
                 f"golden set(s) {', '.join(unscanned)} not scanned: no file of theirs holds "
                 "items as JSON lines (.jsonl) or JSON records (.json) with a field the scan "
-                "reads (prompt, question, text, input, ctx, context, query, goal)",
+                f"reads ({', '.join(ITEM_TEXT_FIELDS)})",
             )
         )
     return details, checks
@@ -1405,6 +1406,9 @@ def _detect_in(
         # suites, differ: the first file's field read the others by a note column, or
         # stopped the gate after the whole evaluation).
         reference_text_field={p.as_posix(): _text_field(p) for p in files},
+        # ... and by every other text a model reads of each item (a SQuAD item's context
+        # beside its question, a `text` note beside HellaSwag's ctx), row by row.
+        reference_item_fields=True,
         reference_item_rows={str(p): owners[str(p)] for p in files if str(p) in owners},
     )
 
@@ -1494,16 +1498,16 @@ def _views(messages: list[Any]) -> list[str]:
 
 
 def _text_field(path: Path) -> str | None:
-    """The field holding what a model reads of ``path``'s items, by its first item
+    """The field holding what a model reads of ``path``'s items, by every item
     (:func:`~curagate.golden.item_text_field`, the rule the leakage reader of a reference
-    set follows too): the prompt (gate sets) or the question (lm-eval); None for items as
-    conversations (``messages``), which the reader takes by their turns: a ``context`` or
-    ``text`` column beside them (a slice, a note) was scanned in their place, and a
-    verbatim leak of every item passed. The first item is read as the items are
-    (:func:`~curagate.golden.first_object`: lines end at ``\\n`` only): read as text, a
-    bare ``\\r`` on its line hid every item of a set with a ``text`` column (found by
-    attack)."""
-    return item_text_field(first_object(path))
+    set follows too): the prompt (gate sets) or the question (lm-eval), ``text`` only when
+    no item holds another; None for items as conversations (``messages``), which the
+    reader takes by their turns. Every other text an item holds is looked for too
+    (``reference_item_fields``). Items are read as the readers read them (lines end at
+    ``\\n`` only: a bare ``\\r`` hid every item of a set with a ``text`` column, found
+    by attack); picked by the first item, a ``text`` note beside HellaSwag's ``ctx`` or
+    PIQA's ``goal`` read a suite by its notes (found by re-attack)."""
+    return item_text_field(jsonl_values(path))
 
 
 def run_gate(

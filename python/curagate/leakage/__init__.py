@@ -106,8 +106,9 @@ NOT_ITEMS = frozenset({"human_labels.jsonl"})
 # 4: reference.quarantined, reference.unreadable(_rows); 5: the rows' answers indexed
 # (reference.answers, an item's part, config.answers); 6: a multiple-choice golden item's
 # views (parts "prompt with options", "user turn"); 7: a `text` column beside the field a
-# reference item is read by (part "text")
-SCHEMA_VERSION = 7
+# reference item is read by (part "text"); 8: every other text a model reads of a reference
+# row (parts "question", "context", ..., "prompt field", "messages": _add_field_views)
+SCHEMA_VERSION = 8
 PICKLE_VERSION = 1  # of LeakageIndex.__getstate__ (the core blob carries its own)
 MAX_UNREADABLE_LISTED = 100  # leakage.json lists this many unreadable rows; counts all
 
@@ -433,7 +434,7 @@ def _reference_batches(
                 f"{', '.join(REFERENCE_FIELDS)}"
             ) from None
     if first is not None and format is None and text_field is None:
-        field = _item_text_field(first)
+        field = _item_text_field(first, path)
         if field is not None:
             try:
                 again = read_batches([path], text_field=field)
@@ -449,20 +450,21 @@ def _reference_batches(
             raise _naming_reference_options(error) from None
 
 
-def _item_text_field(first: Batch) -> str | None:
-    """The field a reference file read as ``text`` records (``first``: its first batch)
-    is read by instead: what a model reads of its items, the field the gate's
-    contamination check picks (:func:`curagate.golden.item_text_field`, by the first
-    item), when that is not ``text``. A golden set's items with a ``text`` column (a
-    slice, a note) beside their prompt were read by that column: `leakage --reference`
+def _item_text_field(first: Batch, path: Path) -> str | None:
+    """The field a reference file read as ``text`` records (``first``: its first batch;
+    ``path``: the file, as JSON Lines) is read by instead: what a model reads of its items,
+    the field the gate's contamination check picks (:func:`curagate.golden.item_text_field`,
+    by every row), when that is not ``text``. A golden set's items with a ``text`` column
+    (a slice, a note) beside their prompt were read by that column: `leakage --reference`
     and `curate --decontaminate` found none of the 40 prompts copied into the training
-    data (found by attack); the column is looked for too (:meth:`LeakageIndex.
-    _add_text_views`)."""
+    data (found by attack); so were they when the first row alone was read and it held
+    only a note or a null prompt (found by re-attack). Every text a row holds is looked for
+    too (:meth:`LeakageIndex._add_field_views`)."""
     if RecordFormat(first.format) is not RecordFormat.TEXT or first.table.num_rows == 0:
         return None
     from curagate.golden import item_text_field
 
-    field = item_text_field(first.table.slice(0, 1).to_pylist()[0])
+    field = item_text_field(value for _, value in _jsonl_values(path))
     return None if field in (None, DEFAULT_TEXT_FIELD) else field
 
 
@@ -669,6 +671,7 @@ class LeakageIndex:
         format: str | None = None,
         text_field: str | Mapping[str, str | None] | None = None,
         item_rows: Mapping[str, Sequence[int]] | None = None,
+        item_fields: bool = False,
         **options: Any,
     ) -> LeakageIndex:
         """Index every record of the reference files (their keys). ``text_field`` may map
@@ -680,6 +683,11 @@ class LeakageIndex:
         where ``item_rows`` maps a file (as read) to the row of the golden item each of
         its rows is: the gate looks for a conversation item by several rows (its
         rendering, its last user turn), one item for the boilerplate limit.
+
+        A file read with no field nor format given is looked for by every text a model
+        reads of each row too (:meth:`_add_field_views`); so is one read by a field
+        ``text_field`` names when ``item_fields`` is true (the gate's: it names the field
+        each golden file's items are read by, the rule the reader follows when none is).
 
         Rows that fail format validation are indexed too (see :meth:`_add_batch`);
         rows that cannot be parsed are listed in :attr:`unreadable`, and callers
@@ -707,22 +715,24 @@ class LeakageIndex:
                     if isinstance(text_field, Mapping)
                     else text_field
                 )
-                # Read by a field other than `text` that the caller did not name (a golden
-                # set's prompt): a `text` column beside it is looked for too.
-                beside = format is None and field is None
+                # Not read as the user named (a field, a format): every text a model reads
+                # of each row is looked for too (_add_field_views); the gate names the
+                # field its items are read by and asks for them all the same.
+                beside = format is None and (field is None or item_fields)
                 if path.name.lower().endswith(JSON_SUFFIXES):  # records (an lm-eval suite's)
                     read = json_as_jsonl(path, Path(tmp) / f"{k}.jsonl")
                     for batch, field_used in _reference_batches(read, format, field):
-                        index._add_batch(_named(batch, read, path), field_used)
-                        if beside and field_used not in (None, DEFAULT_TEXT_FIELD):
-                            index._add_text_views(_named(batch, read, path))
+                        named_batch = _named(batch, read, path)
+                        index._add_batch(named_batch, field_used)
+                        if beside:
+                            index._add_field_views(named_batch, field_used)
                     continue
                 sources = set()
                 for batch, field_used in _reference_batches(path, format, field):
                     index._add_batch(batch, field_used)
                     sources.add(batch.source)
-                    if beside and field_used not in (None, DEFAULT_TEXT_FIELD):
-                        index._add_text_views(batch)
+                    if beside:
+                        index._add_field_views(batch, field_used)
                 if sources and _multiple_choice_set(path, sets):
                     index._add_choice_views(path, sources.pop())
         index._freeze()
@@ -881,30 +891,48 @@ class LeakageIndex:
                 [v[3] for v in views],
             )
 
-    def _add_text_views(self, batch: Batch) -> None:
-        """The ``text`` column of ``batch``'s rows (a reference file read by another field
-        its items hold: a golden set's prompt), each row's an item of its own with the
-        row's id and part ``text`` (one item with its row, as a multiple-choice item's
-        views: :meth:`_add_choice_views`). The model reads the prompt; the column is
-        mostly a note, but may be what the items are about (a document to summarize under
-        a short instruction), and a missed leak is worse than a row flagged for a note.
-        Rows quarantined for their format are indexed by every string they hold already."""
-        if DEFAULT_TEXT_FIELD not in batch.table.column_names:
-            return
-        texts = batch.table.column(DEFAULT_TEXT_FIELD).to_pylist()
+    def _add_field_views(self, batch: Batch, field_used: str | None) -> None:
+        """Every other text a model reads of each of ``batch``'s rows (valid or quarantined
+        for their format): each field of :data:`curagate.golden.ITEM_TEXT_FIELDS` the row
+        holds as a non-blank string and its rendered ``messages``
+        (:func:`curagate.golden.item_texts`), decided row by row, each an item of its own
+        with the row's id and the field as its ``part`` (``prompt field`` for a prompt
+        beside the key, ``prompt`` being the key's part); one item with its row, as a
+        multiple-choice item's views (:meth:`_add_choice_views`). A text equal to the row's
+        key is not added again.
+
+        A file was read by one field, picked by its first row: a SQuAD item's ``context``
+        beside its question, a HellaSwag ``ctx`` beside a ``text`` note, a row of another
+        shape than the first (a ``question`` in a file of prompts, a prompt in a file of
+        conversations), each copied verbatim into the training data, passed (found by
+        re-attack). The key field may be a short instruction and another field what the
+        item is about, and a missed leak is worse than a row flagged for a note."""
+        from curagate.golden import ITEM_TEXT_FIELDS, item_texts
+
+        fmt = RecordFormat(batch.format)
+        wanted = [c for c in batch.table.column_names if c in (*ITEM_TEXT_FIELDS, "messages")]
         keys, rows, ids = batch.keys.to_pylist(), batch.rows.to_pylist(), batch.ids.to_pylist()
-        views = [
-            (text, row, rid)
-            for text, key, row, rid in zip(texts, keys, rows, ids, strict=True)
-            if isinstance(text, str) and text.strip() and text != key
-        ]
+        values = batch.table.select(wanted).to_pylist() if wanted else [{}] * len(keys)
+        found = list(zip(values, keys, rows, ids, strict=True))
+        for q in batch.quarantined:
+            value = _parsed(q)
+            if value is _UNPARSED or q.row is None or not isinstance(value, dict):
+                continue
+            found.append(
+                (value, _quarantined_key(value, fmt, field_used), q.row, _row_id(value, q))
+            )
+        views: list[tuple[str, int, str, str]] = []  # (text, row, id, part)
+        for value, key, row, rid in sorted(found, key=lambda f: f[2]):
+            for name, text in item_texts(value).items():
+                if text != key:
+                    views.append((text, row, rid, "prompt field" if name == "prompt" else name))
         if views:
             self._add(
                 pa.array([v[0] for v in views], pa.large_string()),
                 batch.source,
                 pa.array([v[1] for v in views], pa.int64()),
                 pa.array([v[2] for v in views], pa.string()),
-                [DEFAULT_TEXT_FIELD] * len(views),
+                [v[3] for v in views],
             )
 
     def _add(
@@ -1226,6 +1254,7 @@ def detect(
     reference_format: str | None = None,
     reference_text_field: str | Mapping[str, str | None] | None = None,
     reference_item_rows: Mapping[str, Sequence[int]] | None = None,
+    reference_item_fields: bool = False,
     format: str | None = None,
     text_field: str | None = None,
     threads: int | None = None,
@@ -1266,6 +1295,7 @@ def detect(
         format=reference_format,
         text_field=reference_text_field,
         item_rows=reference_item_rows,
+        item_fields=reference_item_fields,
         ngram=ngram,
         methods=methods,
         min_shared_ngrams=min_shared_ngrams,
