@@ -171,3 +171,39 @@ def test_the_fields_of_an_item_are_its_model_read_texts_only() -> None:
     assert item_text_field([{"messages": []}, None]) is None
     # The leakage reader's fallback fields are the gate's, but `text` (read by the format).
     assert (*REFERENCE_FIELDS, "text") == ITEM_TEXT_FIELDS
+
+
+def test_a_short_field_beside_the_key_is_no_item_of_its_own(tmp_path: Path) -> None:
+    # Found by re-attack: each field beside the key was looked for as a whole text too,
+    # so a golden set's stock "Classify", "N/A" or "Which one?" matched every training
+    # row (or chat turn) that said only that: 889 of 6,240 clean rows were removed.
+    side = {"instruction": "Classify", "input": "N/A", "question": "Which one?"}
+    rows = [
+        {"id": "s1", "prompt": "Title: great kettle. Is the review positive?", **side},
+        # a longer field, and one written without spaces, are still looked for
+        {"id": "s2", "prompt": "Title: broke in a week.", "context": PROMPTS[0]},
+        {"id": "s3", "prompt": "Title: cold tea.", "context": "河流如何塑造陆地的形状呢"},
+    ]
+    ref = _write(tmp_path / "golden", "set.jsonl", rows)
+
+    def chat(*turns: str) -> dict[str, Any]:
+        roles = ("user", "assistant")
+        return {"messages": [{"role": roles[k % 2], "content": t} for k, t in enumerate(turns)]}
+
+    corpus = _write(
+        tmp_path,
+        "chat.jsonl",
+        [
+            chat("Suggest two names for a grey kitten.", "Smoky or Ash.", "Which one?", "Smoky."),
+            chat("Sort these words: run, table, jump.", "Nouns: table.", "N/A", "Okay."),
+            chat("Classify", "What should I classify?"),
+            chat(PROMPTS[0], "Rivers carve valleys."),
+            chat("河流如何塑造陆地的形状呢", "侵蚀。"),
+        ],
+    )
+    result = detect(reference=[str(ref)], corpus=[str(corpus)])
+    assert sorted(m.row for leak in result.leaks for m in leak.matches) == [3, 4]
+    assert {(leak.item.id, leak.item.part) for leak in result.leaks} == {
+        ("s2", "context"),
+        ("s3", "context"),
+    }
