@@ -177,7 +177,12 @@ def test_a_short_field_beside_the_key_is_no_item_of_its_own(tmp_path: Path) -> N
     # Found by re-attack: each field beside the key was looked for as a whole text too,
     # so a golden set's stock "Classify", "N/A" or "Which one?" matched every training
     # row (or chat turn) that said only that: 889 of 6,240 clean rows were removed.
-    side = {"instruction": "Classify", "input": "N/A", "question": "Which one?"}
+    side = {
+        "instruction": "Classify",
+        "input": "N/A",
+        "question": "Which one?",
+        "query": "Answer yes or no.",
+    }
     rows = [
         {"id": "s1", "prompt": "Title: great kettle. Is the review positive?", **side},
         # a longer field, and one written without spaces, are still looked for
@@ -197,12 +202,13 @@ def test_a_short_field_beside_the_key_is_no_item_of_its_own(tmp_path: Path) -> N
             chat("Suggest two names for a grey kitten.", "Smoky or Ash.", "Which one?", "Smoky."),
             chat("Sort these words: run, table, jump.", "Nouns: table.", "N/A", "Okay."),
             chat("Classify", "What should I classify?"),
+            chat("Is the sky green?", "Please clarify.", "Answer yes or no.", "No."),
             chat(PROMPTS[0], "Rivers carve valleys."),
             chat("河流如何塑造陆地的形状呢", "侵蚀。"),
         ],
     )
     result = detect(reference=[str(ref)], corpus=[str(corpus)])
-    assert sorted(m.row for leak in result.leaks for m in leak.matches) == [3, 4]
+    assert sorted(m.row for leak in result.leaks for m in leak.matches) == [4, 5]
     assert {(leak.item.id, leak.item.part) for leak in result.leaks} == {
         ("s2", "context"),
         ("s3", "context"),

@@ -471,7 +471,7 @@ def _item_text_field(first: Batch, path: Path) -> str | None:
 # A reference row's other field (:meth:`LeakageIndex._add_field_views`) with fewer words
 # than this, or written without spaces and fewer characters than SIDE_MIN_CHARS, is not
 # looked for: as a whole text it is a stock instruction or placeholder, not an item.
-SIDE_MIN_WORDS = 4
+SIDE_MIN_WORDS = 5
 SIDE_MIN_CHARS = 8
 
 
@@ -925,8 +925,9 @@ class LeakageIndex:
         re-attack). The key field may be a short instruction and another field what the
         item is about, and a missed leak is worse than a row flagged for a note.
 
-        But for a short text (:func:`_side_text_short`): a one- to three-word instruction,
-        question or input ("Classify", "N/A", "Which one?") matched every training row
+        But for a short text (:func:`_side_text_short`): an instruction,
+        question or input of up to four words ("Classify", "N/A", "Answer yes or no.")
+        matched every training row
         that said only that, exactly (found by re-attack: 889 of 6,240 clean rows removed
         by `curate --decontaminate`)."""
         from curagate.golden import ITEM_TEXT_FIELDS, item_texts
