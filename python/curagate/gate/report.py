@@ -105,6 +105,35 @@ def _ci(m: dict[str, Any]) -> str:
     return f"[{m['ci_low']:+.4f}, {m['ci_high']:+.4f}]"
 
 
+# How many characters of each failing example's texts gate_report.json keeps
+# (``runner._failing_examples``): a text this long may have been cut there.
+JSON_TEXT_LIMIT = 1000
+
+
+def clip(text: str, limit: int) -> tuple[str, str, str]:
+    """``text`` within ``limit`` characters as (start, what was cut, end): its start and its
+    end, where step-by-step answers put the graded part, around ``… [N more characters] …``
+    (a bare ``[:200]`` cut two answers that differ only in their last line to the same
+    text). A text at the JSON's own limit says that more may have been cut there. The
+    marker is the renderer's, kept outside the quoted text, which cannot fake one."""
+    more = f" (the report keeps {JSON_TEXT_LIMIT})" if len(text) >= JSON_TEXT_LIMIT else ""
+    if len(text) <= limit:
+        return text, (f"[may be cut{more}]" if more else ""), ""
+    tail = limit // 4
+    head = limit - tail
+    return text[:head], f"… [{len(text) - limit} more characters{more}] …", text[-tail:]
+
+
+def _md_text(text: str, limit: int) -> str:
+    """A failing example's text for report.md: code spans, the cut between them."""
+    head, note, tail = clip(text, limit)
+    return " ".join(
+        part
+        for part in (md_code(head, table=False), note, md_code(tail, table=False) if tail else "")
+        if part
+    )
+
+
 def _noise(m: dict[str, Any]) -> str:
     return "within noise" if m.get("within_noise") else "significant"
 
@@ -279,10 +308,10 @@ def render_markdown(r: dict[str, Any]) -> str:
                 lines += [
                     f"- {md_code(ex['id'], table=False)}"
                     + (" (base was right)" if ex["base_correct"] else ""),
-                    f"  - input: {md_code(ex['input'][:300], table=False)}",
-                    f"  - expected: {md_code(ex['expected'][:200], table=False)}",
-                    f"  - candidate: {md_code(ex['candidate_output'][:200], table=False)}",
-                    f"  - base: {md_code(ex['base_output'][:200], table=False)}",
+                    f"  - input: {_md_text(ex['input'], 300)}",
+                    f"  - expected: {_md_text(ex['expected'], 200)}",
+                    f"  - candidate: {_md_text(ex['candidate_output'], 200)}",
+                    f"  - base: {_md_text(ex['base_output'], 200)}",
                 ]
     suite = r.get("regression_suite")
     if suite and suite.get("tasks"):
@@ -422,7 +451,17 @@ def _html_result(r: dict[str, Any], res: dict[str, Any]) -> dict[str, Any]:
         "per_class": [list(row) for row in _per_class_rows(res)] if "per_class" in res else None,
         "confusion": None,
         "slices": [],
-        "failing": res["failing_examples"],
+        # Each text as (start, cut, end): the JSON's are at most JSON_TEXT_LIMIT long.
+        "failing": [
+            ex
+            | {
+                "texts": [
+                    clip(ex[k], JSON_TEXT_LIMIT)
+                    for k in ("input", "expected", "candidate_output", "base_output")
+                ]
+            }
+            for ex in res["failing_examples"]
+        ],
     }
     if "judge" in res:
         out["judge"] = {

@@ -1,0 +1,106 @@
+"""report.md, report.html and the terminal summary say what gate_report.json says: what a
+cut text left out, the rule numbers are printed by, strictness, and the items a rate is on."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from curagate.gate.report import render_html, render_markdown
+
+
+def _metric(**over: Any) -> dict[str, Any]:
+    m = {
+        "candidate": 0.5,
+        "base": 0.75,
+        "delta": -0.25,
+        "ci_low": -0.5,
+        "ci_high": 0.0,
+        "confidence": 0.95,
+        "resamples": 100,
+        "p_value": 0.5,
+        "significant": False,
+        "within_noise": True,
+    }
+    return m | over
+
+
+def _report(*, failing: list[dict[str, Any]] | None = None, **over: Any) -> dict[str, Any]:
+    side = {"spec": "http://x/v1", "sha256": None}
+    r: dict[str, Any] = {
+        "gate": {"name": "g", "file": "g.yaml", "sha256": "0" * 64},
+        "verdict": "fail",
+        "strict": False,
+        "exit_code": 1,
+        "candidate": side,
+        "base": side,
+        "attestation": {"signed": False, "keyid": None, "file": None},
+        "summary": {"pass": 0, "warn": 0, "fail": 0},
+        "checks": [],
+        "results": [
+            {
+                "golden_set": "s",
+                "task": "generation",
+                "items": 10,
+                "max_new_tokens": 8,
+                "metrics": {"exact_match": _metric()},
+                "slices": [],
+                "failing_examples": failing or [],
+            }
+        ],
+        "regression_suite": None,
+        "contamination": {"checked": False, "reason": "off"},
+        "golden_sets": [
+            {
+                "name": "s",
+                "task": "generation",
+                "version": "1",
+                "size": 10,
+                "sha256": "1" * 64,
+                "provenance": "p",
+                "license": "CC0-1.0",
+            }
+        ],
+    }
+    return r | over
+
+
+STEPS = "Let me think step by step. " * 10
+
+
+def _example(cand: str, base: str) -> dict[str, Any]:
+    return {
+        "id": "q1",
+        "input": "question 1",
+        "expected": "1",
+        "candidate_output": cand,
+        "base_output": base,
+        "base_correct": True,
+    }
+
+
+def test_a_cut_failing_example_says_so_and_keeps_the_end_where_answers_are() -> None:
+    # Two 277-character answers differing in their last character: report.md cut both at
+    # [:200], unmarked, so candidate and base read the same beside "(base was right)".
+    ex = _example(STEPS + "#### 2", STEPS + "#### 1")
+    md = render_markdown(_report(failing=[ex]))
+    cand = next(line for line in md.splitlines() if line.startswith("  - candidate: "))
+    base = next(line for line in md.splitlines() if line.startswith("  - base: "))
+    assert cand != base
+    assert cand.endswith("#### 2`") and base.endswith("#### 1`")
+    assert f"… [{len(STEPS) + 6 - 200} more characters] …" in cand
+    # The marker stands outside the quoted text (a model could write one inside it).
+    assert "` … [76 more characters] … `" in cand
+    # A short text is shown whole, unmarked.
+    assert "  - expected: `1`" in md.splitlines()
+
+
+def test_a_text_at_the_json_limit_says_it_may_have_been_cut() -> None:
+    # The JSON keeps 1000 characters of each text; one that long may have been longer.
+    long = "x" * 999 + "y"
+    ex = _example(long, "short")
+    md = render_markdown(_report(failing=[ex]))
+    assert "[800 more characters (the report keeps 1000)]" in md
+    page = html.unescape(render_html(_report(failing=[ex])))
+    assert "[may be cut (the report keeps 1000)]" in page
+    assert "<pre>short</pre></td>" in page
