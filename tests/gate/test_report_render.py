@@ -4,9 +4,10 @@ cut text left out, the rule numbers are printed by, strictness, and the items a 
 from __future__ import annotations
 
 import html
+from pathlib import Path
 from typing import Any
 
-from curagate.gate.report import render_html, render_markdown
+from curagate.gate.report import render_html, render_markdown, terminal_summary
 
 
 def _metric(**over: Any) -> dict[str, Any]:
@@ -104,3 +105,33 @@ def test_a_text_at_the_json_limit_says_it_may_have_been_cut() -> None:
     page = html.unescape(render_html(_report(failing=[ex])))
     assert "[may be cut (the report keeps 1000)]" in page
     assert "<pre>short</pre></td>" in page
+
+
+def test_an_interval_prints_by_the_rule_its_delta_does() -> None:
+    # A delta of -0.00004 printed at 6 decimals beside the interval [-0.0000, -0.0000].
+    m = _metric(candidate=0.8, base=0.80004, delta=-0.00004, ci_low=-0.00004, ci_high=-0.00001)
+    r = _report()
+    r["results"][0]["metrics"] = {"exact_match": m}
+    r["checks"] = [
+        {
+            "id": "GATE002",
+            "rule": "regression",
+            "name": "s.exact_match.regression",
+            "verdict": "pass",
+            "message": "drop",
+            "golden_set": "s",
+            "metric": "exact_match",
+            "slice": None,
+            "candidate": 0.8,
+            "base": 0.80004,
+            "delta": -0.00004,
+            "threshold": {},
+            "stats": {"ci_low": -0.00004, "ci_high": 0.25, "p_value": 1.0, "significant": False},
+        }
+    ]
+    want = "[-0.00004, -0.00001]"
+    assert f"| -0.00004 | {want} |" in render_markdown(r)
+    assert f"delta -0.00004  {want}" in terminal_summary(r, Path("o"))
+    page = html.unescape(render_html(r))
+    assert want in page and "[-0.00004, +0.2500]" in page
+    assert "0.0000," not in page

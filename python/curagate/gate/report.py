@@ -102,7 +102,13 @@ def _signed(x: float | None) -> str:
 def _ci(m: dict[str, Any]) -> str:
     if m.get("resamples", 0) == 0:
         return "-"
-    return f"[{m['ci_low']:+.4f}, {m['ci_high']:+.4f}]"
+    return _interval(m)
+
+
+def _interval(st: dict[str, Any]) -> str:
+    """A delta's interval as its delta prints (``num``: 4 decimals, or 6 where 4 would
+    hide it), signed: ``+.4f`` showed [-0.0000, -0.0000] beside a delta of -0.00004."""
+    return f"[{_signed(st['ci_low'])}, {_signed(st['ci_high'])}]"
 
 
 # How many characters of each failing example's texts gate_report.json keeps
@@ -396,7 +402,7 @@ def check_rows(r: dict[str, Any]) -> list[dict[str, str]]:
                 "candidate": _check_value(c),
                 "base": _fmt(c.get("base")),
                 "delta": _signed(c.get("delta")),
-                "ci": f"[{st['ci_low']:+.4f}, {st['ci_high']:+.4f}]" if "ci_low" in st else "-",
+                "ci": _interval(st) if "ci_low" in st else "-",
                 "message": c["message"],
             }
         )
