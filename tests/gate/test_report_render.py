@@ -135,3 +135,13 @@ def test_an_interval_prints_by_the_rule_its_delta_does() -> None:
     page = html.unescape(render_html(r))
     assert want in page and "[-0.00004, +0.2500]" in page
     assert "0.0000," not in page
+
+
+def test_the_terminal_says_warnings_fail_under_strict() -> None:
+    # --strict: the headline read "WARN" beside exit code 1, without report.md's note.
+    r = _report(verdict="warn", strict=True, summary={"pass": 3, "warn": 2, "fail": 0})
+    head = terminal_summary(r, Path("o")).splitlines()[0]
+    assert head == "gate g: WARN  (3 pass, 2 warn, 0 fail; strict: warnings fail)"
+    assert "(strict: warnings fail)" in render_markdown(r)
+    r["strict"] = False
+    assert terminal_summary(r, Path("o")).splitlines()[0].endswith("(3 pass, 2 warn, 0 fail)")

@@ -619,7 +619,9 @@ def terminal_summary(
     """One screen: verdict, failing and warning checks first, then the metric table."""
     lines = [
         f"gate {r['gate']['name']}: {VERDICT_MARK[r['verdict']]}  "
-        f"({r['summary']['pass']} pass, {r['summary']['warn']} warn, {r['summary']['fail']} fail)"
+        f"({r['summary']['pass']} pass, {r['summary']['warn']} warn, {r['summary']['fail']} fail"
+        # as report.md says it: under --strict a WARN exits 1
+        + ("; strict: warnings fail)" if r["strict"] else ")")
     ]
     bad = [c for c in r["checks"] if c["verdict"] != "pass"]
     for c in sorted(bad, key=lambda c: (c["verdict"] != "fail", c["name"]))[:12]:
