@@ -145,3 +145,13 @@ def test_the_terminal_says_warnings_fail_under_strict() -> None:
     assert "(strict: warnings fail)" in render_markdown(r)
     r["strict"] = False
     assert terminal_summary(r, Path("o")).splitlines()[0].endswith("(3 pass, 2 warn, 0 fail)")
+
+
+def test_failing_examples_at_the_cap_say_there_may_be_more() -> None:
+    # 15 wrong items showed as a list of 10, with nothing saying it had stopped.
+    many = [_example("a", "b") | {"id": f"q{i}"} for i in range(10)]
+    note = "The first 10: the report keeps at most 10 per set; items.jsonl has every item"
+    assert note in render_markdown(_report(failing=many))
+    assert note in html.unescape(render_html(_report(failing=many)))
+    assert note not in render_markdown(_report(failing=many[:9]))
+    assert note not in html.unescape(render_html(_report(failing=many[:9])))

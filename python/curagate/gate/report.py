@@ -114,6 +114,20 @@ def _interval(st: dict[str, Any]) -> str:
 # How many characters of each failing example's texts gate_report.json keeps
 # (``runner._failing_examples``): a text this long may have been cut there.
 JSON_TEXT_LIMIT = 1000
+# How many failing examples it keeps per set (``runner.MAX_FAILING_EXAMPLES``), first
+# the regressions, without counting the rest.
+FAILING_KEPT = 10
+
+
+def _failing_note(res: dict[str, Any]) -> str:
+    """Said of a set's failing examples when there may be more than are shown: the list
+    stopped at 10 with no word that it had (15 wrong items read as 10)."""
+    if len(res["failing_examples"]) < FAILING_KEPT:
+        return ""
+    return (
+        f"The first {FAILING_KEPT}: the report keeps at most {FAILING_KEPT} per set; "
+        "items.jsonl has every item (candidate_correct)."
+    )
 
 
 def clip(text: str, limit: int) -> tuple[str, str, str]:
@@ -310,6 +324,8 @@ def render_markdown(r: dict[str, Any]) -> str:
                 lines.append(f"| {md_code(row['value'])} | {n} | " + " | ".join(cells) + " |")
         if res["failing_examples"]:
             lines += ["", "### Failing examples (candidate wrong; regressions first)", ""]
+            if _failing_note(res):
+                lines += [_failing_note(res), ""]
             for ex in res["failing_examples"]:
                 lines += [
                     f"- {md_code(ex['id'], table=False)}"
@@ -458,6 +474,7 @@ def _html_result(r: dict[str, Any], res: dict[str, Any]) -> dict[str, Any]:
         "confusion": None,
         "slices": [],
         # Each text as (start, cut, end): the JSON's are at most JSON_TEXT_LIMIT long.
+        "failing_note": _failing_note(res),
         "failing": [
             ex
             | {
