@@ -155,3 +155,44 @@ def test_failing_examples_at_the_cap_say_there_may_be_more() -> None:
     assert note in html.unescape(render_html(_report(failing=many)))
     assert note not in render_markdown(_report(failing=many[:9]))
     assert note not in html.unescape(render_html(_report(failing=many[:9])))
+
+
+def test_a_rate_on_part_of_a_set_says_on_how_many_items() -> None:
+    # false_refusal_rate on the 7 benign items of 10: the JSON said items 7 and slice cells
+    # "(on 7)", the set's table, the terminal and the check messages said nothing.
+    r = _report()
+    r["results"][0]["metrics"] = {"accuracy": _metric(), "false_refusal_rate": _metric(items=7)}
+    md = render_markdown(r)
+    assert "| false_refusal_rate (on 7) | 0.5000 |" in md
+    assert "| accuracy | 0.5000 |" in md
+    term = terminal_summary(r, Path("o"))
+    assert "    false_refusal_rate (on 7) cand 0.5000" in term
+    assert "    accuracy             cand 0.5000" in term
+    page = html.unescape(render_html(r))
+    assert "false_refusal_rate (on 7)" in page and "accuracy (on" not in page
+
+
+def test_set_check_messages_name_the_items_a_rate_is_measured_on() -> None:
+    from curagate.gate.checks import Scope, metric_checks
+    from curagate.gate.config import Regression, Threshold
+
+    def run(on: int) -> list[str]:
+        return [
+            c.message
+            for c in metric_checks(
+                Scope("s", 10),
+                {"false_refusal_rate": Threshold(max=0.2)},
+                {"false_refusal_rate": Regression(warn_drop=0.1, fail_drop=0.5)},
+                values=lambda m: (0.428571, 0.0),
+                stats=lambda m: (
+                    {"candidate": 0.428571, "base": 0.0, "delta": 0.428571, "ci_low": 0.1}
+                    | {"ci_high": 0.7, "p_value": 0.25, "significant": False}
+                ),
+                higher_is_better=lambda m: False,
+                fail_only_if_significant=False,
+                measured_on=lambda m: (on, ""),
+            )
+        ]
+
+    assert [m.rsplit(" on ", 1)[-1] for m in run(7)] == ["7 items", "7 items"]
+    assert not any(" on " in m for m in run(10))

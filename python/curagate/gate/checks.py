@@ -326,10 +326,12 @@ class Scope:
     def message(self, msg: str, items: int | None = None) -> str:
         """``msg``, in a slice with the items the metric was measured on (``items``; the
         slice's own count when it is every one: a refusal rate is measured on the slice's
-        harmful items only, and the message gave the slice's size)."""
-        if self.slice is None:
-            return msg
+        harmful items only, and the message gave the slice's size); in a whole set only
+        when they are not all of it (false_refusal_rate on its 7 benign items of 10 said
+        nothing of the 7)."""
         n = self.items if items is None else items
+        if self.slice is None and n == self.items:
+            return msg
         return f"{msg} on {n} item{'' if n == 1 else 's'}"
 
 

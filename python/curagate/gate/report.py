@@ -281,8 +281,8 @@ def render_markdown(r: dict[str, Any]) -> str:
         for name, m in res["metrics"].items():
             p = m.get("mcnemar", {}).get("p_value", m["p_value"])
             lines.append(
-                f"| {md_cell(name)} | {_fmt(m['candidate'])} | {_fmt(m['base'])} | "
-                f"{_signed(m['delta'])} | {_ci(m)} | {_fmt(p)} | {_noise(m)} |"
+                f"| {md_cell(_metric_name(name, m, res['items']))} | {_fmt(m['candidate'])} | "
+                f"{_fmt(m['base'])} | {_signed(m['delta'])} | {_ci(m)} | {_fmt(p)} | {_noise(m)} |"
             )
         if res.get("not_measured"):
             lines.append("")
@@ -431,9 +431,15 @@ def _slice_cell(m: dict[str, Any], n: int) -> str:
     return text if m.get("items", n) == n else f"{text} (on {m['items']})"
 
 
-def _metric_row(name: str, m: dict[str, Any], p: Any) -> list[Any]:
+def _metric_name(name: str, m: dict[str, Any], n: int | None) -> str:
+    """A set's metric with the items it is measured on when not all ``n`` of them (a
+    rate on the benign items only), as a slice cell says it."""
+    return name if n is None or m.get("items", n) == n else f"{name} (on {m['items']})"
+
+
+def _metric_row(name: str, m: dict[str, Any], p: Any, n: int | None = None) -> list[Any]:
     return [
-        name,
+        _metric_name(name, m, n),
         _fmt(m["candidate"]),
         _fmt(m["base"]),
         _signed(m["delta"]),
@@ -462,7 +468,7 @@ def _html_result(r: dict[str, Any], res: dict[str, Any]) -> dict[str, Any]:
             thresholds,
         ),
         "metrics": [
-            _metric_row(k, m, m.get("mcnemar", {}).get("p_value", m["p_value"]))
+            _metric_row(k, m, m.get("mcnemar", {}).get("p_value", m["p_value"]), res["items"])
             for k, m in metrics.items()
         ],
         # Metrics the set computes but could not measure (no item they apply to).
@@ -649,7 +655,8 @@ def terminal_summary(
         lines.append(f"  {res['golden_set']} ({res['items']} items)")
         for name, m in res["metrics"].items():
             lines.append(
-                f"    {name:<20} cand {_fmt(m['candidate'])}  base {_fmt(m['base'])}  "
+                f"    {_metric_name(name, m, res['items']):<20} cand {_fmt(m['candidate'])}  "
+                f"base {_fmt(m['base'])}  "
                 f"delta {_signed(m['delta'])}  {_ci(m)}  {_noise(m)}"
             )
         if "judge" in res:
