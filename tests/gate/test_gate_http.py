@@ -1294,6 +1294,8 @@ def test_a_generation_set_gated_on_exact_match_reads_each_item_by_exact_match(
     [result] = out.report["results"]
     assert len(result["failing_examples"]) > 0
     rows = [json.loads(x) for x in (tmp_path / "o" / "items.jsonl").read_text().splitlines()]
+    # how many the candidate got wrong, beside the examples kept (found by attack)
+    assert result["failing_total"] == sum(not r["candidate_correct"] for r in rows) > 0
     assert {(r["candidate_correct"], r["candidate_score"], r["score_metric"]) for r in rows} == {
         (False, 0.0, "exact_match")
     }

@@ -155,6 +155,14 @@ def test_failing_examples_at_the_cap_say_there_may_be_more() -> None:
     assert note in html.unescape(render_html(_report(failing=many)))
     assert note not in render_markdown(_report(failing=many[:9]))
     assert note not in html.unescape(render_html(_report(failing=many[:9])))
+    # With the count the gate now writes: "10 of 15", and nothing when all are shown.
+    r = _report(failing=many)
+    r["results"][0]["failing_total"] = 15
+    of = "The first 10 of 15: the report keeps at most 10 per set"
+    assert of in render_markdown(r) and of in html.unescape(render_html(r))
+    r["results"][0]["failing_total"] = 10
+    assert "The first" not in render_markdown(r)
+    assert "The first" not in html.unescape(render_html(r))
 
 
 def test_a_rate_on_part_of_a_set_says_on_how_many_items() -> None:

@@ -122,7 +122,15 @@ FAILING_KEPT = 10
 def _failing_note(res: dict[str, Any]) -> str:
     """Said of a set's failing examples when there may be more than are shown: the list
     stopped at 10 with no word that it had (15 wrong items read as 10)."""
-    if len(res["failing_examples"]) < FAILING_KEPT:
+    shown, total = len(res["failing_examples"]), res.get("failing_total")
+    if isinstance(total, int) and not isinstance(total, bool):
+        if total <= shown:
+            return ""
+        return (
+            f"The first {shown} of {total}: the report keeps at most {FAILING_KEPT} per set; "
+            "items.jsonl has every item (candidate_correct)."
+        )
+    if shown < FAILING_KEPT:  # a report written before failing_total
         return ""
     return (
         f"The first {FAILING_KEPT}: the report keeps at most {FAILING_KEPT} per set; "

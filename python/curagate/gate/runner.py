@@ -844,6 +844,9 @@ def _evaluate_set(
         "metrics": metric_results,
         "slices": slice_tables,
         "failing_examples": _failing_examples(scores, convs),
+        # how many items the candidate got wrong, of which failing_examples keeps the first
+        # MAX_FAILING_EXAMPLES (found by attack: 15 wrong read as the 10 listed)
+        "failing_total": sum(1 for ok in scores.correct("candidate") if not ok),
         "_items": _item_rows(spec, scores, convs),
     }
     if not_measured:
