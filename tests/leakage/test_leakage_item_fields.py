@@ -213,3 +213,64 @@ def test_a_short_field_beside_the_key_is_no_item_of_its_own(tmp_path: Path) -> N
         ("s2", "context"),
         ("s3", "context"),
     }
+
+
+# Passages of scripts written without spaces, each with a space or three between its
+# phrases (a number, a sentence's end, Thai's phrase breaks).
+UNSPACED_PASSAGES = [
+    "2008年 北京奥运会于八月八日晚上八点在国家体育场隆重开幕，来自二百零四个国家和地区的"  # noqa: RUF001
+    "一万多名运动员参加了本届奥运会的各项比赛。",
+    "長城は中国の北方に築かれた長大な城壁で、総延長は二万キロメートルを超える。 秦の始皇帝の"
+    "時代に既存の城壁が連結された。",
+    "แม่น้ำเจ้าพระยาเป็นแม่น้ำสายหลักของประเทศไทย ไหลผ่านกรุงเทพมหานครและหลายจังหวัดในภาคกลาง "
+    "เกิดจากการรวมตัวของแม่น้ำปิง วัง ยม และน่าน",
+]
+
+
+def test_a_passage_written_without_spaces_beside_the_key_is_looked_for(tmp_path: Path) -> None:
+    # Found by re-attack: a field beside the key of 2 to 4 space-separated "words" was
+    # short, however long: a Thai passage of 168 characters with three spaces between its
+    # phrases, a Chinese one with a space after its year, was never looked for.
+    rows = [
+        {"id": f"c{k}", "question": f"Question number {k}: what is described?", "context": p}
+        for k, p in enumerate(UNSPACED_PASSAGES)
+    ]
+    ref = _write(tmp_path / "golden", "set.jsonl", rows)
+    corpus = _write(
+        tmp_path,
+        "train.jsonl",
+        [{"prompt": f"Summarize: {p}", "completion": "ok"} for p in UNSPACED_PASSAGES]
+        + [{"prompt": "请回答以下问题：", "completion": "好的"}],  # noqa: RUF001
+    )
+    result = detect(reference=[str(ref)], corpus=[str(corpus)])
+    assert sorted(m.row for leak in result.leaks for m in leak.matches) == [0, 1, 2]
+
+
+def test_a_stock_instruction_beside_every_key_is_boilerplate_not_an_item(tmp_path: Path) -> None:
+    # Found by re-attack: an 8-word instruction beside each item's key was looked for as a
+    # text of its own, and its copies count once for the n-gram bar, so every training row
+    # holding it was flagged (80 of 6,240 clean rows). A passage two of twenty items share
+    # (a SQuAD context under two questions) is no stock text, and is still found.
+    stock = "Pick the best answer from the following options:"
+    passage = "The delta formed as the river slowed and dropped its silt over many centuries."
+    rows = [
+        {
+            "id": f"s{k}",
+            "question": f"In the region numbered {k}, which of the rivers floods each spring?",
+            "instruction": stock,
+            **({"context": passage} if k < 2 else {}),
+        }
+        for k in range(20)
+    ]
+    ref = _write(tmp_path / "golden", "set.jsonl", rows)
+    corpus = _write(
+        tmp_path,
+        "train.jsonl",
+        [
+            {"prompt": f"{stock} which colour is the sky? A) blue B) red", "completion": "A"},
+            {"prompt": f"Read this: {passage} Where is the silt?", "completion": "delta"},
+        ],
+    )
+    result = detect(reference=[str(ref)], corpus=[str(corpus)])
+    assert {m.row for leak in result.leaks for m in leak.matches} == {1}
+    assert {leak.item.part for leak in result.leaks} == {"context"}

@@ -55,6 +55,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import tempfile
 from array import array
 from collections import Counter
@@ -469,20 +470,43 @@ def _item_text_field(first: Batch, path: Path) -> str | None:
 
 
 # A reference row's other field (:meth:`LeakageIndex._add_field_views`) with fewer words
-# than this, or written without spaces and fewer characters than SIDE_MIN_CHARS, is not
-# looked for: as a whole text it is a stock instruction or placeholder, not an item.
+# than this, counting each character of a script written without spaces (Chinese,
+# Japanese, Thai, ...) as a word only from SIDE_MIN_CHARS of them, is not looked for: as a
+# whole text it is a stock instruction or placeholder, not an item.
 SIDE_MIN_WORDS = 5
 SIDE_MIN_CHARS = 8
+# The scripts written without spaces between words: Thai, Lao, Myanmar, Khmer, the CJK
+# ideographs (with their extensions and compatibility forms), kana (half-width too).
+_UNSPACED = re.compile(
+    "[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u31f0-\u31ff"
+    "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f\U00020000-\U0003134f]"
+)
 
 
 def _side_text_short(text: str) -> bool:
     """Whether ``text``, a reference row's field beside its key, is too short to be looked
-    for (:data:`SIDE_MIN_WORDS`; a text of one "word", as Chinese or Japanese are written,
-    by :data:`SIDE_MIN_CHARS` characters)."""
-    words = text.split()
-    if len(words) >= SIDE_MIN_WORDS:
+    for (:data:`SIDE_MIN_WORDS` words; in a script written without spaces,
+    :data:`SIDE_MIN_CHARS` characters: found by re-attack, a Thai passage of 168
+    characters, three spaces between its phrases, was "three words" and never looked
+    for, nor a Chinese one with a space beside a number)."""
+    if len(text.split()) >= SIDE_MIN_WORDS:
         return False
-    return len(words) > 1 or len(text.strip()) < SIDE_MIN_CHARS or text.strip().isascii()
+    return len(_UNSPACED.findall(text)) < SIDE_MIN_CHARS
+
+
+def _side_boilerplate(texts: Sequence[str], rows: int, bar: int) -> set[str]:
+    """The texts of ``texts`` (one per row holding it) that are a stock text of a file of
+    ``rows`` rows, as n-grams are its boilerplate: in more than ``bar`` rows (0: no bar), or
+    in two or more that are at least a quarter of them. Found by re-attack: an 8-word
+    instruction beside every item's key ("Pick the best answer from the following
+    options:") flagged every training row holding it, 80 of 6,240 clean rows, as copies of
+    one item count once for the n-gram bar."""
+    per_row = Counter(" ".join(t.lower().split()) for t in texts)
+    return {
+        t
+        for t in texts
+        if (n := per_row[" ".join(t.lower().split())]) >= 2 and ((bar and n > bar) or 4 * n >= rows)
+    }
 
 
 def _naming_reference_options(error: CuragateError) -> CuragateError:
@@ -949,6 +973,12 @@ class LeakageIndex:
             for name, text in item_texts(value).items():
                 if text != key and not _side_text_short(text):
                     views.append((text, row, rid, "prompt field" if name == "prompt" else name))
+        stock = _side_boilerplate(
+            [v[0] for v in {(v[0], v[1]) for v in views}],
+            len(found),
+            self.config["max_ngram_items"],
+        )
+        views = [v for v in views if v[0] not in stock]
         if views:
             self._add(
                 pa.array([v[0] for v in views], pa.large_string()),
