@@ -96,6 +96,16 @@ def test_a_cut_failing_example_says_so_and_keeps_the_end_where_answers_are() -> 
     assert "  - expected: `1`" in md.splitlines()
 
 
+def test_a_cut_text_keeps_an_end_that_shows() -> None:
+    # Found by re-attack: the end kept was the raw text's, and the code span strips the
+    # spaces and line breaks it turns control characters into: an answer followed by 60
+    # spaces showed an empty end, the graded "answer is 7" hidden in the cut.
+    ex = _example("x" * 150 + " answer is 7" + " " * 60 + "\n", "short")
+    md = render_markdown(_report(failing=[ex]))
+    cand = next(line for line in md.splitlines() if line.startswith("  - candidate: "))
+    assert cand.endswith(" answer is 7`"), cand
+
+
 def test_a_text_at_the_json_limit_says_it_may_have_been_cut() -> None:
     # The JSON keeps 1000 characters of each text; one that long may have been longer.
     long = "x" * 999 + "y"

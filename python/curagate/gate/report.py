@@ -138,13 +138,15 @@ def _failing_note(res: dict[str, Any]) -> str:
     )
 
 
-def clip(text: str, limit: int) -> tuple[str, str, str]:
+def clip(text: str, limit: int, stored: str | None = None) -> tuple[str, str, str]:
     """``text`` within ``limit`` characters as (start, what was cut, end): its start and its
     end, where step-by-step answers put the graded part, around ``… [N more characters] …``
     (a bare ``[:200]`` cut two answers that differ only in their last line to the same
-    text). A text at the JSON's own limit says that more may have been cut there. The
-    marker is the renderer's, kept outside the quoted text, which cannot fake one."""
-    more = f" (the report keeps {JSON_TEXT_LIMIT})" if len(text) >= JSON_TEXT_LIMIT else ""
+    text). A text at the JSON's own limit (``stored``, the JSON's text where ``text`` is
+    it as shown) says that more may have been cut there. The marker is the renderer's,
+    kept outside the quoted text, which cannot fake one."""
+    at_limit = len(text if stored is None else stored) >= JSON_TEXT_LIMIT
+    more = f" (the report keeps {JSON_TEXT_LIMIT})" if at_limit else ""
     if len(text) <= limit:
         return text, (f"[may be cut{more}]" if more else ""), ""
     tail = limit // 4
@@ -153,8 +155,10 @@ def clip(text: str, limit: int) -> tuple[str, str, str]:
 
 
 def _md_text(text: str, limit: int) -> str:
-    """A failing example's text for report.md: code spans, the cut between them."""
-    head, note, tail = clip(text, limit)
+    """A failing example's text for report.md: code spans, the cut between them. Cut as
+    shown, on one line: cut first, an answer followed by 60 spaces kept an end that the
+    code span then stripped to nothing (found by re-attack)."""
+    head, note, tail = clip(printable(text).strip(), limit, text)
     return " ".join(
         part
         for part in (md_code(head, table=False), note, md_code(tail, table=False) if tail else "")
