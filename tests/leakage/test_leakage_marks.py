@@ -70,6 +70,20 @@ def found_rows(reference: Path, corpus: Path) -> dict[str, list[int]]:
     return {leak.item.text: sorted(m.row for m in leak.matches) for leak in result.leaks}
 
 
+def found_in_an_answer(tmp_path: Path, item: str, copy: str) -> bool:
+    """Whether golden ``item`` is found in ``copy``, an answer's text, and in no other row
+    (a clean one of the same script beside it)."""
+    ref = write(tmp_path / "ref.jsonl", [{"text": item}])
+    corpus = write(
+        tmp_path / "corpus.jsonl",
+        [
+            {"prompt": "Translate into English, please.", "completion": copy + "\n\nDone."},
+            {"prompt": "Translate into English, please.", "completion": "مرحبا بكم في المتجر."},
+        ],
+    )
+    return found_rows(ref, corpus) == {item: [0]}
+
+
 @pytest.mark.parametrize(
     ("item", "copy"),
     [
@@ -87,15 +101,7 @@ def found_rows(reference: Path, corpus: Path) -> dict[str, list[int]]:
 def test_arabic_and_hebrew_copies_with_optional_marks_are_found(
     tmp_path: Path, item: str, copy: str
 ) -> None:
-    ref = write(tmp_path / "ref.jsonl", [{"text": item}])
-    corpus = write(
-        tmp_path / "corpus.jsonl",
-        [
-            {"prompt": "Translate into English, please.", "completion": copy + "\n\nDone."},
-            {"prompt": "Translate into English, please.", "completion": "مرحبا بكم في المتجر."},
-        ],
-    )
-    assert found_rows(ref, corpus) == {item: [0]}
+    assert found_in_an_answer(tmp_path, item, copy)
 
 
 def test_check_and_curate_find_a_vowelled_arabic_copy(
@@ -190,15 +196,7 @@ def marked(text: str, mark: str, every: int = 3) -> str:
 def test_arabic_script_copies_with_letters_written_alike_are_found(
     tmp_path: Path, item: str, copy: str
 ) -> None:
-    ref = write(tmp_path / "ref.jsonl", [{"text": item}])
-    corpus = write(
-        tmp_path / "corpus.jsonl",
-        [
-            {"prompt": "Translate into English, please.", "completion": copy + "\n\nDone."},
-            {"prompt": "Translate into English, please.", "completion": "مرحبا بكم في المتجر."},
-        ],
-    )
-    assert found_rows(ref, corpus) == {item: [0]}
+    assert found_in_an_answer(tmp_path, item, copy)
 
 
 @pytest.mark.parametrize(
