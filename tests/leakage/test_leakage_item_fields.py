@@ -152,7 +152,7 @@ def test_a_named_reference_field_is_read_alone(tmp_path: Path) -> None:
 
 
 def test_the_fields_of_an_item_are_its_model_read_texts_only() -> None:
-    from curagate.golden import ITEM_TEXT_FIELDS, item_text_field, item_texts
+    from curagate.item_fields import ITEM_TEXT_FIELDS, item_text_field, item_texts
 
     row = {
         "id": "x1",

@@ -94,11 +94,9 @@ from curagate.gate.report import json_text
 from curagate.gate.stats import DeltaCI, PairMetric, mcnemar, paired_bootstrap
 from curagate.golden import (
     HUMAN_LABELS,
-    ITEM_TEXT_FIELDS,
     GoldenSet,
     draw_key,
     item_ids,
-    item_text_field,
     jsonl_objects,
     jsonl_values,
     load_locked,
@@ -107,6 +105,7 @@ from curagate.golden import (
 )
 from curagate.io.atomic import Claim, write_bytes_atomic, write_text_atomic
 from curagate.io.outputs import check_output, report_folder
+from curagate.item_fields import ITEM_TEXT_FIELDS, item_text_field
 from curagate.records import render_value
 from curagate.signing import (
     ATTESTATION_NAME,
@@ -1502,7 +1501,7 @@ def _views(messages: list[Any]) -> list[str]:
 
 def _text_field(path: Path) -> str | None:
     """The field holding what a model reads of ``path``'s items, by every item
-    (:func:`~curagate.golden.item_text_field`, the rule the leakage reader of a reference
+    (:func:`~curagate.item_fields.item_text_field`, the rule the leakage reader of a reference
     set follows too): the prompt (gate sets) or the question (lm-eval), ``text`` only when
     no item holds another; None for items as conversations (``messages``), which the
     reader takes by their turns. Every other text an item holds is looked for too

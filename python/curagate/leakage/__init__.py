@@ -454,7 +454,7 @@ def _reference_batches(
 def _item_text_field(first: Batch, path: Path) -> str | None:
     """The field a reference file read as ``text`` records (``first``: its first batch;
     ``path``: the file, as JSON Lines) is read by instead: what a model reads of its items,
-    the field the gate's contamination check picks (:func:`curagate.golden.item_text_field`,
+    the field the gate's contamination check picks (:func:`curagate.item_fields.item_text_field`,
     by every row), when that is not ``text``. A golden set's items with a ``text`` column
     (a slice, a note) beside their prompt were read by that column: `leakage --reference`
     and `curate --decontaminate` found none of the 40 prompts copied into the training
@@ -463,7 +463,7 @@ def _item_text_field(first: Batch, path: Path) -> str | None:
     too (:meth:`LeakageIndex._add_field_views`)."""
     if RecordFormat(first.format) is not RecordFormat.TEXT or first.table.num_rows == 0:
         return None
-    from curagate.golden import item_text_field
+    from curagate.item_fields import item_text_field
 
     field = item_text_field(value for _, value in _jsonl_values(path))
     return None if field in (None, DEFAULT_TEXT_FIELD) else field
@@ -570,8 +570,8 @@ def _multiple_choice_set(path: Path, sets: dict[Path, Any]) -> bool:
 
 def _jsonl_values(path: Path) -> Iterator[tuple[int, Any]]:
     """(row, JSON value) of each line of a JSON Lines file that parses, rows numbered as
-    the readers number them (non-blank lines, :func:`curagate.golden.is_blank`)."""
-    from curagate.golden import is_blank
+    the readers number them (non-blank lines, :func:`curagate.item_fields.is_blank`)."""
+    from curagate.item_fields import is_blank
 
     row = 0
     with path.open("rb") as f:
@@ -934,9 +934,9 @@ class LeakageIndex:
 
     def _add_field_views(self, batch: Batch, field_used: str | None) -> None:
         """Every other text a model reads of each of ``batch``'s rows (valid or quarantined
-        for their format): each field of :data:`curagate.golden.ITEM_TEXT_FIELDS` the row
+        for their format): each field of :data:`curagate.item_fields.ITEM_TEXT_FIELDS` the row
         holds as a non-blank string and its rendered ``messages``
-        (:func:`curagate.golden.item_texts`), decided row by row, each an item of its own
+        (:func:`curagate.item_fields.item_texts`), decided row by row, each an item of its own
         with the row's id and the field as its ``part`` (``prompt field`` for a prompt
         beside the key, ``prompt`` being the key's part); one item with its row, as a
         multiple-choice item's views (:meth:`_add_choice_views`). A text equal to the row's
@@ -954,7 +954,7 @@ class LeakageIndex:
         matched every training row
         that said only that, exactly (found by re-attack: 889 of 6,240 clean rows removed
         by `curate --decontaminate`)."""
-        from curagate.golden import ITEM_TEXT_FIELDS, item_texts
+        from curagate.item_fields import ITEM_TEXT_FIELDS, item_texts
 
         fmt = RecordFormat(batch.format)
         wanted = [c for c in batch.table.column_names if c in (*ITEM_TEXT_FIELDS, "messages")]
