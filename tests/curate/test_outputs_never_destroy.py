@@ -280,6 +280,7 @@ def test_the_patterns_a_dot_dot_resolves_to_are_walked_as_one(
     assert listed <= 2 * folders, listed
 
 
+@pytest.mark.slow  # a subprocess per command (0.5-1.1 s)
 @pytest.mark.parametrize("command", ["curate", "split", "audit", "leakage"])
 def test_a_recursive_glob_over_links_back_up_the_tree_is_checked_without_hanging(
     tmp_path: Path, command: str
