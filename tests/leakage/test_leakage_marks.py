@@ -330,6 +330,20 @@ def furigana(text: str, form: str) -> str:
     return re.sub(words, lambda m: form.format(k=m[0], r=READINGS[m[0]]), text)
 
 
+def japanese_found_with_furigana(tmp_path: Path, form: str) -> bool:
+    """Whether the Japanese item is found in a copy with its readings written in ``form``,
+    and in no other row (a clean Japanese one beside it)."""
+    ref = write(tmp_path / "ref.jsonl", [{"text": JA}, {"text": KO}])
+    corpus = write(
+        tmp_path / "corpus.jsonl",
+        [
+            {"prompt": "次の文章を英語に訳してください。", "completion": furigana(JA, form)},
+            {"prompt": "次の文章を英語に訳してください。", "completion": "今日は晴れです。"},
+        ],
+    )
+    return found_rows(ref, corpus) == {JA: [0]}
+
+
 @pytest.mark.parametrize(
     "form",
     [
@@ -342,15 +356,7 @@ def furigana(text: str, form: str) -> str:
     ids=["full-width", "ascii", "ruby", "ruby-rp", "ruby-no-end-tags"],
 )
 def test_a_japanese_copy_with_furigana_is_found(tmp_path: Path, form: str) -> None:
-    ref = write(tmp_path / "ref.jsonl", [{"text": JA}, {"text": KO}])
-    corpus = write(
-        tmp_path / "corpus.jsonl",
-        [
-            {"prompt": "次の文章を英語に訳してください。", "completion": furigana(JA, form)},
-            {"prompt": "次の文章を英語に訳してください。", "completion": "今日は晴れです。"},
-        ],
-    )
-    assert found_rows(ref, corpus) == {JA: [0]}
+    assert japanese_found_with_furigana(tmp_path, form)
 
 
 @pytest.mark.parametrize(
@@ -386,15 +392,7 @@ def test_a_japanese_copy_with_furigana_in_other_brackets_or_markup_is_found(
     tmp_path: Path, form: str
 ) -> None:
     # Found by re-attack: each form hid the item from every scan.
-    ref = write(tmp_path / "ref.jsonl", [{"text": JA}, {"text": KO}])
-    corpus = write(
-        tmp_path / "corpus.jsonl",
-        [
-            {"prompt": "次の文章を英語に訳してください。", "completion": furigana(JA, form)},
-            {"prompt": "次の文章を英語に訳してください。", "completion": "今日は晴れです。"},
-        ],
-    )
-    assert found_rows(ref, corpus) == {JA: [0]}
+    assert japanese_found_with_furigana(tmp_path, form)
 
 
 def test_a_reading_with_a_middle_dot_or_a_space_is_taken_out() -> None:
