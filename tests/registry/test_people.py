@@ -1674,3 +1674,66 @@ def test_rollback_from_version_and_waive_report_sha256_refuse_what_moved_since(
     with Registry(db) as reg:
         assert [r.version for r in reg.promotion_requests("bot") if r.status == "pending"] == [3]
         reg.check()
+
+
+def _as_schema_2(db: Path) -> None:
+    conn = sqlite3.connect(db)
+    for table in APPEND_ONLY_V3:
+        conn.execute(f"DROP TABLE {table}")
+    conn.execute("PRAGMA user_version = 2")
+    conn.commit()
+    conn.close()
+
+
+def _file_state(db: Path) -> tuple[bytes, int, int]:
+    """The database's bytes and mtime, and the size of its -wal (where a migration's pages
+    would go first; a read-only reader of a WAL database may leave it there empty)."""
+    wal = db.with_name(db.name + "-wal")
+    return db.read_bytes(), db.stat().st_mtime_ns, wal.stat().st_size if wal.exists() else 0
+
+
+@pytest.mark.parametrize("version", [2, 3, 4])
+@pytest.mark.parametrize("tampered", [False, True])
+def test_check_of_an_older_schema_never_changes_the_file_whatever_the_outcome(
+    tmp_path: Path,
+    ci_key: tuple[Path, Path],
+    version: int,
+    tampered: bool,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # `registry check` migrated an older registry in place before replaying it, and the
+    # upgrade stayed when the replay then failed: a check must not write. It checks the
+    # upgraded schema on a copy in memory; the next command that writes upgrades the file.
+    db = tmp_path / "reg" / "r.db"
+    with Registry(db) as reg:
+        reg.trust_add(ci_key[1], role="gate", name="ci")
+        write_bundle(tmp_path / "b1", b"one" * 16)
+        reg.register(tmp_path / "b1", name="bot")
+        if version > 2:
+            reg.user_add("alice", role="approver")
+        head = reg.head()
+    {2: _as_schema_2, 3: as_schema_3, 4: as_schema_4}[version](db)
+    if tampered:
+        conn = sqlite3.connect(db)
+        conn.execute("DROP TRIGGER gate_reports_no_delete")
+        conn.commit()
+        conn.close()
+    before = _file_state(db)
+    time.sleep(0.01)  # an mtime written now would differ
+    assert main(["registry", "check", "--db", str(db)]) == (1 if tampered else 0)
+    out, err = capsys.readouterr()
+    if tampered:
+        assert "trigger gate_reports_no_delete was dropped" in err
+    else:
+        assert f"note: the database is schema {version}" in out and "file is unchanged" in out
+    assert _file_state(db) == before
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == version
+    if tampered:
+        return
+    with Registry(db) as reg:  # a command that writes upgrades it as before
+        reg.user_add("ci", role="uploader")
+        assert reg.head()[0] == head[0] + 1
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert main(["registry", "check", "--db", str(db)]) == 0

@@ -554,7 +554,11 @@ def _run(args: argparse.Namespace) -> int:
     )
     if action == "users" and args.users_command == "token":
         return _new_token()  # needs no registry: it is made where its user is
-    with Registry(args.db, create=create, migrate=action == "migrate") as reg:
+    # A check never writes: it opens the file read-only (an older schema is upgraded on a
+    # copy in memory and checked there; the next command that writes upgrades the file).
+    with Registry(
+        args.db, create=create, migrate=action == "migrate", read_only=action == "check"
+    ) as reg:
         if action == "migrate":
             versions = reg.list_versions()
             _say(f"{reg.path}: schema {reg.schema_version}, {len(versions)} versions")
@@ -603,6 +607,12 @@ def _run(args: argparse.Namespace) -> int:
                 f"{len(state.versions)} versions, {len(state.reports)} reports and "
                 f"{len(state.keys)} keys agree with the log"
             )
+            if reg.file_schema_version < reg.schema_version:
+                _say(
+                    f"note: the database is schema {reg.file_schema_version}; it was checked "
+                    f"as upgraded to schema {reg.schema_version} on a copy in memory and the "
+                    "file is unchanged (the next command that writes upgrades it)"
+                )
             if state.unsigned_approvers():
                 _say(
                     "note: approvers added before curagate signed approvers' rows, whose "

@@ -1182,20 +1182,27 @@ class Registry:
         timeout: float = BUSY_TIMEOUT_S,
         migrate: bool = False,
         floor: HeadFloor | None = None,
+        read_only: bool = False,
     ) -> None:
         self.path = Path(path) if path is not None else default_db_path()
         self._floor = floor
+        self._read_only = read_only
+        # The schema of the file itself: a read-only open of an older one upgrades a copy.
+        self.file_schema_version = SCHEMA_VERSION
         if not self.path.exists():
-            if not create:
+            if not create or read_only:
                 raise RegistryUnavailable(_missing(self.path))
             self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            # check_same_thread off: the release service opens one Registry per request and
-            # FastAPI may run its dependency and its handler on different worker threads;
-            # one request never uses it from two threads at once.
-            self._conn = sqlite3.connect(
-                self.path, isolation_level=None, timeout=timeout, check_same_thread=False
-            )
+            if read_only:
+                self._conn = self._connect_read_only(timeout)
+            else:
+                # check_same_thread off: the release service opens one Registry per request
+                # and FastAPI may run its dependency and its handler on different worker
+                # threads; one request never uses it from two threads at once.
+                self._conn = sqlite3.connect(
+                    self.path, isolation_level=None, timeout=timeout, check_same_thread=False
+                )
         except sqlite3.Error as e:
             raise RegistryUnavailable(
                 f"{self.path}: cannot open the registry database ({e})"
@@ -1213,6 +1220,31 @@ class Registry:
         except BaseException:
             self._conn.close()
             raise
+
+    def _connect_read_only(self, timeout: float) -> sqlite3.Connection:
+        """The database opened read-only (``mode=ro``: nothing this handle does can change
+        the file); an older schema is copied into memory first, so that the open's migration
+        and the replay after it run on the copy and the file stays as it was, whatever the
+        outcome (`registry check`: a check never writes)."""
+        conn = sqlite3.connect(
+            f"{self.path.resolve().as_uri()}?mode=ro",
+            uri=True,
+            isolation_level=None,
+            timeout=timeout,
+            check_same_thread=False,
+        )
+        try:
+            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            if not 0 < version < SCHEMA_VERSION:
+                return conn  # nothing to migrate (_open says what is wrong with any other)
+            copy = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+            conn.backup(copy)
+        except BaseException:
+            conn.close()
+            raise
+        conn.close()
+        self.file_schema_version = version
+        return copy
 
     def _sql_error(self, e: sqlite3.OperationalError) -> RegistryUnavailable:
         if "locked" in str(e) or "busy" in str(e):
@@ -1234,7 +1266,12 @@ class Registry:
         _check_version_not_set_back(self._conn, current)
         _check_schema_version(self.path, current, migrate=migrate)
         if current < SCHEMA_VERSION:
-            mode = self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            # A read-only open migrates its copy in memory, which has no WAL (nor needs one).
+            mode = (
+                "wal"
+                if self._read_only
+                else self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            )
             if str(mode).lower() != "wal":
                 raise ConfigError(
                     f"{self.path}: SQLite refused WAL mode (got {mode!r}); put the registry on a "
@@ -1265,6 +1302,8 @@ class Registry:
 
         The chain is verified first: no write proceeds on a registry changed by hand.
         """
+        if self._read_only and check:  # only its open migrates, on a copy in memory
+            raise RegistryUnavailable(f"{self.path}: opened read-only; this command writes")
         try:
             self._conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as e:
