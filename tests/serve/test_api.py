@@ -1024,6 +1024,63 @@ def test_a_body_that_is_not_json_is_told_to_send_json_not_to_check_the_url(
         )
 
 
+def test_a_json_body_not_in_utf8_is_refused_naming_the_encoding_and_a_nul_is_named(
+    client: TestClient, world: World
+) -> None:
+    # Found by attack: FastAPI reads a JSON body with json.loads, which guesses UTF-16 and
+    # UTF-32 from the NULs of its first bytes and drops a UTF-8 byte order mark: such an
+    # upload was read as if it were UTF-8, and a NUL among the first bytes was "not UTF-8".
+    # JSON over HTTP is UTF-8 without a byte order mark (RFC 8259, section 8.1).
+    text = json.dumps(upload_body(world.db.parent.parent / "g2"))
+
+    def post(raw: bytes) -> Any:
+        return client.post(
+            "/api/v1/reports",
+            content=raw,
+            headers={**bearer(world, "ci"), "Content-Type": "application/json"},
+        )
+
+    assert post(text.encode()).status_code != 422  # the same body as UTF-8 is read
+    fix = "send the body encoded as UTF-8, without a byte order mark"
+    for encoding in ("utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-32-be"):
+        r = post(text.encode(encoding))  # "utf-16" and "utf-32" write a byte order mark
+        assert r.status_code == 422, (encoding, r.text)
+        assert r.json()["fix"] == fix
+        assert r.json()["error"].endswith("this service reads JSON as UTF-8 only (RFC 8259)")
+    got = {
+        label: post(raw).json()["error"]
+        for label, raw in (
+            ("utf-16 bom", b"\xfe\xff" + text.encode("utf-16-be")),
+            ("utf-32be", text.encode("utf-32-be")),
+            ("utf-16le", text.encode("utf-16-le")),
+        )
+    }
+    assert got == {
+        "utf-16 bom": "body: UTF-16BE text (it starts with a UTF-16BE byte order mark); "
+        "this service reads JSON as UTF-8 only (RFC 8259)",
+        "utf-32be": "body: UTF-32BE text (the NUL bytes of its first characters say so); "
+        "this service reads JSON as UTF-8 only (RFC 8259)",
+        "utf-16le": "body: UTF-16LE text (the NUL bytes of its first characters say so); "
+        "this service reads JSON as UTF-8 only (RFC 8259)",
+    }
+    bom8 = post(b"\xef\xbb\xbf" + text.encode())
+    assert bom8.status_code == 422 and bom8.json() == {
+        "error": "body: starts with a UTF-8 byte order mark (EF BB BF), which JSON sent over "
+        "HTTP does not carry (RFC 8259)",
+        "fix": fix,
+    }
+    raw = text.encode()
+    for nul in (b"\x00" + raw, b"\x00" + raw + b" ", raw[:1] + b"\x00" + raw[1:], raw + b"\x00"):
+        at = nul.index(b"\x00")
+        r = post(nul)
+        assert r.status_code == 422, r.text
+        assert r.json() == {
+            "error": f"body: not JSON: a NUL byte at byte {at} (JSON text holds none; in a "
+            "string it is written \\u0000)",
+            "fix": "send a JSON object, as UTF-8",
+        }
+
+
 def test_a_copy_taken_just_before_the_services_own_write_is_refused_when_put_back(
     client: TestClient, world: World, tmp_path: Path
 ) -> None:

@@ -23,7 +23,7 @@ import secrets
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -38,6 +38,7 @@ from fastapi.responses import (
     RedirectResponse,
     Response,
 )
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers, MutableHeaders
@@ -314,6 +315,94 @@ def _fix_of(e: CuragateError) -> str:
     return "correct the request as the error says"
 
 
+# JSON over HTTP is UTF-8 without a byte order mark (RFC 8259, section 8.1). json.loads,
+# which FastAPI reads a body with, guesses UTF-16 and UTF-32 from the NULs of the first bytes
+# and drops a UTF-8 byte order mark: such a body was read as if UTF-8, and a NUL among the
+# first bytes was called "not UTF-8". The service names what it found instead.
+_WIDE_BOMS = (
+    (b"\xff\xfe\x00\x00", "UTF-32LE"),  # before UTF-16LE's, which it starts with
+    (b"\x00\x00\xfe\xff", "UTF-32BE"),
+    (b"\xff\xfe", "UTF-16LE"),
+    (b"\xfe\xff", "UTF-16BE"),
+)
+# JSON text starts with an ASCII character (RFC 4627, section 3): where the NULs of the
+# first four bytes are says which wider encoding it is in (True: a NUL byte).
+_WIDE_NULS: dict[tuple[bool, ...], str] = {
+    (True, True, True, False): "UTF-32BE",
+    (False, True, True, True): "UTF-32LE",
+    (True, False, True, False): "UTF-16BE",
+    (False, True, False, True): "UTF-16LE",
+}
+NOT_UTF8_FIX = "send the body encoded as UTF-8, without a byte order mark"
+
+
+def body_encoding_problem(raw: bytes) -> ApiError | None:
+    """Why a JSON request body is not UTF-8 JSON text this service reads as such: a UTF-16
+    or UTF-32 body (with or without a byte order mark), a UTF-8 byte order mark, a NUL
+    byte; or None. Bytes that are not UTF-8 otherwise are left to the parser, which then
+    reads the body as UTF-8 and names the first such byte (:func:`unreadable_body`)."""
+    only = "this service reads JSON as UTF-8 only (RFC 8259)"
+    for bom, name in _WIDE_BOMS:
+        if raw.startswith(bom):
+            return ApiError(
+                422,
+                f"body: {name} text (it starts with a {name} byte order mark); {only}",
+                NOT_UTF8_FIX,
+            )
+    wide = _WIDE_NULS.get(tuple(b == 0 for b in raw[:4]))  # a shorter body: no key
+    if wide is not None:
+        return ApiError(
+            422,
+            f"body: {wide} text (the NUL bytes of its first characters say so); {only}",
+            NOT_UTF8_FIX,
+        )
+    if raw.startswith(b"\xef\xbb\xbf"):
+        return ApiError(
+            422,
+            "body: starts with a UTF-8 byte order mark (EF BB BF), which JSON sent over HTTP "
+            "does not carry (RFC 8259)",
+            NOT_UTF8_FIX,
+        )
+    at = raw.find(b"\x00")
+    if at >= 0:
+        return ApiError(
+            422,
+            f"body: not JSON: a NUL byte at byte {at} (JSON text holds none; in a string it "
+            "is written \\u0000)",
+            "send a JSON object, as UTF-8",
+        )
+    return None
+
+
+def _json_body(content_type: str | None) -> bool:
+    """Whether FastAPI reads a body sent with ``content_type`` as JSON (none given: it may)."""
+    kind = (content_type or "").split(";")[0].strip().lower()
+    return (
+        not kind
+        or kind == "application/json"
+        or (kind.startswith("application/") and kind.endswith("+json"))
+    )
+
+
+class Utf8JsonRoute(APIRoute):
+    """A route whose JSON body is refused (422, naming what it found) unless it is UTF-8
+    text without a byte order mark or a NUL, before FastAPI's parser reads it."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        if self.body_field is None:
+            return handler
+
+        async def utf8_only(request: Request) -> Response:
+            if _json_body(request.headers.get("content-type")):
+                problem = body_encoding_problem(await request.body())  # kept for the parser
+                if problem is not None:
+                    raise problem
+            return await handler(request)
+
+        return utf8_only
+
+
 def unreadable_body(cause: BaseException) -> str:
     """Why the JSON parser could not read a request body (``cause``: what it raised)."""
     if isinstance(cause, UnicodeDecodeError):
@@ -511,6 +600,7 @@ def create_app(
         # proxy passing Host through) chose where it sends people. A trailing slash is a 404.
         redirect_slashes=False,
     )
+    app.router.route_class = Utf8JsonRoute  # every route added below
 
     def registry() -> Iterator[Registry]:
         with open_registry() as reg:  # replays and verifies the log
