@@ -185,9 +185,40 @@ def test_a_rate_on_part_of_a_set_says_on_how_many_items() -> None:
     assert "| accuracy | 0.5000 |" in md
     term = terminal_summary(r, Path("o"))
     assert "    false_refusal_rate (on 7) cand 0.5000" in term
-    assert "    accuracy             cand 0.5000" in term
+    assert "    accuracy                  cand 0.5000" in term  # its column fits the longest
     page = html.unescape(render_html(r))
     assert "false_refusal_rate (on 7)" in page and "accuracy (on" not in page
+
+
+def test_the_terminal_metric_table_fits_a_long_name_with_its_item_count() -> None:
+    # Found by attack: the metric column was 20 characters, so a name with "(on 7)" pushed
+    # the rest of its row right and the table no longer lined up; values of other widths
+    # (a delta of 6 decimals, "-" for none) moved the columns after them too.
+    r = _report()
+    r["results"][0]["metrics"] = {
+        "accuracy": _metric(),
+        "false_refusal_rate_on_benign_prompts": _metric(items=7, delta=-0.00004),
+        "exact_match": _metric(base=None, delta=None, resamples=0),
+    }
+    r["results"].append(r["results"][0] | {"golden_set": "t", "metrics": {"f1": _metric()}})
+    r["regression_suite"] = {
+        "tasks": {
+            "a_regression_task_with_a_long_name": _metric(),
+            "b": _metric(candidate=0.25, delta=-0.00004),
+        }
+    }
+    lines = terminal_summary(r, Path("o")).splitlines()
+    rows = [line for line in lines if " cand " in line]
+    assert len(rows) == 6
+    assert rows[1].startswith("    false_refusal_rate_on_benign_prompts (on 7) cand 0.5000")
+    for word in ("cand ", "base ", "delta "):
+        suite = [row.index(word) for row in rows[4:]]
+        assert len(set(suite)) == 1, (word, rows[4:])
+        metrics = [row.index(word) for row in rows[:4]]
+        assert len(set(metrics)) == 1, (word, rows[:4])
+    starts = {row.index("[-0.") for row in rows[:4] if "[-0." in row}
+    assert len(starts) == 1, rows[:4]
+    assert all(row == row.rstrip() for row in rows)
 
 
 def test_set_check_messages_name_the_items_a_rate_is_measured_on() -> None:

@@ -648,6 +648,26 @@ def render_junit(r: dict[str, Any]) -> str:
     )
 
 
+def _aligned(rows: list[list[str]], first: int = 20) -> list[str]:
+    """Rows of cells as a terminal table: each column as wide as its widest cell (the first,
+    the name, at least ``first``), one space after the name and two between the rest. A
+    name with its item count ("false_refusal_rate (on 7)") or a wider value moves the
+    columns after it for every row, never that row's alone. Cells are made printable first
+    (one character for one: the widths hold)."""
+    cells = [[printable(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))] if cells else []
+    if widths:
+        widths[0] = max(widths[0], first)
+    return [
+        (
+            row[0].ljust(widths[0])
+            + " "
+            + "  ".join(c.ljust(w) for c, w in zip(row[1:], widths[1:], strict=True))
+        ).rstrip()
+        for row in cells
+    ]
+
+
 def terminal_summary(
     r: dict[str, Any], out_dir: Path, *, cache: tuple[int, int] | None = None
 ) -> str:
@@ -663,26 +683,42 @@ def terminal_summary(
         lines.append(f"  {VERDICT_MARK[c['verdict']]} {c['id']} {c['name']}: {c['message']}")
     if len(bad) > 12:
         lines.append(f"  ... {len(bad) - 12} more in report.md")
+    # One table across the sets: every column as wide as its widest cell.
+    metric_rows = _aligned(
+        [
+            [
+                _metric_name(name, m, res["items"]),
+                f"cand {_fmt(m['candidate'])}",
+                f"base {_fmt(m['base'])}",
+                f"delta {_signed(m['delta'])}",
+                _ci(m),
+                _noise(m),
+            ]
+            for res in r["results"]
+            for name, m in res["metrics"].items()
+        ]
+    )
     for res in r["results"]:
         lines.append(f"  {res['golden_set']} ({res['items']} items)")
-        for name, m in res["metrics"].items():
-            lines.append(
-                f"    {_metric_name(name, m, res['items']):<20} cand {_fmt(m['candidate'])}  "
-                f"base {_fmt(m['base'])}  "
-                f"delta {_signed(m['delta'])}  {_ci(m)}  {_noise(m)}"
-            )
+        lines += [f"    {metric_rows.pop(0)}" for _ in res["metrics"]]
         if "judge" in res:
             lines += [f"    {t}" for t in _judge_summary(res["judge"])]
-            for a, b, c, _ in _judge_rows(res["judge"]):
-                lines.append(f"    {a:<20} {b}  {c}")
+            judged = [[a, b, c] for a, b, c, _ in _judge_rows(res["judge"])]
+            lines += [f"    {row}" for row in _aligned(judged)]
     suite = r.get("regression_suite")
     if suite and suite.get("tasks"):
         lines.append("  regression suite")
-        for task, t in suite["tasks"].items():
-            lines.append(
-                f"    {task:<20} cand {_fmt(t['candidate'])}  base {_fmt(t['base'])}  "
-                f"delta {_signed(t['delta'])}  {_noise(t)}"
-            )
+        tasks = [
+            [
+                task,
+                f"cand {_fmt(t['candidate'])}",
+                f"base {_fmt(t['base'])}",
+                f"delta {_signed(t['delta'])}",
+                _noise(t),
+            ]
+            for task, t in suite["tasks"].items()
+        ]
+        lines += [f"    {row}" for row in _aligned(tasks)]
     if cache is not None:
         lines.append(f"  generations: {cache[0]} cached, {cache[1]} generated")
     lines.append(f"  attestation: {_attestation_line(r)}")
