@@ -1081,6 +1081,36 @@ def test_a_json_body_not_in_utf8_is_refused_naming_the_encoding_and_a_nul_is_nam
         }
 
 
+def test_an_encoded_surrogate_in_a_json_body_is_named_as_a_byte_that_is_not_utf8(
+    client: TestClient, world: World
+) -> None:
+    # Found by attack: json.loads decodes bytes with "surrogatepass", so ED A0 80 (a UTF-16
+    # surrogate encoded as if UTF-8: CESU-8, not UTF-8) became a character, and the answer
+    # was the model's "unable to parse raw data as a unicode string", not the byte.
+    text = json.dumps(upload_body(world.db.parent.parent / "g2"))
+    at = text.index('"', text.index('"report"') + len('"report"') + 1) + 1
+    raw = text[:at].encode() + b"\xed\xa0\x80" + text[at:].encode()
+    r = client.post(
+        "/api/v1/reports",
+        content=raw,
+        headers={**bearer(world, "ci"), "Content-Type": "application/json"},
+    )
+    assert r.status_code == 422, r.text
+    assert r.json() == {
+        "error": f"body: not JSON: byte {at} is not UTF-8 (invalid continuation byte)",
+        "fix": "send a JSON object, as UTF-8",
+    }
+    reason = client.post(
+        "/api/v1/models/bot/rollback",
+        content=b'{"reason": "x\xed\xb2\x80", "from_version": 2, "to_version": 1}',
+        headers={**bearer(world, "alice"), "Content-Type": "application/json"},
+    )
+    assert reason.status_code == 422, reason.text
+    assert reason.json()["error"] == (
+        "body: not JSON: byte 13 is not UTF-8 (invalid continuation byte)"
+    )
+
+
 def test_a_copy_taken_just_before_the_services_own_write_is_refused_when_put_back(
     client: TestClient, world: World, tmp_path: Path
 ) -> None:

@@ -339,8 +339,9 @@ NOT_UTF8_FIX = "send the body encoded as UTF-8, without a byte order mark"
 def body_encoding_problem(raw: bytes) -> ApiError | None:
     """Why a JSON request body is not UTF-8 JSON text this service reads as such: a UTF-16
     or UTF-32 body (with or without a byte order mark), a UTF-8 byte order mark, a NUL
-    byte; or None. Bytes that are not UTF-8 otherwise are left to the parser, which then
-    reads the body as UTF-8 and names the first such byte (:func:`unreadable_body`)."""
+    byte; bytes that are not UTF-8 (the first one named); or None. The parser would read
+    an encoded surrogate (ED A0 80, CESU-8) as a character and the model then refuses it
+    only as "unable to parse raw data as a unicode string"."""
     only = "this service reads JSON as UTF-8 only (RFC 8259)"
     for bom, name in _WIDE_BOMS:
         if raw.startswith(bom):
@@ -371,6 +372,10 @@ def body_encoding_problem(raw: bytes) -> ApiError | None:
             "is written \\u0000)",
             "send a JSON object, as UTF-8",
         )
+    try:
+        raw.decode("utf-8")  # strict: no surrogates, no overlong forms
+    except UnicodeDecodeError as e:
+        return ApiError(422, unreadable_body(e), "send a JSON object, as UTF-8")
     return None
 
 
