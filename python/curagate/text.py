@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 # A \ud800-style JSON escape parses to a lone surrogate, which no UTF-8 text can hold:
 # read as U+FFFD wherever such text is kept or shown.
@@ -19,6 +20,19 @@ def printable(text: str) -> str:
     attribute or a Markdown table cell.
     """
     return "".join(c if c.isprintable() else " " for c in text)
+
+
+def display_width(text: str) -> int:
+    """How many terminal columns ``text`` (already :func:`printable`) takes: a wide or
+    full-width character (CJK, most emoji: East Asian Width W or F) two, a combining mark
+    none (it sits on the character before it), any other one."""
+    return sum(_char_width(c) for c in text)
+
+
+def _char_width(c: str) -> int:
+    if unicodedata.combining(c) or unicodedata.category(c) in ("Mn", "Me"):
+        return 0
+    return 2 if unicodedata.east_asian_width(c) in ("W", "F") else 1
 
 
 def printable_lines(text: str) -> str:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from curagate.gate.report import render_html, render_markdown, terminal_summary
+from curagate.text import display_width
 
 
 def _metric(**over: Any) -> dict[str, Any]:
@@ -219,6 +220,32 @@ def test_the_terminal_metric_table_fits_a_long_name_with_its_item_count() -> Non
     starts = {row.index("[-0.") for row in rows[:4] if "[-0." in row}
     assert len(starts) == 1, rows[:4]
     assert all(row == row.rstrip() for row in rows)
+
+
+def test_the_terminal_suite_table_aligns_wide_and_combining_task_names() -> None:
+    # Found by attack: the columns were sized by len(), so a CJK or emoji task name (two
+    # terminal columns a character) pushed its row's values right, and combining accents
+    # (no column of their own) pulled them left. Task names are free text in the config.
+    r = _report()
+    r["regression_suite"] = {
+        "tasks": {
+            "日本語タスク日本語タスク日本語": _metric(),
+            "emoji😀😀😀😀😀😀😀😀": _metric(),
+            "e\u0301\u0301\u0301combining": _metric(),
+            "b": _metric(candidate=0.25, delta=-0.00004),
+        }
+    }
+    lines = terminal_summary(r, Path("o")).splitlines()
+    rows = [line for line in lines if " cand " in line][1:]  # the suite's, after the set's
+    assert len(rows) == 4
+
+    def column(row: str, word: str) -> int:  # where ``word`` starts on a terminal
+        return display_width(row[: row.index(word)])
+
+    for word in ("cand ", "base ", "delta "):
+        assert len({column(row, word) for row in rows}) == 1, (word, rows)
+    assert column(rows[0], "cand ") == 4 + 30 + 1  # 15 wide characters: 30 columns
+    assert display_width("e\u0301\u0301\u0301combining") == len("ecombining")
 
 
 def test_set_check_messages_name_the_items_a_rate_is_measured_on() -> None:

@@ -23,7 +23,7 @@ from curagate.io.atomic import write_bytes_atomic, write_text_atomic
 from curagate.reports import charts, render_report
 from curagate.reports.markdown import md_cell, md_code
 from curagate.reports.tables import Cell
-from curagate.text import printable
+from curagate.text import display_width, printable
 
 # The JSON Schema of gate_report.json (schema_version 1), shipped with the package.
 REPORT_SCHEMA: dict[str, Any] = json.loads(
@@ -653,19 +653,27 @@ def _aligned(rows: list[list[str]], first: int = 20) -> list[str]:
     the name, at least ``first``), one space after the name and two between the rest. A
     name with its item count ("false_refusal_rate (on 7)") or a wider value moves the
     columns after it for every row, never that row's alone. Cells are made printable first
-    (one character for one: the widths hold)."""
+    and measured in terminal columns, not characters: a CJK or emoji task name (two columns
+    a character) or one with combining accents (none) keeps the columns after it aligned."""
     cells = [[printable(c) for c in row] for row in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))] if cells else []
+    widths = (
+        [max(display_width(row[i]) for row in cells) for i in range(len(cells[0]))] if cells else []
+    )
     if widths:
         widths[0] = max(widths[0], first)
     return [
         (
-            row[0].ljust(widths[0])
+            _padded(row[0], widths[0])
             + " "
-            + "  ".join(c.ljust(w) for c, w in zip(row[1:], widths[1:], strict=True))
+            + "  ".join(_padded(c, w) for c, w in zip(row[1:], widths[1:], strict=True))
         ).rstrip()
         for row in cells
     ]
+
+
+def _padded(cell: str, width: int) -> str:
+    """``cell`` with spaces after it to fill ``width`` terminal columns."""
+    return cell + " " * (width - display_width(cell))
 
 
 def terminal_summary(
