@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
+import os
 import sqlite3
 import string
 import time
@@ -1737,3 +1738,81 @@ def test_check_of_an_older_schema_never_changes_the_file_whatever_the_outcome(
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert main(["registry", "check", "--db", str(db)]) == 0
+
+
+def _small_registry(tmp_path: Path, ci_key: tuple[Path, Path]) -> Path:
+    db = tmp_path / "reg" / "r.db"
+    with Registry(db) as reg:
+        reg.trust_add(ci_key[1], role="gate", name="ci")
+        write_bundle(tmp_path / "b1", b"one" * 16)
+        reg.register(tmp_path / "b1", name="bot")
+    return db
+
+
+def test_check_names_a_hot_rollback_journal_and_the_command_that_rolls_it_back(
+    tmp_path: Path, ci_key: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found by attack: a registry in rollback-journal mode (as VACUUM INTO, SQLite's online
+    # backup, writes it) whose writer was killed mid-write has a hot r.db-journal; a
+    # read-only check cannot roll it back and said only "cannot open the registry database
+    # (attempt to write a readonly database)", exit 2, like a damaged file.
+    src = _small_registry(tmp_path, ci_key)
+    with sqlite3.connect(src) as conn:
+        assert conn.execute("PRAGMA journal_mode = DELETE").fetchone()[0] == "delete"
+    crashed = tmp_path / "crashed"
+    crashed.mkdir()
+    writer = sqlite3.connect(src, isolation_level=None)
+    writer.execute("PRAGMA cache_size = 1")  # the change spills into the file mid-write
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("CREATE TABLE junk(x)")
+    for _ in range(300):
+        writer.execute("INSERT INTO junk VALUES (randomblob(500))")
+    # What a crash leaves: the file half written and the journal, with no lock held.
+    for name in ("r.db", "r.db-journal"):
+        (crashed / name).write_bytes((src.parent / name).read_bytes())
+    writer.execute("ROLLBACK")
+    writer.close()
+    db = crashed / "r.db"
+    before = db.read_bytes()
+    assert main(["registry", "check", "--db", str(db)]) == 2
+    err = capsys.readouterr().err
+    assert "an interrupted write left a hot rollback journal, r.db-journal" in err
+    assert f"run `curagate registry head --db {db}`" in err
+    assert db.read_bytes() == before and (crashed / "r.db-journal").exists()
+    assert main(["registry", "head", "--db", str(db)]) == 0  # rolls the journal back
+    assert main(["registry", "check", "--db", str(db)]) == 0
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'junk'").fetchone() is None
+
+
+@pytest.mark.parametrize("read_only_folder", [False, True])
+def test_check_says_why_it_cannot_read_a_wal_database_without_its_shm(
+    tmp_path: Path,
+    ci_key: tuple[Path, Path],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    read_only_folder: bool,
+) -> None:
+    # Found by attack: a WAL registry in a read-only folder (a backup on read-only media,
+    # a snapshot mount) without its -shm cannot be read even read-only, as SQLite must
+    # create -shm; check said only "unable to open database file". (A -shm that cannot be
+    # created stands in for the read-only folder, which root could write to anyway.)
+    db = _small_registry(tmp_path, ci_key)
+    (tmp_path / "reg" / "r.db-shm").symlink_to(tmp_path / "no such folder" / "shm")
+    if read_only_folder:
+        real = os.access
+        monkeypatch.setattr(
+            os, "access", lambda p, mode: False if Path(p) == db.parent else real(p, mode)
+        )
+    assert main(["registry", "check", "--db", str(db)]) == 2
+    err = capsys.readouterr().err
+    where = (
+        f"its folder {db.parent} is read-only"
+        if read_only_folder
+        else "SQLite cannot create it there"
+    )
+    assert (
+        f"{db}: a WAL-mode database, which SQLite reads only with r.db-shm beside it, and "
+        f"there is none and {where}; copy the registry (r.db, and r.db-wal if there is "
+        "one: it may hold commits) to a writable folder and check the copy"
+    ) in err

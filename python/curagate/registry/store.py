@@ -917,6 +917,47 @@ def _unusable(db: Path, e: sqlite3.Error) -> str:
     return f"{db}: not a usable SQLite database ({e})"
 
 
+def _why_not_read_only(db: Path, e: sqlite3.Error) -> str | None:
+    """Why SQLite cannot read ``db`` opened read-only (`registry check`), with the fix, where
+    it is one of the two cases SQLite names only as a write it may not do or a file it cannot
+    open; None otherwise."""
+    name = getattr(e, "sqlite_errorname", "")
+    if name == "SQLITE_READONLY_ROLLBACK":
+        # A writer stopped mid-transaction (killed, power lost) in rollback-journal mode:
+        # the journal holds the pages as they were at the last commit, and any read-write
+        # open puts them back before reading. A check must not write, so it says so.
+        return (
+            f"{db}: an interrupted write left a hot rollback journal, {db.name}-journal, "
+            "which a read-only check cannot roll back; run "
+            f"`curagate registry head --db {db}` (it opens the registry read-write, and "
+            "SQLite restores the last committed state from the journal), then check again"
+        )
+    if name == "SQLITE_CANTOPEN" and _wal_mode(db) and not db.with_name(f"{db.name}-shm").exists():
+        parent = db.parent
+        where = (
+            f"its folder {parent} is read-only"
+            if not os.access(parent, os.W_OK)
+            else "SQLite cannot create it there"
+        )
+        return (
+            f"{db}: a WAL-mode database, which SQLite reads only with {db.name}-shm beside "
+            f"it, and there is none and {where}; copy the registry ({db.name}, and "
+            f"{db.name}-wal if there is one: it may hold commits) to a writable folder and "
+            "check the copy"
+        )
+    return None
+
+
+def _wal_mode(db: Path) -> bool:
+    """Whether the header of ``db`` says WAL mode (its read and write versions are 2)."""
+    try:
+        with db.open("rb") as f:
+            head = f.read(20)
+    except OSError:
+        return False
+    return head[:16] == b"SQLite format 3\x00" and head[18:20] == b"\x02\x02"
+
+
 def _refuse_empty(conn: sqlite3.Connection, db: Path, *, create: bool) -> None:
     """A database without tables is new only to a command that creates a registry, and only
     while no content store beside it holds anything: otherwise it is a registry that was
@@ -1204,8 +1245,9 @@ class Registry:
                     self.path, isolation_level=None, timeout=timeout, check_same_thread=False
                 )
         except sqlite3.Error as e:
+            why = _why_not_read_only(self.path, e) if read_only else None
             raise RegistryUnavailable(
-                f"{self.path}: cannot open the registry database ({e})"
+                why or f"{self.path}: cannot open the registry database ({e})"
             ) from None
         try:
             self._conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
