@@ -1704,7 +1704,7 @@ def test_check_of_an_older_schema_never_changes_the_file_whatever_the_outcome(
 ) -> None:
     # `registry check` migrated an older registry in place before replaying it, and the
     # upgrade stayed when the replay then failed: a check must not write. It checks the
-    # upgraded schema on a copy in memory; the next command that writes upgrades the file.
+    # upgraded schema on a copy in memory; any other command that opens it upgrades the file.
     db = tmp_path / "reg" / "r.db"
     with Registry(db) as reg:
         reg.trust_add(ci_key[1], role="gate", name="ci")
@@ -1727,10 +1727,21 @@ def test_check_of_an_older_schema_never_changes_the_file_whatever_the_outcome(
         assert "trigger gate_reports_no_delete was dropped" in err
     else:
         assert f"note: the database is schema {version}" in out and "file is unchanged" in out
+        # Found by attack: the note said "the next command that writes upgrades it", but
+        # `show` and `list` upgrade it too, so a backup looked into after a check changed.
+        assert (
+            "(any other command that opens it, list and show included, upgrades it in place; "
+            "to keep it as it is, open a copy)"
+        ) in out
     assert _file_state(db) == before
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == version
     if tampered:
+        return
+    if version == 4:  # as the note says, a command that only reads upgrades it too
+        assert main(["registry", "show", "bot", "1", "--db", str(db)]) == 0
+        with sqlite3.connect(db) as conn:
+            assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         return
     with Registry(db) as reg:  # a command that writes upgrades it as before
         reg.user_add("ci", role="uploader")

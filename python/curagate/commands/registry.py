@@ -555,7 +555,7 @@ def _run(args: argparse.Namespace) -> int:
     if action == "users" and args.users_command == "token":
         return _new_token()  # needs no registry: it is made where its user is
     # A check never writes: it opens the file read-only (an older schema is upgraded on a
-    # copy in memory and checked there; the next command that writes upgrades the file).
+    # copy in memory and checked there; any other command that opens it upgrades the file).
     with Registry(
         args.db, create=create, migrate=action == "migrate", read_only=action == "check"
     ) as reg:
@@ -611,7 +611,8 @@ def _run(args: argparse.Namespace) -> int:
                 _say(
                     f"note: the database is schema {reg.file_schema_version}; it was checked "
                     f"as upgraded to schema {reg.schema_version} on a copy in memory and the "
-                    "file is unchanged (the next command that writes upgrades it)"
+                    "file is unchanged (any other command that opens it, list and show included, "
+                    "upgrades it in place; to keep it as it is, open a copy)"
                 )
             if state.unsigned_approvers():
                 _say(
