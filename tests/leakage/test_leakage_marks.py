@@ -422,3 +422,16 @@ def test_unrelated_japanese_rows_with_furigana_are_clean(tmp_path: Path) -> None
     ref = write(tmp_path / "ref.jsonl", [{"text": JA}, {"text": "富士山は日本で一番高い山です。"}])
     corpus = write(tmp_path / "corpus.jsonl", [{"text": t} for t in clean])
     assert found_rows(ref, corpus) == {}
+
+
+# Found by attack: NFKC writes an Arabic presentation form of a haraka on its own (U+FE70
+# ARABIC FATHATAN ISOLATED FORM, ...) as a space and the mark, so one after every third
+# letter cut each word in pieces and the copy matched nothing.
+@pytest.mark.parametrize(
+    "form",
+    ["\ufe70", "\ufe72", "\ufe74", "\ufe76", "\ufe78", "\ufe7a", "\ufe7c", "\ufe7e", "\ufc60"],
+    ids=["FE70", "FE72", "FE74", "FE76", "FE78", "FE7A", "FE7C", "FE7E", "FC60"],
+)
+def test_a_copy_with_isolated_forms_of_harakat_is_found(tmp_path: Path, form: str) -> None:
+    assert found_in_an_answer(tmp_path, AR, marked(AR, form))
+    assert found_in_an_answer(tmp_path, marked(AR, form, every=4), AR)

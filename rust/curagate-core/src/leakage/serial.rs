@@ -62,8 +62,10 @@ const MAGIC: &[u8; 8] = b"CGLEAKIX";
 /// letters written alike (Persian `ی` as `ي`, `أ` as `ا`) and every nonspacing mark of
 /// the right-to-left blocks (other words and hashes); version 22 drops every format
 /// character and the blank braille pattern before composing and cutting a word; version
-/// 23 keeps Thaana's and NKo's marks and folds away Unicode 15's Arabic pepet.
-pub const FORMAT_VERSION: u32 = 23;
+/// 23 keeps Thaana's and NKo's marks and folds away Unicode 15's Arabic pepet; version 24
+/// reads a haraka's isolated form (U+FE70, ...) as its bare mark, not a space and the mark
+/// (other words and hashes where a word holds one).
+pub const FORMAT_VERSION: u32 = 24;
 const HEADER: usize = 8 + 4 + 4 + 8 + 8;
 
 fn corrupt(message: impl Into<String>) -> Error {

@@ -240,8 +240,12 @@ fn finish(
     // token of its own, and a soft hyphen between a Korean or Japanese text's decomposed
     // code points (NFD) kept NFKC from composing them: the copies matched nothing.
     let invisible = opts.strip_punctuation && word.chars().any(is_hidden);
+    // A haraka's isolated form goes to its bare mark before NFKC makes it a space and the
+    // mark (see `spaced_haraka`), then folds away with the other marks.
+    let harakat = fold && word.chars().any(|c| spaced_haraka(c).is_some());
+    let hidden = Hidden { invisible, harakat };
     if !word.chars().any(is_char_token) {
-        let piece = visible(word, invisible);
+        let piece = visible(word, hidden);
         let normalized = normalize(&piece, opts);
         push_normalized(out, &fold_lookalikes(&normalized, fold), start, end, false);
         return;
@@ -262,13 +266,12 @@ fn finish(
         let ends_here = match next {
             None => true,
             Some((_, d)) => {
-                !(continues_token(d) || invisible && is_hidden(d))
-                    && (seg_unspaced || is_char_token(d))
+                !(continues_token(d) || hidden.drops(d)) && (seg_unspaced || is_char_token(d))
             }
         };
         if ends_here {
             let seg_end = next.map_or(word.len(), |(j, _)| j);
-            let piece = visible(&word[seg_start..seg_end], invisible);
+            let piece = visible(&word[seg_start..seg_end], hidden);
             let normalized = normalize(&piece, opts);
             let normalized = fold_lookalikes(&normalized, fold);
             if !normalized.is_empty() {
@@ -280,14 +283,66 @@ fn finish(
     }
 }
 
-/// `piece` without its invisible characters ([`is_hidden`]) when `strip` (and it
-/// holds one).
-fn visible(piece: &str, strip: bool) -> Cow<'_, str> {
-    if strip && piece.chars().any(is_hidden) {
-        Cow::Owned(piece.chars().filter(|&c| !is_hidden(c)).collect())
-    } else {
-        Cow::Borrowed(piece)
+/// What goes before a word is composed and cut into tokens: its invisible characters
+/// ([`is_hidden`]) and, under loose matching, the space NFKC would put before a haraka
+/// written in its isolated form ([`spaced_haraka`]). Each is set only where the word holds
+/// one.
+#[derive(Clone, Copy)]
+struct Hidden {
+    invisible: bool,
+    harakat: bool,
+}
+
+impl Hidden {
+    /// Whether `c` is dropped or replaced, so a token does not end before it.
+    #[inline]
+    fn drops(self, c: char) -> bool {
+        self.invisible && is_hidden(c) || self.harakat && spaced_haraka(c).is_some()
     }
+}
+
+/// `piece` without its invisible characters and with each haraka's isolated form as its
+/// bare mark, as `hidden` asks (and it holds one).
+fn visible(piece: &str, hidden: Hidden) -> Cow<'_, str> {
+    if !piece.chars().any(|c| hidden.drops(c)) {
+        return Cow::Borrowed(piece);
+    }
+    let mut out = String::with_capacity(piece.len());
+    for c in piece.chars() {
+        match spaced_haraka(c) {
+            Some(marks) if hidden.harakat => out.push_str(marks),
+            _ if hidden.invisible && is_hidden(c) => {}
+            _ => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// The bare marks of an Arabic presentation form of a haraka (or of a haraka with a
+/// shadda) written on its own: U+FE70-U+FE7E's isolated forms and U+FC5E-U+FC63, whose NFKC
+/// decomposition is a space and the mark(s). Found by attack: NFKC made U+FE70 (fathatan,
+/// isolated form) a space and U+064B, so one after every third letter cut each word in two
+/// and the copy matched nothing. The medial forms (U+FE71, U+FE77, ...) are a tatweel and
+/// the mark to NFKC: both fold away already.
+#[inline]
+fn spaced_haraka(c: char) -> Option<&'static str> {
+    Some(match c {
+        '\u{FE70}' => "\u{064B}",
+        '\u{FE72}' => "\u{064C}",
+        '\u{FE74}' => "\u{064D}",
+        '\u{FE76}' => "\u{064E}",
+        '\u{FE78}' => "\u{064F}",
+        '\u{FE7A}' => "\u{0650}",
+        '\u{FE7C}' => "\u{0651}",
+        '\u{FE7E}' => "\u{0652}",
+        '\u{FC5E}' => "\u{064C}\u{0651}",
+        '\u{FC5F}' => "\u{064D}\u{0651}",
+        '\u{FC60}' => "\u{064E}\u{0651}",
+        '\u{FC61}' => "\u{064F}\u{0651}",
+        '\u{FC62}' => "\u{0650}\u{0651}",
+        '\u{FC63}' => "\u{0651}\u{0670}",
+        _ => return None,
+    })
 }
 
 /// The characters dropped before a word is composed and cut into tokens: the invisible
@@ -994,6 +1049,32 @@ mod tests {
         let mut t = Tokens::default();
         tokenize_into("كَتَبَ", &NormalizeOptions::NONE, &mut t);
         assert_eq!(String::from_utf8(t.normalized).unwrap(), "كَتَبَ");
+    }
+
+    #[test]
+    fn a_harakas_isolated_form_folds_away_without_cutting_the_word() {
+        // Found by attack: NFKC writes U+FE70 (fathatan, isolated form) as a space and the
+        // mark, so one after every third letter cut each word in pieces.
+        let plain = tok("كتب الولد درسه").hashes;
+        for form in [
+            '\u{FE70}', '\u{FE72}', '\u{FE74}', '\u{FE76}', '\u{FE78}', '\u{FE7A}', '\u{FE7C}',
+            '\u{FE7E}', '\u{FC5E}', '\u{FC63}',
+        ] {
+            let marked = format!("كت{form}ب ال{form}ولد{form} درسه");
+            assert_eq!(tok(&marked).hashes, plain, "{:04X}", form as u32);
+            assert_monotone(&marked);
+        }
+        // The medial forms (a tatweel and the mark to NFKC) fold away as before.
+        assert_eq!(tok("كت\u{FE71}ب الولد درسه").hashes, plain);
+        // Beside an invisible character and a script written without spaces.
+        assert_eq!(
+            tok("كت\u{FE70}\u{200D}ب 東\u{FE76}京").hashes,
+            tok("كتب 東京").hashes
+        );
+        // Exact options keep the form as NFKC has it (no fold).
+        let mut t = Tokens::default();
+        tokenize_into("كت\u{FE70}ب", &NormalizeOptions::NONE, &mut t);
+        assert_eq!(String::from_utf8(t.normalized).unwrap(), "كت\u{FE70}ب");
     }
 
     #[test]
