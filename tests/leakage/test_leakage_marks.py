@@ -424,6 +424,93 @@ def test_unrelated_japanese_rows_with_furigana_are_clean(tmp_path: Path) -> None
     assert found_rows(ref, corpus) == {}
 
 
+# Found by attack: Persian writes a zero-width non-joiner (U+200C) inside words (after a
+# verb's prefix `mi`, before the plural `ha`); format characters go before tokenizing, so the
+# item's words were joined, and a copy typed with a space for each joiner (as many keyboards
+# do) matched nothing.
+ZWNJ = "\u200c"
+FA_ZW = (
+    "مریم می‌خواهد برای بچه‌ها سیب‌ها و پرتقال‌ها را از مغازه‌ها بخرد. او می‌داند که "
+    "بچه‌ها میوه‌ها را دوست دارند و هر روز می‌خورند. مریم چند سیب می‌خرد اگر هر بچه سه "
+    "سیب بخواهد؟ مراحل حل را بنویسید."
+)
+EN_ZW = (
+    "Na" + ZWNJ + "talia sold clips to forty-eight of her fri" + ZWNJ + "ends in April, and "
+    "then she sold half as many clips in May. How many clips did Na" + ZWNJ + "talia sell "
+    "altogether in April and May?"
+)
+
+
+def leaks_of(reference: Path, corpus: Path) -> list[tuple[str, str, list[int]]]:
+    """Each leaked item's text and part with the rows it was found in: one entry per item."""
+    result = detect(reference, corpus)
+    assert len(result.items) == 2  # the rows, not the views with joiners split
+    return [
+        (leak.item.text, leak.item.part, sorted(m.row for m in leak.matches))
+        for leak in result.leaks
+    ]
+
+
+@pytest.mark.parametrize(
+    ("item", "copy"),
+    [
+        (FA_ZW, FA_ZW.replace(ZWNJ, " ")),  # a space for each joiner
+        (FA_ZW, FA_ZW),  # the joiners kept
+        (FA_ZW, FA_ZW.replace(ZWNJ, "")),  # the words joined
+        (FA_ZW, swap(FA_ZW.replace(ZWNJ, " "), "یي کك")),  # spaced, in Arabic letters
+        (EN_ZW, EN_ZW.replace(ZWNJ, "")),  # joiners stuffed inside English words
+        (EN_ZW, EN_ZW),
+    ],
+    ids=["fa-spaced", "fa-kept", "fa-joined", "fa-spaced-arabic", "en-clean", "en-kept"],
+)
+def test_a_copy_with_a_space_for_each_zero_width_non_joiner_is_found_once(
+    tmp_path: Path, item: str, copy: str
+) -> None:
+    ref = write(tmp_path / "ref.jsonl", [{"text": item}, {"text": AR}])
+    corpus = write(
+        tmp_path / "corpus.jsonl",
+        [
+            {"prompt": "این متن را ترجمه کنید.", "completion": copy + "\n\nپایان."},
+            {"prompt": "این متن را ترجمه کنید.", "completion": "مریم به مغازه رفت و نان خرید."},
+        ],
+    )
+    # Reported once, as the item (its text and part), not as the view with spaces.
+    assert leaks_of(ref, corpus) == [(item, "prompt", [0])]
+
+
+def test_check_and_curate_find_a_persian_copy_with_spaces_for_its_joiners(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    golden = tmp_path / "golden_sets" / "fa"
+    write(golden / "data.jsonl", [{"id": "fa_0", "prompt": FA_ZW, "reference": "12"}])
+    rows = [
+        {"prompt": "مسئله را حل کنید: " + FA_ZW.replace(ZWNJ, " "), "completion": "دوازده"},
+        {"prompt": "پایتخت ایران کجاست؟", "completion": "تهران"},
+    ]
+    data = write(tmp_path / "train.jsonl", rows)
+    rc = main(["check", str(data), "--golden", str(tmp_path / "golden_sets")])
+    out = capsys.readouterr().out.splitlines()
+    assert rc == 1
+    assert out[0].startswith(f"{data.as_posix()}:1: LEAK001 contains golden item fa_0")
+    assert sum("LEAK001" in line for line in out) == 1
+    result = curate([data], tmp_path / "out", decontaminate__reference=[str(golden / "data.jsonl")])
+    assert result.removed.get("leakage") == 1
+
+
+def test_unrelated_persian_rows_with_joiners_are_clean(tmp_path: Path) -> None:
+    clean = [
+        "بچه‌ها دیروز به پارک رفتند و با دوستان‌شان بازی کردند تا هوا تاریک شد.",
+        "او می‌گوید که کتاب‌ها را فردا به کتابخانه برمی‌گرداند و کتاب‌های تازه می‌گیرد.",
+        "میوه‌ها را بشویید و در یخچال بگذارید تا برای شام آماده باشند.",
+    ]
+    ref = write(tmp_path / "ref.jsonl", [{"text": FA_ZW}, {"text": FA}])
+    corpus = write(
+        tmp_path / "corpus.jsonl",
+        [{"text": t} for t in clean] + [{"text": t.replace(ZWNJ, " ")} for t in clean],
+    )
+    assert found_rows(ref, corpus) == {}
+
+
 # Found by attack: NFKC writes an Arabic presentation form of a haraka on its own (U+FE70
 # ARABIC FATHATAN ISOLATED FORM, ...) as a space and the mark, so one after every third
 # letter cut each word in pieces and the copy matched nothing.

@@ -49,6 +49,22 @@ def test_a_pickled_index_scans_like_the_original(tmp_path: Path) -> None:
     assert _core.leakage_index_to_bytes(copy._core) == _core.leakage_index_to_bytes(built._core)
 
 
+def test_a_pickled_index_gives_a_joiners_split_view_to_its_item() -> None:
+    # A Persian item written with zero-width non-joiners is indexed again with a space for
+    # each (a view of its own); shipped to a worker, a hit on the view is still the item's.
+    item = (
+        "مریم می\u200cخواهد برای بچه\u200cها سیب\u200cها و پرتقال\u200cها را از مغازه\u200cها "  # noqa: RUF001
+        "بخرد و او می\u200cداند که بچه\u200cها میوه\u200cها را دوست دارند و هر روز می\u200cخورند."  # noqa: RUF001
+    )
+    built = LeakageIndex()
+    built.add_texts([item, "An unrelated item about apples and oranges in a shop."])
+    copy = pickle.loads(pickle.dumps(built))
+    assert [i.part for i in copy.items] == ["prompt", "prompt", "joiners split"]
+    keys = pa.array(["Copied: " + item.replace("\u200c", " ")], pa.large_string())
+    assert [(x.record, x.item) for x in copy.scan(keys)] == [(0, 0)]
+    assert [(x.record, x.item) for x in built.scan(keys)] == [(0, 0)]
+
+
 def _state(index: LeakageIndex) -> dict[str, object]:
     state = index.__getstate__()
     assert isinstance(state["core"], bytes)

@@ -57,6 +57,7 @@ import json
 import os
 import re
 import tempfile
+import unicodedata
 from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -110,7 +111,11 @@ NOT_ITEMS = frozenset({"human_labels.jsonl"})
 # reference item is read by (part "text"); 8: every other text a model reads of a reference
 # row (parts "question", "context", ..., "prompt field", "messages": _add_field_views)
 SCHEMA_VERSION = 8
-PICKLE_VERSION = 1  # of LeakageIndex.__getstate__ (the core blob carries its own)
+PICKLE_VERSION = 2  # of LeakageIndex.__getstate__ (the core blob carries its own); 2: splits
+# A reference item's text with a space for each zero-width non-joiner, indexed beside it
+# (LeakageIndex._add_joiner_views); a hit on it is the item's, so no report names the part.
+JOINERS_SPLIT = "joiners split"
+ZWNJ = "\u200c"
 MAX_UNREADABLE_LISTED = 100  # leakage.json lists this many unreadable rows; counts all
 
 __all__ = [
@@ -689,6 +694,8 @@ class LeakageIndex:
         self._answer_items: list[ReferenceItem] = []  # until frozen, then in self.items
         self._prompts = 0  # frozen: self.items[:_prompts] are the keys', the rest answers
         self._row_items: dict[tuple[str, int], int] | None = None  # see row_item
+        # an item with its joiners split -> the item (see _add_joiner_views)
+        self._split_of: dict[int, int] = {}
         # (file, row of the golden item) -> its number, and file -> its number, for the
         # core's boilerplate limit and template share (see _add)
         self._owners: dict[tuple[str, int], int] = {}
@@ -1018,14 +1025,54 @@ class LeakageIndex:
             for _, row, _ in items
         ]
         sets = [self._sets.setdefault(source, len(self._sets))] * len(items)
-        if any(text and "<<" in text for text, _, _ in items):  # indexed as the answers are
-            keys = pa.array(
-                [text and calculator_marks_removed(text) for text, _, _ in items], keys.type
-            )
-        self._core.add(keys, owners, sets)
+        self._index(keys, owners, sets)
         for i, (text, row, rid) in enumerate(items):
             part = "prompt" if parts is None else parts[i]
             self.items.append(ReferenceItem(base + i, source, row, rid, text, 0, 0, 0, False, part))
+        self._add_joiner_views(base, owners, sets)
+
+    def _index(self, keys: pa.Array, owners: list[int], sets: list[int]) -> None:
+        """Index ``keys`` in the core, GSM8K's calculator marks removed (as the answers)."""
+        texts = keys.to_pylist()
+        if any(text and "<<" in text for text in texts):
+            keys = pa.array([text and calculator_marks_removed(text) for text in texts], keys.type)
+        self._core.add(keys, owners, sets)
+
+    def _add_joiner_views(self, base: int, owners: list[int], sets: list[int]) -> None:
+        """Each item from ``base`` on that writes a zero-width non-joiner (U+200C) between
+        letters (:func:`_joins_letters`) again, with a space for each: an item of its own
+        (part :data:`JOINERS_SPLIT`, the owner and set of the item), whose hits
+        :meth:`scan` gives to the item (:meth:`unsplit`), so that a row holding it is
+        reported once, as the item.
+
+        Persian writes the joiner inside words (after a verb's prefix `mi`, before the plural
+        `ha`); tokenizing drops it with the other format characters (a copy that keeps the
+        joiners or drops them is the same words), and a copy typed with a space for each
+        joiner, as many keyboards write it, matched nothing (found by attack). The space is
+        one character for one, so the view's spans are the item's."""
+        split = [
+            (k, item.text.replace(ZWNJ, " "))
+            for k, item in enumerate(self.items[base:], base)
+            if item.text and _joins_letters(item.text)
+        ]
+        if not split:
+            return
+        self._index(
+            pa.array([text for _, text in split], pa.large_string()),
+            [owners[k - base] for k, _ in split],
+            [sets[k - base] for k, _ in split],
+        )
+        for k, text in split:
+            item = self.items[k]
+            self._split_of[len(self.items)] = k
+            self.items.append(
+                dataclasses.replace(item, index=len(self.items), text=text, part=JOINERS_SPLIT)
+            )
+
+    def unsplit(self, k: int) -> int:
+        """The item whose joiners item ``k`` splits (:meth:`_add_joiner_views`); ``k`` for
+        any other."""
+        return self._split_of.get(k, k)
 
     def add_texts(self, texts: Sequence[str], *, source: str = "<texts>") -> None:
         """Add reference items from strings (tests, notebooks); ids are ``source:row``."""
@@ -1117,6 +1164,7 @@ class LeakageIndex:
                 None if self._answers is None else _core.leakage_index_to_bytes(self._answers)
             ),
             "threads": self.ship_threads,
+            "splits": sorted(self._split_of.items()),
             "quarantined": self.quarantined,
             "unreadable": [dataclasses.astuple(q) for q in self.unreadable],
         }
@@ -1146,6 +1194,7 @@ class LeakageIndex:
         self._answer_items = []
         self._prompts = sum(1 for i in self.items if i.part != "answer")
         self._row_items = None
+        self._split_of = dict(state["splits"])
         self.quarantined = state.get("quarantined", 0)
         self.unreadable = [Quarantined(*t) for t in state.get("unreadable", [])]
         self._frozen = True
@@ -1188,7 +1237,30 @@ class LeakageIndex:
             ]
             if extra:
                 found = sorted([*found, *extra], key=lambda leak: (leak.record, leak.item))
-        return found
+        return self._unsplit_hits(found) if self._split_of else found
+
+    def _unsplit_hits(self, hits: list[_core.Leak]) -> list[_core.Leak]:
+        """``hits`` with each hit of an item's joiners-split view (:meth:`_add_joiner_views`)
+        given to the item, one hit per (record, item): the one showing most of it."""
+        best: dict[tuple[int, int], _core.Leak] = {}
+        for h in hits:
+            item = self.unsplit(h.item)
+            if item != h.item:
+                h = _core.Leak(
+                    h.record,
+                    item,
+                    exact=h.exact,
+                    ngram=h.ngram,
+                    minhash=h.minhash,
+                    shared_ngrams=h.shared_ngrams,
+                    ratio=h.ratio,
+                    similarity=h.similarity,
+                    span=h.span,
+                )
+            pair = (h.record, item)
+            if pair not in best or _strength(h) > _strength(best[pair]):
+                best[pair] = h
+        return sorted(best.values(), key=lambda leak: (leak.record, leak.item))
 
     def _raw_items(self) -> dict[str, list[int]]:
         """The items that normalize to nothing, by text (matched byte for byte);
@@ -1280,6 +1352,19 @@ def _new_hits(
                 == (k, h.item)
             ],
         )
+
+
+def _joins_letters(text: str) -> bool:
+    """Whether ``text`` writes a zero-width non-joiner between two letters (a mark may end
+    the first: a vowel sign)."""
+    at = text.find(ZWNJ)
+    while at != -1:
+        if 0 < at < len(text) - 1:
+            before, after = unicodedata.category(text[at - 1]), unicodedata.category(text[at + 1])
+            if before[0] in "LM" and after[0] == "L":
+                return True
+        at = text.find(ZWNJ, at + 1)
+    return False
 
 
 def _strength(hit: _core.Leak) -> tuple[float, int, int, int]:
@@ -1549,8 +1634,10 @@ def _scan(index: LeakageIndex, paraphrases: Any, keys: pa.Array) -> list[_core.L
         # Only pairs the lexical methods missed: reworded copies.
         found = {(leak.record, leak.item) for leak in raw}
         for p in paraphrases.scan(keys):
-            if (p.corpus, p.reference) not in found:
-                raw.append(_core.Leak(p.corpus, p.reference, similarity=p.similarity))
+            item = index.unsplit(p.reference)  # (a view with its joiners split: the item)
+            if (p.corpus, item) not in found:
+                found.add((p.corpus, item))
+                raw.append(_core.Leak(p.corpus, item, similarity=p.similarity))
         raw.sort(key=lambda leak: (leak.record, leak.item))
     return raw
 
