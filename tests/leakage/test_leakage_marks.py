@@ -16,6 +16,7 @@ import unicodedata
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -509,6 +510,85 @@ def test_unrelated_persian_rows_with_joiners_are_clean(tmp_path: Path) -> None:
         [{"text": t} for t in clean] + [{"text": t.replace(ZWNJ, " ")} for t in clean],
     )
     assert found_rows(ref, corpus) == {}
+
+
+# Found by re-attack: the view with joiners split was made only for a ZWNJ right between two
+# letters, so an item whose joiners are doubled, beside a bidi mark (as pasted from a bidi
+# editor) or after a digit (`۲۰‌درصد`) had none, and its copy with spaces was missed; so was
+# an item typed with a zero-width joiner or a soft hyphen for the half-space.
+RLM, LRM, ZWJ, SHY = "\u200f", "\u200e", "\u200d", "\u00ad"
+FA_DIGITS = (
+    "فروشگاه ۲۰" + ZWNJ + "درصد تخفیف داد و مریم ۳" + ZWNJ + "تا کتابها و ۵" + ZWNJ + "تا "
+    "دفترها را خرید. او برای هر کتاب ۱۲۰" + ZWNJ + "هزار تومان پرداخت کرد و برای هر دفتر "
+    "۴۰" + ZWNJ + "هزار تومان. مریم در مجموع چقدر پول داد؟"
+)
+
+
+@pytest.mark.parametrize(
+    ("item", "copy"),
+    [
+        (FA_ZW.replace(ZWNJ, ZWNJ * 2), FA_ZW.replace(ZWNJ, " ")),
+        (FA_ZW.replace(ZWNJ, ZWNJ * 2), FA_ZW.replace(ZWNJ, "  ")),
+        (FA_ZW.replace(ZWNJ, ZWNJ + RLM), FA_ZW.replace(ZWNJ, " ")),
+        (FA_ZW.replace(ZWNJ, LRM + ZWNJ), FA_ZW.replace(ZWNJ, " ")),
+        (FA_DIGITS, FA_DIGITS.replace(ZWNJ, " ")),
+        (FA_ZW.replace(ZWNJ, ZWJ), FA_ZW.replace(ZWNJ, " ")),
+        (FA_ZW.replace(ZWNJ, SHY), FA_ZW.replace(ZWNJ, " ")),
+    ],
+    ids=["doubled", "doubled-two-spaces", "with-rlm", "after-lrm", "after-digits", "zwj", "shy"],
+)
+def test_a_spaced_copy_of_an_item_with_joiners_in_other_company_is_found_once(
+    tmp_path: Path, item: str, copy: str
+) -> None:
+    ref = write(tmp_path / "ref.jsonl", [{"text": item}, {"text": AR}])
+    corpus = write(
+        tmp_path / "corpus.jsonl",
+        [{"text": copy}, {"text": "مریم به مغازه رفت و نان خرید."}],
+    )
+    assert leaks_of(ref, corpus) == [(item, "prompt", [0])]
+
+
+def test_only_a_half_space_inside_a_word_is_split() -> None:
+    from curagate.leakage import _joiners_split
+
+    assert _joiners_split("کتاب" + ZWNJ + RLM + "ها") == "کتاب  ها"  # offsets kept
+    assert _joiners_split("۲۰" + ZWNJ + "درصد") == "۲۰ درصد"
+    assert _joiners_split("کتاب" + SHY + "ها") == "کتاب ها"
+    # A joiner at a word's edge is a break already; ZWJ and the soft hyphen only between
+    # Arabic-script letters (an emoji sequence, a hyphenation point in English: no view).
+    assert _joiners_split("کتاب" + ZWNJ + " ها") is None
+    assert _joiners_split("infor" + SHY + "mation, man" + ZWJ + "kind") is None
+    assert _joiners_split("\U0001f468" + ZWJ + "\U0001f469") is None
+
+
+# Found by re-attack: a copy that keeps the joiners matches the item and its view with
+# joiners split whole (ratio 1 both), and was reported with the view's numbers: 35 shared
+# n-grams of the item's 25, a 47-word span of a 37-word item.
+def test_a_copy_that_keeps_the_joiners_is_reported_with_the_items_own_numbers(
+    tmp_path: Path,
+) -> None:
+    ref = write(tmp_path / "ref.jsonl", [{"text": FA_ZW}, {"text": AR}])
+    corpus = write(
+        tmp_path / "corpus.jsonl",
+        [{"text": FA_ZW}, {"text": FA_ZW.replace(ZWNJ, " ")}, {"text": "سلام دنیا"}],
+    )
+    (leak,) = detect(ref, corpus).leaks
+    kept, spaced = leak.matches
+    assert (leak.item.ngrams, leak.item.words) == (25, 37)
+    assert kept.row == 0
+    assert (kept.shared_ngrams, kept.ratio) == (25, 1.0)
+    assert kept.span is not None
+    assert kept.span.words == 37
+    # Only the view matches the spaced copy whole: its numbers (documented).
+    assert spaced.row == 1
+    assert (spaced.shared_ngrams, spaced.ratio) == (35, 1.0)
+    # The index's own scan too (one batch of keys, no other texts of a row).
+    from curagate.leakage import LeakageIndex
+
+    index = LeakageIndex()
+    index.add_texts([FA_ZW, AR])
+    (hit,) = index.scan(pa.array([FA_ZW], pa.large_string()))
+    assert (hit.item, hit.shared_ngrams, hit.ratio) == (0, 25, 1.0)
 
 
 # Found by attack: NFKC writes an Arabic presentation form of a haraka on its own (U+FE70

@@ -74,6 +74,7 @@ from curagate.leakage.texts import (
     RowTexts,
     calculator_marks_removed,
     conversations_of,
+    invisible,
     row_texts,
     strings_of,
 )
@@ -116,6 +117,9 @@ PICKLE_VERSION = 2  # of LeakageIndex.__getstate__ (the core blob carries its ow
 # (LeakageIndex._add_joiner_views); a hit on it is the item's, so no report names the part.
 JOINERS_SPLIT = "joiners split"
 ZWNJ = "\u200c"
+# What Persian writes for a half-space inside a word: the zero-width non-joiner, and where a
+# keyboard types them instead, the zero-width joiner and the soft hyphen (_joiners_split).
+HALF_SPACES = re.compile("[\u200c\u200d\u00ad]")
 MAX_UNREADABLE_LISTED = 100  # leakage.json lists this many unreadable rows; counts all
 
 __all__ = [
@@ -1039,8 +1043,8 @@ class LeakageIndex:
         self._core.add(keys, owners, sets)
 
     def _add_joiner_views(self, base: int, owners: list[int], sets: list[int]) -> None:
-        """Each item from ``base`` on that writes a zero-width non-joiner (U+200C) between
-        letters (:func:`_joins_letters`) again, with a space for each: an item of its own
+        """Each item from ``base`` that writes a zero-width non-joiner (U+200C) inside a word
+        (:func:`_joiners_split`) again, with spaces for it: an item of its own
         (part :data:`JOINERS_SPLIT`, the owner and set of the item), whose hits
         :meth:`scan` gives to the item (:meth:`unsplit`), so that a row holding it is
         reported once, as the item.
@@ -1048,12 +1052,12 @@ class LeakageIndex:
         Persian writes the joiner inside words (after a verb's prefix `mi`, before the plural
         `ha`); tokenizing drops it with the other format characters (a copy that keeps the
         joiners or drops them is the same words), and a copy typed with a space for each
-        joiner, as many keyboards write it, matched nothing (found by attack). The space is
+        joiner, as many keyboards write it, matched nothing (found by attack). The spaces are
         one character for one, so the view's spans are the item's."""
         split = [
-            (k, item.text.replace(ZWNJ, " "))
+            (k, text)
             for k, item in enumerate(self.items[base:], base)
-            if item.text and _joins_letters(item.text)
+            if item.text and (text := _joiners_split(item.text)) is not None
         ]
         if not split:
             return
@@ -1205,7 +1209,12 @@ class LeakageIndex:
 
         An item that normalizes to nothing (emoji, punctuation) has no hash or
         n-gram: with the ``exact`` method it matches a key that is byte for byte
-        the item (as curate's dedup groups such records by their raw key)."""
+        the item (as curate's dedup groups such records by their raw key). A hit of an
+        item's joiners-split view is the item's (:meth:`unsplit_hits`)."""
+        return self.unsplit_hits(self.scan_views(keys))
+
+    def scan_views(self, keys: pa.Array) -> list[_core.Leak]:
+        """:meth:`scan`, with the hits of items' joiners-split views as such."""
         self._freeze()
         if len(keys) == 0:
             return []
@@ -1237,30 +1246,47 @@ class LeakageIndex:
             ]
             if extra:
                 found = sorted([*found, *extra], key=lambda leak: (leak.record, leak.item))
-        return self._unsplit_hits(found) if self._split_of else found
+        return found
 
-    def _unsplit_hits(self, hits: list[_core.Leak]) -> list[_core.Leak]:
+    def unsplit_hits(self, hits: list[_core.Leak]) -> list[_core.Leak]:
         """``hits`` with each hit of an item's joiners-split view (:meth:`_add_joiner_views`)
-        given to the item, one hit per (record, item): the one showing most of it."""
+        given to the item, one hit per (record, item): the item's own, unless the view's
+        shows more of it by ratio (:meth:`strength`); then the view's numbers (its n-grams
+        and words)."""
+        if not self._split_of:
+            return hits
         best: dict[tuple[int, int], _core.Leak] = {}
         for h in hits:
-            item = self.unsplit(h.item)
-            if item != h.item:
-                h = _core.Leak(
-                    h.record,
-                    item,
-                    exact=h.exact,
-                    ngram=h.ngram,
-                    minhash=h.minhash,
-                    shared_ngrams=h.shared_ngrams,
-                    ratio=h.ratio,
-                    similarity=h.similarity,
-                    span=h.span,
-                )
-            pair = (h.record, item)
-            if pair not in best or _strength(h) > _strength(best[pair]):
+            pair = (h.record, self.unsplit(h.item))
+            if pair not in best or self.strength(h) > self.strength(best[pair]):
                 best[pair] = h
-        return sorted(best.values(), key=lambda leak: (leak.record, leak.item))
+        return sorted(
+            (self._as_item(h) for h in best.values()), key=lambda leak: (leak.record, leak.item)
+        )
+
+    def strength(self, hit: _core.Leak) -> tuple[float, bool, int, int, int]:
+        """How much of its item a hit shows (:func:`_strength`), the item's own hit before
+        its joiners-split view's of the same ratio: a copy that keeps the joiners matches
+        both whole, and is reported with the item's n-grams and words, not the view's
+        (found by re-attack: 35 of 25 n-grams, a 47-word span of a 37-word item)."""
+        return _strength(hit, own=hit.item not in self._split_of)
+
+    def _as_item(self, hit: _core.Leak) -> _core.Leak:
+        """``hit`` as its item's (:meth:`unsplit`), with the numbers it has."""
+        item = self.unsplit(hit.item)
+        if item == hit.item:
+            return hit
+        return _core.Leak(
+            hit.record,
+            item,
+            exact=hit.exact,
+            ngram=hit.ngram,
+            minhash=hit.minhash,
+            shared_ngrams=hit.shared_ngrams,
+            ratio=hit.ratio,
+            similarity=hit.similarity,
+            span=hit.span,
+        )
 
     def _raw_items(self) -> dict[str, list[int]]:
         """The items that normalize to nothing, by text (matched byte for byte);
@@ -1280,7 +1306,7 @@ class LeakageIndex:
         string it holds (:func:`row_texts`); a pair once (in the key when it is
         there), ordered by row, then item."""
         found: list[TextLeak] = []
-        for _, in_key, hits in _new_hits(self.scan, texts, self.hit_item):
+        for _, in_key, hits in _new_hits(self.scan_views, texts, self):
             found.extend(TextLeak(hit, in_key) for hit in hits)
         found.sort(key=lambda t: (t.leak.record, t.leak.item))
         return found
@@ -1324,53 +1350,90 @@ class LeakageIndex:
 def _new_hits(
     scan: Callable[[pa.Array], list[_core.Leak]],
     texts: RowTexts,
-    hit_item: Callable[[int], int] | None = None,
+    index: LeakageIndex | None = None,
 ) -> Iterator[tuple[pa.Array, bool, list[_core.Leak]]]:
     """Each text of the rows (key first), whether it is the key, and the hits of which it
     holds the strongest: a (row, item) pair is reported once per row, by the text that
     shares most of the item (a copy whose words are joined matches weakly as written and
-    whole with them split), the earliest of equals. ``hit_item`` (an index's
-    :meth:`LeakageIndex.hit_item`) names the item a hit counts for: a multiple-choice
-    item's views are one item, reported by the view that shows most of it."""
+    whole with them split), the earliest of equals. With ``index`` (the index ``scan``
+    reads, its joiners-split views' hits as such: :meth:`LeakageIndex.scan_views`), a hit
+    counts for :meth:`LeakageIndex.hit_item` of its item: a multiple-choice item's views
+    are one item, reported by the view that shows most of it; a joiners-split view's hit
+    is its item's, the item's own hit first among equal ratios in any text
+    (:meth:`LeakageIndex.strength`: the row's text with its joiners split matches the view
+    whole, as the text matches the item)."""
     parts = texts.parts()
     found = [scan(part) for part, _ in parts]
-    best: dict[tuple[int, int], tuple[tuple[float, int, int, int], int, int]] = {}
+
+    def item_of(h: _core.Leak) -> int:
+        return h.item if index is None else index.hit_item(index.unsplit(h.item))
+
+    strength_of = _strength if index is None else index.strength
+    best: dict[tuple[int, int], tuple[tuple[float, bool, int, int, int], int, int]] = {}
     for k, hits in enumerate(found):
         for h in hits:
-            item = h.item if hit_item is None else hit_item(h.item)
-            pair, strength = (h.record, item), _strength(h)
+            pair, strength = (h.record, item_of(h)), strength_of(h)
             if pair not in best or strength > best[pair][0]:
                 best[pair] = (strength, k, h.item)
     for k, (part, is_key) in enumerate(parts):
-        yield (
-            part,
-            is_key,
-            [
-                h
-                for h in found[k]
-                if best[h.record, h.item if hit_item is None else hit_item(h.item)][1:]
-                == (k, h.item)
-            ],
-        )
+        kept = [h for h in found[k] if best[h.record, item_of(h)][1:] == (k, h.item)]
+        yield part, is_key, kept if index is None else index.unsplit_hits(kept)
 
 
-def _joins_letters(text: str) -> bool:
-    """Whether ``text`` writes a zero-width non-joiner between two letters (a mark may end
-    the first: a vowel sign)."""
-    at = text.find(ZWNJ)
-    while at != -1:
-        if 0 < at < len(text) - 1:
-            before, after = unicodedata.category(text[at - 1]), unicodedata.category(text[at + 1])
-            if before[0] in "LM" and after[0] == "L":
-                return True
-        at = text.find(ZWNJ, at + 1)
-    return False
+def _joiners_split(text: str) -> str | None:
+    """``text`` with each half-space inside a word read as a space, or None when it has none.
+
+    A half-space is a run of invisible characters (:func:`~curagate.leakage.texts.invisible`:
+    format characters, default-ignorable marks) between two characters that are not
+    spaces, holding a zero-width non-joiner (`می‌خواهد`, doubled or beside a bidi mark as
+    pasted from a bidi editor, after a digit as in `۲۰‌درصد`), or between two Arabic-script
+    letters, a zero-width joiner or a soft hyphen (typed for it on some keyboards). Each
+    character of the run becomes a space, so offsets into the result are offsets into
+    ``text``, and the run is one word break (found by re-attack: a doubled joiner, one
+    beside a right-to-left mark or after a digit had no split view)."""
+    out: list[str] | None = None
+    end = 0  # where the last run looked at ends
+    for found in HALF_SPACES.finditer(text):
+        start = found.start()
+        if start < end:
+            continue
+        stop = start + 1
+        while start > 0 and invisible(text[start - 1]):
+            start -= 1
+        while stop < len(text) and invisible(text[stop]):
+            stop += 1
+        end = stop
+        if (
+            start > 0
+            and stop < len(text)
+            and _half_space(text[start:stop], text[start - 1], text[stop])
+        ):
+            out = list(text) if out is None else out
+            out[start:stop] = " " * (stop - start)
+    return None if out is None else "".join(out)
 
 
-def _strength(hit: _core.Leak) -> tuple[float, int, int, int]:
-    """How much of its item a hit shows: ratio, shared n-grams, methods, span words."""
+def _half_space(run: str, before: str, after: str) -> bool:
+    """Whether the invisible characters ``run`` between ``before`` and ``after`` are a
+    half-space inside a word (:func:`_joiners_split`)."""
+    if before.isspace() or after.isspace():
+        return False
+    return ZWNJ in run or (_arabic_letter(before, mark=True) and _arabic_letter(after))
+
+
+def _arabic_letter(c: str, *, mark: bool = False) -> bool:
+    """Whether ``c`` is an Arabic-script letter (or, with ``mark``, a mark: a vowel sign)."""
+    return unicodedata.category(c)[0] in ("LM" if mark else "L") and unicodedata.name(
+        c, ""
+    ).startswith("ARABIC")
+
+
+def _strength(hit: _core.Leak, *, own: bool = True) -> tuple[float, bool, int, int, int]:
+    """How much of its item a hit shows: ratio, ``own`` (not a joiners-split view's hit:
+    :meth:`LeakageIndex.strength`), shared n-grams, methods, span words."""
     return (
         hit.ratio,
+        own,
         hit.shared_ngrams,
         len(hit.methods),
         0 if hit.span is None else hit.span.words,
@@ -1573,7 +1636,7 @@ def _scan_file(
         # message's reasoning, a system or metadata field): one definition for
         # every command (curagate.leakage.texts).
         texts = row_texts(batch.table, batch.format, keys, text_field)
-        hits_of = _new_hits(lambda t: _scan(index, paraphrases, t), texts, index.hit_item)
+        hits_of = _new_hits(lambda t: _scan(index, paraphrases, t), texts, index)
         for scanned, _, hits in hits_of:
             if hits:
                 _collect(by_item, index, hits, scanned, _places(batch, hits))
@@ -1592,7 +1655,7 @@ def _scan_file(
                 part.nbytes += _text_bytes(qkeys)
                 # With the views of a valid row's key (its turns one by one, decoded...).
                 qtexts = RowTexts(qkeys, None)
-                qhits = _new_hits(lambda t: _scan(index, paraphrases, t), qtexts, index.hit_item)
+                qhits = _new_hits(lambda t: _scan(index, paraphrases, t), qtexts, index)
                 for scanned, _, hits in qhits:
                     if hits:
                         _collect(by_item, index, hits, scanned, where)
@@ -1629,12 +1692,14 @@ class _Place:
 
 
 def _scan(index: LeakageIndex, paraphrases: Any, keys: pa.Array) -> list[_core.Leak]:
-    raw = index.scan(keys)
+    """:meth:`LeakageIndex.scan_views` of ``keys``, with the paraphrase pass's hits."""
+    raw = index.scan_views(keys)
     if paraphrases is not None:
-        # Only pairs the lexical methods missed: reworded copies.
-        found = {(leak.record, leak.item) for leak in raw}
+        # Only pairs the lexical methods missed: reworded copies (an item and its view with
+        # joiners split are one item: the hit is given to the item).
+        found = {(leak.record, index.unsplit(leak.item)) for leak in raw}
         for p in paraphrases.scan(keys):
-            item = index.unsplit(p.reference)  # (a view with its joiners split: the item)
+            item = index.unsplit(p.reference)
             if (p.corpus, item) not in found:
                 found.add((p.corpus, item))
                 raw.append(_core.Leak(p.corpus, item, similarity=p.similarity))

@@ -187,6 +187,13 @@ def _digit(c: str) -> bool:
     return unicodedata.category(c)[0] == "N"
 
 
+def invisible(c: str) -> bool:
+    """Whether ``c`` is drawn as nothing and normalization deletes it: a format character
+    (Unicode Cf: joiners, bidi marks, the soft hyphen) or a default-ignorable mark
+    (:data:`_IGNORABLE_MARKS`)."""
+    return unicodedata.category(c) == "Cf" or any(a <= ord(c) <= b for a, b in _IGNORABLE_MARKS)
+
+
 def _joins(c: str) -> bool:
     """Whether normalization deletes ``c`` between two words' letters (``_JOINER_CLASS``)."""
     category = unicodedata.category(c)
