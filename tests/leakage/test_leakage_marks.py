@@ -7,7 +7,7 @@ with furigana readings after its kanji matched nothing in any scan. The items ar
 for these tests.
 """
 
-# ruff: noqa: RUF001  (full-width parentheses are the point of some items)
+# ruff: noqa: RUF001, RUF003  (full-width parentheses and spacing accents are the point of some items)
 from __future__ import annotations
 
 import json
@@ -602,3 +602,72 @@ def test_a_copy_that_keeps_the_joiners_is_reported_with_the_items_own_numbers(
 def test_a_copy_with_isolated_forms_of_harakat_is_found(tmp_path: Path, form: str) -> None:
     assert found_in_an_answer(tmp_path, AR, marked(AR, form))
     assert found_in_an_answer(tmp_path, marked(AR, form, every=4), AR)
+
+
+# Found by attack: NFKC writes every spacing accent (´ U+00B4, ¨, ˜, Greek's tonos, the
+# kana voicing marks ゛ U+309B and ゜ U+309C...) as a space and the mark, as it does a
+# haraka's isolated form, so one inside each word cut it in two and the copy matched
+# nothing. Each is now read as its bare mark: `e´` is `é` (then `e`), `か゛` is `が`.
+EN_ACCENTED = (
+    "A farmer had fifteen apples in a basket. She gave three of them to her sister, then "
+    "bought eight more at the market on Saturday morning. How many apples does the farmer "
+    "have now? Show every step of your reasoning."
+)
+JA_KANA = (
+    "きのうのごごにともだちといっしょにでんしゃでとおくのやまへでかけて、ぎんいろのかわの"
+    "そばでおべんとうをたべながら、ぱんだのはなしやじぶんたちのゆめについてながいじかんはなし"
+    "あいました。"
+)
+
+
+def spaced_accents(text: str, accent: str, every: int = 3) -> str:
+    """`text` with `accent` after every `every`-th ASCII letter."""
+    out, n = [], 0
+    for c in text:
+        out.append(c)
+        if c.isascii() and c.isalpha():
+            n += 1
+            if n % every == 0:
+                out.append(accent)
+    return "".join(out)
+
+
+def spacing_voicing(text: str) -> str:
+    """`text` with each voiced kana written as the plain kana and ゛ (`が` as `か゛`), each
+    semi-voiced one with ゜ (`ぱ` as `は゜`)."""
+    decomposed = unicodedata.normalize("NFD", text)
+    return decomposed.replace("\u3099", "\u309b").replace("\u309a", "\u309c")
+
+
+@pytest.mark.parametrize(
+    "accent",
+    ["\u00b4", "\u00a8", "\u02dc", "\u00b8", "\u0384", "\u1fbf", "\u203e", "\uffe3"],
+    ids=["00B4", "00A8", "02DC", "00B8", "0384", "1FBF", "203E", "FFE3"],
+)
+def test_an_english_copy_with_spacing_accents_inside_words_is_found(
+    tmp_path: Path, accent: str
+) -> None:
+    assert found_in_an_answer(tmp_path, EN_ACCENTED, spaced_accents(EN_ACCENTED, accent))
+    assert found_in_an_answer(tmp_path, spaced_accents(EN_ACCENTED, accent, every=4), EN_ACCENTED)
+
+
+def test_a_kana_copy_with_spacing_voicing_marks_is_found(tmp_path: Path) -> None:
+    copy = spacing_voicing(JA_KANA)
+    assert "\u309b" in copy and "\u309c" in copy
+    assert found_in_an_answer(tmp_path, JA_KANA, copy)
+    assert found_in_an_answer(tmp_path, copy, JA_KANA)
+
+
+def test_unrelated_rows_with_spacing_accents_are_clean(tmp_path: Path) -> None:
+    en = (
+        "The committee reviewed the annual budget and approved new funding for the city "
+        "library, the public parks and the repair of several old bridges near the river."
+    )
+    ja = (
+        "あさはやくおきてかぞくみんなでごはんをたべてから、がっこうまでのみちをゆっくり"
+        "あるいて、ぶんぼうぐやさんでぺんとのーとをかいました。"
+    )
+    ref = write(tmp_path / "ref.jsonl", [{"text": EN_ACCENTED}, {"text": JA_KANA}])
+    rows = [spaced_accents(en, "\u00b4"), spacing_voicing(ja), en, ja]
+    corpus = write(tmp_path / "corpus.jsonl", [{"text": t} for t in rows])
+    assert found_rows(ref, corpus) == {}

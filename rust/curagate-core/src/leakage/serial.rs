@@ -64,8 +64,10 @@ const MAGIC: &[u8; 8] = b"CGLEAKIX";
 /// character and the blank braille pattern before composing and cutting a word; version
 /// 23 keeps Thaana's and NKo's marks and folds away Unicode 15's Arabic pepet; version 24
 /// reads a haraka's isolated form (U+FE70, ...) as its bare mark, not a space and the mark
-/// (other words and hashes where a word holds one).
-pub const FORMAT_VERSION: u32 = 24;
+/// (other words and hashes where a word holds one); version 25 does the same for every
+/// spacing accent (`´ ¨ ˜`, Greek's tonos, the kana voicing marks `゛ ゜`...) and folds
+/// away a bare iota subscript (U+0345).
+pub const FORMAT_VERSION: u32 = 25;
 const HEADER: usize = 8 + 4 + 4 + 8 + 8;
 
 fn corrupt(message: impl Into<String>) -> Error {

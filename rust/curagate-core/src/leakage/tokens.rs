@@ -240,10 +240,11 @@ fn finish(
     // token of its own, and a soft hyphen between a Korean or Japanese text's decomposed
     // code points (NFD) kept NFKC from composing them: the copies matched nothing.
     let invisible = opts.strip_punctuation && word.chars().any(is_hidden);
-    // A haraka's isolated form goes to its bare mark before NFKC makes it a space and the
-    // mark (see `spaced_haraka`), then folds away with the other marks.
-    let harakat = fold && word.chars().any(|c| spaced_haraka(c).is_some());
-    let hidden = Hidden { invisible, harakat };
+    // A spacing accent (`´`, `¨`, a haraka's isolated form, the kana voicing mark `゛`...)
+    // goes to its bare mark before NFKC makes it a space and the mark (see `spaced_mark`),
+    // then composes or folds away with the other marks.
+    let spaced = fold && word.chars().any(|c| spaced_mark(c).is_some());
+    let hidden = Hidden { invisible, spaced };
     if !word.chars().any(is_char_token) {
         let piece = visible(word, hidden);
         let normalized = normalize(&piece, opts);
@@ -284,33 +285,32 @@ fn finish(
 }
 
 /// What goes before a word is composed and cut into tokens: its invisible characters
-/// ([`is_hidden`]) and, under loose matching, the space NFKC would put before a haraka
-/// written in its isolated form ([`spaced_haraka`]). Each is set only where the word holds
-/// one.
+/// ([`is_hidden`]) and, under loose matching, the space NFKC would put before the mark of a
+/// spacing accent ([`spaced_mark`]). Each is set only where the word holds one.
 #[derive(Clone, Copy)]
 struct Hidden {
     invisible: bool,
-    harakat: bool,
+    spaced: bool,
 }
 
 impl Hidden {
     /// Whether `c` is dropped or replaced, so a token does not end before it.
     #[inline]
     fn drops(self, c: char) -> bool {
-        self.invisible && is_hidden(c) || self.harakat && spaced_haraka(c).is_some()
+        self.invisible && is_hidden(c) || self.spaced && spaced_mark(c).is_some()
     }
 }
 
-/// `piece` without its invisible characters and with each haraka's isolated form as its
-/// bare mark, as `hidden` asks (and it holds one).
+/// `piece` without its invisible characters and with each spacing accent as its bare
+/// mark, as `hidden` asks (and it holds one).
 fn visible(piece: &str, hidden: Hidden) -> Cow<'_, str> {
     if !piece.chars().any(|c| hidden.drops(c)) {
         return Cow::Borrowed(piece);
     }
     let mut out = String::with_capacity(piece.len());
     for c in piece.chars() {
-        match spaced_haraka(c) {
-            Some(marks) if hidden.harakat => out.push_str(marks),
+        match spaced_mark(c) {
+            Some(marks) if hidden.spaced => out.push_str(marks),
             _ if hidden.invisible && is_hidden(c) => {}
             _ => out.push(c),
         }
@@ -318,15 +318,66 @@ fn visible(piece: &str, hidden: Hidden) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// The bare marks of an Arabic presentation form of a haraka (or of a haraka with a
-/// shadda) written on its own: U+FE70-U+FE7E's isolated forms and U+FC5E-U+FC63, whose NFKC
-/// decomposition is a space and the mark(s). Found by attack: NFKC made U+FE70 (fathatan,
-/// isolated form) a space and U+064B, so one after every third letter cut each word in two
-/// and the copy matched nothing. The medial forms (U+FE71, U+FE77, ...) are a tatweel and
-/// the mark to NFKC: both fold away already.
+/// The bare combining mark(s) of a character whose NFKC decomposition is a space and the
+/// mark(s): every such character (Unicode 14.0, generated with Python 3.11's `unicodedata`:
+/// `[c for c in range(0x110000) if (n := unicodedata.normalize("NFKC", chr(c)))[:1] == " "
+/// and len(n) > 1]`, the rest of each a run of nonspacing marks; the unit test
+/// `every_character_nfkc_writes_as_a_space_and_marks_is_listed` checks the list against
+/// the normalizer's own tables). They are the spacing accents of Latin (`´ ¨ ¯ ¸ ˘ ˙ ˚ ˛ ˜
+/// ˝`, the fullwidth macron), of Greek (tonos, psili, perispomeni...), the kana voicing
+/// marks `゛ ゜`, the overlines and double low line, and the Arabic presentation forms of a
+/// haraka (or a haraka with a shadda) written on its own (U+FE70-U+FE7E's isolated forms,
+/// U+FC5E-U+FC63). Found by attack: NFKC made U+FE70 (fathatan, isolated form) a space and
+/// U+064B, so one after every third letter cut each word in two and the copy matched
+/// nothing; `´` inside English words and `゛` after kana (`か゛`, the voiced `が` written
+/// with the spacing mark) did the same. As a bare mark each composes with the letter
+/// before it (`か゛` is `が`, `e´` is `é`), then folds away with the other accents, or is
+/// dropped with the punctuation. The Arabic medial forms (U+FE71, U+FE77, ...) are a
+/// tatweel and the mark to NFKC: both fold away already.
 #[inline]
-fn spaced_haraka(c: char) -> Option<&'static str> {
+fn spaced_mark(c: char) -> Option<&'static str> {
     Some(match c {
+        '\u{00A8}' => "\u{0308}",
+        '\u{00AF}' => "\u{0304}",
+        '\u{00B4}' => "\u{0301}",
+        '\u{00B8}' => "\u{0327}",
+        '\u{02D8}' => "\u{0306}",
+        '\u{02D9}' => "\u{0307}",
+        '\u{02DA}' => "\u{030A}",
+        '\u{02DB}' => "\u{0328}",
+        '\u{02DC}' => "\u{0303}",
+        '\u{02DD}' => "\u{030B}",
+        '\u{037A}' => "\u{0345}",
+        '\u{0384}' => "\u{0301}",
+        '\u{0385}' => "\u{0308}\u{0301}",
+        '\u{1FBD}' => "\u{0313}",
+        '\u{1FBF}' => "\u{0313}",
+        '\u{1FC0}' => "\u{0342}",
+        '\u{1FC1}' => "\u{0308}\u{0342}",
+        '\u{1FCD}' => "\u{0313}\u{0300}",
+        '\u{1FCE}' => "\u{0313}\u{0301}",
+        '\u{1FCF}' => "\u{0313}\u{0342}",
+        '\u{1FDD}' => "\u{0314}\u{0300}",
+        '\u{1FDE}' => "\u{0314}\u{0301}",
+        '\u{1FDF}' => "\u{0314}\u{0342}",
+        '\u{1FED}' => "\u{0308}\u{0300}",
+        '\u{1FEE}' => "\u{0308}\u{0301}",
+        '\u{1FFD}' => "\u{0301}",
+        '\u{1FFE}' => "\u{0314}",
+        '\u{2017}' => "\u{0333}",
+        '\u{203E}' => "\u{0305}",
+        '\u{309B}' => "\u{3099}",
+        '\u{309C}' => "\u{309A}",
+        '\u{FC5E}' => "\u{064C}\u{0651}",
+        '\u{FC5F}' => "\u{064D}\u{0651}",
+        '\u{FC60}' => "\u{064E}\u{0651}",
+        '\u{FC61}' => "\u{064F}\u{0651}",
+        '\u{FC62}' => "\u{0650}\u{0651}",
+        '\u{FC63}' => "\u{0651}\u{0670}",
+        '\u{FE49}' => "\u{0305}",
+        '\u{FE4A}' => "\u{0305}",
+        '\u{FE4B}' => "\u{0305}",
+        '\u{FE4C}' => "\u{0305}",
         '\u{FE70}' => "\u{064B}",
         '\u{FE72}' => "\u{064C}",
         '\u{FE74}' => "\u{064D}",
@@ -335,12 +386,7 @@ fn spaced_haraka(c: char) -> Option<&'static str> {
         '\u{FE7A}' => "\u{0650}",
         '\u{FE7C}' => "\u{0651}",
         '\u{FE7E}' => "\u{0652}",
-        '\u{FC5E}' => "\u{064C}\u{0651}",
-        '\u{FC5F}' => "\u{064D}\u{0651}",
-        '\u{FC60}' => "\u{064E}\u{0651}",
-        '\u{FC61}' => "\u{064F}\u{0651}",
-        '\u{FC62}' => "\u{0650}\u{0651}",
-        '\u{FC63}' => "\u{0651}\u{0670}",
+        '\u{FFE3}' => "\u{0304}",
         _ => return None,
     })
 }
@@ -695,11 +741,15 @@ fn arabic_variant(c: char) -> Option<char> {
 
 /// Latin (beyond ASCII, IPA and small capitals included), Greek, Cyrillic, Armenian,
 /// Georgian and Coptic letters, and the decimal digits of other scripts: those
-/// [`fold_lookalikes`] maps.
+/// [`fold_lookalikes`] maps. And Greek's iota subscript written on its own (U+0345, what
+/// the spacing ypogegrammeni U+037A is read as, see [`spaced_mark`]): a letter to Unicode
+/// (`Other_Alphabetic`), unlike the other accents, so stripping punctuation keeps it where
+/// it composes with nothing (after a Latin letter); it folds away as accents do.
 #[inline]
 fn is_foldable(c: char) -> bool {
     matches!(c as u32,
         0x00C0..=0x02AF
+        | 0x0345
         | 0x0370..=0x058F
         | 0x10D0..=0x10FF
         | 0x1D00..=0x1D2B
@@ -1075,6 +1125,64 @@ mod tests {
         let mut t = Tokens::default();
         tokenize_into("كت\u{FE70}ب", &NormalizeOptions::NONE, &mut t);
         assert_eq!(String::from_utf8(t.normalized).unwrap(), "كت\u{FE70}ب");
+    }
+
+    #[test]
+    fn every_character_nfkc_writes_as_a_space_and_marks_is_listed() {
+        // The list is every character whose NFKC is a space and marks, checked against the
+        // normalizer's own tables (a newer Unicode adding one fails here).
+        use unicode_normalization::UnicodeNormalization;
+        let mut listed = 0;
+        for c in (0..=0x10FFFF).filter_map(char::from_u32) {
+            let nfkc: String = std::iter::once(c).nfkc().collect();
+            match spaced_mark(c) {
+                Some(marks) => {
+                    assert_eq!(nfkc, format!(" {marks}"), "{:04X}", c as u32);
+                    assert!(marks.chars().all(is_mark), "{:04X}", c as u32);
+                    listed += 1;
+                }
+                None => assert!(
+                    !(nfkc.starts_with(' ') && nfkc.len() > 1),
+                    "{:04X} is {nfkc:?} to NFKC: list it in spaced_mark",
+                    c as u32
+                ),
+            }
+        }
+        assert_eq!(listed, 50);
+    }
+
+    #[test]
+    fn a_spacing_accent_inside_a_word_does_not_cut_it() {
+        // Found by attack: NFKC writes `´` (and every other spacing accent) as a space and
+        // the mark, so one inside each word cut it in two and the copy matched nothing.
+        let plain = tok("the words of it").hashes;
+        for c in (0..=0x10FFFF).filter_map(char::from_u32) {
+            if spaced_mark(c).is_none() {
+                continue;
+            }
+            let marked = format!("the wor{c}ds o{c}f it{c}");
+            assert_eq!(tok(&marked).hashes, plain, "{:04X}", c as u32);
+            assert_monotone(&marked);
+            let greek = format!("του λο{c}γου");
+            assert_eq!(tok(&greek).len(), 2, "{:04X}", c as u32);
+            assert_monotone(&greek);
+        }
+        // A spacing accent composes with the letter before it, as its bare mark does.
+        assert_eq!(
+            tok("cafe\u{B4} na\u{A8}ive").hashes,
+            tok("café naïve").hashes
+        );
+        assert_eq!(tok("λο\u{384}γος").hashes, tok("λόγος").hashes);
+        // The kana voicing marks: `か゛` is `が`, `は゜` is `ぱ`, in a script written without
+        // spaces, a token each.
+        let voiced = tok("か\u{309B}っこうのは\u{309C}ん");
+        assert_eq!(voiced.hashes, tok("がっこうのぱん").hashes);
+        assert_eq!(voiced.len(), 7);
+        assert_monotone("か\u{309B}っこうのは\u{309C}ん");
+        // Exact options keep the accent as NFKC has it (a space and the mark).
+        let mut t = Tokens::default();
+        tokenize_into("cafe\u{B4}", &NormalizeOptions::NONE, &mut t);
+        assert_eq!(String::from_utf8(t.normalized).unwrap(), "cafe\u{B4}");
     }
 
     #[test]
