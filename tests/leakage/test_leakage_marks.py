@@ -11,6 +11,7 @@ for these tests.
 from __future__ import annotations
 
 import json
+import pickle
 import re
 import unicodedata
 from pathlib import Path
@@ -22,7 +23,7 @@ import pytest
 
 from curagate.cli import main
 from curagate.curate import curate
-from curagate.leakage import detect
+from curagate.leakage import JOINERS_SPLIT, LeakageIndex, detect
 
 AR = (
     "كان لدى أحمد خمس عشرة تفاحة، فأعطى أخته ثلاث تفاحات ثم اشترى ثماني تفاحات أخرى من "
@@ -589,6 +590,44 @@ def test_a_copy_that_keeps_the_joiners_is_reported_with_the_items_own_numbers(
     index.add_texts([FA_ZW, AR])
     (hit,) = index.scan(pa.array([FA_ZW], pa.large_string()))
     assert (hit.item, hit.shared_ngrams, hit.ratio) == (0, 25, 1.0)
+
+
+# Found by review: a golden *answer* with zero-width non-joiners was indexed with its words
+# joined only, so a training row holding it typed with a space for each joiner matched
+# nothing; the answers get the view with joiners split as the prompts do.
+def test_a_copy_of_a_golden_answer_with_a_space_for_each_joiner_is_found_once(
+    tmp_path: Path,
+) -> None:
+    ref = write(
+        tmp_path / "ref.jsonl",
+        [{"prompt": "مسئله را حل کنید.", "answer": FA_ZW}, {"prompt": AR, "answer": "عشرون"}],
+    )
+    corpus = write(
+        tmp_path / "corpus.jsonl",
+        [
+            {"prompt": "این متن را ترجمه کنید.", "completion": FA_ZW.replace(ZWNJ, " ")},
+            {"prompt": "این متن را ترجمه کنید.", "completion": FA_ZW},
+            {"prompt": "این متن را ترجمه کنید.", "completion": "مریم به مغازه رفت و نان خرید."},
+        ],
+    )
+    result = detect(ref, corpus)
+    found = [
+        (leak.item.text, leak.item.part, sorted(m.row for m in leak.matches))
+        for leak in result.leaks
+    ]
+    # Reported once, as the answer (not the view with spaces), and the view is no answer.
+    assert found == [(FA_ZW, "answer", [0, 1])]
+    assert [i.text for i in result.answer_items] == [FA_ZW]
+    # Shipped to a worker (pickled), a hit on the view is still the answer's.
+    built = LeakageIndex.build(ref)
+    copy = pickle.loads(pickle.dumps(built))
+    assert [i.part for i in copy.items][-2:] == ["answer", JOINERS_SPLIT]
+    assert copy.answer_items == built.answer_items
+    assert [i.text for i in copy.answer_items] == [FA_ZW]
+    keys = pa.array([FA_ZW.replace(ZWNJ, " "), "مریم به مغازه رفت."], pa.large_string())
+    answer = built.answer_items[0].index
+    assert [(x.record, x.item) for x in copy.scan(keys)] == [(0, answer)]
+    assert [(x.record, x.item) for x in built.scan(keys)] == [(0, answer)]
 
 
 # Found by attack: NFKC writes an Arabic presentation form of a haraka on its own (U+FE70

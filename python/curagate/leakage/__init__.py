@@ -112,7 +112,8 @@ NOT_ITEMS = frozenset({"human_labels.jsonl"})
 # reference item is read by (part "text"); 8: every other text a model reads of a reference
 # row (parts "question", "context", ..., "prompt field", "messages": _add_field_views)
 SCHEMA_VERSION = 8
-PICKLE_VERSION = 2  # of LeakageIndex.__getstate__ (the core blob carries its own); 2: splits
+PICKLE_VERSION = 3  # of LeakageIndex.__getstate__ (the core blob carries its own); 2: splits,
+# 3: answers split too (after the answers: _index_answers)
 # A reference item's text with a space for each zero-width non-joiner, indexed beside it
 # (LeakageIndex._add_joiner_views); a hit on it is the item's, so no report names the part.
 JOINERS_SPLIT = "joiners split"
@@ -896,20 +897,32 @@ class LeakageIndex:
     def _index_answers(self) -> list[ReferenceItem]:
         """Index the answers collected, but those whose text more than ``max_ngram_items``
         items give (a stock refusal: the n-gram bar counts one text once, so a text shared
-        word for word was evidence against every item giving it)."""
+        word for word was evidence against every item giving it); then, as for the prompts
+        (:meth:`_add_joiner_views`), each kept answer that writes a half-space inside a
+        word (:func:`_joiners_split`) again with a space for it (part :data:`JOINERS_SPLIT`,
+        after every answer), whose hits :meth:`scan` gives to the answer. Items numbered from
+        ``self._prompts`` on, in the order returned."""
         answers = self._answer_items
         if self._answers is None or not answers:
             return []
         seen = Counter(" ".join(a.text.lower().split()) for a in answers)
         bar = self.config["max_ngram_items"]  # 0: no bar, as for the n-grams
         kept = [a for a in answers if not bar or seen[" ".join(a.text.lower().split())] <= bar]
-        if kept:
+        split = [
+            (k, dataclasses.replace(a, text=text, part=JOINERS_SPLIT))
+            for k, a in enumerate(kept)
+            if (text := _joiners_split(a.text)) is not None
+        ]
+        indexed = [*kept, *(view for _, view in split)]
+        if indexed:
             self._answers.add(
-                pa.array([calculator_marks_removed(a.text) for a in kept], pa.large_string()),
+                pa.array([calculator_marks_removed(a.text) for a in indexed], pa.large_string()),
                 None,
-                [self._sets.setdefault(a.file, len(self._sets)) for a in kept],
+                [self._sets.setdefault(a.file, len(self._sets)) for a in indexed],
             )
-        return kept
+        for j, (k, _) in enumerate(split):
+            self._split_of[self._prompts + len(kept) + j] = self._prompts + k
+        return indexed
 
     def _add_choice_views(self, path: Path, source: str) -> None:
         """The views of each multiple-choice item of ``path`` (a golden set's file; its rows
@@ -1149,7 +1162,7 @@ class LeakageIndex:
         """The rows' answers that can match: with an n-gram (after every prompt in
         :attr:`items`, where those without one are kept for their numbering)."""
         self._freeze()
-        return [i for i in self.items[self._prompts :] if i.ngrams]
+        return [i for i in self.items[self._prompts :] if i.ngrams and i.part == "answer"]
 
     # Pickling (Ray's object store, multiprocessing) ships the frozen index as
     # the core's checked blob: workers load it instead of rebuilding it.
@@ -1196,7 +1209,8 @@ class LeakageIndex:
         self.reference_files = list(state["reference_files"])
         self.items = [ReferenceItem(*t) for t in state["items"]]
         self._answer_items = []
-        self._prompts = sum(1 for i in self.items if i.part != "answer")
+        # (the answers, then their views with joiners split: see _index_answers)
+        self._prompts = next((i.index for i in self.items if i.part == "answer"), len(self.items))
         self._row_items = None
         self._split_of = dict(state["splits"])
         self.quarantined = state.get("quarantined", 0)
