@@ -618,6 +618,13 @@ def test_a_copy_of_a_golden_answer_with_a_space_for_each_joiner_is_found_once(
     # Reported once, as the answer (not the view with spaces), and the view is no answer.
     assert found == [(FA_ZW, "answer", [0, 1])]
     assert [i.text for i in result.answer_items] == [FA_ZW]
+    # The view is its answer for the boilerplate limit, not a second answer sharing its
+    # n-grams (an answer with one joiner shares all but a few with its view).
+    answer = FA + " او می" + ZWNJ + "خواهد."
+    one = write(tmp_path / "one.jsonl", [{"prompt": "مسئله را حل کنید.", "answer": answer}])
+    rows = write(tmp_path / "rows.jsonl", [{"text": answer}, {"text": FA}])
+    strict = detect(one, rows, max_ngram_items=1)
+    assert [sorted(m.row for m in leak.matches) for leak in strict.leaks] == [[0, 1]]
     # Shipped to a worker (pickled), a hit on the view is still the answer's.
     built = LeakageIndex.build(ref)
     copy = pickle.loads(pickle.dumps(built))

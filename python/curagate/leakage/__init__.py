@@ -917,7 +917,8 @@ class LeakageIndex:
         if indexed:
             self._answers.add(
                 pa.array([calculator_marks_removed(a.text) for a in indexed], pa.large_string()),
-                None,
+                # one owner for an answer and its view (the boilerplate limit counts it once)
+                [*range(len(kept)), *(k for k, _ in split)],
                 [self._sets.setdefault(a.file, len(self._sets)) for a in indexed],
             )
         for j, (k, _) in enumerate(split):
