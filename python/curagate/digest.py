@@ -91,6 +91,28 @@ def file_state(path: str | os.PathLike[str]) -> FileState | None:
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
+# How much of an input's head, middle and tail its identity digests.
+_SAMPLE = 1 << 16
+
+
+def sample_identity(path: str | os.PathLike[str]) -> list[int | str] | None:
+    """A file's size and the sha256 of its first, middle and last 64 KiB: cheap for any
+    size, and the same on every machine that sees the same bytes (unlike
+    :func:`file_state`: device and inode differ between NFS clients); None when it cannot
+    be read. A staged curate's tasks compare it with the driver's (another file at the
+    input's path on their node)."""
+    try:
+        with open(path, "rb") as f:  # noqa: PTH123
+            size = os.fstat(f.fileno()).st_size
+            h = hashlib.sha256()
+            for at in sorted({0, max(0, size // 2 - _SAMPLE // 2), max(0, size - _SAMPLE)}):
+                f.seek(at)
+                h.update(f.read(_SAMPLE))
+    except OSError:
+        return None
+    return [size, h.hexdigest()[:32]]
+
+
 def require_unchanged(
     paths: Sequence[Path],
     before: Sequence[FileState | None],
@@ -108,6 +130,18 @@ def require_unchanged(
                 f"{path}: changed while {while_} (replaced, rewritten, cut, appended to or "
                 f"removed), so {so}; {again}"
             )
+
+
+def package_digest(root: str | os.PathLike[str]) -> str:
+    """:func:`files_digest` of a Python package's files, its compiled caches left out
+    (``__pycache__``): the identity of an installed build (:mod:`curagate.build`)."""
+    base = Path(root)
+    files = {
+        p.relative_to(base).as_posix(): sha256_file(p)
+        for p in sorted(base.rglob("*"))
+        if p.is_file() and "__pycache__" not in p.relative_to(base).parts and p.suffix != ".pyc"
+    }
+    return files_digest(files)
 
 
 def tree_paths(root: str | os.PathLike[str], *, skip_hidden: bool = True) -> list[str]:

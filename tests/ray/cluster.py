@@ -78,7 +78,18 @@ class Cluster:
         shutil.rmtree(self.temp_dir, ignore_errors=True)
 
 
-def start_cluster(pythonpath: str) -> Cluster:
+def start_cluster(
+    pythonpath: str,
+    *,
+    head_cpus: int = 1,
+    worker_pythonpath: str | None = None,
+    worker_binds: tuple[tuple[Path, Path], ...] = (),
+    second_node: bool = True,
+) -> Cluster:
+    """``head_cpus=0``: every task runs on the second node. ``worker_pythonpath``: the
+    curagate the second node's workers import. ``worker_binds``: (source, target) folders
+    bound over each other in the second node's own mount namespace (a node whose file
+    system shows other files at a path). ``second_node=False``: the head alone."""
     # Short path: Ray's unix sockets live under it (108-byte limit).
     temp_dir = Path(tempfile.mkdtemp(prefix="cgray-", dir="/tmp"))
     port = free_port()
@@ -88,7 +99,7 @@ def start_cluster(pythonpath: str) -> Cluster:
         "RAY_USAGE_STATS_ENABLED": "0",
         "RAY_AUTH_MODE": "disabled",
     }
-    common = ["--num-cpus", "1", "--disable-usage-stats", "--object-store-memory", "80000000"]
+    common = ["--disable-usage-stats", "--object-store-memory", "80000000"]
     head = [
         str(RAY),
         "start",
@@ -101,6 +112,8 @@ def start_cluster(pythonpath: str) -> Cluster:
         "false",
         "--node-ip-address",
         "127.0.0.1",
+        "--num-cpus",
+        str(head_cpus),
         *common,
     ]
     cluster = Cluster(f"127.0.0.1:{port}", temp_dir, env)
@@ -115,9 +128,17 @@ def start_cluster(pythonpath: str) -> Cluster:
             str(temp_dir),
             "--node-ip-address",
             "127.0.0.1",
+            "--num-cpus",
+            "1",
             *common,
         ]
-        subprocess.run(worker, env=env, check=True, capture_output=True, timeout=120)
+        worker_env = {**env, "PYTHONPATH": worker_pythonpath or pythonpath}
+        if worker_binds:
+            mounts = " && ".join(f"mount --bind {src} {dst}" for src, dst in worker_binds)
+            worker = ["unshare", "-m", "--propagation", "private", "sh", "-c",
+                      f'{mounts} && exec "$@"', "sh", *worker]  # fmt: skip
+        if second_node:
+            subprocess.run(worker, env=worker_env, check=True, capture_output=True, timeout=120)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             probe = subprocess.run(
@@ -133,7 +154,7 @@ def start_cluster(pythonpath: str) -> Cluster:
                 text=True,
                 timeout=120,
             )
-            if probe.stdout.strip() == "2":
+            if probe.stdout.strip() == ("2" if second_node else "1"):
                 return cluster
             time.sleep(1)
         raise RuntimeError(f"the 2-node Ray cluster did not come up: {probe.stderr[-2000:]}")

@@ -4,6 +4,7 @@ also when a worker is killed mid-run or the driver is killed and rerun."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -193,6 +194,43 @@ def test_a_full_work_disk_inside_a_task_is_one_line_exit_2(
         subprocess.run(["umount", str(disk)], check=True)
     assert r.returncode == 2, r.stderr[-3000:]
     assert "No space left on device" in r.stderr and "ray::" not in r.stderr
+
+
+def test_a_task_whose_worker_dies_past_its_retries_is_one_line_exit_2(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    # Found by attack: a worker killed (OOM killer, a signal) more often than the task is
+    # retried was exit 3 "internal error ... this is a bug" (WorkerCrashedError).
+    inputs = t0_shards(tmp_path / "in", shards=1)  # one filter task, killed every time
+    killed: list[int] = []
+    stop = threading.Event()
+
+    def killer() -> None:
+        while not stop.is_set():
+            for p in cluster.task_workers("ray::filter_shard"):
+                if p.pid not in killed:
+                    with contextlib.suppress(psutil.NoSuchProcess):
+                        p.send_signal(signal.SIGKILL)
+                        killed.append(p.pid)
+            time.sleep(0.002)
+
+    thread = threading.Thread(target=killer, daemon=True)
+    thread.start()
+    try:
+        r = subprocess.run(
+            _cli(cluster, str(inputs), "--out", str(tmp_path / "o")),
+            env=cluster.env, capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+    finally:
+        stop.set()
+        thread.join()
+    assert len(killed) >= 4, (killed, r.stderr[-3000:])
+    assert r.returncode == 2, r.stderr[-3000:]
+    err = r.stderr.strip()
+    assert "\n" not in err and "Traceback" not in err, err
+    assert f"the filter_shard task of {inputs / 'shard-000.jsonl'} failed" in err, err
+    assert "worker died" in err and "resumed" in err and "this is a bug" not in r.stderr
+    assert not (tmp_path / "o").exists()
 
 
 def test_leakage_on_the_cluster_writes_the_same_report_as_the_local_run(

@@ -31,8 +31,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import zstandard
 
+from curagate.build import BuildMismatch
 from curagate.config import CurateConfig
-from curagate.digest import file_state
+from curagate.digest import file_state, sample_identity
 from curagate.errors import InputError, no_records, text_field_unused
 from curagate.executors import Executor, get_executor
 from curagate.io.atomic import Claim, atomic_path
@@ -245,8 +246,12 @@ def _fingerprint(plan: Plan, remote: dict[str, Remote]) -> dict[str, Any]:
             files.append([s.name, remote[s.name].size, remote[s.name].version])
         else:
             files.append([s.name, file_state(s.path)])
+    from curagate.build import build_id
+
     return {
         "schema": stages.WORK_SCHEMA,
+        # Another curagate build computes other bytes: its stage files are not resumed.
+        "build": build_id(),
         "config": plan.cfg.model_dump(mode="json", exclude={"threads", "spill_dir"}),
         "shards": files,
         "reference": None
@@ -450,6 +455,8 @@ def _run_in(
                 return CurateResult.of(out_path, stats, started, {"tasks": 0, "resumed": "all"})
         (work / "done.json").unlink()
     download(remote)
+    # What each task checks the file it reads against (a node seeing other bytes there).
+    plan = dataclasses.replace(plan, inputs=tuple(sample_identity(s.path) for s in shards))
 
     ex = get_executor(executor, address=ray_address) if isinstance(executor, str) else executor
     # Only the sketch tasks scan for leakage: the other stages do not carry the index.
@@ -479,6 +486,7 @@ def _run_in(
 
     try:
         sketched = stage("sketch", stages.sketch, shards)
+        _check_shared(plan)
         if cfg.split.enabled:
             # As one process says it while reading: naming the inputs, before the dedup.
             from curagate.pipeline.split_step import refuse_formats_of
@@ -498,6 +506,11 @@ def _run_in(
         _check_unchanged(plan, remote, fingerprint)
         stage("filter", stages.filter_shard, shards)
         _check_unchanged(plan, remote, fingerprint)
+    except BuildMismatch:
+        # A worker of another build may have written stage files under this plan: none
+        # is resumed by the next run.
+        plan_file.unlink(missing_ok=True)
+        raise
     finally:
         ex.close()
 
@@ -520,6 +533,18 @@ def _run_in(
     }
     out_path = Path(out_text) if remote_out else out_local
     return CurateResult.of(out_path, stats, started, runtime, split_result)
+
+
+def _check_shared(plan: Plan) -> None:
+    """The sketch tasks' files are where this driver reads them: a --work-dir that is
+    another folder on another node (node-local) failed later as an internal error."""
+    for shard in plan.shards:
+        if stages.done(plan.dir("sketch", f"{shard.index:05d}")) is None:
+            raise InputError(
+                f"--work-dir {plan.work}: the sketch of {shard.name} finished on a worker, "
+                "but this driver does not see its files there; the work folder must be on "
+                "a file system every node and the driver share, at the same path"
+            )
 
 
 def _read_plan(path: Path) -> Any:

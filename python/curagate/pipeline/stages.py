@@ -50,6 +50,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from curagate.config import CurateConfig
+from curagate.digest import sample_identity
 from curagate.errors import ConfigError, InputError
 from curagate.io import read_batches
 from curagate.pipeline.dedup import STATUS_NAMES, DedupStep, keep_priorities
@@ -99,6 +100,10 @@ class Plan:
     # done.json records as its identity (:func:`_identity`).
     digest: str = ""
     states: tuple[Any, ...] = ()
+    # Each shard's identity as the driver reads it (:func:`curagate.digest.sample_identity`),
+    # aligned with ``shards``: a task checks the file it reads is that one (a node seeing
+    # other bytes or no file at the path).
+    inputs: tuple[Any, ...] = ()
 
     @property
     def dedup(self) -> bool:
@@ -227,7 +232,33 @@ def _deduper(plan: Plan) -> DedupStep:
     return DedupStep(plan.cfg.model_copy(update={"threads": plan.threads}))
 
 
+def check_input(plan: Plan, shard: Shard) -> None:
+    """The file at ``shard.path`` is the one the driver listed: a node whose file system
+    shows other bytes there (an unshared or stale mount) wrote rows the driver never had
+    into the output, exit 0; one that shows no file failed or not by scheduling."""
+    i = plan.shards.index(shard)
+    expected = plan.inputs[i] if i < len(plan.inputs) else None
+    if expected is None:
+        return
+    from curagate.build import where
+
+    seen = sample_identity(shard.path)
+    if seen is None:
+        raise InputError(
+            f"{shard.name}: {where()} cannot read it at {shard.path} (no such file, or not "
+            "readable there); inputs must be on a file system every node sees at the same path"
+        )
+    if seen != list(expected):
+        raise InputError(
+            f"{shard.name}: {where()} sees another file at {shard.path} ({seen[0]} bytes, "
+            f"digest {str(seen[1])[:12]}) than the driver ({expected[0]} bytes, digest "
+            f"{expected[1][:12]}); inputs must be on a file system every node sees at the "
+            "same path, with the same bytes"
+        )
+
+
 def _read(plan: Plan, shard: Shard) -> Iterator[Batch]:
+    check_input(plan, shard)
     cfg = plan.cfg
     return read_batches(
         [shard.path],
@@ -483,7 +514,15 @@ def layout(plan: Plan) -> Layout:
     for shard in plan.shards:
         c = done(plan.dir("sketch", f"{shard.index:05d}"))
         if c is None:
-            raise RuntimeError(f"sketch of shard {shard.index} ({shard.name}) is not done")
+            # Every sketch task finished before this one started: their files are in
+            # another folder than the one this node sees at the same path.
+            from curagate.build import where
+
+            raise InputError(
+                f"--work-dir {plan.work}: {where()} does not see the files other nodes wrote "
+                f"there (the sketch of {shard.name}); the work folder must be on a file system "
+                "every node shares, at the same path"
+            )
         counts.append(c)
     return Layout(counts)
 

@@ -1,0 +1,59 @@
+"""Which curagate build this process runs, and where it runs.
+
+A cluster's workers import curagate themselves: a node with another build
+(an older release, a dev install, a rebuilt ``_core``) computes other bytes,
+and its files were published beside the driver's as one run (exit 0). The
+build id is the version plus a digest of the package's files (the Python
+modules and the native ``_core`` library), computed once per process: two
+installs of the same files have the same id, any change to either gives
+another.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from pathlib import Path
+
+from curagate.digest import package_digest
+from curagate.errors import InputError
+
+_BUILD: str | None = None
+
+
+def build_id() -> str:
+    """``VERSION+DIGEST`` of this process's curagate (cached: ~20 ms the first time)."""
+    global _BUILD
+    if _BUILD is None:
+        from curagate import __version__
+
+        _BUILD = f"{__version__}+{package_digest(Path(__file__).resolve().parent)[:16]}"
+    return _BUILD
+
+
+def where() -> str:
+    """This process's place, for an error message: a Ray worker's node (its IP and id),
+    else this machine."""
+    host = socket.gethostname()
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():
+        try:
+            ip = ray.util.get_node_ip_address()
+            node = ray.get_runtime_context().get_node_id()
+        except Exception:  # a label only: never fail for it
+            return f"host {host} (pid {os.getpid()})"
+        return f"node {ip} (id {str(node)[:12]}, host {host}, pid {os.getpid()})"
+    return f"host {host}"
+
+
+class BuildMismatch(InputError):
+    """A worker runs another curagate build than the driver."""
+
+
+def mismatch(node: str, worker: str, driver: str) -> BuildMismatch:
+    return BuildMismatch(
+        f"{node} runs curagate build {worker}, this driver runs {driver}: its results would "
+        "differ from this build's; install the same curagate build on every node (and the "
+        "driver), then run again"
+    )

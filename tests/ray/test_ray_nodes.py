@@ -1,0 +1,164 @@
+"""A cluster whose second node differs from the driver's machine: another curagate build,
+another file system view of the inputs or the work folder. Each is refused in one line,
+exit 2, naming the node, before anything is published (each was exit 0 with output
+that mixed what the node saw into the driver's run, or exit 3 "this is a bug").
+
+Every test starts its own two-node cluster whose head has no CPU: every task runs on
+the second node."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from curagate.curate import curate
+from tests.ray.cluster import Cluster, output_files, start_cluster, t0_shards
+
+pytest.importorskip("ray")
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _curate(cluster: Cluster, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "curagate", "curate", *args,
+         "--executor", "ray", "--ray-address", cluster.address],
+        env=cluster.env, capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def skewed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """A cluster whose worker node imports a real second copy of the package, its writer
+    changed (as two builds of one version differ: a dev install, a rebuilt extension):
+    it writes Snappy Parquet where this build writes Zstandard."""
+    copy = tmp_path_factory.mktemp("other") / "python"
+    shutil.copytree(
+        ROOT / "python" / "curagate",
+        copy / "curagate",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    write = copy / "curagate" / "pipeline" / "write.py"
+    code = write.read_text(encoding="utf-8")
+    assert 'compression="zstd"' in code
+    write.write_text(code.replace('compression="zstd"', 'compression="snappy"'), encoding="utf-8")
+    c = start_cluster(str(ROOT / "python"), head_cpus=0, worker_pythonpath=str(copy))
+    try:
+        yield c
+    finally:
+        c.stop()
+
+
+def test_a_node_running_another_curagate_build_is_refused(skewed: Cluster, tmp_path: Path) -> None:
+    inputs = t0_shards(tmp_path / "in", shards=2, limit=200)
+    r = _curate(skewed, str(inputs), "--out", str(tmp_path / "out"))
+    assert r.returncode == 2, r.stderr[-3000:]
+    err = r.stderr.strip()
+    assert "\n" not in err and "Traceback" not in err, err
+    assert re.search(r"node \S+ \(id \w+", err) and "runs curagate build 0" in err, err
+    assert "install the same curagate build on every node" in err, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_without_an_address_a_private_instance_runs_not_the_one_ray_address_names(
+    skewed: Cluster, tmp_path: Path
+) -> None:
+    # Ray's default joined the cluster RAY_ADDRESS (or the last `ray start --head`) names:
+    # its nodes' other build wrote the output (Snappy), exit 0.
+    inputs = t0_shards(tmp_path / "in", shards=2, limit=200)
+    r = subprocess.run(
+        [sys.executable, "-m", "curagate", "curate", str(inputs), "--out", str(tmp_path / "ray"),
+         "--executor", "ray"],
+        env={**skewed.env, "RAY_ADDRESS": skewed.address}, capture_output=True, text=True,
+        timeout=600,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr[-3000:]
+    curate([inputs], tmp_path / "one", progress=False)
+    assert output_files(tmp_path / "ray") == output_files(tmp_path / "one")
+
+
+@pytest.fixture
+def other_view(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Cluster, Path]]:
+    """``view/`` as the driver sees it, and another ``view/`` on the second node: its
+    ``changed/`` holds the same shards with other text, its ``missing/`` nothing, and
+    its ``work/`` is a folder of its own."""
+    base = tmp_path_factory.mktemp("views")
+    view, alt = base / "view", base / "alt"
+    for name in ("changed", "missing"):
+        t0_shards(view / name, shards=2, limit=200)
+    (view / "work").mkdir()
+    (alt / "missing").mkdir(parents=True)
+    (alt / "work").mkdir()
+    for shard in (view / "changed").iterdir():
+        text = shard.read_text(encoding="utf-8").replace('"prompt": "', '"prompt": "other ')
+        (alt / "changed").mkdir(exist_ok=True)
+        (alt / "changed" / shard.name).write_text(text, encoding="utf-8")
+    if shutil.which("unshare") is None:
+        pytest.skip("needs unshare(1) to give a node its own mount namespace")
+    try:
+        c = start_cluster(str(ROOT / "python"), head_cpus=0, worker_binds=((alt, view),))
+    except subprocess.CalledProcessError as e:
+        pytest.skip(f"cannot give a node its own mount namespace here: {e.stderr[-300:]!r}")
+    try:
+        yield c, view
+    finally:
+        c.stop()
+
+
+def test_a_node_seeing_other_bytes_at_an_input_path_is_refused(
+    other_view: tuple[Cluster, Path], tmp_path: Path
+) -> None:
+    cluster, view = other_view
+    r = _curate(cluster, str(view / "changed"), "--out", str(tmp_path / "out"))
+    assert r.returncode == 2, r.stderr[-3000:]
+    err = r.stderr.strip()
+    assert "\n" not in err and "Traceback" not in err, err
+    assert re.search(r"node \S+ \(id \w+", err) and "sees another file at" in err, err
+    assert "every node sees" in err, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_input_missing_on_a_node_is_refused_naming_the_node(
+    other_view: tuple[Cluster, Path], tmp_path: Path
+) -> None:
+    cluster, view = other_view
+    r = _curate(cluster, str(view / "missing"), "--out", str(tmp_path / "out"))
+    assert r.returncode == 2, r.stderr[-3000:]
+    err = r.stderr.strip()
+    assert "\n" not in err and "Traceback" not in err, err
+    assert re.search(r"node \S+ \(id \w+", err) and "cannot read it at" in err, err
+    assert str(view / "missing" / "shard-000.jsonl") in err or "shard-001" in err, err
+
+
+def test_a_work_dir_the_nodes_do_not_share_is_one_line_exit_2(
+    other_view: tuple[Cluster, Path], tmp_path: Path
+) -> None:
+    cluster, view = other_view
+    inputs = t0_shards(tmp_path / "in", shards=2, limit=200)
+    r = _curate(cluster, str(inputs), "--out", str(tmp_path / "out"), "--work-dir",
+                str(view / "work"))  # fmt: skip
+    assert r.returncode == 2, r.stderr[-3000:]
+    err = r.stderr.strip()
+    assert "\n" not in err and "Traceback" not in err, err
+    assert f"--work-dir {view / 'work'}" in err and "every node" in err, err
+
+
+def test_a_cluster_with_no_cpu_is_one_line_exit_2_not_a_silent_wait(tmp_path: Path) -> None:
+    # A head started with --num-cpus 0 and no worker joined yet: every task waited for a
+    # CPU forever, without a word.
+    c = start_cluster(str(ROOT / "python"), head_cpus=0, second_node=False)
+    try:
+        inputs = t0_shards(tmp_path / "in", shards=1, limit=50)
+        r = _curate(c, str(inputs), "--out", str(tmp_path / "out"), timeout=120)
+    finally:
+        c.stop()
+    assert r.returncode == 2, r.stderr[-3000:]
+    err = r.stderr.strip()
+    assert "\n" not in err and "offers no CPU" in err and "--num-cpus" in err, err
