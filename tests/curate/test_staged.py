@@ -650,6 +650,55 @@ def test_missing_url_semantic_with_ray_and_a_dead_address_are_one_line_errors(
     assert "Traceback" not in r.stderr
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("address", [":", "127.0.0.1:99999", "host-without-port"])
+def test_a_ray_address_that_is_not_host_port_is_one_line_without_ray_s_traceback(
+    tmp_path: Path, address: str
+) -> None:
+    # Found by attack: ":" printed Ray's logged traceback first; a port out of range was
+    # reported as "Connection refused".
+    pytest.importorskip("ray")
+    inputs = t0_shards(tmp_path / "in", shards=1, limit=20)
+    r = subprocess.run(
+        [sys.executable, "-m", "curagate", "curate", str(inputs), "--out", str(tmp_path / "o"),
+         "--executor", "ray", "--ray-address", address],
+        env=ENV, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert r.returncode == 2, r.stderr
+    err = r.stderr.strip()
+    assert "\n" not in err and f"--ray-address {address}: not HOST:PORT" in err, err
+
+
+@pytest.mark.slow
+def test_a_ray_address_where_another_service_answers_is_exit_2_in_seconds(
+    tmp_path: Path,
+) -> None:
+    # Found by attack: a web server at the address (or a stale RAY_ADDRESS) left Ray
+    # retrying its GCS handshake for minutes, then SIGTERM was ignored for ~30 s.
+    import http.server
+    import threading
+
+    pytest.importorskip("ray")
+    server = http.server.HTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    address = f"127.0.0.1:{server.server_address[1]}"
+    inputs = t0_shards(tmp_path / "in", shards=1, limit=20)
+    try:
+        started = time.monotonic()
+        r = subprocess.run(
+            [sys.executable, "-m", "curagate", "curate", str(inputs), "--out",
+             str(tmp_path / "o"), "--executor", "ray", "--ray-address", "auto"],
+            env={**ENV, "RAY_ADDRESS": address}, capture_output=True, text=True, timeout=90,
+        )  # fmt: skip
+    finally:
+        server.shutdown()
+    assert r.returncode == 2, r.stderr
+    assert time.monotonic() - started < 60
+    err = r.stderr.strip()
+    assert "\n" not in err and f"RAY_ADDRESS={address}): something answers there" in err, err
+    assert "not a Ray cluster" in err
+
+
 @pytest.mark.parametrize("rows", [10, 7])
 def test_an_input_replaced_between_the_stages_is_an_input_error(tmp_path: Path, rows: int) -> None:
     """The sketch and the filter stages each read the inputs: a file renamed over an

@@ -231,16 +231,57 @@ def _lost(stage: str, item: Any, e: BaseException) -> InputError:
 
 
 def _probe(address: str) -> None:
-    """Fail in seconds, in one line, when HOST:PORT does not answer: Ray itself
-    would retry the connection for minutes."""
+    """Fail in seconds, in one line, when HOST:PORT is no Ray cluster: Ray itself would
+    retry the connection for minutes (and log its own traceback for an address it cannot
+    parse). ``auto`` is checked as the address ``RAY_ADDRESS`` gives, when it gives one."""
+    given = address
+    if address == "auto":
+        address = os.environ.get("RAY_ADDRESS", "")
+        if not address:
+            return  # the last `ray start` of this machine: Ray finds it, or says none runs
+        given = f"auto (RAY_ADDRESS={address})"
+    if "://" in address:
+        return  # ray://...: Ray Client resolves it itself
     host, sep, port = address.rpartition(":")
-    if not sep or "://" in address or not port.isdigit():
-        return  # "auto", ray://...: Ray resolves those itself
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise InputError(
+            f"--ray-address {given}: not HOST:PORT (a host and a port 1-65535); give the "
+            "address `ray start --head` printed, `auto`, or omit --ray-address for a private "
+            "Ray instance"
+        )
     try:
-        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=5):
-            pass
+        s = socket.create_connection((host, int(port)), timeout=5)
     except OSError as e:
         raise InputError(
-            f"--ray-address {address}: nothing answers there ({e.strerror or e}); "
+            f"--ray-address {given}: nothing answers there ({e.strerror or e}); "
             "start a cluster with `ray start --head --port PORT` or use --ray-address auto"
         ) from None
+    # The cluster's GCS speaks gRPC (HTTP/2): it answers the HTTP/2 preface with its
+    # SETTINGS frame. Anything else (a web server, a port that accepts and says nothing)
+    # left Ray retrying for minutes.
+    with s:
+        try:
+            s.sendall(_H2_PREFACE)
+            head = _read_exactly(s, 9)
+        except OSError:
+            head = b""
+    if len(head) < 9 or head[3] != 0x04:
+        raise InputError(
+            f"--ray-address {given}: something answers there, but not a Ray cluster (no gRPC "
+            "server); give the address `ray start --head` printed (its GCS port, 6379 by "
+            "default)"
+        )
+
+
+# The HTTP/2 client preface and an empty SETTINGS frame.
+_H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+
+
+def _read_exactly(s: socket.socket, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        chunk = s.recv(n - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return data
