@@ -1,4 +1,5 @@
-"""Which curagate build this process runs, and where it runs.
+"""Which curagate build this process runs, where it runs, and whether it sees the
+driver's files.
 
 A cluster's workers import curagate themselves: a node with another build
 (an older release, a dev install, a rebuilt ``_core``) computes other bytes,
@@ -15,8 +16,9 @@ import os
 import socket
 import sys
 from pathlib import Path
+from typing import Any
 
-from curagate.digest import package_digest
+from curagate.digest import package_digest, sample_identity
 from curagate.errors import InputError
 
 _BUILD: str | None = None
@@ -45,6 +47,28 @@ def where() -> str:
             return f"host {host} (pid {os.getpid()})"
         return f"node {ip} (id {str(node)[:12]}, host {host}, pid {os.getpid()})"
     return f"host {host}"
+
+
+def require_same_file(name: str, path: str, expected: Any) -> None:
+    """The file at ``path`` is the one the driver listed as ``expected``
+    (:func:`curagate.digest.sample_identity`; None: not checked): a node whose file system
+    shows other bytes there (an unshared or stale mount) put rows the driver never had
+    into the output, exit 0; one that shows no file failed, or not, by scheduling."""
+    if expected is None:
+        return
+    seen = sample_identity(path)
+    if seen is None:
+        raise InputError(
+            f"{name}: {where()} cannot read it at {path} (no such file, or not readable "
+            "there); inputs must be on a file system every node sees at the same path"
+        )
+    if seen != list(expected):
+        raise InputError(
+            f"{name}: {where()} sees another file at {path} ({seen[0]} bytes, digest "
+            f"{str(seen[1])[:12]}) than the driver ({expected[0]} bytes, digest "
+            f"{str(expected[1])[:12]}); inputs must be on a file system every node sees at "
+            "the same path, with the same bytes"
+        )
 
 
 class BuildMismatch(InputError):

@@ -84,7 +84,7 @@ def test_without_an_address_a_private_instance_runs_not_the_one_ray_address_name
     assert output_files(tmp_path / "ray") == output_files(tmp_path / "one")
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def other_view(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Cluster, Path]]:
     """``view/`` as the driver sees it, and another ``view/`` on the second node: its
     ``changed/`` holds the same shards with other text, its ``missing/`` nothing, and
@@ -123,6 +123,31 @@ def test_a_node_seeing_other_bytes_at_an_input_path_is_refused(
     assert re.search(r"node \S+ \(id \w+", err) and "sees another file at" in err, err
     assert "every node sees" in err, err
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("command", ["leakage", "audit"])
+def test_leakage_and_audit_refuse_a_node_seeing_other_bytes(
+    other_view: tuple[Cluster, Path], tmp_path: Path, command: str
+) -> None:
+    # Found by attack: leakage under-reported 4x (exit 0), audit reported other rows.
+    cluster, view = other_view
+    ref = tmp_path / "ref.jsonl"
+    lines = (view / "changed" / "shard-001.jsonl").read_text(encoding="utf-8").splitlines()
+    ref.write_text("\n".join(x for x in lines[:20] if x != "{not json") + "\n", encoding="utf-8")
+    args = (
+        ["leakage", "--reference", str(ref), "--corpus", str(view / "changed")]
+        if command == "leakage"
+        else ["audit", str(view / "changed")]
+    )
+    r = subprocess.run(
+        [sys.executable, "-m", "curagate", *args, "--out", str(tmp_path / "out"),
+         "--executor", "ray", "--ray-address", cluster.address],
+        env=cluster.env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert r.returncode == 2, r.stderr[-3000:]
+    err = r.stderr.strip()
+    assert "\n" not in err and "Traceback" not in err, err
+    assert re.search(r"node \S+ \(id \w+", err) and "sees another file at" in err, err
 
 
 def test_an_input_missing_on_a_node_is_refused_naming_the_node(

@@ -213,8 +213,13 @@ def run_audit(
     ex = get_executor(executor, address=ray_address) if isinstance(executor, str) else executor
     try:
         groups = shard_paths(paths, shards or len(paths))
+        from curagate.digest import sample_identity
+
+        # Each task checks the files it reads are the ones listed here (a node seeing other
+        # bytes at a path audited them, exit as if the driver's).
+        files = [[(str(p), sample_identity(p)) for p in g] for g in groups]
         task = AuditTask(cfg=cfg, collect_table=collect_table)
-        parts: list[AuditPartial] = ex.map(_audit_task, task, [[str(p) for p in g] for g in groups])
+        parts: list[AuditPartial] = ex.map(_audit_task, task, files)
     finally:
         ex.close()
     return finish(merge_all(parts), cfg, paths)
@@ -232,8 +237,14 @@ class AuditTask:
 _CONTEXTS: dict[str, AuditContext] = {}
 
 
-def _audit_task(task: AuditTask, group: list[str]) -> AuditPartial:
-    """One shard as an executor task: its partial aggregate."""
+def _audit_task(task: AuditTask, files: list[tuple[str, Any]]) -> AuditPartial:
+    """One shard (its files' paths and identities as the driver read them) as an executor
+    task: its partial aggregate."""
+    from curagate.build import require_same_file
+
+    for path, identity in files:
+        require_same_file(path, path, identity)
+    group = [path for path, _ in files]
     key = json.dumps([task.cfg.to_dict(), task.collect_table], sort_keys=True, default=str)
     ctx = _CONTEXTS.get(key)
     if ctx is None:

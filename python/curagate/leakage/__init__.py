@@ -1558,12 +1558,16 @@ def detect(
         # One task per corpus file; the index is built once above and shipped
         # to every task as the core's serialized blob (Ray: put once in the
         # object store), never rebuilt there.
+        from curagate.digest import sample_identity
         from curagate.executors import get_executor
 
         ex = get_executor(executor, address=ray_address)
         index.ship_threads = threads if threads is not None else 1
+        # Each task checks the file it reads is the one listed here (a node seeing other
+        # bytes at the path under-reported the leaks, exit 0).
+        files = [(path, sample_identity(path)) for path in paths]
         try:
-            parts = ex.map(_scan_task, (index, options), paths)
+            parts = ex.map(_scan_task, (index, options), files)
         finally:
             ex.close()
     read = any(part.records or part.quarantined for part in parts)  # (an empty corpus: no word)
@@ -1626,9 +1630,13 @@ class _FileScan:
     text_read: bool = False  # a batch read as text records (with a text_field: by it)
 
 
-def _scan_task(common: tuple[LeakageIndex, _ScanOptions], path: str) -> _FileScan:
-    """One corpus file, as an executor task."""
+def _scan_task(common: tuple[LeakageIndex, _ScanOptions], file: tuple[str, Any]) -> _FileScan:
+    """One corpus file (its path and identity as the driver read it), as an executor task."""
+    from curagate.build import require_same_file
+
     index, options = common
+    path, identity = file
+    require_same_file(path, path, identity)
     return _scan_file(index, None, options, path, None)
 
 

@@ -50,7 +50,6 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from curagate.config import CurateConfig
-from curagate.digest import sample_identity
 from curagate.errors import ConfigError, InputError
 from curagate.io import read_batches
 from curagate.pipeline.dedup import STATUS_NAMES, DedupStep, keep_priorities
@@ -233,28 +232,11 @@ def _deduper(plan: Plan) -> DedupStep:
 
 
 def check_input(plan: Plan, shard: Shard) -> None:
-    """The file at ``shard.path`` is the one the driver listed: a node whose file system
-    shows other bytes there (an unshared or stale mount) wrote rows the driver never had
-    into the output, exit 0; one that shows no file failed or not by scheduling."""
-    i = plan.shards.index(shard)
-    expected = plan.inputs[i] if i < len(plan.inputs) else None
-    if expected is None:
-        return
-    from curagate.build import where
+    """The file at ``shard.path`` is the one the driver listed (:attr:`Plan.inputs`)."""
+    from curagate.build import require_same_file
 
-    seen = sample_identity(shard.path)
-    if seen is None:
-        raise InputError(
-            f"{shard.name}: {where()} cannot read it at {shard.path} (no such file, or not "
-            "readable there); inputs must be on a file system every node sees at the same path"
-        )
-    if seen != list(expected):
-        raise InputError(
-            f"{shard.name}: {where()} sees another file at {shard.path} ({seen[0]} bytes, "
-            f"digest {str(seen[1])[:12]}) than the driver ({expected[0]} bytes, digest "
-            f"{expected[1][:12]}); inputs must be on a file system every node sees at the "
-            "same path, with the same bytes"
-        )
+    i = plan.shards.index(shard)
+    require_same_file(shard.name, shard.path, plan.inputs[i] if i < len(plan.inputs) else None)
 
 
 def _read(plan: Plan, shard: Shard) -> Iterator[Batch]:
