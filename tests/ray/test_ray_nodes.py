@@ -67,6 +67,32 @@ def test_a_node_running_another_curagate_build_is_refused(skewed: Cluster, tmp_p
     assert not (tmp_path / "out").exists()
 
 
+def test_a_node_running_a_build_from_before_the_check_is_refused(tmp_path: Path) -> None:
+    # A build without the check's function (the releases before it): the check task fails
+    # to load there, and that is what the error says, in one line.
+    copy = tmp_path / "old" / "python"
+    shutil.copytree(
+        ROOT / "python" / "curagate",
+        copy / "curagate",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    module = copy / "curagate" / "executors" / "ray.py"
+    code = module.read_text(encoding="utf-8")
+    module.write_text(code.replace("def _node_facts(", "def _gone("), encoding="utf-8")
+    c = start_cluster(str(ROOT / "python"), head_cpus=0, worker_pythonpath=str(copy))
+    try:
+        inputs = t0_shards(tmp_path / "in", shards=1, limit=50)
+        r = _curate(c, str(inputs), "--out", str(tmp_path / "out"))
+    finally:
+        c.stop()
+    assert r.returncode == 2, r.stderr[-3000:]
+    err = r.stderr.strip()
+    assert "\n" not in err and "\x1b" not in err and "Traceback" not in err, err
+    assert "cannot run this curagate build's check" in err, err
+    assert "install the same curagate build on every node" in err, err
+    assert not (tmp_path / "out").exists()
+
+
 def test_without_an_address_a_private_instance_runs_not_the_one_ray_address_names(
     skewed: Cluster, tmp_path: Path
 ) -> None:

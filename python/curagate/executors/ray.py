@@ -113,10 +113,14 @@ class RayExecutor:
                     "check that curagate is installed there and the node is healthy"
                 ) from None
             except ray.exceptions.RayError as e:
+                # The worker's own error (Ray's wraps it in its coloured task header).
+                cause = getattr(e, "cause", None) or e
+                said = _first_line(cause).split(". ")[0][:200]
                 raise BuildMismatch(
                     f"{label} cannot run this curagate build's check "
-                    f"({type(e).__name__}: {_first_line(e)}): it runs another curagate build "
-                    "(or none); install the same curagate build on every node, then run again"
+                    f"({type(cause).__name__}: {said}): it runs another "
+                    "curagate build (or none); install the same curagate build on every "
+                    "node, then run again"
                 ) from None
             if build != self.build:
                 raise mismatch(place, build, self.build)
