@@ -641,13 +641,15 @@ def test_missing_url_semantic_with_ray_and_a_dead_address_are_one_line_errors(
     pytest.importorskip("ray")
     port = free_port()  # nothing listens there
     r = subprocess.run(
-        [sys.executable, "-m", "curagate", "curate", str(inputs), "--out", str(tmp_path / "o"),
+        [sys.executable, "-m", "curagate", "curate", str(inputs), "--out", str(tmp_path / "a"),
          "--executor", "ray", "--ray-address", f"127.0.0.1:{port}"],
         env=ENV, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert r.returncode == 2, r.stderr
     assert f"--ray-address 127.0.0.1:{port}: nothing answers there" in r.stderr
     assert "Traceback" not in r.stderr
+    # Refused before the work folder is made (it was left behind, no work done).
+    assert not (tmp_path / "a.curagate-work").exists()
 
 
 @pytest.mark.slow
@@ -667,6 +669,7 @@ def test_a_ray_address_that_is_not_host_port_is_one_line_without_ray_s_traceback
     assert r.returncode == 2, r.stderr
     err = r.stderr.strip()
     assert "\n" not in err and f"--ray-address {address}: not HOST:PORT" in err, err
+    assert not (tmp_path / "o.curagate-work").exists()
 
 
 @pytest.mark.slow

@@ -50,7 +50,7 @@ class RayExecutor:
         if not ray.is_initialized():
             kwargs: dict[str, Any] = {"log_to_driver": False, "configure_logging": False}
             if address:
-                _probe(address)
+                check_address(address)
                 kwargs["address"] = address
             else:
                 # A private instance for this run: Ray's default joins a cluster it finds
@@ -234,7 +234,7 @@ def _lost(stage: str, item: Any, e: BaseException) -> InputError:
     )
 
 
-def _probe(address: str) -> None:
+def check_address(address: str) -> None:
     """Fail in seconds, in one line, when HOST:PORT is no Ray cluster: Ray itself would
     retry the connection for minutes (and log its own traceback for an address it cannot
     parse). ``auto`` is checked as the address ``RAY_ADDRESS`` gives, when it gives one."""

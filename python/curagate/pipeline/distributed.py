@@ -301,6 +301,12 @@ def run(
                 "sees (on one machine any folder, on a cluster a shared file system mounted "
                 "on every node)"
             )
+    if ray_address and executor == "ray":
+        # An address that is no Ray cluster is refused before the work folder is made
+        # (every refused address left OUT.curagate-work behind, no work done).
+        from curagate.executors.ray import check_address
+
+        check_address(ray_address)
     remote_out = is_url(out_text)
     out_local = Path(_local(out_text))
     work = Path(
