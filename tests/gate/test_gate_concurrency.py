@@ -16,6 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 from gate_support import SENTIMENT_ITEMS, CannedServer, LocalHTTPServer, write_set
 
@@ -23,6 +24,7 @@ from curagate.cli import main
 from curagate.errors import InputError
 from curagate.gate import run_gate
 from curagate.gate.models import GenSettings, HttpGenerator
+from curagate.gate.report import REPORT_SCHEMA
 from curagate.golden import lock
 
 pytestmark = pytest.mark.slow  # many local HTTP servers and retries (~13 s in all)
@@ -758,6 +760,26 @@ def test_endpoint_answers_are_not_cached_without_a_stated_digest(
     finally:
         cand_server.close()
         base_server.close()
+
+
+def test_no_cache_run_reports_the_cache_unused(tmp_path: Path, golden_dir: Path) -> None:
+    """A --no-cache run sent every request, yet its report said `cache.used: true` for a
+    side with a stated digest (by attack): `used` is what happened, `cacheable` what may."""
+    server = CannedServer(lambda p: _label(p))
+    gate = _gate(tmp_path, golden_dir)
+    kw: dict[str, Any] = {"candidate_digest": "sha256:aaa", "base_digest": "sha256:bbb"}
+    try:
+        off = run_gate(gate, server.url, server.url, tmp_path / "off", cache_dir=None, **kw)
+        on = run_gate(gate, server.url, server.url, tmp_path / "on", cache_dir=tmp_path / "c", **kw)
+    finally:
+        server.close()
+    for side in ("candidate", "base"):
+        assert off.report[side]["cache"]["cacheable"] is True
+        assert off.report[side]["cache"]["used"] is False
+        assert "--no-cache" in off.report[side]["cache"]["reason"]
+        assert on.report[side]["cache"]["cacheable"] is True
+        assert on.report[side]["cache"]["used"] is True
+    jsonschema.validate(off.report, REPORT_SCHEMA)
 
 
 def test_cli_takes_digests_and_prints_endpoint_requests(

@@ -146,12 +146,19 @@ class ModelRef:
     exported_gguf: str | None = None
     cacheable: bool = True  # False: an endpoint whose model nobody vouched for
     cache_reason: str = "keyed by the sha256 of the weights"
+    cache_off: bool = False  # this run has no cache (--no-cache), cacheable or not
     stats: EndpointStats = field(default_factory=EndpointStats)
 
     def describe(self) -> dict[str, Any]:
         d: dict[str, Any] = {"kind": self.kind, "spec": self.spec, "identity": self.identity}
         d.update(self.artifacts)
-        d["cache"] = {"used": self.cacheable, "reason": self.cache_reason}
+        # `cacheable`: its answers may be cached (its identity is known); `used`: this run
+        # read and wrote the cache for it. A --no-cache run said `used: true` (by attack).
+        used = self.cacheable and not self.cache_off
+        reason = self.cache_reason
+        if self.cacheable and self.cache_off:
+            reason = f"not cached: --no-cache (cacheable: {reason})"
+        d["cache"] = {"cacheable": self.cacheable, "used": used, "reason": reason}
         return d
 
 

@@ -1637,6 +1637,8 @@ def _run_gate_on(
         Path(cache_dir) if cache_dir else None,
         mac_key=None if sign_key is None else cache_mac_key(sign_key),
     )
+    for ref in (cand, base_ref, *judges.values()):
+        ref.cache_off = cache.root is None
 
     # Every input the gate will read, checked before any model runs: each set's items,
     # references and slice columns, the suite's set and metric, the --train-data files.
