@@ -720,3 +720,25 @@ def test_clusters_of_a_run_with_no_valid_record_have_the_columns_of_any_other(
     assert result.quarantined == 2
     schema = pq.read_schema(tmp_path / "good" / "clusters.parquet")
     assert pq.read_schema(tmp_path / "bad" / "clusters.parquet").equals(schema)
+
+
+def test_a_file_under_two_names_keeps_the_same_records_in_any_argument_order(
+    tmp_path: Path,
+) -> None:
+    # By attack: with z.jsonl -> a.jsonl, `curate a m z` kept a's records and `curate z m a`
+    # m's (copies of them): the order the names were given in decided which survived.
+    for name, p in (("a.jsonl", "A"), ("m.jsonl", "M")):
+        rows = [
+            {"id": f"{p}{i}", "text": f"record number {i} with a few more words"} for i in range(20)
+        ]
+        (tmp_path / name).write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (tmp_path / "z.jsonl").symlink_to("a.jsonl")
+    a, m, z = (tmp_path / n for n in ("a.jsonl", "m.jsonl", "z.jsonl"))
+    curate([a, m, z], tmp_path / "o1")
+    curate([z, m, a], tmp_path / "o2")
+
+    def kept(out: Path) -> list[str]:
+        files = sorted((out / "kept").glob("*.parquet"))
+        return [r["id"] for f in files for r in pq.read_table(f).to_pylist()]
+
+    assert kept(tmp_path / "o1") == kept(tmp_path / "o2") == [f"A{i}" for i in range(20)]

@@ -177,3 +177,20 @@ def test_empty_input_list_is_an_input_error() -> None:
 def test_read_batches_refuses_a_missing_file(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"gone\.jsonl: no such file"):
         list(read_batches([tmp_path / "gone.jsonl"]))
+
+
+def test_a_file_under_two_names_has_one_place_whatever_order_it_is_named_in(
+    tmp_path: Path, write_jsonl: Callable[..., Path]
+) -> None:
+    # By attack: with z.jsonl -> a.jsonl, `a m z` read a first and `z m a` read m first (the
+    # alias sorted by the name given first), so curate kept the other file's duplicates.
+    a = write_jsonl("a.jsonl", [ROW])
+    m = write_jsonl("m.jsonl", [ROW])
+    z = tmp_path / "z.jsonl"
+    z.symlink_to("a.jsonl")
+    hard = tmp_path / "y.jsonl"
+    hard.hardlink_to(a)
+    assert expand_inputs([a, m, z]) == [a, m]
+    assert expand_inputs([z, m, a]) == [z, m]  # read under the name given first
+    assert expand_inputs([hard, m, a]) == [hard, m]
+    assert expand_inputs([m, hard]) == [m, hard]  # a not named: y's own place

@@ -447,6 +447,9 @@ def scan_inputs(
             f"no input given; pass JSONL/Parquet files ({_SUPPORTED_TEXT}), directories or globs"
         )
     found: dict[tuple[int, int] | str, Path] = {}
+    # Each file's place in the order: the smallest real path (links resolved) it was
+    # reached by, never how or when it was named.
+    place: dict[tuple[int, int] | str, str] = {}
     for item in inputs:
         text = os.fspath(item)
         path = Path(text)
@@ -496,7 +499,10 @@ def scan_inputs(
             # the name it is first reached by (`check --staged-context` names a finding by
             # the user's spelling, given before git's): a hard link was read twice, every
             # row counted twice.
-            found.setdefault(_identity(shard, hard_links_apart), shard)
+            ident = _identity(shard, hard_links_apart)
+            found.setdefault(ident, shard)
+            real = str(shard.resolve())
+            place[ident] = min(place.get(ident, real), real)
     problems = sorted(set(problems), key=lambda u: u.path)
     if not skip_unreadable:
         refuse_unreadable(problems)
@@ -507,7 +513,11 @@ def scan_inputs(
             f"{', '.join(os.fspath(i) for i in inputs)}: no readable {_SUPPORTED_TEXT} file "
             f"({len(problems)} unreadable entries skipped)"
         )
-    return sorted(found.values(), key=lambda p: p.as_posix()), problems
+    # Sorted by where the files are, not by the names they were given: ordered by the name
+    # first given, `curate a.jsonl m.jsonl z.jsonl` and `curate z.jsonl m.jsonl a.jsonl`
+    # with z.jsonl a link to a.jsonl kept different duplicates (by attack).
+    order = sorted(found, key=lambda k: (place[k], found[k].as_posix()))
+    return [found[k] for k in order], problems
 
 
 def _identity(path: Path, by_path: bool = False) -> tuple[int, int] | str:
