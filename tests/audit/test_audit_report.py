@@ -111,6 +111,33 @@ def test_sample_is_seeded_and_sized(tmp_path: Path) -> None:
     assert len(a) == 10 and a == b and a != c
 
 
+def test_sample_is_the_same_rows_however_the_path_is_spelled_or_split(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The sample hashed each row's `file:line`: `acorp`, `base/acorp` and the absolute path
+    # picked 0 or 1 of 25 rows in common, and the rows as one file others again (by attack).
+    rows = records(80) + records(80)[:10]  # ten rows twice: equal contents tie
+    base = tmp_path / "base"
+    for k in range(4):
+        write_records(base / "acorp" / f"shard{k}.jsonl", rows[k::4])
+    write_records(base / "one" / "all.jsonl", [r for k in range(4) for r in rows[k::4]])
+    cfg = AuditConfig(sample={"n": 25, "seed": 5})  # type: ignore[arg-type]
+
+    def sample(data: str | Path, out: str) -> list[str]:
+        audit([data], config=cfg, out=tmp_path / out)
+        lines = (tmp_path / out / "sample.jsonl").read_text(encoding="utf-8").splitlines()
+        return [json.dumps(json.loads(x)["record"], sort_keys=True) for x in lines]
+
+    monkeypatch.chdir(base)
+    relative = sample("acorp", "rel")
+    whole = sample("one", "one")
+    absolute = sample(base / "acorp", "abs")
+    monkeypatch.chdir(tmp_path)
+    parent = sample("base/acorp", "parent")
+    assert len(relative) == 25
+    assert relative == parent == absolute == whole
+
+
 def test_markdown_summarizes_status_and_findings(audited: tuple[dict[str, Any], Path]) -> None:
     report, out = audited
     md = (out / "audit.md").read_text(encoding="utf-8")

@@ -455,7 +455,7 @@ def finish(part: AuditPartial, cfg: AuditConfig, paths: Sequence[str | Path]) ->
             "redacted": cfg.sample.redact,
         },
     }
-    chosen = sorted(part.sample, key=lambda r: _ref_sort_key(r.ref))
+    chosen = sorted(part.sample, key=lambda r: r.pos)  # input order
     # A row's null columns are left out, as its nested null keys are: Arrow gives every row
     # of a batch every column any row has, so another row's column named by a secret
     # (`{"ghp_…": 1}`) was copied into every sampled record.

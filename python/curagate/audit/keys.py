@@ -61,21 +61,21 @@ def fingerprint_array(keys: pa.Array) -> pa.FixedSizeBinaryArray:
     return pa.FixedSizeBinaryArray.from_buffers(pa.binary(16), len(keys), [None, pa.py_buffer(raw)])
 
 
-def row_keys(seed: int, source: str, lines: pa.Array) -> pa.FixedSizeBinaryArray:
-    """A seeded 16-byte hash of each row's ``source:line``, for the audit's sample.
+def row_keys(seed: int, keys: pa.Array) -> pa.FixedSizeBinaryArray:
+    """A seeded 16-byte hash of each row's dedup key, for the audit's sample.
 
-    A pure function of the seed and the row's reference, so a bottom-k sample
-    on it is the same whichever shard a row was read in. The raw (never
-    normalized) strings go through the same hash as :func:`fingerprints`.
+    A pure function of the seed and the row's content (its raw, never normalized
+    dedup key), never of where the row was read: the same rows give the same keys
+    whatever the input's path is spelled as and however it is split into files or
+    shards. Rows with the same key tie; the sample breaks ties by input order.
     """
     import pyarrow.compute as pc
 
-    prefix = f"{seed}\x1f{source}\x1f"
-    texts = pc.binary_join_element_wise(prefix, pc.cast(lines, pa.string()), "")
+    prefix = pa.scalar(f"{seed}\x1f", pa.large_string())
+    empty = pa.scalar("", pa.large_string())
+    texts = pc.binary_join_element_wise(prefix, keys.cast(pa.large_string()), empty)
     raw = fingerprint_bytes(texts, normalized=False)
-    return pa.FixedSizeBinaryArray.from_buffers(
-        pa.binary(16), len(lines), [None, pa.py_buffer(raw)]
-    )
+    return pa.FixedSizeBinaryArray.from_buffers(pa.binary(16), len(keys), [None, pa.py_buffer(raw)])
 
 
 def fingerprint_bytes(keys: pa.Array, *, normalized: bool = True) -> bytes:

@@ -14,8 +14,9 @@ same bytes:
   every detail's count (a later shard's references go after an earlier one's);
 - duplicates keep, per distinct fingerprint, its first row: a row of a later
   shard whose key an earlier shard holds becomes a duplicate on merge;
-- the sample is a bottom-k on a seeded hash of each row's reference, so the
-  merged bottom-k is the bottom-k of all rows;
+- the sample is a bottom-k on a seeded hash of each row's content (its dedup
+  key), ties broken by input position, so the merged bottom-k is the bottom-k
+  of all rows and does not depend on the file names;
 - LEN001 (length outliers) needs each row's lengths against thresholds that
   only the merged histograms give, so the per-row lengths (a few integers a
   row) travel with the partial and are judged at the end.
@@ -28,7 +29,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import polars as pl
@@ -66,7 +67,8 @@ class RuleHits:
 
 @dataclass(slots=True)
 class SampleRow:
-    key: bytes  # seeded hash of the reference: the bottom ``n`` keys are the sample
+    key: bytes  # seeded hash of the row's content: the bottom ``n`` keys are the sample
+    pos: int  # valid-row position in input order: breaks ties between equal contents
     ref: str
     record: dict[str, Any]
 
@@ -125,10 +127,10 @@ class AuditPartial:
         return f"{self.files[file][0]}:{line}"
 
     def keep_sample(self, rows: list[SampleRow]) -> None:
-        """Keep the ``sample_n`` smallest keys (ties: by reference)."""
+        """Keep the ``sample_n`` smallest keys (ties: the earliest row in input order)."""
         if not self.sample_n:
             return
-        merged = sorted([*self.sample, *rows], key=lambda r: (r.key, r.ref))
+        merged = sorted([*self.sample, *rows], key=lambda r: (r.key, r.pos))
         self.sample = merged[: self.sample_n]
 
 
@@ -204,7 +206,7 @@ def _merge_counts(a: AuditPartial, b: AuditPartial) -> tuple[int, list[int]]:
     a.with_system += b.with_system
     a.pii_counts.update(b.pii_counts)
     a.leaked_items |= b.leaked_items
-    a.keep_sample(b.sample)
+    a.keep_sample([replace(r, pos=r.pos + offset) for r in b.sample])
     if a.table is not None and b.table is not None:
         for k, v in b.table.items():
             a.table.setdefault(k, []).extend(v)

@@ -253,7 +253,7 @@ class ShardAuditor:
             add_counts(part.hist[series], dict(vc.iter_rows()))
         if part.table is not None:
             self._table(part.table, cols, view, frame, fps, src, lines_arr.to_pylist())
-        self._sample(batch, src, lines_arr)
+        self._sample(batch, src, lines_arr, first)
 
     def _table(
         self,
@@ -285,23 +285,30 @@ class ShardAuditor:
         if cols.rendered is not None:
             t.setdefault("rendered_tokens", []).extend(cols.rendered)
 
-    def _sample(self, batch: Batch, src: str, lines: pa.Array) -> None:
+    def _sample(self, batch: Batch, src: str, lines: pa.Array, first: int) -> None:
         n = self.part.sample_n
         if not n:
             return
-        keys = row_keys(self.ctx.cfg.sample.seed, src, lines)
-        # The n smallest keys without sorting them all (keys hash distinct refs: no ties).
-        best = pc.select_k_unstable(keys, n, [("key", "ascending")]).to_pylist()
+        keys = row_keys(self.ctx.cfg.sample.seed, batch.keys)
+        # The n smallest keys without sorting them all; rows with the same content tie, so
+        # every row tied with the n-th is a candidate and the earliest of them win.
+        best = pc.select_k_unstable(keys, n, [("key", "ascending")])
+        if not len(best):
+            return
+        cut = pc.max(keys.take(best))
+        near = pc.indices_nonzero(pc.less_equal(keys, cut)).to_pylist()
+        chosen = sorted(near, key=lambda i: (keys[i].as_py(), i))[:n]
         # One slice per kept row: Table.take over a batch's large chunks copies far more.
         table = batch.table
         self.part.keep_sample(
             [
                 SampleRow(
                     key=keys[i].as_py(),
+                    pos=first + i,
                     ref=f"{src}:{lines[i].as_py()}",
                     record=table.slice(i, 1).to_pylist()[0],
                 )
-                for i in best
+                for i in chosen
             ]
         )
 
