@@ -134,3 +134,29 @@ def test_gx_draws_its_metrics_bar_only_where_progress_is_shown(
     capfd.readouterr()
     audit([data], out=tmp_path / "out", gx=True)
     assert ("Calculating Metrics" in capfd.readouterr().err) is shown
+
+
+def test_suite_is_the_same_bytes_every_run_and_the_result_differs_only_in_time(
+    tmp_path: Path,
+) -> None:
+    # GX gave the suite and each expectation a fresh uuid4 every run (by attack): a suite
+    # committed to see whether the rules changed differed on every audit.
+    import great_expectations as gx
+
+    recs = [{"prompt": f"q {i}", "completion": "c" * (i + 2), "label": "a"} for i in range(9)]
+    data = write_records(tmp_path / "train.jsonl", recs)
+    for out in ("a", "b"):
+        audit([data], config=AuditConfig(labels={"field": "label"}), out=tmp_path / out, gx=True)  # type: ignore[arg-type]
+    a, b = tmp_path / "a" / "gx", tmp_path / "b" / "gx"
+    suite = (a / "expectation_suite.json").read_bytes()
+    assert suite == (b / "expectation_suite.json").read_bytes()
+
+    def timeless(p: Path) -> dict[str, Any]:
+        res = load(p)
+        del res["meta"]["run_id"]["run_time"], res["meta"]["validation_time"]
+        del res["meta"]["batch_markers"]["ge_load_time"]
+        return res
+
+    assert timeless(a / "validation_result.json") == timeless(b / "validation_result.json")
+    back = gx.ExpectationSuite(**json.loads(suite))  # GX reads the ids back
+    assert str(back.id) == json.loads(suite)["id"]

@@ -9,8 +9,11 @@ PII and secrets it counts. Each expectation carries its curagate rule id in
 conversation mix, label imbalance) stay in audit.json only.
 
 Writes ``gx/expectation_suite.json`` and ``gx/validation_result.json`` (GX's
-own JSON; the result carries GX's run id and timestamps, so unlike the
-other audit outputs it differs from run to run).
+own JSON). GX gives the suite, each expectation and the validation a fresh
+random id every run; they are replaced by ids derived from what they name
+(uuid5), so the suite is the same bytes for the same rules and only the
+result's run time (``run_id.run_time``, ``validation_time``, ``ge_load_time``)
+differs from run to run.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -162,7 +166,44 @@ def validate(result: AuditResult, cfg: AuditConfig) -> tuple[dict[str, Any], dic
             "partial_unexpected_count": cfg.max_row_refs,
         },
     )
-    return suite.to_json_dict(), res.to_json_dict()
+    return _stable_ids(suite.to_json_dict(), res.to_json_dict(), str(vd.id) if vd.id else None)
+
+
+# The namespace of the ids that replace GX's random ones (a fixed, arbitrary uuid).
+_ID_SPACE = uuid.UUID("6f1c2a1e-3b5d-4c47-9a0e-5d2b7c8e9f10")
+
+
+def _stable_ids(
+    suite: dict[str, Any], res: dict[str, Any], validation_id: str | None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The suite and result with GX's random uuid4s (suite, expectations, validation)
+    replaced everywhere by uuid5s of what each names: the suite file of the same rules
+    was different bytes on every run (by attack)."""
+    name = str(suite.get("name", ""))
+    ids: dict[str, str] = {}
+    for i, exp in enumerate(suite.get("expectations", [])):
+        content = json.dumps(
+            {k: v for k, v in exp.items() if k != "id"}, sort_keys=True, default=str
+        )
+        if exp.get("id"):
+            ids[str(exp["id"])] = str(uuid.uuid5(_ID_SPACE, f"{name}\x1f{i}\x1f{content}"))
+    if suite.get("id"):
+        ids[str(suite["id"])] = str(
+            uuid.uuid5(_ID_SPACE, f"suite\x1f{name}\x1f" + "\x1f".join(ids.values()))
+        )
+    if validation_id:
+        ids[validation_id] = str(uuid.uuid5(_ID_SPACE, f"validation\x1f{name}"))
+    return _replace_ids(suite, ids), _replace_ids(res, ids)
+
+
+def _replace_ids(value: Any, ids: dict[str, str]) -> Any:
+    if isinstance(value, dict):
+        return {k: _replace_ids(v, ids) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_replace_ids(v, ids) for v in value]
+    if isinstance(value, str):
+        return ids.get(value, value)
+    return value
 
 
 def write_gx(result: AuditResult, cfg: AuditConfig, out: Path) -> dict[str, Path]:
