@@ -84,7 +84,7 @@ def _parquet_bytes() -> bytes:
 @pytest.mark.parametrize(
     ("data", "what", "name"),
     [
-        (gzip.compress(b"".join(ROWS[:10])), "gzip-compressed", ".jsonl.gz"),
+        (gzip.compress(b"".join(ROWS[:10]), mtime=0), "gzip-compressed", ".jsonl.gz"),
         (_zst_frames(ROWS[:10], 10), "zstd-compressed", ".jsonl.zst"),
         (_parquet_bytes(), "a Parquet file", ".parquet"),
     ],
