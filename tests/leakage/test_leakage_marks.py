@@ -106,22 +106,36 @@ def test_arabic_and_hebrew_copies_with_optional_marks_are_found(
     assert found_in_an_answer(tmp_path, item, copy)
 
 
-def test_check_and_curate_find_a_vowelled_arabic_copy(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+def check_and_curate_find_the_copy(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    item: dict[str, str],
+    rows: list[dict[str, str]],
 ) -> None:
-    golden = tmp_path / "golden_sets" / "ar"
-    write(golden / "data.jsonl", [{"id": "ar_0", "prompt": AR, "reference": "20"}])
-    rows = [
-        {"prompt": "حل المسألة: " + harakat(AR, every=4), "completion": "عشرون"},
-        {"prompt": "ما عاصمة مصر؟", "completion": "القاهرة"},
-    ]
+    """``check --golden`` names ``item`` once, on the first of ``rows`` (the copy; the
+    other row is clean), and ``curate --decontaminate`` removes that row alone."""
+    golden = tmp_path / "golden_sets" / "set"
+    write(golden / "data.jsonl", [item])
     data = write(tmp_path / "train.jsonl", rows)
     rc = main(["check", str(data), "--golden", str(tmp_path / "golden_sets")])
     out = capsys.readouterr().out.splitlines()
     assert rc == 1
-    assert out[0].startswith(f"{data.as_posix()}:1: LEAK001 contains golden item ar_0")
+    assert out[0].startswith(f"{data.as_posix()}:1: LEAK001 contains golden item {item['id']}")
+    assert sum("LEAK001" in line for line in out) == 1
     result = curate([data], tmp_path / "out", decontaminate__reference=[str(golden / "data.jsonl")])
     assert result.removed.get("leakage") == 1
+
+
+def test_check_and_curate_find_a_vowelled_arabic_copy(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = [
+        {"prompt": "حل المسألة: " + harakat(AR, every=4), "completion": "عشرون"},
+        {"prompt": "ما عاصمة مصر؟", "completion": "القاهرة"},
+    ]
+    check_and_curate_find_the_copy(
+        tmp_path, capsys, {"id": "ar_0", "prompt": AR, "reference": "20"}, rows
+    )
     kept = pq.read_table(tmp_path / "out" / "kept" / "part-00000.parquet")
     assert kept.column("prompt").to_pylist() == ["ما عاصمة مصر؟"]
 
@@ -483,20 +497,13 @@ def test_a_copy_with_a_space_for_each_zero_width_non_joiner_is_found_once(
 def test_check_and_curate_find_a_persian_copy_with_spaces_for_its_joiners(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    golden = tmp_path / "golden_sets" / "fa"
-    write(golden / "data.jsonl", [{"id": "fa_0", "prompt": FA_ZW, "reference": "12"}])
     rows = [
         {"prompt": "مسئله را حل کنید: " + FA_ZW.replace(ZWNJ, " "), "completion": "دوازده"},
         {"prompt": "پایتخت ایران کجاست؟", "completion": "تهران"},
     ]
-    data = write(tmp_path / "train.jsonl", rows)
-    rc = main(["check", str(data), "--golden", str(tmp_path / "golden_sets")])
-    out = capsys.readouterr().out.splitlines()
-    assert rc == 1
-    assert out[0].startswith(f"{data.as_posix()}:1: LEAK001 contains golden item fa_0")
-    assert sum("LEAK001" in line for line in out) == 1
-    result = curate([data], tmp_path / "out", decontaminate__reference=[str(golden / "data.jsonl")])
-    assert result.removed.get("leakage") == 1
+    check_and_curate_find_the_copy(
+        tmp_path, capsys, {"id": "fa_0", "prompt": FA_ZW, "reference": "12"}, rows
+    )
 
 
 def test_unrelated_persian_rows_with_joiners_are_clean(tmp_path: Path) -> None:
