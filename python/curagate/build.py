@@ -57,18 +57,37 @@ def require_same_file(name: str, path: str, expected: Any) -> None:
     if expected is None:
         return
     seen = sample_identity(path)
+    if seen is not None and seen == list(expected):
+        return
+    # In one process the only cause is a writer; on a cluster's node it may also be that
+    # node's own file system (found by re-attack: a file appended to during a Ray run was
+    # blamed on the node's mount alone).
+    remote = _on_a_ray_worker()
+    fix = (
+        "; inputs must be on a file system every node sees at the same path, with the same "
+        "bytes, and nothing may write to them while curate runs"
+        if remote
+        else "; run again once nothing writes to the inputs"
+    )
     if seen is None:
-        raise InputError(
-            f"{name}: {where()} cannot read it at {path} (no such file, or not readable "
-            "there); inputs must be on a file system every node sees at the same path"
+        cause = "removed or made unreadable while curate ran" + (
+            ", or this node does not see it" if remote else ""
         )
-    if seen != list(expected):
-        raise InputError(
-            f"{name}: {where()} sees another file at {path} ({seen[0]} bytes, digest "
-            f"{str(seen[1])[:12]}) than the driver ({expected[0]} bytes, digest "
-            f"{str(expected[1])[:12]}); inputs must be on a file system every node sees at "
-            "the same path, with the same bytes"
-        )
+        raise InputError(f"{name}: {where()} cannot read it at {path} ({cause}){fix}")
+    cause = "it changed while curate ran" + (
+        ", or this node's file system shows other bytes there" if remote else ""
+    )
+    raise InputError(
+        f"{name}: {where()} sees another file at {path} ({seen[0]} bytes, digest "
+        f"{str(seen[1])[:12]}) than the driver listed ({expected[0]} bytes, digest "
+        f"{str(expected[1])[:12]}): {cause}{fix}"
+    )
+
+
+def _on_a_ray_worker() -> bool:
+    """Whether this process is part of a Ray run (as :func:`where` names it)."""
+    ray = sys.modules.get("ray")
+    return bool(ray is not None and ray.is_initialized())
 
 
 class BuildMismatch(InputError):
