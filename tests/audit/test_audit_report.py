@@ -111,31 +111,51 @@ def test_sample_is_seeded_and_sized(tmp_path: Path) -> None:
     assert len(a) == 10 and a == b and a != c
 
 
-def test_sample_is_the_same_rows_however_the_path_is_spelled_or_split(
+def test_sample_is_the_same_rows_however_the_path_is_spelled_or_sharded(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The sample hashed each row's `file:line`: `acorp`, `base/acorp` and the absolute path
-    # picked 0 or 1 of 25 rows in common, and the rows as one file others again (by attack).
-    rows = records(80) + records(80)[:10]  # ten rows twice: equal contents tie
+    # The sample hashed each row's `file:line`, the path as typed: `acorp`, `base/acorp` and
+    # the absolute path picked 0 or 1 of 25 rows in common (by attack). It hashes the line
+    # number within the file, never the path: the same rows however the path is spelled and
+    # whether the files are audited in one pass or one task each (`--executor`).
+    rows = records(80) + records(80)[:10]  # ten rows twice: equal contents
     base = tmp_path / "base"
     for k in range(4):
         write_records(base / "acorp" / f"shard{k}.jsonl", rows[k::4])
-    write_records(base / "one" / "all.jsonl", [r for k in range(4) for r in rows[k::4]])
     cfg = AuditConfig(sample={"n": 25, "seed": 5})  # type: ignore[arg-type]
 
-    def sample(data: str | Path, out: str) -> list[str]:
-        audit([data], config=cfg, out=tmp_path / out)
+    def sample(data: str | Path, out: str, executor: str | None = None) -> list[str]:
+        audit([data], config=cfg, out=tmp_path / out, executor=executor)
         lines = (tmp_path / out / "sample.jsonl").read_text(encoding="utf-8").splitlines()
         return [json.dumps(json.loads(x)["record"], sort_keys=True) for x in lines]
 
     monkeypatch.chdir(base)
     relative = sample("acorp", "rel")
-    whole = sample("one", "one")
     absolute = sample(base / "acorp", "abs")
+    per_file = sample("acorp", "local", executor="local")
     monkeypatch.chdir(tmp_path)
     parent = sample("base/acorp", "parent")
     assert len(relative) == 25
-    assert relative == parent == absolute == whole
+    assert relative == parent == absolute == per_file
+
+
+def test_sample_is_uniform_over_rows_when_one_record_dominates(tmp_path: Path) -> None:
+    # By attack: hashing only the dedup key made equal rows all-or-nothing, so a corpus 91%
+    # one record showed none of it for most seeds and 12-22 copies of it for the others.
+    same = {"messages": [{"role": "user", "content": "the same question"}]}
+    rows: list[Any] = [{**same, "id": f"D{i}"} for i in range(228)]
+    rows += [{"messages": [{"role": "user", "content": f"question {i}"}]} for i in range(22)]
+    data = write_records(tmp_path / "data.jsonl", rows)
+    copies: list[int] = []
+    for seed in range(5):
+        out = tmp_path / f"s{seed}"
+        audit([data], config=AuditConfig(sample={"n": 25, "seed": seed}), out=out)  # type: ignore[arg-type]
+        lines = (out / "sample.jsonl").read_text(encoding="utf-8").splitlines()
+        assert len(lines) == 25
+        copies.append(sum("id" in json.loads(x)["record"] for x in lines))
+    # About 25 x 228/250 = 22.8 copies a seed; the distinct rows get their share too.
+    assert all(15 <= c <= 25 for c in copies), copies
+    assert sum(25 - c for c in copies) >= 3, copies
 
 
 def test_markdown_summarizes_status_and_findings(audited: tuple[dict[str, Any], Path]) -> None:

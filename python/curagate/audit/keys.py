@@ -61,19 +61,25 @@ def fingerprint_array(keys: pa.Array) -> pa.FixedSizeBinaryArray:
     return pa.FixedSizeBinaryArray.from_buffers(pa.binary(16), len(keys), [None, pa.py_buffer(raw)])
 
 
-def row_keys(seed: int, keys: pa.Array) -> pa.FixedSizeBinaryArray:
-    """A seeded 16-byte hash of each row's dedup key, for the audit's sample.
+def row_keys(seed: int, lines: pa.Array, keys: pa.Array) -> pa.FixedSizeBinaryArray:
+    """A seeded 16-byte hash of each row's line (or row) number in its file and dedup key.
 
-    A pure function of the seed and the row's content (its raw, never normalized
-    dedup key), never of where the row was read: the same rows give the same keys
-    whatever the input's path is spelled as and however it is split into files or
-    shards. Rows with the same key tie; the sample breaks ties by input order.
+    For the audit's sample: a pure function of the seed, the row's number within its
+    file and its raw (never normalized) dedup key, never of the file's path, so the
+    same rows give the same keys however the input's path is spelled and however the
+    files are sharded. The line number gives every row its own hash: with the key
+    alone, rows with equal keys tied and entered the sample all together or not at
+    all (a corpus 91% one row showed none of it, or only it). Rows that still tie
+    (the same key at the same line of two files) are broken by input order.
     """
     import pyarrow.compute as pc
 
     prefix = pa.scalar(f"{seed}\x1f", pa.large_string())
+    sep = pa.scalar("\x1f", pa.large_string())
     empty = pa.scalar("", pa.large_string())
-    texts = pc.binary_join_element_wise(prefix, keys.cast(pa.large_string()), empty)
+    texts = pc.binary_join_element_wise(
+        prefix, pc.cast(lines, pa.large_string()), sep, keys.cast(pa.large_string()), empty
+    )
     raw = fingerprint_bytes(texts, normalized=False)
     return pa.FixedSizeBinaryArray.from_buffers(pa.binary(16), len(keys), [None, pa.py_buffer(raw)])
 

@@ -14,9 +14,9 @@ same bytes:
   every detail's count (a later shard's references go after an earlier one's);
 - duplicates keep, per distinct fingerprint, its first row: a row of a later
   shard whose key an earlier shard holds becomes a duplicate on merge;
-- the sample is a bottom-k on a seeded hash of each row's content (its dedup
-  key), ties broken by input position, so the merged bottom-k is the bottom-k
-  of all rows and does not depend on the file names;
+- the sample is a bottom-k on a seeded hash of each row's line number in its
+  file and its dedup key, ties broken by input position, so the merged bottom-k
+  is the bottom-k of all rows and does not depend on the file names;
 - LEN001 (length outliers) needs each row's lengths against thresholds that
   only the merged histograms give, so the per-row lengths (a few integers a
   row) travel with the partial and are judged at the end.
@@ -67,8 +67,8 @@ class RuleHits:
 
 @dataclass(slots=True)
 class SampleRow:
-    key: bytes  # seeded hash of the row's content: the bottom ``n`` keys are the sample
-    pos: int  # valid-row position in input order: breaks ties between equal contents
+    key: bytes  # seeded hash of the row's line and content: the bottom ``n`` keys are the sample
+    pos: int  # valid-row position in input order: breaks ties (same line and key, two files)
     ref: str
     record: dict[str, Any]
 

@@ -289,9 +289,10 @@ class ShardAuditor:
         n = self.part.sample_n
         if not n:
             return
-        keys = row_keys(self.ctx.cfg.sample.seed, batch.keys)
-        # The n smallest keys without sorting them all; rows with the same content tie, so
-        # every row tied with the n-th is a candidate and the earliest of them win.
+        keys = row_keys(self.ctx.cfg.sample.seed, lines, batch.keys)
+        # The n smallest keys without sorting them all; rows with the same key at the same
+        # line of two files tie, so every row tied with the n-th is a candidate and the
+        # earliest of them win.
         best = pc.select_k_unstable(keys, n, [("key", "ascending")])
         if not len(best):
             return
