@@ -742,3 +742,29 @@ def test_a_file_under_two_names_keeps_the_same_records_in_any_argument_order(
         return [r["id"] for f in files for r in pq.read_table(f).to_pylist()]
 
     assert kept(tmp_path / "o1") == kept(tmp_path / "o2") == [f"A{i}" for i in range(20)]
+
+
+def test_curate_keeps_the_same_duplicates_in_any_checkout_location_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # By attack: inputs ordered by real path made `curate data/ <abs>/ext/` keep ext's records
+    # in loc/ws/repo and data's in loc/aa/repo: the kept copies hung on where the checkout sat.
+    def write(path: Path, prefix: str) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        rows = [
+            {"id": f"{prefix}{i}", "text": f"record number {i} with a few more words"}
+            for i in range(20)
+        ]
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+    ext = tmp_path / "loc" / "ext"
+    write(ext / "extra.jsonl", "EXT")
+    kept: list[list[str]] = []
+    for place in ("aa", "ws"):
+        repo = tmp_path / "loc" / place / "repo"
+        write(repo / "data" / "mine.jsonl", "MINE")
+        monkeypatch.chdir(repo)
+        curate([Path("data"), ext], repo / "out")
+        files = sorted((repo / "out" / "kept").glob("*.parquet"))
+        kept.append([r["id"] for f in files for r in pq.read_table(f).to_pylist()])
+    assert kept[0] == kept[1] == [f"EXT{i}" for i in range(20)]

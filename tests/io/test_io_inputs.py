@@ -194,3 +194,34 @@ def test_a_file_under_two_names_has_one_place_whatever_order_it_is_named_in(
     assert expand_inputs([z, m, a]) == [z, m]  # read under the name given first
     assert expand_inputs([hard, m, a]) == [hard, m]
     assert expand_inputs([m, hard]) == [m, hard]  # a not named: y's own place
+
+
+def test_a_hugging_face_snapshot_is_read_in_shard_name_order_not_blob_hash_order(
+    tmp_path: Path, write_jsonl: Callable[..., Path]
+) -> None:
+    # By attack: ordered by real path, the cache's train-0000N links into blobs/<sha256> were
+    # read in hash order (train-00002, 00003, 00000, 00001) and `--keep first` kept the later
+    # shard's copies. DVC and git-annex lay data out the same way.
+    data = tmp_path / "hub" / "datasets--acme--qa" / "snapshots" / "3f2a" / "data"
+    data.mkdir(parents=True)
+    names = [f"train-0000{k}-of-00004.jsonl" for k in range(4)]
+    for name, blob in zip(names, ("f224", "9005", "0e84", "0ed1"), strict=True):
+        write_jsonl(f"hub/datasets--acme--qa/blobs/{blob}", [ROW])
+        (data / name).symlink_to(f"../../../blobs/{blob}")
+    assert [p.name for p in expand_inputs([data])] == names
+    assert [p.name for p in expand_inputs([data / n for n in reversed(names)])] == names
+
+
+def test_the_order_does_not_depend_on_where_the_checkout_sits_on_disk(
+    tmp_path: Path, write_jsonl: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # By attack: ordered by real path, `data/ <abs>/ext/` read ext first in loc/ws/repo and
+    # data first in loc/aa/repo (`.../loc/aa` < `.../loc/ext` < `.../loc/ws`).
+    ext = write_jsonl("loc/ext/extra.jsonl", [ROW]).parent
+    orders = []
+    for place in ("aa", "ws"):
+        repo = tmp_path / "loc" / place / "repo"
+        write_jsonl(f"loc/{place}/repo/data/mine.jsonl", [ROW])
+        monkeypatch.chdir(repo)
+        orders.append([p.as_posix() for p in expand_inputs([Path("data"), ext])])
+    assert orders[0] == orders[1] == [(ext / "extra.jsonl").as_posix(), "data/mine.jsonl"]

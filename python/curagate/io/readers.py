@@ -447,8 +447,8 @@ def scan_inputs(
             f"no input given; pass JSONL/Parquet files ({_SUPPORTED_TEXT}), directories or globs"
         )
     found: dict[tuple[int, int] | str, Path] = {}
-    # Each file's place in the order: the smallest real path (links resolved) it was
-    # reached by, never how or when it was named.
+    # Each file's place in the order: the smallest name it was reached by (as given), never
+    # when it was named nor where it really is.
     place: dict[tuple[int, int] | str, str] = {}
     for item in inputs:
         text = os.fspath(item)
@@ -501,8 +501,8 @@ def scan_inputs(
             # row counted twice.
             ident = _identity(shard, hard_links_apart)
             found.setdefault(ident, shard)
-            real = str(shard.resolve())
-            place[ident] = min(place.get(ident, real), real)
+            name = shard.as_posix()
+            place[ident] = min(place.get(ident, name), name)
     problems = sorted(set(problems), key=lambda u: u.path)
     if not skip_unreadable:
         refuse_unreadable(problems)
@@ -513,9 +513,12 @@ def scan_inputs(
             f"{', '.join(os.fspath(i) for i in inputs)}: no readable {_SUPPORTED_TEXT} file "
             f"({len(problems)} unreadable entries skipped)"
         )
-    # Sorted by where the files are, not by the names they were given: ordered by the name
-    # first given, `curate a.jsonl m.jsonl z.jsonl` and `curate z.jsonl m.jsonl a.jsonl`
-    # with z.jsonl a link to a.jsonl kept different duplicates (by attack).
+    # Sorted by the smallest of each file's names as given. Not by the name first given:
+    # `curate a.jsonl m.jsonl z.jsonl` and `curate z.jsonl m.jsonl a.jsonl` with z.jsonl a
+    # link to a.jsonl kept different duplicates. Not by the real path (links resolved):
+    # a Hugging Face cache snapshot (train-0000N links into blobs named by their hash; DVC
+    # and git-annex alike) was read in hash order, and an input outside the working folder
+    # sorted by where the checkout sits on disk (both by attack).
     order = sorted(found, key=lambda k: (place[k], found[k].as_posix()))
     return [found[k] for k in order], problems
 
