@@ -4,14 +4,19 @@ driver's files.
 A cluster's workers import curagate themselves: a node with another build
 (an older release, a dev install, a rebuilt ``_core``) computes other bytes,
 and its files were published beside the driver's as one run (exit 0). The
-build id is the version plus a digest of the package's files (the Python
-modules and the native ``_core`` library), computed once per process: two
-installs of the same files have the same id, any change to either gives
-another.
+build id names the version, the Python (implementation and major.minor: another
+minor has other Unicode tables), the libraries whose bytes reach the outputs
+(:data:`LIBRARIES`: pyarrow's version is in every Parquet footer) and a digest
+of the package's files (:func:`curagate.digest.package_files`: the Python
+modules, the native ``_core`` library, the data files the code reads), computed
+once per process: two installs of the same files under the same Python and
+libraries have the same id, any change to one of them gives another, and a
+refusal names the parts that differ.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import socket
 import sys
@@ -23,14 +28,34 @@ from curagate.errors import InputError
 
 _BUILD: str | None = None
 
+# The libraries whose releases change the bytes a run writes: pyarrow (Parquet, whose
+# footer names its version), polars (the audit's statistics), numpy and zstandard.
+LIBRARIES = ("pyarrow", "polars", "numpy", "zstandard")
+
+
+def build_parts() -> dict[str, str]:
+    """What :func:`build_id` is made of, by name (``none``: a library not installed)."""
+    from curagate import __version__
+
+    parts = {
+        "curagate": __version__,
+        "python": f"{sys.implementation.name}-{sys.version_info[0]}.{sys.version_info[1]}",
+    }
+    for lib in LIBRARIES:
+        try:
+            parts[lib] = importlib.metadata.version(lib)
+        except importlib.metadata.PackageNotFoundError:
+            parts[lib] = "none"
+    parts["files"] = package_digest(Path(__file__).resolve().parent)[:16]
+    return parts
+
 
 def build_id() -> str:
-    """``VERSION+DIGEST`` of this process's curagate (cached: ~20 ms the first time)."""
+    """This process's curagate build, ``name=value`` of each of :func:`build_parts`
+    (cached: ~50 ms the first time)."""
     global _BUILD
     if _BUILD is None:
-        from curagate import __version__
-
-        _BUILD = f"{__version__}+{package_digest(Path(__file__).resolve().parent)[:16]}"
+        _BUILD = " ".join(f"{k}={v}" for k, v in build_parts().items())
     return _BUILD
 
 
@@ -96,7 +121,28 @@ class BuildMismatch(InputError):
 
 def mismatch(node: str, worker: str, driver: str) -> BuildMismatch:
     return BuildMismatch(
-        f"{node} runs curagate build {worker}, this driver runs {driver}: its results would "
-        "differ from this build's; install the same curagate build on every node (and the "
-        "driver), then run again"
+        f"{node} runs another curagate build than this driver ({differences(worker, driver)}): "
+        "its results would differ from this build's; install the same curagate build, "
+        "Python and libraries on every node (and the driver), then run again"
     )
+
+
+def differences(worker: str, driver: str) -> str:
+    """Which parts of two :func:`build_id` differ, ``name X there, Y here``; both ids
+    whole when one is not of this form (a build from before the parts)."""
+    there, here = _parts(worker), _parts(driver)
+    if there is None or here is None:
+        return f"curagate build {worker} there, {driver} here"
+    names = list(here) + [k for k in there if k not in here]
+    return ", ".join(
+        f"{k} {there.get(k, 'none')} there, {here.get(k, 'none')} here"
+        for k in names
+        if there.get(k) != here.get(k)
+    )
+
+
+def _parts(build: str) -> dict[str, str] | None:
+    pairs = [p.partition("=") for p in str(build).split()]
+    if not pairs or any(not sep for _, sep, _ in pairs):
+        return None
+    return {k: v for k, _, v in pairs}

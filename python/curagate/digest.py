@@ -132,16 +132,39 @@ def require_unchanged(
             )
 
 
-def package_digest(root: str | os.PathLike[str]) -> str:
-    """:func:`files_digest` of a Python package's files, its compiled caches left out
-    (``__pycache__``): the identity of an installed build (:mod:`curagate.build`)."""
+# What a build is: what Python and the loader run, and the data files the code reads
+# (report schemas *.json, the HTML templates and their style sheet). Not the type stubs
+# (``_core.pyi``, ``py.typed``: read by type checkers only), compiled caches, hidden files
+# or editor and OS junk (``.DS_Store``, ``write.py~``, ``.write.py.swp``): a node whose
+# only difference was such a file was refused as another build, with no way to see why.
+PACKAGE_SUFFIXES = frozenset({".py", ".json", ".html", ".css"})
+
+
+def package_file(rel: Path) -> bool:
+    """Whether a file of a package (``rel``: its path in the package) is part of its
+    build identity (:data:`PACKAGE_SUFFIXES`, and the native ``_core`` library)."""
+    if _hidden(rel) or "__pycache__" in rel.parts:
+        return False
+    name = rel.name
+    if name.startswith("_core.") and name.endswith((".so", ".pyd")):
+        return True
+    return rel.suffix in PACKAGE_SUFFIXES
+
+
+def package_files(root: str | os.PathLike[str]) -> dict[str, str]:
+    """sha256 of each :func:`package_file` under ``root`` by POSIX relative path."""
     base = Path(root)
-    files = {
+    return {
         p.relative_to(base).as_posix(): sha256_file(p)
         for p in sorted(base.rglob("*"))
-        if p.is_file() and "__pycache__" not in p.relative_to(base).parts and p.suffix != ".pyc"
+        if p.is_file() and package_file(p.relative_to(base))
     }
-    return files_digest(files)
+
+
+def package_digest(root: str | os.PathLike[str]) -> str:
+    """:func:`files_digest` of :func:`package_files`: the identity of an installed
+    build's files (:mod:`curagate.build`)."""
+    return files_digest(package_files(root))
 
 
 def tree_paths(root: str | os.PathLike[str], *, skip_hidden: bool = True) -> list[str]:
