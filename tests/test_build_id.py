@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import importlib.metadata
 import shutil
+import socket
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -86,3 +88,40 @@ def test_every_file_the_package_ships_is_in_the_digest_or_known_not_to_run() -> 
 def test_a_build_from_before_the_parts_is_named_whole() -> None:
     err = str(build.mismatch("node 10.0.0.2", "0.1.0+b6c9696d11002696", "curagate=0.1.0 files=ab"))
     assert "0.1.0+b6c9696d11002696 there" in err, err
+
+
+def _ipv6_gcs() -> tuple[socket.socket, int]:
+    try:
+        server = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        server.bind(("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    server.listen(1)
+
+    def answer() -> None:
+        conn, _ = server.accept()
+        with conn:
+            conn.recv(64)
+            conn.sendall(b"\x00\x00\x00\x04\x00\x00\x00\x00\x00")  # an HTTP/2 SETTINGS frame
+
+    threading.Thread(target=answer, daemon=True).start()
+    return server, server.getsockname()[1]
+
+
+def test_a_bracketed_ipv6_address_is_accepted() -> None:
+    # Ray connects to [::1]:PORT (and writes IPv6 nodes so); the pre-check refused it,
+    # "nothing answers there (Name or service not known)".
+    pytest.importorskip("curagate.executors.ray")
+    from curagate.executors.ray import check_address
+
+    server, port = _ipv6_gcs()
+    with server:
+        check_address(f"[::1]:{port}")
+
+
+def test_a_malformed_address_says_which_forms_are_accepted() -> None:
+    from curagate.errors import InputError
+    from curagate.executors.ray import check_address
+
+    with pytest.raises(InputError, match=r"IPv6 one in brackets, \[::1\]:6379"):
+        check_address("[::1]")

@@ -247,11 +247,14 @@ def check_address(address: str) -> None:
     if "://" in address:
         return  # ray://...: Ray Client resolves it itself
     host, sep, port = address.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]  # [::1]:6379, as Ray writes an IPv6 node's address
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise InputError(
-            f"--ray-address {given}: not HOST:PORT (a host and a port 1-65535); give the "
-            "address `ray start --head` printed, `auto`, or omit --ray-address for a private "
-            "Ray instance"
+            f"--ray-address {given}: not HOST:PORT (a host name, an IPv4 address or an "
+            "IPv6 one in brackets, [::1]:6379, and a port 1-65535); give the address "
+            "`ray start --head` printed, `auto`, or omit --ray-address for a private Ray "
+            "instance"
         )
     try:
         s = socket.create_connection((host, int(port)), timeout=5)
