@@ -94,6 +94,54 @@ def test_a_node_running_a_build_from_before_the_check_is_refused(tmp_path: Path)
     assert not (tmp_path / "out").exists()
 
 
+# The driver, its up-front node check skipped once: as if the node joined after it.
+_LATE_JOIN = """
+import sys
+from curagate.executors import ray as r
+checks = []
+check = r.RayExecutor._check_nodes
+def late(self):
+    checks.append(1)
+    if len(checks) > 1:
+        check(self)
+r.RayExecutor._check_nodes = late
+from curagate.__main__ import run
+sys.argv[0] = "curagate"
+sys.exit(run())
+"""
+
+
+def test_a_node_of_a_build_from_before_the_check_joining_late_is_refused(tmp_path: Path) -> None:
+    # It ran the tasks' code of its own build, which unpacks what this build sends in
+    # another shape: exit 3 "this is a bug" with a ValueError traceback.
+    copy = tmp_path / "old" / "python"
+    shutil.copytree(
+        ROOT / "python" / "curagate",
+        copy / "curagate",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    module = copy / "curagate" / "executors" / "ray.py"
+    code = module.read_text(encoding="utf-8")
+    code = code.replace("def _node_facts(", "def _gone(")
+    code = code.replace("fn, folder, common, driver = shared", "fn, folder, common = shared")
+    module.write_text(code, encoding="utf-8")
+    c = start_cluster(str(ROOT / "python"), head_cpus=0, worker_pythonpath=str(copy))
+    try:
+        inputs = t0_shards(tmp_path / "in", shards=1, limit=50)
+        r = subprocess.run(
+            [sys.executable, "-c", _LATE_JOIN, "curate", str(inputs), "--out",
+             str(tmp_path / "out"), "--executor", "ray", "--ray-address", c.address],
+            env=c.env, capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+    finally:
+        c.stop()
+    assert r.returncode == 2, r.stderr[-3000:]
+    err = r.stderr.strip()
+    assert "\n" not in err and "Traceback" not in err and "ValueError" not in err, err
+    assert "cannot run this curagate build's check" in err, err
+    assert not (tmp_path / "out").exists()
+
+
 def test_without_an_address_a_private_instance_runs_not_the_one_ray_address_names(
     skewed: Cluster, tmp_path: Path
 ) -> None:

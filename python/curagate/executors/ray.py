@@ -149,6 +149,10 @@ class RayExecutor:
                 if isinstance(cause, CuragateError | OSError):
                     raise cause from None
                 if not isinstance(cause, MemoryError):
+                    # A node that joined after the check, of a build from before it, fails
+                    # in its own task code (a ValueError unpacking what this build sends):
+                    # checked again, it is the build mismatch, not a bug of this build.
+                    self._check_nodes()
                     raise
             raise _lost(stage, _failed_item(ray, refs, items), e) from None
         return [self._checked(r) for r in results]
