@@ -804,3 +804,25 @@ def test_a_stage_array_cut_short_by_a_full_disk_is_that_disk_error(tmp_path: Pat
         )
     finally:
         subprocess.run(["umount", str(disk)], check=True)
+
+
+@pytest.mark.parametrize(
+    "refusal",
+    ["the Ray cluster offers no CPU", "cannot connect to a Ray cluster", "runs another build"],
+)
+def test_an_executor_that_refuses_to_start_leaves_no_work_folder(
+    shards: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, refusal: str
+) -> None:
+    # A build mismatch, a 0-CPU cluster, a failed connection, `auto` with no cluster:
+    # each left OUT.curagate-work/ (plan.json, .lock) behind, no task run.
+    import curagate.pipeline.distributed as distributed
+
+    def refuse(name: str, *, address: str | None = None) -> Any:
+        raise InputError(refusal)
+
+    monkeypatch.setattr(distributed, "get_executor", refuse)
+    out = tmp_path / "out"
+    with pytest.raises(InputError, match=refusal):
+        curate([shards], out, executor="ray", progress=False)
+    assert not out.exists()
+    assert not (tmp_path / "out.curagate-work").exists()

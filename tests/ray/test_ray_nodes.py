@@ -66,6 +66,7 @@ def test_a_node_running_another_curagate_build_is_refused(skewed: Cluster, tmp_p
     assert "(files " in err and "pyarrow" not in err, err  # the part that differs, named
     assert "install the same curagate build" in err, err
     assert not (tmp_path / "out").exists()
+    assert not (tmp_path / "out.curagate-work").exists()  # it was left, plan.json and all
 
 
 def test_a_node_running_a_build_from_before_the_check_is_refused(tmp_path: Path) -> None:
@@ -262,3 +263,4 @@ def test_a_cluster_with_no_cpu_is_one_line_exit_2_not_a_silent_wait(tmp_path: Pa
     assert r.returncode == 2, r.stderr[-3000:]
     err = r.stderr.strip()
     assert "\n" not in err and "offers no CPU" in err and "--num-cpus" in err, err
+    assert not (tmp_path / "out.curagate-work").exists()

@@ -324,6 +324,9 @@ def run(
     refuse_overlap(work, [i for i in _inputs_list(inputs) if not is_url(i)], [], "--work-dir")
     if not remote_out:
         _refuse_work_and_out_overlap(work, out_local)
+    # Made by this run: a refusal before any task ran (the cluster refused, another build)
+    # removes it again, as the address refusal above leaves none.
+    made = not work.exists()
     try:
         work.mkdir(parents=True, exist_ok=True)
         lock = (work / ".lock").open("a")
@@ -357,6 +360,7 @@ def run(
             ray_address,
             started,
             besides,
+            made,
         )
 
 
@@ -371,8 +375,10 @@ def _run_in(
     ray_address: str | None,
     started: float,
     besides: Sequence[tuple[str, str | os.PathLike[str]]],
+    made: bool = False,
 ) -> Any:
-    """:func:`run` once its work folder is this process's (locked)."""
+    """:func:`run` once its work folder is this process's (locked); ``made``: by this
+    run, so removed again when the executor refuses to start."""
     from curagate.curate import CurateResult, references_read
 
     shards, remote, skipped = resolve_shards(inputs, work, skip_unreadable=cfg.skip_unreadable)
@@ -464,7 +470,14 @@ def _run_in(
     # What each task checks the file it reads against (a node seeing other bytes there).
     plan = dataclasses.replace(plan, inputs=tuple(sample_identity(s.path) for s in shards))
 
-    ex = get_executor(executor, address=ray_address) if isinstance(executor, str) else executor
+    try:
+        ex = get_executor(executor, address=ray_address) if isinstance(executor, str) else executor
+    except BaseException:
+        # No Ray cluster, one with no CPU, a node of another build: no task ran, and a work
+        # folder this run made holds nothing to resume (it was left behind, plan.json and all).
+        if made:
+            shutil.rmtree(work, ignore_errors=True)
+        raise
     # Only the sketch tasks scan for leakage: the other stages do not carry the index.
     plan_rest = dataclasses.replace(plan, reference=None)
     results: list[dict[str, Any]] = []
@@ -514,8 +527,10 @@ def _run_in(
         _check_unchanged(plan, remote, fingerprint)
     except BuildMismatch:
         # A worker of another build may have written stage files under this plan: none
-        # is resumed by the next run.
+        # is resumed by the next run (nor kept, in a work folder this run made).
         plan_file.unlink(missing_ok=True)
+        if made:
+            shutil.rmtree(work, ignore_errors=True)
         raise
     finally:
         ex.close()
