@@ -69,9 +69,9 @@ def test_a_node_running_another_curagate_build_is_refused(skewed: Cluster, tmp_p
     assert not (tmp_path / "out.curagate-work").exists()  # it was left, plan.json and all
 
 
-def test_a_node_running_a_build_from_before_the_check_is_refused(tmp_path: Path) -> None:
-    # A build without the check's function (the releases before it): the check task fails
-    # to load there, and that is what the error says, in one line.
+def _old_build(tmp_path: Path, *edits: tuple[str, str]) -> Path:
+    """A copy of this package (for a node's PYTHONPATH) with ``edits`` (old, new) made to
+    its executors/ray.py: a build from before the node check."""
     copy = tmp_path / "old" / "python"
     shutil.copytree(
         ROOT / "python" / "curagate",
@@ -80,7 +80,17 @@ def test_a_node_running_a_build_from_before_the_check_is_refused(tmp_path: Path)
     )
     module = copy / "curagate" / "executors" / "ray.py"
     code = module.read_text(encoding="utf-8")
-    module.write_text(code.replace("def _node_facts(", "def _gone("), encoding="utf-8")
+    for before, after in edits:
+        assert before in code, before
+        code = code.replace(before, after)
+    module.write_text(code, encoding="utf-8")
+    return copy
+
+
+def test_a_node_running_a_build_from_before_the_check_is_refused(tmp_path: Path) -> None:
+    # A build without the check's function (the releases before it): the check task fails
+    # to load there, and that is what the error says, in one line.
+    copy = _old_build(tmp_path, ("def _node_facts(", "def _gone("))
     c = start_cluster(str(ROOT / "python"), head_cpus=0, worker_pythonpath=str(copy))
     try:
         inputs = t0_shards(tmp_path / "in", shards=1, limit=50)
@@ -115,17 +125,11 @@ sys.exit(run())
 def test_a_node_of_a_build_from_before_the_check_joining_late_is_refused(tmp_path: Path) -> None:
     # It ran the tasks' code of its own build, which unpacks what this build sends in
     # another shape: exit 3 "this is a bug" with a ValueError traceback.
-    copy = tmp_path / "old" / "python"
-    shutil.copytree(
-        ROOT / "python" / "curagate",
-        copy / "curagate",
-        ignore=shutil.ignore_patterns("__pycache__"),
+    copy = _old_build(
+        tmp_path,
+        ("def _node_facts(", "def _gone("),
+        ("fn, folder, common, driver = shared", "fn, folder, common = shared"),
     )
-    module = copy / "curagate" / "executors" / "ray.py"
-    code = module.read_text(encoding="utf-8")
-    code = code.replace("def _node_facts(", "def _gone(")
-    code = code.replace("fn, folder, common, driver = shared", "fn, folder, common = shared")
-    module.write_text(code, encoding="utf-8")
     c = start_cluster(str(ROOT / "python"), head_cpus=0, worker_pythonpath=str(copy))
     try:
         inputs = t0_shards(tmp_path / "in", shards=1, limit=50)
