@@ -160,3 +160,20 @@ def test_suite_is_the_same_bytes_every_run_and_the_result_differs_only_in_time(
     assert timeless(a / "validation_result.json") == timeless(b / "validation_result.json")
     back = gx.ExpectationSuite(**json.loads(suite))  # GX reads the ids back
     assert str(back.id) == json.loads(suite)["id"]
+
+
+def test_audits_with_other_suites_have_other_validation_ids(tmp_path: Path) -> None:
+    # By re-attack: the validation definition's id was derived from the suite's name alone,
+    # so every audit, whatever its rules, named the same validation.
+    recs = [{"prompt": f"q {i}", "completion": "c" * (i + 2), "label": "a"} for i in range(9)]
+    data = write_records(tmp_path / "train.jsonl", recs)
+    configs = {"labels": AuditConfig(labels={"field": "label"}), "plain": AuditConfig()}
+    ids = {}
+    for name, cfg in [*configs.items(), ("again", configs["labels"])]:
+        audit([data], config=cfg, out=tmp_path / name, gx=True)  # type: ignore[arg-type]
+        res = load(tmp_path / name / "gx" / "validation_result.json")
+        suite = load(tmp_path / name / "gx" / "expectation_suite.json")
+        ids[name] = (res["meta"]["validation_id"], suite["id"])
+    assert ids["labels"][1] != ids["plain"][1]  # other rules, another suite
+    assert ids["labels"][0] != ids["plain"][0]
+    assert ids["labels"] == ids["again"]  # and the same rules the same ids

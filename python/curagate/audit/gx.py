@@ -192,7 +192,11 @@ def _stable_ids(
             uuid.uuid5(_ID_SPACE, f"suite\x1f{name}\x1f" + "\x1f".join(ids.values()))
         )
     if validation_id:
-        ids[validation_id] = str(uuid.uuid5(_ID_SPACE, f"validation\x1f{name}"))
+        # The validation definition's id: it names the suite it runs, so two audits with
+        # other suites have other ids (with the suite's name alone, every audit had the same
+        # one: by re-attack).
+        suite_id = ids.get(str(suite.get("id")), "")
+        ids[validation_id] = str(uuid.uuid5(_ID_SPACE, f"validation\x1f{name}\x1f{suite_id}"))
     return _replace_ids(suite, ids), _replace_ids(res, ids)
 
 
