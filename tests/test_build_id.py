@@ -111,7 +111,6 @@ def _ipv6_gcs() -> tuple[socket.socket, int]:
 def test_a_bracketed_ipv6_address_is_accepted() -> None:
     # Ray connects to [::1]:PORT (and writes IPv6 nodes so); the pre-check refused it,
     # "nothing answers there (Name or service not known)".
-    pytest.importorskip("curagate.executors.ray")
     from curagate.executors.ray import check_address
 
     server, port = _ipv6_gcs()
