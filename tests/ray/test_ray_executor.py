@@ -55,35 +55,42 @@ def test_curate_and_decontaminate_on_the_cluster_match_the_local_run(
     assert json.loads(r.stdout) == one.stats
 
 
-def test_a_worker_killed_mid_run_is_retried_and_the_output_is_identical(
-    cluster: Cluster, corpus: Path, tmp_path: Path
-) -> None:
-    killed: list[str] = []
+def _run_killing(
+    cluster: Cluster, task: str, inputs: str, out: Path, limit: int | None = None
+) -> tuple[subprocess.CompletedProcess[str], list[int]]:
+    """`curagate curate INPUTS --out OUT` on the cluster while a thread SIGKILLs each
+    worker seen running ``task`` (the first ``limit`` of them; every one when None);
+    the run and the pids killed."""
+    killed: list[int] = []
     stop = threading.Event()
 
     def killer() -> None:
-        # Kill the first worker seen running a bucket task (64 of them).
-        while not stop.is_set() and not killed:
-            for p in cluster.task_workers("ray::bucket"):
-                try:
-                    name = " ".join(p.cmdline())
-                    p.send_signal(signal.SIGKILL)
-                    killed.append(name)
-                except psutil.NoSuchProcess:
-                    continue
-                break
-            time.sleep(0.005)
+        while not stop.is_set() and (limit is None or len(killed) < limit):
+            for p in cluster.task_workers(task):
+                if p.pid not in killed and (limit is None or len(killed) < limit):
+                    with contextlib.suppress(psutil.NoSuchProcess):
+                        p.send_signal(signal.SIGKILL)
+                        killed.append(p.pid)
+            time.sleep(0.002)
 
     thread = threading.Thread(target=killer, daemon=True)
     thread.start()
     try:
         r = subprocess.run(
-            _cli(cluster, str(corpus), "--out", str(tmp_path / "ray")),
+            _cli(cluster, inputs, "--out", str(out)),
             env=cluster.env, capture_output=True, text=True, timeout=600,
         )  # fmt: skip
     finally:
         stop.set()
         thread.join()
+    return r, killed
+
+
+def test_a_worker_killed_mid_run_is_retried_and_the_output_is_identical(
+    cluster: Cluster, corpus: Path, tmp_path: Path
+) -> None:
+    # Kill the first worker seen running a bucket task (64 of them).
+    r, killed = _run_killing(cluster, "ray::bucket", str(corpus), tmp_path / "ray", limit=1)
     assert killed, "no bucket task was caught running"
     assert r.returncode == 0, r.stderr[-3000:]
     curate([corpus], tmp_path / "one", progress=False)
@@ -202,28 +209,7 @@ def test_a_task_whose_worker_dies_past_its_retries_is_one_line_exit_2(
     # Found by attack: a worker killed (OOM killer, a signal) more often than the task is
     # retried was exit 3 "internal error ... this is a bug" (WorkerCrashedError).
     inputs = t0_shards(tmp_path / "in", shards=1)  # one filter task, killed every time
-    killed: list[int] = []
-    stop = threading.Event()
-
-    def killer() -> None:
-        while not stop.is_set():
-            for p in cluster.task_workers("ray::filter_shard"):
-                if p.pid not in killed:
-                    with contextlib.suppress(psutil.NoSuchProcess):
-                        p.send_signal(signal.SIGKILL)
-                        killed.append(p.pid)
-            time.sleep(0.002)
-
-    thread = threading.Thread(target=killer, daemon=True)
-    thread.start()
-    try:
-        r = subprocess.run(
-            _cli(cluster, str(inputs), "--out", str(tmp_path / "o")),
-            env=cluster.env, capture_output=True, text=True, timeout=600,
-        )  # fmt: skip
-    finally:
-        stop.set()
-        thread.join()
+    r, killed = _run_killing(cluster, "ray::filter_shard", str(inputs), tmp_path / "o")
     assert len(killed) >= 4, (killed, r.stderr[-3000:])
     assert r.returncode == 2, r.stderr[-3000:]
     err = r.stderr.strip()
