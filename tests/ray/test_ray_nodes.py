@@ -26,12 +26,25 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _curate(cluster: Cluster, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+def _run(cluster: Cluster, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """`curagate ARGS` on ``cluster``'s Ray."""
     return subprocess.run(
-        [sys.executable, "-m", "curagate", "curate", *args,
+        [sys.executable, "-m", "curagate", *args,
          "--executor", "ray", "--ray-address", cluster.address],
         env=cluster.env, capture_output=True, text=True, timeout=timeout,
     )  # fmt: skip
+
+
+def _curate(cluster: Cluster, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    return _run(cluster, "curate", *args, timeout=timeout)
+
+
+def _one_line_exit_2(r: subprocess.CompletedProcess[str]) -> str:
+    """The error of a refused run: exit 2, one line, no traceback."""
+    assert r.returncode == 2, r.stderr[-3000:]
+    err = r.stderr.strip()
+    assert "\n" not in err and "Traceback" not in err, err
+    return err
 
 
 @pytest.fixture(scope="module")
@@ -59,9 +72,7 @@ def skewed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 def test_a_node_running_another_curagate_build_is_refused(skewed: Cluster, tmp_path: Path) -> None:
     inputs = t0_shards(tmp_path / "in", shards=2, limit=200)
     r = _curate(skewed, str(inputs), "--out", str(tmp_path / "out"))
-    assert r.returncode == 2, r.stderr[-3000:]
-    err = r.stderr.strip()
-    assert "\n" not in err and "Traceback" not in err, err
+    err = _one_line_exit_2(r)
     assert re.search(r"node \S+ \(id \w+", err) and "runs another curagate build" in err, err
     assert "(files " in err and "pyarrow" not in err, err  # the part that differs, named
     assert "install the same curagate build" in err, err
@@ -97,9 +108,8 @@ def test_a_node_running_a_build_from_before_the_check_is_refused(tmp_path: Path)
         r = _curate(c, str(inputs), "--out", str(tmp_path / "out"))
     finally:
         c.stop()
-    assert r.returncode == 2, r.stderr[-3000:]
-    err = r.stderr.strip()
-    assert "\n" not in err and "ray::" not in err and "Traceback" not in err, err
+    err = _one_line_exit_2(r)
+    assert "ray::" not in err, err
     assert "cannot run this curagate build's check" in err, err
     assert "install the same curagate build on every node" in err, err
     assert not (tmp_path / "out").exists()
@@ -140,9 +150,8 @@ def test_a_node_of_a_build_from_before_the_check_joining_late_is_refused(tmp_pat
         )  # fmt: skip
     finally:
         c.stop()
-    assert r.returncode == 2, r.stderr[-3000:]
-    err = r.stderr.strip()
-    assert "\n" not in err and "Traceback" not in err and "ValueError" not in err, err
+    err = _one_line_exit_2(r)
+    assert "ValueError" not in err, err
     assert "cannot run this curagate build's check" in err, err
     assert not (tmp_path / "out").exists()
 
@@ -197,9 +206,7 @@ def test_a_node_seeing_other_bytes_at_an_input_path_is_refused(
 ) -> None:
     cluster, view = other_view
     r = _curate(cluster, str(view / "changed"), "--out", str(tmp_path / "out"))
-    assert r.returncode == 2, r.stderr[-3000:]
-    err = r.stderr.strip()
-    assert "\n" not in err and "Traceback" not in err, err
+    err = _one_line_exit_2(r)
     assert re.search(r"node \S+ \(id \w+", err) and "sees another file at" in err, err
     assert "every node sees" in err, err
     assert not (tmp_path / "out").exists()
@@ -219,14 +226,8 @@ def test_leakage_and_audit_refuse_a_node_seeing_other_bytes(
         if command == "leakage"
         else ["audit", str(view / "changed")]
     )
-    r = subprocess.run(
-        [sys.executable, "-m", "curagate", *args, "--out", str(tmp_path / "out"),
-         "--executor", "ray", "--ray-address", cluster.address],
-        env=cluster.env, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert r.returncode == 2, r.stderr[-3000:]
-    err = r.stderr.strip()
-    assert "\n" not in err and "Traceback" not in err, err
+    r = _run(cluster, *args, "--out", str(tmp_path / "out"))
+    err = _one_line_exit_2(r)
     assert re.search(r"node \S+ \(id \w+", err) and "sees another file at" in err, err
 
 
@@ -235,9 +236,7 @@ def test_an_input_missing_on_a_node_is_refused_naming_the_node(
 ) -> None:
     cluster, view = other_view
     r = _curate(cluster, str(view / "missing"), "--out", str(tmp_path / "out"))
-    assert r.returncode == 2, r.stderr[-3000:]
-    err = r.stderr.strip()
-    assert "\n" not in err and "Traceback" not in err, err
+    err = _one_line_exit_2(r)
     assert re.search(r"node \S+ \(id \w+", err) and "cannot read it at" in err, err
     assert str(view / "missing" / "shard-000.jsonl") in err or "shard-001" in err, err
 
@@ -249,9 +248,7 @@ def test_a_work_dir_the_nodes_do_not_share_is_one_line_exit_2(
     inputs = t0_shards(tmp_path / "in", shards=2, limit=200)
     r = _curate(cluster, str(inputs), "--out", str(tmp_path / "out"), "--work-dir",
                 str(view / "work"))  # fmt: skip
-    assert r.returncode == 2, r.stderr[-3000:]
-    err = r.stderr.strip()
-    assert "\n" not in err and "Traceback" not in err, err
+    err = _one_line_exit_2(r)
     assert f"--work-dir {view / 'work'}" in err and "every node" in err, err
 
 
@@ -264,7 +261,6 @@ def test_a_cluster_with_no_cpu_is_one_line_exit_2_not_a_silent_wait(tmp_path: Pa
         r = _curate(c, str(inputs), "--out", str(tmp_path / "out"), timeout=120)
     finally:
         c.stop()
-    assert r.returncode == 2, r.stderr[-3000:]
-    err = r.stderr.strip()
-    assert "\n" not in err and "offers no CPU" in err and "--num-cpus" in err, err
+    err = _one_line_exit_2(r)
+    assert "offers no CPU" in err and "--num-cpus" in err, err
     assert not (tmp_path / "out.curagate-work").exists()
