@@ -656,13 +656,7 @@ def test_a_schema_2_registry_migrates_to_the_current_schema_and_keeps_its_histor
         digest = write_bundle(tmp_path / "b1", b"one" * 16)
         reg.register(tmp_path / "b1", name="bot")
         head = reg.head()
-    # make it a schema-2 database: the schema-3 tables and their triggers did not exist
-    conn = sqlite3.connect(db)
-    for table in APPEND_ONLY_V3:
-        conn.execute(f"DROP TABLE {table}")
-    conn.execute("PRAGMA user_version = 2")
-    conn.commit()
-    conn.close()
+    _as_schema_2(db)
     with Registry(db) as reg:
         assert reg.schema_version == SCHEMA_VERSION and reg.head() == head
         assert reg.get("bot", 1).artifact_digest == digest
@@ -1678,6 +1672,7 @@ def test_rollback_from_version_and_waive_report_sha256_refuse_what_moved_since(
 
 
 def _as_schema_2(db: Path) -> None:
+    """Make ``db`` a schema-2 database: the schema-3 tables and their triggers did not exist."""
     conn = sqlite3.connect(db)
     for table in APPEND_ONLY_V3:
         conn.execute(f"DROP TABLE {table}")
