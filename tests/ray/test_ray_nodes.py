@@ -47,21 +47,39 @@ def _one_line_exit_2(r: subprocess.CompletedProcess[str]) -> str:
     return err
 
 
-@pytest.fixture(scope="module")
-def skewed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    """A cluster whose worker node imports a real second copy of the package, its writer
-    changed (as two builds of one version differ: a dev install, a rebuilt extension):
-    it writes Snappy Parquet where this build writes Zstandard."""
-    copy = tmp_path_factory.mktemp("other") / "python"
+def _edited_copy(folder: Path, module: str, *edits: tuple[str, str]) -> Path:
+    """A copy of this package under ``folder`` (for a node's PYTHONPATH) with ``edits``
+    (old, new) made to its ``module`` (a path in the package): another build."""
+    copy = folder / "python"
     shutil.copytree(
         ROOT / "python" / "curagate",
         copy / "curagate",
         ignore=shutil.ignore_patterns("__pycache__"),
     )
-    write = copy / "curagate" / "pipeline" / "write.py"
-    code = write.read_text(encoding="utf-8")
-    assert 'compression="zstd"' in code
-    write.write_text(code.replace('compression="zstd"', 'compression="snappy"'), encoding="utf-8")
+    path = copy / "curagate" / module
+    code = path.read_text(encoding="utf-8")
+    for before, after in edits:
+        assert before in code, before
+        code = code.replace(before, after)
+    path.write_text(code, encoding="utf-8")
+    return copy
+
+
+def _old_build(tmp_path: Path, *edits: tuple[str, str]) -> Path:
+    """A build from before the node check: ``edits`` made to its executors/ray.py."""
+    return _edited_copy(tmp_path / "old", "executors/ray.py", *edits)
+
+
+@pytest.fixture(scope="module")
+def skewed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """A cluster whose worker node imports a real second copy of the package, its writer
+    changed (as two builds of one version differ: a dev install, a rebuilt extension):
+    it writes Snappy Parquet where this build writes Zstandard."""
+    copy = _edited_copy(
+        tmp_path_factory.mktemp("other"),
+        "pipeline/write.py",
+        ('compression="zstd"', 'compression="snappy"'),
+    )
     c = start_cluster(str(ROOT / "python"), head_cpus=0, worker_pythonpath=str(copy))
     try:
         yield c
@@ -78,24 +96,6 @@ def test_a_node_running_another_curagate_build_is_refused(skewed: Cluster, tmp_p
     assert "install the same curagate build" in err, err
     assert not (tmp_path / "out").exists()
     assert not (tmp_path / "out.curagate-work").exists()  # it was left, plan.json and all
-
-
-def _old_build(tmp_path: Path, *edits: tuple[str, str]) -> Path:
-    """A copy of this package (for a node's PYTHONPATH) with ``edits`` (old, new) made to
-    its executors/ray.py: a build from before the node check."""
-    copy = tmp_path / "old" / "python"
-    shutil.copytree(
-        ROOT / "python" / "curagate",
-        copy / "curagate",
-        ignore=shutil.ignore_patterns("__pycache__"),
-    )
-    module = copy / "curagate" / "executors" / "ray.py"
-    code = module.read_text(encoding="utf-8")
-    for before, after in edits:
-        assert before in code, before
-        code = code.replace(before, after)
-    module.write_text(code, encoding="utf-8")
-    return copy
 
 
 def test_a_node_running_a_build_from_before_the_check_is_refused(tmp_path: Path) -> None:
