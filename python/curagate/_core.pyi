@@ -71,6 +71,11 @@ def hash_column(
 ) -> bytes:
     """Content hashes of an Arrow string column: 16 little-endian bytes per row."""
 
+def joiners_split(texts: ArrowText) -> tuple[bytes, bytes] | None:
+    """Leakage's "joined words split" view of a text column: the little-endian i64 offsets
+    and the data of a large_string array, "" where no two words are joined (nulls too);
+    None when no row has any (curagate.leakage.texts._joined_split)."""
+
 def shingles(
     text: str, *, ngram: int = 5, shingle: Literal["word", "char"] = "word"
 ) -> list[str]: ...

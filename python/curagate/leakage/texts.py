@@ -145,25 +145,14 @@ _IGNORABLE_MARKS = (
     (0xFFF0, 0xFFF8),
     (0xE0000, 0xE0FFF),
 )
-_JOINER_CLASS = (
-    r"[\p{P}\p{S}\p{Cf}"
-    + "".join(rf"\x{{{a:04X}}}-\x{{{b:04X}}}" for a, b in _IGNORABLE_MARKS)
-    + "]"
-)
-_JOINED = rf"[\p{{L}}\p{{N}}\p{{M}}]{_JOINER_CLASS}+[\p{{L}}\p{{N}}]"
-# A run of joiners, unless it is inside a number (`15.5`, `1,000`, `17-23`: digits on
-# both sides), as a space; the character kept beside it is neither a digit nor a joiner.
-# Found by review: `15.5` read `15 5` held the tag `15` of a variant `... (1.5)`.
-_NOT_IN_NUMBER = "[^\\p{N}" + _JOINER_CLASS[1:-1] + "]"
-_JOINER_RUN = (
-    f"({_NOT_IN_NUMBER}){_JOINER_CLASS}+|{_JOINER_CLASS}+({_NOT_IN_NUMBER})"
-    f"|^{_JOINER_CLASS}+|{_JOINER_CLASS}+$"
-)
+# (The same list is `IGNORABLE_MARKS` of the Rust core's `text::joiners`, which builds
+# the column view; tests/leakage/test_joiners_split.py holds the two to each other.)
 
 
 def with_joiners_split(text: str) -> str | None:
-    """``text`` with the characters that join its words read as spaces, or None when no
-    two words are joined (see :func:`_joined_split`)."""
+    """``text`` with the characters that join its words read as spaces (each run of them
+    one space, unless a digit stands on both sides: `15.5`, `1,000` and `17-23` stay), or
+    None when no two words are joined (see :func:`_joined_split`)."""
     bare = text.replace(ZWSP, "")
     out, i = [], 0
     while i < len(bare):
@@ -203,23 +192,20 @@ def _joins(c: str) -> bool:
 
 
 def _joined_split(texts: pa.Array) -> pa.Array | None:
-    """:func:`with_joiners_split` for a column of texts: the rows with no joined words
-    become "" (nothing to scan twice); None when no row has any."""
-    from curagate import _kernels
+    """:func:`with_joiners_split` for a column of texts, in the Rust core
+    (``curagate_core::text::joiners``: one pass over the characters, where two Arrow
+    regular expression passes over every text took most of a `check`'s scan): the rows
+    with no joined words become "" (nothing to scan twice); None when no row has any."""
+    from curagate._core import joiners_split
 
-    bare = _kernels.replace_substring(texts, ZWSP, "")
-    hits = _kernels.match_substring_regex(bare, _JOINED)
-    if not _any_true(hits):
+    got = joiners_split(texts)
+    if got is None:
         return None
-    # Twice: a match takes the letter it keeps, so in `3+x=5` the `=` after the `x` taken
-    # with the `+` is left (RE2 cannot look around); the second pass reads it (found by
-    # re-attack: algebra written without spaces, `2+x=5`, was no copy of `2 + x = 5`).
-    split = bare
-    for _ in range(2):
-        split = _kernels.replace_substring_regex(split, _JOINER_RUN, r"\1 \2")
-    # (a row whose only joined words are numbers reads the same: nothing to scan twice)
-    hits = _kernels.and_(hits, _kernels.not_equal(split, bare))
-    return _kernels.if_else(hits, split, pa.scalar("", texts.type))
+    offsets, data = got
+    split = pa.Array.from_buffers(
+        pa.large_string(), len(texts), [None, pa.py_buffer(offsets), pa.py_buffer(data)]
+    )
+    return split if texts.type == split.type else split.cast(texts.type)
 
 
 # A conversation's key: a "role: content" line per turn (records.render_value), the role as

@@ -3,6 +3,7 @@
 use curagate_core::dedup::lsh;
 use curagate_core::dedup::minhash::{MinHasher, Scheme};
 use curagate_core::hash::{content_hash as core_hash, normalized_content_hashes};
+use curagate_core::text::joiners::split_joined;
 use curagate_core::text::pii::PiiPrefilter;
 use curagate_core::text::{
     for_each_shingle, normalize as core_normalize, NormalizeOptions, ShingleKind,
@@ -120,6 +121,58 @@ fn minhash(shingles: Vec<Vec<u8>>, num_perm: usize, seed: u64, hash: &str) -> Py
     Ok(hasher.to_values(&sig))
 }
 
+/// The leakage scanner's "joined words split" view of a text column
+/// ([`curagate_core::text::joiners::split_joined`]): per row the split text,
+/// or "" where no two words are joined (nulls too), as the little-endian i64
+/// offsets and the data of a large_string array; None when no row has any.
+#[pyfunction]
+fn joiners_split<'py>(
+    py: Python<'py>,
+    texts: &Bound<'py, PyAny>,
+) -> PyResult<Option<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)>> {
+    let column = TextColumn::from_py(texts, "texts")?;
+    let parts = crate::enter(py, None, || {
+        let strs = column.strs()?;
+        Ok(strs
+            .par_chunks(1024)
+            .map(|chunk| {
+                let (mut data, mut ends, mut any) = (Vec::new(), Vec::new(), false);
+                let mut split = String::new();
+                for text in chunk {
+                    if split_joined(text, &mut split) {
+                        any = true;
+                        data.extend_from_slice(split.as_bytes());
+                    }
+                    ends.push(data.len() as i64);
+                }
+                (data, ends, any)
+            })
+            .collect::<Vec<_>>())
+    })?;
+    if !parts.iter().any(|p| p.2) {
+        return Ok(None);
+    }
+    let rows: usize = parts.iter().map(|p| p.1.len()).sum();
+    let mut offsets = Vec::with_capacity((rows + 1) * 8);
+    offsets.extend_from_slice(&0i64.to_le_bytes());
+    let mut base = 0i64;
+    for (data, ends, _) in &parts {
+        for end in ends {
+            offsets.extend_from_slice(&(base + end).to_le_bytes());
+        }
+        base += data.len() as i64;
+    }
+    let data = PyBytes::new_with(py, base as usize, |out| {
+        let mut at = 0;
+        for (part, _, _) in &parts {
+            out[at..at + part.len()].copy_from_slice(part);
+            at += part.len();
+        }
+        Ok(())
+    })?;
+    Ok(Some((PyBytes::new(py, &offsets), data)))
+}
+
 /// (bands, rows) minimizing weighted false-positive + false-negative area.
 #[pyfunction]
 #[pyo3(signature = (threshold, num_perm, false_positive_weight=0.5, false_negative_weight=0.5))]
@@ -159,6 +212,7 @@ fn pii_candidates(
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(pii_candidates, m)?)?;
     m.add_function(wrap_pyfunction!(normalize, m)?)?;
+    m.add_function(wrap_pyfunction!(joiners_split, m)?)?;
     m.add_function(wrap_pyfunction!(content_hash, m)?)?;
     m.add_function(wrap_pyfunction!(hash_column, m)?)?;
     m.add_function(wrap_pyfunction!(shingles, m)?)?;

@@ -1,5 +1,6 @@
 //! Text preparation shared by exact dedup, near dedup and leakage indexes.
 
+pub mod joiners;
 pub mod normalize;
 pub mod pii;
 pub mod shingle;
