@@ -1,56 +1,88 @@
-"""The leakage scanner's "joined words split" view, built in the Rust core, against the two
-Arrow (RE2) regular expression passes it replaced, on random and real texts."""
+"""The leakage scanner's "joined words split" view, built in the Rust core: every run of
+characters that normalization deletes between two words read as a space (found by attack:
+words glued by the unit separator U+001F, or by a joiner and a combining mark after it,
+hid a golden item), checked against a reference written here from normalization itself,
+and end to end."""
 
 from __future__ import annotations
 
 import gzip
 import json
 import random
+import unicodedata
+from functools import cache
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pytest
 
-from curagate.leakage.texts import _IGNORABLE_MARKS, ZWSP, _joined_split, with_joiners_split
+from curagate import _core
+from curagate.leakage import detect
+from curagate.leakage.texts import _IGNORABLE_MARKS, ZWSP, _joined_split
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
-# The replaced implementation, verbatim: a row has joined words when a letter, number or
-# mark, a run of joiners, then a letter or number follow each other; each run of joiners is
-# then a space unless a digit stands on both sides, in two passes (a match takes the
-# character it keeps beside the run, so `3+x=5` needs the second).
-_JOINER_CLASS = (
-    r"[\p{P}\p{S}\p{Cf}"
-    + "".join(rf"\x{{{a:04X}}}-\x{{{b:04X}}}" for a, b in _IGNORABLE_MARKS)
-    + "]"
-)
-_JOINED = rf"[\p{{L}}\p{{N}}\p{{M}}]{_JOINER_CLASS}+[\p{{L}}\p{{N}}]"
-_NOT_IN_NUMBER = "[^\\p{N}" + _JOINER_CLASS[1:-1] + "]"
-_JOINER_RUN = (
-    f"({_NOT_IN_NUMBER}){_JOINER_CLASS}+|{_JOINER_CLASS}+({_NOT_IN_NUMBER})"
-    f"|^{_JOINER_CLASS}+|{_JOINER_CLASS}+$"
-)
+
+@cache
+def _kind(c: str) -> str:
+    """What punctuation-stripping normalization does with ``c`` between two letters:
+    "space", "kept", or (deleted) "mark" or "joiner"; a default-ignorable mark always
+    joins."""
+    if any(a <= ord(c) <= b for a, b in _IGNORABLE_MARKS):
+        return "joiner"
+    between = _core.normalize(f"a{c}b", nfkc=False, lowercase=False)
+    if between == "a b":
+        return "space"
+    if between != "ab":
+        return "kept"
+    return "mark" if unicodedata.category(c).startswith("M") else "joiner"
 
 
-def re2_joined_split(texts: pa.Array) -> list[str]:
-    bare = pc.replace_substring(texts, ZWSP, "")
-    hits = pc.match_substring_regex(bare, _JOINED)
-    split = bare
-    for _ in range(2):
-        split = pc.replace_substring_regex(split, _JOINER_RUN, r"\1 \2")
-    hits = pc.and_(hits, pc.not_equal(split, bare))
-    return [s or "" for s in pc.if_else(hits, split, "").to_pylist()]
+def reference(text: str) -> str | None:
+    """The view, in two steps: a deleted mark on a letter (or on a mark on one) belongs to
+    it, every other deleted character joins; each run of joiners is one space unless a
+    number stands on both sides; None when no run so replaced stood between a word
+    (letters and numbers, with their marks) and a letter or number."""
+    bare = text.replace(ZWSP, "")
+    kinds: list[str] = []
+    for c in bare:
+        kind = _kind(c)
+        if kind == "mark":
+            kind = "attached" if kinds and kinds[-1] in ("kept", "attached") else "joiner"
+        kinds.append(kind)
+    out, joined, i = [], False, 0
+    while i < len(bare):
+        if kinds[i] != "joiner":
+            out.append(bare[i])
+            i += 1
+            continue
+        j = i
+        while j < len(bare) and kinds[j] == "joiner":
+            j += 1
+        numeric = (
+            i > 0
+            and j < len(bare)
+            and unicodedata.category(bare[i - 1])[0] == unicodedata.category(bare[j])[0] == "N"
+        )
+        if numeric:
+            out.append(bare[i:j])
+        else:
+            out.append(" ")
+            before = i > 0 and kinds[i - 1] in ("kept", "attached")
+            joined |= before and j < len(bare) and kinds[j] == "kept"
+        i = j
+    return "".join(out) if joined else None
 
 
-# Characters assigned long ago (Arrow's RE2 tables and the Rust core's Unicode 16 agree on
-# them; characters assigned since differ, the core's being the newer): every class the
-# view reads, the joiners that are also letters or marks (U+3164, U+FE0F), and both ends
-# of each default-ignorable range (which holds the core's list to Python's).
+# Characters assigned long ago (Python's unicodedata and the Rust core agree on them):
+# letters and numbers of several scripts, marks that stay (Devanagari's vowel sign) and that
+# go (the acute accent), punctuation, symbols, controls, private use, unassigned, spaces,
+# the zero-width ones, and both ends of each default-ignorable range.
 POOL = (
     list("abcXYZ019 \n\t-+=.,;:'\"!?()[]{}$%&*/_")
-    + list("\u200b\u200c\u200d\u2013\u00ad\u0301\u0660\u0661\u06cc\u0627\u4e00\u3002\uff0c")
-    + list("\u0e01\u0e31\u20ac\U0001f600\u00b2\u2153\u3007\u0903\u200a\u2028\u00a0\u3000\x1e")
+    + list("\u200b\u200c\u200d\u2013\u00ad\u0301\u0300\u20dd\u0660\u0661\u06cc\u0627\u4e00")
+    + list("\u3002\uff0c\u0e01\u0e31\u20ac\U0001f600\u00b2\u2153\u2160\u3007\u0903\u093e")
+    + list("\u0915\u094d\u200a\u2028\u00a0\u3000\x1e\x1f\x00\x7f\x9f\ue000\u0378")
     + [chr(c) for rng in _IGNORABLE_MARKS for c in rng]
 )
 
@@ -69,12 +101,33 @@ def _t0_texts() -> list[str | None]:
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_the_core_reads_joined_words_as_the_regular_expressions_did(seed: int) -> None:
+def test_the_core_splits_where_normalization_deletes(seed: int) -> None:
     texts = _random_texts(seed, 20_000) + _t0_texts()
-    column = pa.array(texts, pa.string())
-    split = _joined_split(column)
+    split = _joined_split(pa.array(texts, pa.string()))
     assert split is not None and split.type == pa.string()
-    assert [s or "" for s in split.to_pylist()] == re2_joined_split(column)
+    assert split.to_pylist() == [reference(t) or "" if t else "" for t in texts]
+
+
+@pytest.mark.parametrize(
+    ("text", "view"),
+    [
+        ("Josh-decides-to-try", "Josh decides to try"),
+        ("Josh\x1fdecides\x1fto", "Josh decides to"),  # the unit separator
+        ("Josh\ue000decides", "Josh decides"),  # private use
+        ("Josh-\u0301decides", "Josh decides"),  # a mark after a joiner
+        ("Josh\u200d\u0300decides", "Josh decides"),
+        ("a\u0301-b", "a\u0301 b"),  # a mark on a letter stays
+        ("x-15.5-y,1,000", "x 15.5 y 1,000"),  # runs inside numbers stay
+        ("3+x=5", "3 x 5"),
+        ("caf\u0065\u0301 noir", ""),  # nothing joined
+        ("15.5 and 1,000", ""),
+    ],
+)
+def test_views_of_single_texts(text: str, view: str) -> None:
+    split = _joined_split(pa.array([text, "a-b"]))
+    assert split is not None
+    assert split.to_pylist()[0] == view
+    assert (reference(text) or "") == view
 
 
 @pytest.mark.parametrize("arrow_type", [pa.large_string(), pa.string_view()])
@@ -86,12 +139,22 @@ def test_the_view_keeps_the_column_type(arrow_type: pa.DataType) -> None:
 
 
 def test_a_column_without_joined_words_has_no_view() -> None:
-    assert _joined_split(pa.array(["hello, world!", "15.5 and 1,000", None, ""])) is None
+    assert _joined_split(pa.array(["hello, world!", "15.5 and 1,000", None, "", "a - b"])) is None
 
 
-def test_the_column_view_and_the_one_of_a_single_text_agree() -> None:
-    texts = ["3+x=5", "1-a-b-2", "Section 3.a.4", "\u4e09.\u4e94 and a-b", "x-15.5-y", "a.-.b"]
-    split = _joined_split(pa.array(texts))
-    assert split is not None
-    assert split.to_pylist() == [with_joiners_split(t) for t in texts]
-    assert with_joiners_split("x-15.5-y,1,000") == "x 15.5 y 1,000"
+ITEM = "Josh decides to try flipping a house and buys one for eighty thousand dollars"
+
+
+@pytest.mark.parametrize(
+    "glue",
+    ["-", "\x1f", "\x00", "\x1e", "\x7f", "\x9f", "\ue000", "\u0378", "-\u0301", "\u200d\u0300"],
+)
+def test_an_item_glued_by_what_normalization_deletes_is_found(tmp_path: Path, glue: str) -> None:
+    # Found by attack: glued by a control, a private-use or unassigned character, or a
+    # joiner with a combining mark after it, an item matched nothing (`check` exited 0).
+    ref = tmp_path / "golden.jsonl"
+    ref.write_text(json.dumps({"id": "g", "prompt": ITEM}) + "\n", encoding="utf-8")
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text(json.dumps({"text": glue.join(ITEM.split())}) + "\n", encoding="utf-8")
+    result = detect(ref, corpus)
+    assert [m.row for leak in result.leaks for m in leak.matches] == [0]

@@ -78,7 +78,7 @@ class RowTexts:
         """The texts to scan and whether they are the key, key first; each followed, where
         some hold a zero-width space, joined words, web markup, calculator marks or
         furigana, by the same texts without it (:func:`without_zero_width_spaces`), split
-        (:func:`with_joiners_split`), decoded (:func:`markup_decoded`) or without them
+        (:func:`_joined_split`), decoded (:func:`markup_decoded`) or without them
         (:func:`without_calculator_marks`, :func:`without_readings`); keys of conversations, by their user turns joined
         and by their assistant turns joined (:func:`_turn_views`);
         then the key's :attr:`fields`."""
@@ -123,16 +123,10 @@ def without_zero_width_spaces(text: str) -> str | None:
     return _NARROW_RE.sub("", text) if _NARROW_RE.search(text) else None
 
 
-# Normalization deletes punctuation, symbols, invisible format characters and the
-# default-ignorable marks (U+034F, the variation selectors), so words joined by them
-# ("Josh-decides-to-try", "how\u200dmuch", "Josh\u2013decides", "a,b,c") became one word no
-# n-gram of a golden item matched. A text where two letters or digits are joined by such
-# characters is also scanned with them read as spaces (and its zero-width spaces, which
-# normalization reads as word breaks, taken out first: "J\u200bosh-d\u200becides").
-# Every Default_Ignorable_Code_Point of Unicode that is not a format character (those
-# are Cf above), assigned or not: renderers draw them as nothing and normalization
-# deletes them, so put for spaces they glued an item's words into one (U+3164, U+180F,
-# U+E0000 between words each hid a test item). DerivedCoreProperties.txt, Unicode 15.
+# Every Default_Ignorable_Code_Point of Unicode that is not a format character (those are
+# Cf), assigned or not: renderers draw them as nothing and normalization deletes them, so
+# put for spaces they glued an item's words into one (U+3164, U+180F, U+E0000 between
+# words each hid a test item). DerivedCoreProperties.txt, Unicode 15.
 _IGNORABLE_MARKS = (
     (0x034F, 0x034F),
     (0x115F, 0x1160),
@@ -146,34 +140,8 @@ _IGNORABLE_MARKS = (
     (0xE0000, 0xE0FFF),
 )
 # (The same list is `IGNORABLE_MARKS` of the Rust core's `text::joiners`, which builds
-# the column view; tests/leakage/test_joiners_split.py holds the two to each other.)
-
-
-def with_joiners_split(text: str) -> str | None:
-    """``text`` with the characters that join its words read as spaces (each run of them
-    one space, unless a digit stands on both sides: `15.5`, `1,000` and `17-23` stay), or
-    None when no two words are joined (see :func:`_joined_split`)."""
-    bare = text.replace(ZWSP, "")
-    out, i = [], 0
-    while i < len(bare):
-        j = i
-        while j < len(bare) and _joins(bare[j]):
-            j += 1
-        if j == i:
-            out.append(bare[i])
-            i += 1
-            continue
-        number = i > 0 and j < len(bare) and _digit(bare[i - 1]) and _digit(bare[j])
-        out.append(bare[i:j] if number else " ")
-        i = j
-    split = "".join(out)
-    return None if split.split() == bare.split() else split
-
-
-def _digit(c: str) -> bool:
-    """Whether ``c`` is a number character as RE2's ``\\p{N}`` reads it (Han numerals
-    are letters)."""
-    return unicodedata.category(c)[0] == "N"
+# the joined-words view, :func:`_joined_split`; tests/leakage/test_joiners_split.py holds
+# the two to each other.)
 
 
 def invisible(c: str) -> bool:
@@ -183,19 +151,17 @@ def invisible(c: str) -> bool:
     return unicodedata.category(c) == "Cf" or any(a <= ord(c) <= b for a, b in _IGNORABLE_MARKS)
 
 
-def _joins(c: str) -> bool:
-    """Whether normalization deletes ``c`` between two words' letters (``_JOINER_CLASS``)."""
-    category = unicodedata.category(c)
-    if category[0] in "PS" or category == "Cf":
-        return True
-    return any(a <= ord(c) <= b for a, b in _IGNORABLE_MARKS)
-
-
 def _joined_split(texts: pa.Array) -> pa.Array | None:
-    """:func:`with_joiners_split` for a column of texts, in the Rust core
-    (``curagate_core::text::joiners``: one pass over the characters, where two Arrow
-    regular expression passes over every text took most of a `check`'s scan): the rows
-    with no joined words become "" (nothing to scan twice); None when no row has any."""
+    """The texts with the characters that join their words read as spaces, in the Rust
+    core (``curagate_core::text::joiners``): normalization deletes every character that
+    is neither a letter, a number nor a space, so words joined by one ("Josh-decides",
+    "how\u200dmuch", "a,b,c", the unit separator U+001F) became one word no n-gram of a
+    golden item matched. Each run of them is one space, unless a digit stands on both
+    sides (`15.5`, `1,000`, `17-23` stay); zero-width spaces, which normalization reads as
+    word breaks, are taken out first ("J\u200bosh-d\u200becides"); a combining mark is
+    part of the letter it follows, and a joiner after another joiner (found by attack:
+    `Josh-\u0301decides` hid an item). Rows with no joined words become "" (nothing to
+    scan twice); None when no row has any."""
     from curagate._core import joiners_split
 
     got = joiners_split(texts)

@@ -161,7 +161,7 @@ fn push_char(
         }
         return;
     }
-    if opts.strip_punctuation && (!c.is_alphanumeric() || is_hangul_filler(c)) {
+    if opts.strip_punctuation && strips(c) {
         return;
     }
     if *pending {
@@ -180,6 +180,14 @@ fn push_char(
     } else {
         out.push(c);
     }
+}
+
+/// Whether punctuation stripping deletes `c` (a character that is not [`is_space`]):
+/// everything but letters and numbers (`char::is_alphanumeric`: the Alphabetic and
+/// Numeric properties, so the vowel signs of Indic scripts stay), and the Hangul fillers.
+#[inline]
+pub fn strips(c: char) -> bool {
+    !c.is_alphanumeric() || is_hangul_filler(c)
 }
 
 /// The Hangul fillers (U+115F, U+1160, U+3164, U+FFA0): letters by category, but
@@ -481,7 +489,7 @@ fn is_clean(s: &str, opts: &NormalizeOptions) -> bool {
         if opts.lowercase && (!is_own_lowercase(c) || matches!(c, 'ς' | 'ß')) {
             return false;
         }
-        if opts.strip_punctuation && !space && (!c.is_alphanumeric() || is_hangul_filler(c)) {
+        if opts.strip_punctuation && !space && strips(c) {
             return false;
         }
         prev_space = space;
