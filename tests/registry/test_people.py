@@ -1699,7 +1699,7 @@ def test_check_of_an_older_schema_never_changes_the_file_whatever_the_outcome(
 ) -> None:
     # `registry check` migrated an older registry in place before replaying it, and the
     # upgrade stayed when the replay then failed: a check must not write. It checks the
-    # upgraded schema on a copy in memory; any other command that opens it upgrades the file.
+    # upgraded schema on a copy in memory; a command that writes upgrades the file.
     db = tmp_path / "reg" / "r.db"
     with Registry(db) as reg:
         reg.trust_add(ci_key[1], role="gate", name="ci")
@@ -1722,21 +1722,16 @@ def test_check_of_an_older_schema_never_changes_the_file_whatever_the_outcome(
         assert "trigger gate_reports_no_delete was dropped" in err
     else:
         assert f"note: the database is schema {version}" in out and "file is unchanged" in out
-        # Found by attack: the note said "the next command that writes upgrades it", but
-        # `show` and `list` upgrade it too, so a backup looked into after a check changed.
+        # Found by attack: `show` and `list` upgraded it too, so a backup looked into after a
+        # check changed; they only read now, and leave it as it is.
         assert (
-            "(any other command that opens it, list and show included, upgrades it in place; "
-            "to keep it as it is, open a copy)"
+            "(list, show and the other commands that only read leave it so; the next command "
+            "that writes upgrades it in place)"
         ) in out
     assert _file_state(db) == before
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == version
     if tampered:
-        return
-    if version == 4:  # as the note says, a command that only reads upgrades it too
-        assert main(["registry", "show", "bot", "1", "--db", str(db)]) == 0
-        with sqlite3.connect(db) as conn:
-            assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         return
     with Registry(db) as reg:  # a command that writes upgrades it as before
         reg.user_add("ci", role="uploader")
@@ -1783,9 +1778,13 @@ def test_check_names_a_hot_rollback_journal_and_the_command_that_rolls_it_back(
     assert main(["registry", "check", "--db", str(db)]) == 2
     err = capsys.readouterr().err
     assert "an interrupted write left a hot rollback journal, r.db-journal" in err
-    assert f"run `curagate registry head --db {db}`" in err
+    assert f"run `curagate registry migrate --db {db}`" in err
     assert db.read_bytes() == before and (crashed / "r.db-journal").exists()
-    assert main(["registry", "head", "--db", str(db)]) == 0  # rolls the journal back
+    # `head` only reads, as `check` does: it cannot roll the journal back either.
+    assert main(["registry", "head", "--db", str(db)]) == 2
+    assert "hot rollback journal" in capsys.readouterr().err
+    assert db.read_bytes() == before and (crashed / "r.db-journal").exists()
+    assert main(["registry", "migrate", "--db", str(db)]) == 0  # rolls the journal back
     assert main(["registry", "check", "--db", str(db)]) == 0
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'junk'").fetchone() is None
@@ -1820,5 +1819,98 @@ def test_check_says_why_it_cannot_read_a_wal_database_without_its_shm(
     assert (
         f"{db}: a WAL-mode database, which SQLite reads only with r.db-shm beside it, and "
         f"there is none and {where}; copy the registry (r.db, and r.db-wal if there is "
-        "one: it may hold commits) to a writable folder and check the copy"
+        "one: it may hold commits) to a writable folder and open the copy"
     ) in err
+
+
+# Each command that only reads, with what its output must hold for _read_registry's registry.
+READS: dict[str, tuple[list[str], str]] = {
+    "list": (["list"], "bot   1        experiment"),
+    "show": (["show", "bot", "1"], "bot v1  [experiment]"),
+    "head": (["head"], "{head}"),
+    "card": (["card", "bot", "1"], "A support bot."),
+    "requests": (["requests", "--json"], "[]"),
+    "trust list": (["trust", "list"], "ci    gate"),
+    "users list": (["users", "list"], "alice  approver"),
+}
+
+
+def _read_registry(tmp_path: Path, ci_key: tuple[Path, Path], version: int) -> tuple[Path, str]:
+    """An older-schema (``version``) registry: a gate key, bot v1 backed by a signed pass
+    report (its bundle has a model card), and, schema 3 on, approver alice; and its head."""
+    db = tmp_path / "reg" / "r.db"
+    with Registry(db) as reg:
+        reg.trust_add(ci_key[1], role="gate", name="ci")
+        digest = write_bundle(tmp_path / "b1", b"one" * 16, readme="# bot\n\nA support bot.\n")
+        report = write_gate_report(tmp_path / "g1", digest, "pass", sign_key=ci_key[0])
+        reg.register(tmp_path / "b1", name="bot", gate_report=report)
+        if version > 2:
+            reg.user_add("alice", role="approver")
+        head_id, head_hash = reg.head()
+    {2: _as_schema_2, 3: as_schema_3, 4: as_schema_4}[version](db)
+    return db, f"{head_id}:{head_hash}"
+
+
+def _read_state(db: Path) -> tuple[tuple[bytes, int, int], bool]:
+    """:func:`_file_state`, and whether a rollback journal is beside it (a read-only reader
+    of a WAL database may leave an empty -wal and a -shm, as SQLite does; none writes one)."""
+    return _file_state(db), db.with_name(db.name + "-journal").exists()
+
+
+def _expect_read(
+    db: Path, head: str, read: str, version: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    command, expected = READS[read]
+    if read == "users list" and version == 2:
+        expected = "no users"  # schema 2 had no users
+    assert main(["registry", *command, "--db", str(db)]) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert expected.format(head=head) in out, out
+
+
+@pytest.mark.parametrize("read", sorted(READS))
+@pytest.mark.parametrize("version", [2, 4])
+def test_a_command_that_only_reads_never_changes_an_older_schema_registry(
+    tmp_path: Path,
+    ci_key: tuple[Path, Path],
+    version: int,
+    read: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Only `check` opened the registry read-only: list, show, head, card, requests, trust
+    # list and users list upgraded an older schema in place, so a backup looked into (a
+    # hash-chained audit database) was rewritten by a read, and an older curagate then
+    # refused it as newer. They read it upgraded on a copy in memory, as check does.
+    db, head = _read_registry(tmp_path, ci_key, version)
+    before = _read_state(db)
+    time.sleep(0.01)  # an mtime written now would differ
+    _expect_read(db, head, read, version, capsys)
+    assert _read_state(db) == before
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == version
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root writes files whatever their mode"
+)
+@pytest.mark.parametrize("read", sorted(READS))
+def test_a_command_that_only_reads_reads_a_registry_it_cannot_write(
+    tmp_path: Path, ci_key: tuple[Path, Path], read: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A registry on a read-only mount or a file made read-only (chmod 444) could not even be
+    # listed: every command but check opened it read-write and upgraded an older schema in
+    # place, exit 2 "attempt to write a readonly database". (Rollback-journal mode, as a
+    # backup made with VACUUM INTO is: SQLite reads a WAL database in a read-only folder only
+    # with its -shm beside it, which `check` already explains.)
+    db, head = _read_registry(tmp_path, ci_key, 4)
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA journal_mode = DELETE").fetchone()[0] == "delete"
+    before = _read_state(db)
+    db.chmod(0o444)
+    db.parent.chmod(0o555)
+    try:
+        _expect_read(db, head, read, 4, capsys)
+    finally:
+        db.parent.chmod(0o755)
+        db.chmod(0o644)
+    assert _read_state(db) == before

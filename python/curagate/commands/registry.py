@@ -546,6 +546,21 @@ def run(args: argparse.Namespace) -> int:
         raise
 
 
+# Actions that only read the registry (and `trust list`, `users list`): they open it read-only.
+READ_ACTIONS = ("list", "show", "head", "card", "requests", "check")
+
+
+def _only_reads(args: argparse.Namespace) -> bool:
+    """Whether the command only reads the registry, so opens it read-only: an older schema is
+    upgraded on a copy in memory and the file keeps its bytes, and a registry on a read-only
+    mount or in a read-only file can be read."""
+    if args.registry_command == "trust":
+        return bool(args.trust_command == "list")
+    if args.registry_command == "users":
+        return bool(args.users_command == "list")
+    return args.registry_command in READ_ACTIONS
+
+
 def _run(args: argparse.Namespace) -> int:
     action = args.registry_command
     create = action in ("register", "trust", "users") and (
@@ -554,10 +569,11 @@ def _run(args: argparse.Namespace) -> int:
     )
     if action == "users" and args.users_command == "token":
         return _new_token()  # needs no registry: it is made where its user is
-    # A check never writes: it opens the file read-only (an older schema is upgraded on a
-    # copy in memory and checked there; any other command that opens it upgrades the file).
+    # A command that only reads (check, list, show, head, card, requests, trust list, users
+    # list) never writes: it opens the file read-only, and an older schema is upgraded on a
+    # copy in memory and read there; only a command that writes upgrades the file.
     with Registry(
-        args.db, create=create, migrate=action == "migrate", read_only=action == "check"
+        args.db, create=create, migrate=action == "migrate", read_only=_only_reads(args)
     ) as reg:
         if action == "migrate":
             versions = reg.list_versions()
@@ -611,8 +627,8 @@ def _run(args: argparse.Namespace) -> int:
                 _say(
                     f"note: the database is schema {reg.file_schema_version}; it was checked "
                     f"as upgraded to schema {reg.schema_version} on a copy in memory and the "
-                    "file is unchanged (any other command that opens it, list and show included, "
-                    "upgrades it in place; to keep it as it is, open a copy)"
+                    "file is unchanged (list, show and the other commands that only read "
+                    "leave it so; the next command that writes upgrades it in place)"
                 )
             if state.unsigned_approvers():
                 _say(

@@ -918,19 +918,20 @@ def _unusable(db: Path, e: sqlite3.Error) -> str:
 
 
 def _why_not_read_only(db: Path, e: sqlite3.Error) -> str | None:
-    """Why SQLite cannot read ``db`` opened read-only (`registry check`), with the fix, where
-    it is one of the two cases SQLite names only as a write it may not do or a file it cannot
-    open; None otherwise."""
+    """Why SQLite cannot read ``db`` opened read-only (a command that only reads), with the
+    fix, where it is one of the two cases SQLite names only as a write it may not do or a file
+    it cannot open; None otherwise."""
     name = getattr(e, "sqlite_errorname", "")
     if name == "SQLITE_READONLY_ROLLBACK":
         # A writer stopped mid-transaction (killed, power lost) in rollback-journal mode:
         # the journal holds the pages as they were at the last commit, and any read-write
-        # open puts them back before reading. A check must not write, so it says so.
+        # open puts them back before reading. A read must not write, so it says so.
         return (
             f"{db}: an interrupted write left a hot rollback journal, {db.name}-journal, "
-            "which a read-only check cannot roll back; run "
-            f"`curagate registry head --db {db}` (it opens the registry read-write, and "
-            "SQLite restores the last committed state from the journal), then check again"
+            "which a command that only reads cannot roll back; run "
+            f"`curagate registry migrate --db {db}` (it opens the registry read-write: SQLite "
+            "restores the last committed state from the journal, and an older schema is "
+            "upgraded), then try again"
         )
     if name == "SQLITE_CANTOPEN" and _wal_mode(db) and not db.with_name(f"{db.name}-shm").exists():
         parent = db.parent
@@ -943,7 +944,7 @@ def _why_not_read_only(db: Path, e: sqlite3.Error) -> str | None:
             f"{db}: a WAL-mode database, which SQLite reads only with {db.name}-shm beside "
             f"it, and there is none and {where}; copy the registry ({db.name}, and "
             f"{db.name}-wal if there is one: it may hold commits) to a writable folder and "
-            "check the copy"
+            "open the copy"
         )
     return None
 
@@ -1267,7 +1268,7 @@ class Registry:
         """The database opened read-only (``mode=ro``: nothing this handle does can change
         the file); an older schema is copied into memory first, so that the open's migration
         and the replay after it run on the copy and the file stays as it was, whatever the
-        outcome (`registry check`: a check never writes)."""
+        outcome (`registry check`, list, show and every other command that only reads)."""
         conn = sqlite3.connect(
             f"{self.path.resolve().as_uri()}?mode=ro",
             uri=True,
