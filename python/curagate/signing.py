@@ -568,9 +568,19 @@ def _hashing_config(hashing: Any) -> Any:
     return hashing.Config().set_ignored_paths(paths=[BUNDLE_SIGNATURE_NAME], ignore_git_paths=False)
 
 
-def sign_bundle(bundle: str | os.PathLike[str], private_key_path: str | os.PathLike[str]) -> Path:
-    """Write ``model.sig`` into ``bundle``, covering every other file."""
-    load_private_key(private_key_path)  # a clear error before model-signing's own
+def sign_bundle(
+    bundle: str | os.PathLike[str],
+    private_key_path: str | os.PathLike[str],
+    checked: Mapping[str, str] | None = None,
+) -> Path:
+    """Write ``model.sig`` into ``bundle``, covering every other file.
+
+    model-signing hashes the files again as it signs. With ``checked`` ({relative POSIX
+    path: sha256 hex} of every file as a check read them), the signature must sign exactly
+    those bytes, else it is removed and :class:`SignatureInvalid` says which file changed:
+    found by attack, a file written into an export's folder between its check and its
+    signing was signed by the export key, and export said "verified"."""
+    key = load_private_key(private_key_path)  # a clear error before model-signing's own
     _, hashing, signing, _ = _model_signing()
     sig = Path(bundle) / BUNDLE_SIGNATURE_NAME
     (
@@ -579,6 +589,15 @@ def sign_bundle(bundle: str | os.PathLike[str], private_key_path: str | os.PathL
         .use_elliptic_key_signer(private_key=Path(private_key_path))
         .sign(Path(bundle), sig)
     )
+    if checked is not None:
+        try:
+            verify_bundle_signature(bundle, public_pem(key.public_key()), checked)
+        except SignatureInvalid as e:
+            sig.unlink(missing_ok=True)
+            raise SignatureInvalid(
+                f"{bundle}: a file changed between its check and its signing ({e}); "
+                "nothing was signed"
+            ) from None
     return sig
 
 

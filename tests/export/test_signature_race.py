@@ -105,3 +105,34 @@ def test_a_bundle_swapped_in_after_the_manifest_check_is_not_called_signed(
         stop.set()
     assert done.returncode == 1, done.stdout + done.stderr
     assert "signs other bytes than the bundle holds (MANIFEST.json and 1 more)" in done.stderr
+
+
+def test_a_file_changed_after_the_check_is_never_signed(tmp_path: Path) -> None:
+    """Export checked its bundle, then signed it; model-signing hashes the folder again as
+    it signs, so a file written into the folder between the two was signed by the export
+    key (found by attack: export said "verified", and any model-signing verifier accepted
+    the written bytes). Signing as checked refuses, and leaves no signature."""
+    from curagate.export.manifest import check_bundle
+    from curagate.signing import SignatureInvalid
+
+    private, public = keypair(tmp_path / "keys")
+    bundle = tmp_path / "bundle"
+    write_bundle(bundle, b"genuine weights" * 64, readme="# model\n")
+    checked = check_bundle(bundle)
+    assert checked.ok
+    with (bundle / "README.md").open("a") as f:
+        f.write("written after the check\n")
+    with pytest.raises(SignatureInvalid, match=r"a file changed between its check and its signing"):
+        sign_bundle(bundle, private, checked.hashed())
+    assert not (bundle / "model.sig").exists()
+
+    # The bundle as checked is signed, and verifies.
+    (bundle / "README.md").write_text("# model\n")
+    sign_bundle(bundle, private, checked.hashed())
+    done = subprocess.run(
+        [sys.executable, "-m", "curagate", "verify", str(bundle), "--public-key", str(public)],
+        env=ENV,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -67,6 +67,7 @@ from curagate.signing import (
     BUNDLE_SIGNATURE_NAME,
     MAX_ATTESTATION_BYTES,
     MAX_KEY_BYTES,
+    SignatureInvalid,
     key_fingerprint,
     load_private_key,
     load_public_key,
@@ -943,8 +944,12 @@ def export_run(
                 f"{'; '.join(written.problems()[:3])}; nothing was written to {out_path}"
             )
         if sign_key is not None:
-            # Inside the temp directory: a bundle appears signed or not at all.
-            sign_bundle(tmp, sign_key)
+            # Inside the temp directory: a bundle appears signed or not at all; signed as
+            # checked, or not at all.
+            try:
+                sign_bundle(tmp, sign_key, written.hashed())
+            except SignatureInvalid as e:
+                raise CheckFailed(f"{out_path}: {e}; nothing was written to {out_path}") from None
             signed_by = key_fingerprint(load_private_key(sign_key).public_key())
     return ExportResult(
         out=out_path,
