@@ -23,7 +23,6 @@ file                     writer          readers
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -115,25 +114,18 @@ def _first_error(e: ValidationError) -> str:
     return f"field {where!r}: {msg}"
 
 
-def _no_constant(name: str) -> Any:
-    """NaN and Infinity are not JSON: no curagate writer emits them (they failed later,
-    e.g. the registry's json_valid check: exit 3)."""
-    raise ValueError(f"{name} is not a JSON number")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):  # 1e999: Infinity by another spelling
-        raise ValueError(f"{text} is past any finite number")
-    return value
-
-
 def load_json(raw: bytes | str) -> Any:
-    """JSON as curagate reads what it wrote: no ``NaN`` or ``Infinity``, no number past a
-    double (``1e999``), no integer of more than 4300 digits, no string that is not text.
-    Raises ValueError (UnicodeEncodeError for a lone surrogate, JSONDecodeError), or
-    RecursionError when nested past the interpreter's stack."""
-    data = json.loads(raw, parse_constant=_no_constant, parse_float=_finite_float)
+    """JSON as curagate reads what it wrote (:func:`curagate.records.loads_strict`): no
+    ``NaN`` or ``Infinity``, no number past a double (``1e999``), no object that repeats a
+    key, no integer of more than 4300 digits, no string that is not text. Raises
+    ValueError (UnicodeEncodeError for a lone surrogate, JSONDecodeError), or
+    RecursionError when nested past the interpreter's stack.
+
+    Found by attack: a bundle manifest listing ``config.json`` twice, with two digests,
+    verified against the last one, where another reader may take the first."""
+    from curagate.records import loads_strict
+
+    data = loads_strict(raw)
     # Every string must be text: a lone surrogate escape ("\ud800") passed here and
     # failed where the value was written on (the registry's log: exit 3).
     json.dumps(data, ensure_ascii=False).encode("utf-8")
