@@ -1537,3 +1537,18 @@ def test_an_error_naming_a_stored_path_is_one_line(
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "\x1b" not in err
     assert "b\\nFAKE LINE \\x1b[31mred" in err
+
+
+def test_verify_without_a_key_says_a_signature_it_did_not_check_is_there(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found by attack: a garbage model.sig (or another bundle's) read "ok" with no word that
+    # the signature was never looked at.
+    bundle = tmp_path / "b"
+    write_bundle(bundle, b"weights")
+    assert main(["verify", str(bundle)]) == 0
+    assert "model.sig" not in capsys.readouterr().out
+    (bundle / "model.sig").write_bytes(b"not a signature")
+    assert main(["verify", str(bundle)]) == 0
+    out = capsys.readouterr().out
+    assert "signature: model.sig is there but was not checked; pass --public-key" in out

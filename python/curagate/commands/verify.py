@@ -24,11 +24,13 @@ examples:
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from curagate.digest import MANIFEST_NAME
 from curagate.errors import CheckFailed, InputError
 from curagate.export.manifest import verify_bundle
+from curagate.signing import BUNDLE_SIGNATURE_NAME
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -121,7 +123,15 @@ def _verify_bundle(args: argparse.Namespace) -> int:
     )
     if result.signed_by:
         print(f"  signature: model.sig verifies with key {result.signed_by[:16]}")
-    elif args.digest is None:
+        return 0
+    if os.path.lexists(args.bundle / BUNDLE_SIGNATURE_NAME):
+        # Found by attack: a garbage or another bundle's model.sig read as "ok" with no word
+        # that the signature was never looked at.
+        print(
+            f"  signature: {BUNDLE_SIGNATURE_NAME} is there but was not checked; pass "
+            "--public-key with the export key's public key to check it"
+        )
+    if args.digest is None:
         print(
             "  unsigned check: MANIFEST.json itself is pinned only by a signature (--public-key) "
             "or an expected digest (--digest)"
