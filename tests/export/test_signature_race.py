@@ -136,3 +136,30 @@ def test_a_file_changed_after_the_check_is_never_signed(tmp_path: Path) -> None:
         text=True,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_export_says_verified_only_of_the_bundle_in_place(tmp_path: Path) -> None:
+    """Found by re-attack: a file changed after the signing and before the rename made
+    export say "verified" of a bundle `curagate verify` refused. The bundle in place is
+    checked against the bytes export checked and signed."""
+    from curagate.errors import CheckFailed
+    from curagate.export.bundle import _check_placed
+    from curagate.export.manifest import check_bundle
+
+    private, _ = keypair(tmp_path / "keys")
+    bundle = tmp_path / "bundle"
+    write_bundle(bundle, b"genuine weights" * 64, readme="# model\n")
+    checked = check_bundle(bundle).hashed()
+    sign_bundle(bundle, private, checked)
+    _check_placed(bundle, checked, private)  # as written: nothing to say
+
+    other = tmp_path / "other"
+    write_bundle(other, b"other weights" * 64, readme="# model\n")
+    sign_bundle(other, private)
+    shutil.copy(other / "model.sig", bundle / "model.sig")
+    with pytest.raises(CheckFailed, match=r"changed after export checked it \(.*signs other"):
+        _check_placed(bundle, checked, private)
+    with (bundle / "README.md").open("a") as f:
+        f.write("written after the check\n")
+    with pytest.raises(CheckFailed, match=r"changed after export checked it \(README.md"):
+        _check_placed(bundle, checked, None)

@@ -71,7 +71,9 @@ from curagate.signing import (
     key_fingerprint,
     load_private_key,
     load_public_key,
+    public_pem,
     sign_bundle,
+    verify_bundle_signature,
 )
 from curagate.train.provenance import library_versions
 
@@ -951,6 +953,7 @@ def export_run(
             except SignatureInvalid as e:
                 raise CheckFailed(f"{out_path}: {e}; nothing was written to {out_path}") from None
             signed_by = key_fingerprint(load_private_key(sign_key).public_key())
+    _check_placed(out_path, written.hashed(), sign_key)
     return ExportResult(
         out=out_path,
         digest=artifact_digest(out_path),
@@ -966,6 +969,32 @@ def export_run(
         gguf_pre_tokenizer=gguf_pre.name if gguf_pre is not None else None,
         warnings=tuple(warnings),
     )
+
+
+def _check_placed(
+    out_path: Path, checked: dict[str, str], sign_key: str | os.PathLike[str] | None
+) -> None:
+    """The bundle in place holds the bytes export checked (and signed): what export says
+    of it is true when it says it. Found by re-attack: a file changed after the signing,
+    before the rename, by a writer of the parent folder, and export said "verified" of a
+    bundle `curagate verify` refused."""
+    placed = check_bundle(out_path)
+    problem = None
+    if not placed.ok:
+        problem = "; ".join(placed.problems()[:3])
+    elif placed.hashed() != checked:
+        problem = "other bytes than export checked"
+    elif sign_key is not None:
+        public = public_pem(load_private_key(sign_key).public_key())
+        try:
+            verify_bundle_signature(out_path, public, checked)
+        except SignatureInvalid as e:
+            problem = str(e)
+    if problem is not None:
+        raise CheckFailed(
+            f"{out_path}: changed after export checked it ({problem}); do not use it: "
+            "export again, with nothing else writing to its folder"
+        )
 
 
 def _front_matter(base_dir: Path) -> dict[str, Any]:
