@@ -23,41 +23,64 @@ from curagate.leakage.texts import _IGNORABLE_MARKS, ZWSP, _joined_split
 DATA = Path(__file__).resolve().parents[1] / "data"
 
 
+def _space(c: str) -> bool:
+    return _core.normalize(f"a{c}b", nfkc=False, lowercase=False) == "a b"
+
+
+def _kept(c: str) -> bool:
+    return not _space(c) and _core.normalize(f"a{c}b", nfkc=False, lowercase=False) == f"a{c}b"
+
+
+def _composed(a: str, b: str) -> str | None:
+    together = unicodedata.normalize("NFC", a + b)
+    return together if len(together) == 1 else None
+
+
 @cache
-def _kind(c: str) -> str:
-    """What punctuation-stripping normalization does with ``c`` between two letters:
-    "space", "kept", or (deleted) "mark" or "joiner"; a default-ignorable mark always
-    joins."""
+def _kind(c: str) -> tuple[str, str]:
+    """What normalization makes of ``c`` alone, after NFKC: ("space", c), ("kept", the
+    character a mark after it sits on), ("mark", its NFKC form) or ("gone", c); a
+    default-ignorable mark is always gone."""
+    if _space(c):
+        return "space", c
     if any(a <= ord(c) <= b for a, b in _IGNORABLE_MARKS):
-        return "joiner"
-    between = _core.normalize(f"a{c}b", nfkc=False, lowercase=False)
-    if between == "a b":
-        return "space"
-    if between != "ab":
-        return "kept"
-    return "mark" if unicodedata.category(c).startswith("M") else "joiner"
+        return "gone", c
+    parts = unicodedata.normalize("NFKD", c)
+    base, single = parts[0], True
+    for d in parts[1:]:
+        composed = _composed(base, d) if single else None
+        base, single = (composed, True) if composed else (d, False)
+    if any(_kept(d) for d in parts):
+        return "kept", base
+    if len(parts) == 1 and unicodedata.category(parts).startswith("M"):
+        return "mark", parts
+    return "gone", c
 
 
 def reference(text: str) -> str | None:
-    """The view, in two steps: a deleted mark on a letter (or on a mark on one) belongs to
-    it, every other deleted character joins; each run of joiners is one space unless a
-    number stands on both sides; None when no run so replaced stood between a word
-    (letters and numbers, with their marks) and a letter or number."""
+    """The view, in two steps: each character is a word character (kept, or a deleted
+    mark that composes with the character before it or is of its 128-character block),
+    a space, or a joiner; each run of joiners is one space unless a number stands on both
+    sides; None when no run so replaced stood between a word and a letter or number."""
     bare = text.replace(ZWSP, "")
     kinds: list[str] = []
+    base: str | None = None
     for c in bare:
-        kind = _kind(c)
+        kind, form = _kind(c)
         if kind == "mark":
-            kind = "attached" if kinds and kinds[-1] in ("kept", "attached") else "joiner"
+            on = base if kinds and kinds[-1] == "kept" else None
+            attached = on and (_composed(on, form) or (ord(on) >> 7 == ord(form) >> 7 and on))
+            kind, form = ("kept", attached) if attached else ("gone", c)
         kinds.append(kind)
+        base = form if kind == "kept" else None
     out, joined, i = [], False, 0
     while i < len(bare):
-        if kinds[i] != "joiner":
+        if kinds[i] != "gone":
             out.append(bare[i])
             i += 1
             continue
         j = i
-        while j < len(bare) and kinds[j] == "joiner":
+        while j < len(bare) and kinds[j] == "gone":
             j += 1
         numeric = (
             i > 0
@@ -68,21 +91,23 @@ def reference(text: str) -> str | None:
             out.append(bare[i:j])
         else:
             out.append(" ")
-            before = i > 0 and kinds[i - 1] in ("kept", "attached")
-            joined |= before and j < len(bare) and kinds[j] == "kept"
+            joined |= i > 0 and kinds[i - 1] == "kept" and j < len(bare) and kinds[j] == "kept"
         i = j
     return "".join(out) if joined else None
 
 
 # Characters assigned long ago (Python's unicodedata and the Rust core agree on them):
 # letters and numbers of several scripts, marks that stay (Devanagari's vowel sign) and that
-# go (the acute accent), punctuation, symbols, controls, private use, unassigned, spaces,
-# the zero-width ones, and both ends of each default-ignorable range.
+# go (the acute accent, which composes with `e` and not with `b`; the virama), characters
+# NFKC changes (halfwidth kana and their voiced marks, the diaeresis U+00A8, a circled
+# digit), punctuation, symbols, controls, private use, unassigned, spaces, the zero-width
+# ones, and both ends of each default-ignorable range.
 POOL = (
     list("abcXYZ019 \n\t-+=.,;:'\"!?()[]{}$%&*/_")
     + list("\u200b\u200c\u200d\u2013\u00ad\u0301\u0300\u20dd\u0660\u0661\u06cc\u0627\u4e00")
     + list("\u3002\uff0c\u0e01\u0e31\u20ac\U0001f600\u00b2\u2153\u2160\u3007\u0903\u093e")
     + list("\u0915\u094d\u200a\u2028\u00a0\u3000\x1e\x1f\x00\x7f\x9f\ue000\u0378")
+    + list("e\u00e9\u0302\u0323\u00a8\u2460\uff76\uff9e\uff9f\u30ab\u3099\u05d0\u05b0")
     + [chr(c) for rng in _IGNORABLE_MARKS for c in rng]
 )
 
@@ -116,7 +141,11 @@ def test_the_core_splits_where_normalization_deletes(seed: int) -> None:
         ("Josh\ue000decides", "Josh decides"),  # private use
         ("Josh-\u0301decides", "Josh decides"),  # a mark after a joiner
         ("Josh\u200d\u0300decides", "Josh decides"),
-        ("a\u0301-b", "a\u0301 b"),  # a mark on a letter stays
+        ("a\u0301-b", "a\u0301 b"),  # a mark on a letter it composes with stays
+        ("Josh\u0301decides", "Josh decides"),  # one it does not compose with glues
+        ("Josh\uff9edecides", "Josh decides"),  # NFKC's U+3099 (found by re-attack)
+        ("\uff76\uff9e\uff77", ""),  # halfwidth ga: composes
+        ("\u0915\u094d\u0937", ""),  # a virama in its own script
         ("x-15.5-y,1,000", "x 15.5 y 1,000"),  # runs inside numbers stay
         ("3+x=5", "3 x 5"),
         ("caf\u0065\u0301 noir", ""),  # nothing joined
@@ -151,7 +180,9 @@ ITEM = "Josh decides to try flipping a house and buys one for eighty thousand do
 )
 def test_an_item_glued_by_what_normalization_deletes_is_found(tmp_path: Path, glue: str) -> None:
     # Found by attack: glued by a control, a private-use or unassigned character, or a
-    # joiner with a combining mark after it, an item matched nothing (`check` exited 0).
+    # joiner with a combining mark after it, an item matched nothing (`check` exited 0);
+    # by re-attack, glued by a halfwidth voiced sound mark (NFKC's combining U+3099), or a
+    # mark the letter before it does not compose with.
     ref = tmp_path / "golden.jsonl"
     ref.write_text(json.dumps({"id": "g", "prompt": ITEM}) + "\n", encoding="utf-8")
     corpus = tmp_path / "corpus.jsonl"

@@ -9,16 +9,21 @@
 //! sides: `15.5`, `1,000`, `17-23`); zero-width spaces, which normalization
 //! reads as word breaks, are taken out first ("J\u{200b}osh-d\u{200b}ecides").
 //!
-//! A combining mark that normalization deletes belongs to the letter before
-//! it (NFKC may compose the two: `a` + U+0301 is `á`), so it is no joiner
-//! there; after a joiner, or opening the text, it has no letter and is one
-//! (found by attack: `Josh-\u{301}decides-\u{301}to` hid an item). The
+//! What normalization deletes is judged as it judges it, after NFKC (found by
+//! re-attack: U+FF9E, a letter as written, is NFKC's combining mark U+3099,
+//! which punctuation stripping deletes). A combining mark it deletes belongs
+//! to the letter before it when NFKC composes the two (`e` + U+0301 is `é`)
+//! or both are of one script's block (a Devanagari consonant and its virama);
+//! anywhere else (after a joiner, opening the text, on a letter it does not
+//! compose with: `Josh\u{301}decides`) it glues, and is a joiner (found by
+//! attack: `Josh-\u{301}decides-\u{301}to` hid an item). The
 //! default-ignorable marks ([`IGNORABLE_MARKS`]: the combining grapheme
 //! joiner, the variation selectors, the Hangul fillers) are drawn as nothing
 //! and always join.
 
 use super::normalize::{is_space, strips};
-use unicode_normalization::char::is_combining_mark;
+use unicode_normalization::char::{compose, decompose_compatible, is_combining_mark};
+use unicode_normalization::UnicodeNormalization;
 
 /// The default-ignorable code points that are not format characters, assigned
 /// or not (DerivedCoreProperties.txt): drawn as nothing, deleted by
@@ -42,6 +47,60 @@ fn ignorable(c: char) -> bool {
     IGNORABLE_MARKS.iter().any(|&(a, b)| (a..=b).contains(&c))
 }
 
+/// What normalization makes of one character: a word break, a character it
+/// keeps (its NFKC form's last character, which the next mark may compose
+/// with), a combining mark it deletes (its NFKC form), or nothing.
+#[derive(Clone, Copy)]
+enum Kind {
+    Space,
+    Kept(char),
+    Mark(char),
+    Gone,
+}
+
+fn kind(c: char) -> Kind {
+    if is_space(c) {
+        return Kind::Space;
+    }
+    if c.is_ascii() {
+        return if strips(c) { Kind::Gone } else { Kind::Kept(c) };
+    }
+    if ignorable(c) {
+        return Kind::Gone;
+    }
+    // NFKC of the character alone: any part kept keeps it (`①` is `1`); `base` is the
+    // parts composed again while they compose (`ｶ` is `カ`, `é` stays `é`), else the last.
+    let (mut kept, mut parts, mut base, mut single) = (false, 0, c, true);
+    decompose_compatible(c, |d| {
+        kept |= !is_space(d) && !strips(d);
+        parts += 1;
+        match (parts, single.then(|| compose(base, d)).flatten()) {
+            (1, _) => base = d,
+            (_, Some(composed)) => base = composed,
+            _ => (single, base) = (false, d),
+        }
+    });
+    if kept {
+        Kind::Kept(base)
+    } else if parts == 1 && is_combining_mark(base) {
+        Kind::Mark(base)
+    } else {
+        Kind::Gone
+    }
+}
+
+/// Whether the mark `m` belongs to the character `base` it follows: NFKC
+/// composes them, or both are of one 128-character block (a script's letters
+/// and its own marks: Devanagari's virama, Hebrew's points).
+fn attaches(base: char, m: char) -> Option<char> {
+    // NFC of the two, canonical reordering included (`ê` + U+0323 is `ệ`).
+    let mut nfc = [base, m].into_iter().nfc();
+    if let (Some(composed), None) = (nfc.next(), nfc.next()) {
+        return Some(composed);
+    }
+    (base as u32 >> 7 == m as u32 >> 7).then_some(base)
+}
+
 /// Write into `out` (cleared first) `text` without its zero-width spaces and
 /// with each run of joiners read as one space, unless a digit stands on both
 /// sides of it; true when a run so replaced joined two words (a letter or
@@ -50,34 +109,42 @@ fn ignorable(c: char) -> bool {
 pub fn split_joined(text: &str, out: &mut String) -> bool {
     out.clear();
     let mut joined = false;
-    // The last character written: a letter or number, or a mark on one (`word`),
-    // a digit (`digit`); where the run of joiners after it started in `text`.
-    let (mut word, mut digit) = (false, false);
+    // The last character written ended a word (`base`: the character a mark
+    // after it would sit on), or a number (`digit`); where the run of joiners
+    // after it started in `text`.
+    let (mut base, mut digit): (Option<char>, bool) = (None, false);
     let mut run: Option<usize> = None;
     for (i, c) in text.char_indices() {
         if c == ZWSP {
             continue;
         }
-        let space = is_space(c);
-        let on_word = word && run.is_none();
-        let joiner = !space && (ignorable(c) || (strips(c) && !(on_word && is_combining_mark(c))));
-        if joiner {
+        let next = match kind(c) {
+            Kind::Gone => None,
+            Kind::Mark(m) => match base.filter(|_| run.is_none()) {
+                Some(b) => attaches(b, m).map(Kind::Kept),
+                None => None,
+            },
+            other => Some(other),
+        };
+        let Some(next) = next else {
             run.get_or_insert(i);
             continue;
-        }
-        let kept = !space && !strips(c);
+        };
+        let kept = matches!(next, Kind::Kept(_));
         if let Some(start) = run.take() {
             if digit && c.is_numeric() {
                 // Inside a number: the run as it was (without zero-width spaces).
                 out.extend(text[start..i].chars().filter(|&c| c != ZWSP));
             } else {
                 out.push(' ');
-                joined |= word && kept;
+                joined |= base.is_some() && kept;
             }
         }
         out.push(c);
-        // (An attached mark keeps the word it sits on, and ends a number.)
-        word = kept || (word && !space);
+        base = match next {
+            Kind::Kept(last) => Some(last),
+            _ => None,
+        };
         digit = c.is_numeric();
     }
     if run.is_some() {
@@ -135,8 +202,17 @@ mod tests {
             Some("Josh decides")
         );
         assert_eq!(split("a\u{301}-b").as_deref(), Some("a\u{301} b"));
-        // A mark on a letter is no joiner: nothing to split.
+        // A mark on a letter it composes with, or of the letter's own script, is no
+        // joiner: nothing to split.
         assert_eq!(split("cafe\u{301} noir"), None);
+        assert_eq!(split("\u{915}\u{94d}\u{937}"), None);
+        // One it does not compose with glues (found by re-attack: U+FF9E is NFKC's U+3099).
+        assert_eq!(split("Josh\u{301}decides").as_deref(), Some("Josh decides"));
+        assert_eq!(
+            split("Josh\u{ff9e}decides").as_deref(),
+            Some("Josh decides")
+        );
+        assert_eq!(split("\u{ff76}\u{ff9e}\u{ff77}"), None);
         // Vowel signs of Indic scripts are letters (Alphabetic): words go on across them.
         assert_eq!(
             split("\u{915}\u{93e}-\u{916}").as_deref(),
