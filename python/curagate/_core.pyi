@@ -1,5 +1,6 @@
 """Typed surface of the native module `curagate._core` (rust/curagate-py)."""
 
+import os
 from collections.abc import Sequence
 from typing import Any, Final, Literal, Protocol
 
@@ -53,6 +54,9 @@ def content_hash(
     collapse_whitespace: bool = True,
 ) -> int:
     """128-bit XXH3 hash of the normalized text."""
+
+def file_digest(path: str | os.PathLike[str]) -> str:
+    """XXH3-128 of every byte of the file, 32 hex digits (OSError: unreadable)."""
 
 def pii_candidates(texts: list[str], *, min_length: int = 24) -> list[bool]:
     """Per text: may it hold a PII/secret hit (a superset of audit.pii.scan)."""

@@ -330,7 +330,16 @@ pub struct UnionReplay {
     rejected_pairs: u64,
 }
 
+/// XXH3-128 of every byte of the file at `path`, as 32 hex digits, read with the
+/// GIL released; `OSError` when it cannot be read.
+#[pyfunction]
+fn file_digest(py: Python<'_>, path: std::path::PathBuf) -> PyResult<String> {
+    let digest = py.detach(|| curagate_core::hash::file_digest(&path))?;
+    Ok(format!("{digest:032x}"))
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(file_digest, m)?)?;
     m.add_function(wrap_pyfunction!(dedup_candidate_pairs, m)?)?;
     m.add_function(wrap_pyfunction!(dedup_verify_pairs, m)?)?;
     m.add_function(wrap_pyfunction!(dedup_replay_union, m)?)?;
