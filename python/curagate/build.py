@@ -84,28 +84,53 @@ def require_same_file(name: str, path: str, expected: Any) -> None:
     seen = sample_identity(path)
     if seen is not None and seen == list(expected):
         return
-    # In one process the only cause is a writer; on a cluster's node it may also be that
-    # node's own file system (found by re-attack: a file appended to during a Ray run was
-    # blamed on the node's mount alone).
     remote = _on_a_ray_worker()
-    fix = (
-        "; inputs must be on a file system every node sees at the same path, with the same "
-        "bytes, and nothing may write to them while curate runs"
-        if remote
-        else "; run again once nothing writes to the inputs"
-    )
     if seen is None:
         cause = "removed or made unreadable while curate ran" + (
             ", or this node does not see it" if remote else ""
         )
-        raise InputError(f"{name}: {where()} cannot read it at {path} ({cause}){fix}")
-    cause = "it changed while curate ran" + (
-        ", or this node's file system shows other bytes there" if remote else ""
-    )
+        raise InputError(f"{name}: {where()} cannot read it at {path} ({cause}){_fix(remote)}")
     raise InputError(
         f"{name}: {where()} sees another file at {path} ({seen[0]} bytes, digest "
         f"{str(seen[1])[:12]}) than the driver listed ({expected[0]} bytes, digest "
-        f"{str(expected[1])[:12]}): {cause}{fix}"
+        f"{str(expected[1])[:12]}): {_changed(remote)}{_fix(remote)}"
+    )
+
+
+def require_same_bytes(name: str, path: str, seen: str | None, expected: str | None) -> None:
+    """The bytes at ``path`` (``seen``: :func:`curagate.digest.whole_digest` of the file as
+    this task reads it) are those an earlier task read there (``expected``): two stages of
+    one run that each read an input and match their results by row position applied one
+    file's decisions to another file's rows when the two differed where
+    :func:`require_same_file` does not sample (a same-length edit in place, a node's stale
+    copy), exit 0."""
+    if seen is not None and seen == expected:
+        return
+    remote = _on_a_ray_worker()
+    now = "unreadable" if seen is None else seen[:12]
+    then = "none recorded" if expected is None else expected[:12]
+    raise InputError(
+        f"{name}: {where()} reads other bytes at {path} (whole-file digest {now}) than the "
+        f"sketch stage read there (digest {then}), though size and sampled bytes agree: "
+        f"{_changed(remote)}{_fix(remote)}"
+    )
+
+
+def _changed(remote: bool) -> str:
+    # In one process the only cause is a writer; on a cluster's node it may also be that
+    # node's own file system (found by re-attack: a file appended to during a Ray run was
+    # blamed on the node's mount alone).
+    return "it changed while curate ran" + (
+        ", or this node's file system shows other bytes there" if remote else ""
+    )
+
+
+def _fix(remote: bool) -> str:
+    return (
+        "; inputs must be on a file system every node sees at the same path, with the same "
+        "bytes, and nothing may write to them while curate runs"
+        if remote
+        else "; run again once nothing writes to the inputs"
     )
 
 

@@ -113,6 +113,21 @@ def sample_identity(path: str | os.PathLike[str]) -> list[int | str] | None:
     return [size, h.hexdigest()[:32]]
 
 
+def whole_digest(path: str | os.PathLike[str]) -> str | None:
+    """XXH3-128 of every byte of a file, 32 hex digits (the Rust core reads it with the
+    GIL released, at memory speed once cached); None when it cannot be read. Where
+    :func:`sample_identity` is the cheap check against the driver, this one tells two
+    reads of the same input apart when they saw other bytes anywhere in it, at the same
+    size (a staged curate's sketch and filter stages: see
+    :func:`curagate.pipeline.stages.check_same_bytes`)."""
+    from curagate import _core
+
+    try:
+        return _core.file_digest(path)
+    except OSError:
+        return None
+
+
 def require_unchanged(
     paths: Sequence[Path],
     before: Sequence[FileState | None],

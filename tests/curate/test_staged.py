@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -725,6 +726,53 @@ def test_an_input_replaced_between_the_stages_is_an_input_error(tmp_path: Path, 
     with pytest.raises(InputError, match=r"in\.jsonl: .*changed while curate ran"):
         curate([data], tmp_path / "out", executor=Swapping(), work_dir=tmp_path / "work")
     assert not new.exists() and not (tmp_path / "out").exists()
+
+
+def test_an_input_copy_edited_between_the_stages_outside_the_sampled_bytes_is_refused(
+    memfs: Any, tmp_path: Path
+) -> None:
+    """The filter applies the sketch's decisions to the rows it reads by position, and each
+    checked only the size and the first, middle and last 64 KiB of the file it read: a
+    node's copy edited in place (same length) elsewhere between the two stages kept and
+    removed other rows under the sketch's ids, exit 0. Here the copy of a remote input in
+    WORK/inputs/ (which the driver's check of the store does not see) is edited at a
+    quarter of its size."""
+    from curagate.executors.local import LocalExecutor
+
+    rows = [
+        json.dumps({"text": f"record {i:05d} tells of a cat and {'filler ' * 12}"}) + "\n"
+        for i in range(3000)
+    ]
+    rows[1500] = rows[1499]  # one exact copy, so the sketch removes a record
+    data = "".join(rows).encode()
+    assert len(data) > 200 * 1024
+    memfs.pipe("/in/a.jsonl", data)
+    work = tmp_path / "w"
+    quarter = len(data) // 4
+    line = data.count(b"\n", 0, quarter)  # a record well outside the sampled windows
+
+    class Editing(LocalExecutor):
+        """A real executor, with another process editing the node's copy before the filter
+        (`sed -i` on one record: same length, another word)."""
+
+        def map(self, fn: Any, common: Any, items: Any) -> list[Any]:
+            if fn.__name__ == "filter_shard":
+                (copy,) = (work / "inputs").iterdir()
+                lines = copy.read_bytes().split(b"\n")
+                assert b" cat " in lines[line]
+                lines[line] = lines[line].replace(b" cat ", b" dog ")
+                copy.write_bytes(b"\n".join(lines))
+            return super().map(fn, common, items)
+
+    with pytest.raises(InputError) as raised:
+        curate(["memory://in"], tmp_path / "out", executor=Editing(), work_dir=work)
+    err = str(raised.value)
+    assert "\n" not in err
+    assert "memory:///in/a.jsonl: " in err and "reads other bytes at" in err, err
+    assert re.search(r"whole-file digest [0-9a-f]{12}\) than the sketch stage read there "
+                     r"\(digest [0-9a-f]{12}\)", err), err  # fmt: skip
+    assert "nothing writes to the inputs" in err, err
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize("where", ["out in work", "work in out", "same"])

@@ -58,8 +58,12 @@ from curagate.records import Batch, RecordFormat
 
 PARTITIONS = 64
 # 2: a sketch task of curate --split records its input's rows (split_rows.json).
-WORK_SCHEMA = 2
+# 3: a sketch task records the whole-file digest of its input (INPUT_DIGEST).
+WORK_SCHEMA = 3
 DONE = "done.json"
+# A sketch task's done.json: the whole-file digest of the input it read, which the filter
+# task compares with the file it reads (:func:`check_same_bytes`).
+INPUT_DIGEST = "input_digest"
 
 
 @dataclass(frozen=True)
@@ -239,10 +243,44 @@ def check_input(plan: Plan, shard: Shard) -> None:
     require_same_file(shard.name, shard.path, plan.inputs[i] if i < len(plan.inputs) else None)
 
 
-def _read(plan: Plan, shard: Shard) -> Iterator[Batch]:
+def _open(plan: Plan, shard: Shard) -> str | None:
+    """Check the input against the driver's sampled identity (cheap), then digest every
+    byte of it (:func:`curagate.digest.whole_digest`), before :func:`_read` reads it.
+
+    Hashed before the read, not from the bytes the reader parses: the readers (the Rust
+    JSON Lines reader, gzip, zstd, pyarrow's Parquet) open the file themselves. So
+    :func:`_read` checks the sampled identity again once the file is read (a writer during
+    the read), and a filter task compares this digest with its sketch task's
+    (:func:`check_same_bytes`)."""
+    from curagate.digest import whole_digest
+
     check_input(plan, shard)
+    digest = whole_digest(shard.path)
+    if digest is None:
+        check_input(plan, shard)  # says it cannot be read (or the filter refuses the None)
+    return digest
+
+
+def check_same_bytes(plan: Plan, shard: Shard, digest: str | None) -> None:
+    """The filter applies the sketch's decisions to the rows it reads by position: the file
+    it reads (``digest``, from :func:`_open`) must hold the bytes the sketch task read, not
+    only the same size and sampled windows (a same-length edit in place between the two
+    stages, or another node's stale copy, kept and removed other rows under other ids,
+    exit 0)."""
+    from curagate.build import require_same_bytes
+
+    sketched = done(plan.dir("sketch", f"{shard.index:05d}"))
+    recorded = None
+    if sketched is not None and _seal(sketched) == sketched.get(SEAL):
+        recorded = sketched.get(INPUT_DIGEST)
+    require_same_bytes(shard.name, shard.path, digest, recorded)
+
+
+def _read(plan: Plan, shard: Shard) -> Iterator[Batch]:
+    """The batches of the shard (after :func:`_open`), its sampled identity checked again
+    once they are read."""
     cfg = plan.cfg
-    return read_batches(
+    yield from read_batches(
         [shard.path],
         format=None if cfg.format == "auto" else cfg.format,
         text_field=cfg.text_field,
@@ -251,6 +289,7 @@ def _read(plan: Plan, shard: Shard) -> Iterator[Batch]:
         names=[shard.name],
         first_index=shard.index,
     )
+    check_input(plan, shard)
 
 
 _LEAKAGE_CACHE: dict[str, Any] = {}
@@ -355,6 +394,7 @@ def _sketch_into(
         from curagate.pipeline.split_step import InputRows
 
         split_rows = InputRows()
+    digest = _open(plan, shard)
     for batch in _read(plan, shard):
         input_rows += batch.input_rows
         text_read |= batch.format is RecordFormat.TEXT
@@ -439,6 +479,7 @@ def _sketch_into(
         _save(tmp / "band_rec.npy", rec)
         _save(tmp / "band_bounds.npy", bounds.astype(np.int64))
     return {
+        INPUT_DIGEST: digest,
         "input_rows": input_rows,
         "quarantined": len(quarantined),
         "valid": valid,
@@ -815,6 +856,7 @@ def filter_shard(plan: Plan, shard: Shard) -> dict[str, Any]:
 
 
 def _filter(plan: Plan, shard: Shard, tmp: Path) -> dict[str, Any]:
+    check_same_bytes(plan, shard, _open(plan, shard))
     cfg = plan.cfg
     lay = layout(plan)
     i = plan.shards.index(shard)
