@@ -42,6 +42,7 @@ from typing import Any
 
 from curagate.digest import sha256_bytes
 from curagate.errors import CheckFailed, InputError, MissingExtraError
+from curagate.records import loads_strict
 
 ENV_SIGNING_KEY = "CURAGATE_SIGNING_KEY"
 PRIVATE_KEY_NAME = "signing_key.pem"
@@ -467,7 +468,7 @@ def signed_digest(data: bytes) -> str | None:
     (``QUJD`` and ``QUJD==``, or other unused low bits in the last character, decode to
     the same bytes)."""
     try:
-        env = json.loads(data)
+        env = loads_strict(data)
         payload_type, payload = env["payloadType"], env["payload"]
         if not isinstance(payload_type, str) or not isinstance(payload, str):
             return None
@@ -487,7 +488,7 @@ def open_envelope(data: bytes, trusted: Mapping[str, bytes], *, source: str) -> 
     from cryptography.exceptions import InvalidSignature
 
     try:
-        env = json.loads(data)
+        env = loads_strict(data)
         payload_type = env["payloadType"]
         payload = base64.b64decode(env["payload"], validate=True)
         sigs = [
@@ -528,7 +529,7 @@ def open_envelope(data: bytes, trusted: Mapping[str, bytes], *, source: str) -> 
             except InvalidSignature:
                 continue
             try:
-                stmt = json.loads(payload)
+                stmt = loads_strict(payload)
             except (ValueError, RecursionError) as e:
                 raise SignatureInvalid(f"{source}: signed payload is not JSON ({e})") from None
             if not isinstance(stmt, dict) or stmt.get("_type") != STATEMENT_TYPE:

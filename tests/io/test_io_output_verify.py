@@ -145,10 +145,26 @@ def _input_rows_off(folder: Path) -> None:
     _resealed(folder, edit)
 
 
+def _repeated_key(folder: Path) -> None:
+    """A manifest entry that says its row count twice, the marker resealed: Python's reader
+    kept the last (found by attack: exit 0, where a reader keeping the first sees 999)."""
+    import hashlib
+
+    text = (folder / "manifest.json").read_text()
+    edited = text.replace('"rows": ', '"rows": 999, "rows": ', 1)
+    assert edited != text
+    (folder / "manifest.json").write_text(edited)
+    ident = (folder / "stats.json").read_bytes() + edited.encode()
+    marker = json.loads((folder / ".curagate-output.json").read_text())
+    marker["run_id"] = hashlib.sha256(ident).hexdigest()[:16]
+    (folder / ".curagate-output.json").write_text(json.dumps(marker))
+
+
 @pytest.mark.parametrize(
     ("change", "problem"),
     [
         (_nest_manifest, "manifest.json: not a manifest curate writes"),
+        (_repeated_key, "manifest.json: not a manifest curate writes"),
         (_edit_shard, "contents changed"),
         (_add_file, "not listed in manifest.json"),
         (_remove_file, "listed but missing"),

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from curagate.errors import InputError
 from curagate.io.atomic import Claim, atomic_path, check_parent, claim_output
+from curagate.records import loads_strict
 
 MARKER_NAME = ".curagate-output.json"
 # The commands that write a marker (write_marker, report_folder): no other name is one.
@@ -98,7 +99,7 @@ def _tree(folder: Path) -> list[str]:
 def read_marker(folder: Path) -> dict[str, object] | None:
     """The marker of a complete curagate output, or None."""
     try:
-        marker = json.loads(read_regular(folder / MARKER_NAME, MAX_MARKER_BYTES))
+        marker = loads_strict(read_regular(folder / MARKER_NAME, MAX_MARKER_BYTES))
     except (OSError, ValueError, RecursionError):  # nested past the limit: not a marker
         return None
     if (

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import json
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +24,7 @@ from typing import Any
 
 from curagate.digest import sha256_file
 from curagate.io.outputs import MARKER_NAME, MAX_MANIFEST_BYTES, read_marker, read_regular
+from curagate.records import loads_strict
 
 # What each command's marker run id hashes, and the manifest that lists its files.
 _IDENTITY = {"curate": ("stats.json", "manifest.json"), "split": ("split_manifest.json",)}
@@ -119,7 +119,7 @@ def check_output_folder(folder: Path) -> OutputCheck | None:
             f"{' or '.join(names)} changed after the run (the marker's run id differs)"
         )
     try:
-        manifest = json.loads(raw[names[-1]])
+        manifest = loads_strict(raw[names[-1]])
     except (ValueError, RecursionError):  # a nesting bomb is not a manifest either
         manifest = None
     listed = _listed(command, manifest)
@@ -200,7 +200,7 @@ def _count_problems(
     if command != "curate" or stats_raw is None or problems:
         return problems
     try:
-        totals = json.loads(stats_raw)["totals"]
+        totals = loads_strict(stats_raw)["totals"]
         said = {
             "kept": int(totals["kept"]),
             "removed": sum(int(v) for v in totals["removed"].values()),
