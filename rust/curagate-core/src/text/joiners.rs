@@ -48,8 +48,8 @@ fn ignorable(c: char) -> bool {
 }
 
 /// What normalization makes of one character: a word break, a character it
-/// keeps (its NFKC form's last character, which the next mark may compose
-/// with), a combining mark it deletes (its NFKC form), or nothing.
+/// keeps (its NFKC form, composed: what the next mark may compose with), a
+/// combining mark it deletes (its NFKC form), or nothing.
 #[derive(Clone, Copy)]
 enum Kind {
     Space,
