@@ -1552,3 +1552,20 @@ def test_verify_without_a_key_says_a_signature_it_did_not_check_is_there(
     assert main(["verify", str(bundle)]) == 0
     out = capsys.readouterr().out
     assert "signature: model.sig is there but was not checked; pass --public-key" in out
+
+
+def test_a_manifest_that_lists_no_file_is_no_bundle(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found by attack: a one-line manifest listing no file verified "ok, 0 files" and
+    # `registry register` took it.
+    bundle = tmp_path / "b"
+    bundle.mkdir()
+    (bundle / "MANIFEST.json").write_text(
+        '{"schema_version": 1, "kind": "curagate-bundle", "files": {}}'
+    )
+    assert main(["verify", str(bundle)]) == 1
+    assert "lists no file" in capsys.readouterr().err
+    db = str(tmp_path / "r.db")
+    assert main(["registry", "--db", db, "register", str(bundle), "--name", "m"]) == 1
+    assert "lists no file" in capsys.readouterr().err

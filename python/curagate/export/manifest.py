@@ -312,6 +312,12 @@ def check_bundle(bundle: str | os.PathLike[str]) -> VerifyResult:
     if root.is_symlink() or not root.is_dir():
         raise InputError(f"{bundle}: not a directory (a bundle is a real directory, not a link)")
     raw, manifest = _read_manifest(root)
+    if not manifest.files:
+        # Found by attack: `{"files": {}}` by hand verified "ok, 0 files" and registered.
+        raise CheckFailed(
+            f"{manifest_path(root)}: lists no file, where an export lists every file of the "
+            "model; the manifest was replaced or damaged: re-export the bundle"
+        )
     result = VerifyResult(bundle=root, digest=sha256_bytes(raw), manifest=manifest)
     files, result.unsafe = walk_strict(root)
     present = {f for f in files if f not in _NOT_LISTED}
