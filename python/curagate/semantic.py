@@ -136,6 +136,7 @@ def _refuse_unhashed_loads(model_dir: Path) -> None:
                     "with the file itself"
                 )
     refuse_unhashed_loads(model_dir, "the embedding model")
+    _refuse_outside_files(model_dir, PurePosixPath(""))  # no modules.json: one Transformer here
     listing = model_dir / "modules.json"
     try:
         modules = json.loads(read_regular(listing, 1 << 20, follow_links=True))
@@ -145,7 +146,116 @@ def _refuse_unhashed_loads(model_dir: Path) -> None:
         where = module.get("path") if isinstance(module, dict) else None
         if isinstance(where, str):
             _refuse_hidden_module(model_dir, listing, f"module {i}'s path", where)
+            _refuse_outside_files(model_dir, PurePosixPath(where))
             _refuse_hidden_routes(model_dir, PurePosixPath(where), set())
+
+
+# The module configs sentence-transformers reads (the first that holds something wins;
+# all are checked), and what in them names a file or folder to load from: the tokenizer
+# (deprecated, still honoured), the hub cache, and the keyword arguments it hands to
+# transformers' from_pretrained (old and new names; a relative path there is read from
+# the working directory, a bare name from the hub cache).
+_MODULE_CONFIGS = (
+    "sentence_bert_config.json",
+    "sentence_roberta_config.json",
+    "sentence_distilbert_config.json",
+    "sentence_camembert_config.json",
+    "sentence_albert_config.json",
+    "sentence_xlm-roberta_config.json",
+    "sentence_xlnet_config.json",
+)
+_PATH_KEYS = frozenset(
+    {
+        "tokenizer_name_or_path",
+        "model_name_or_path",
+        "pretrained_model_name_or_path",
+        "cache_dir",
+        "cache_folder",
+        "tokenizer_file",
+        "vocab_file",
+        "merges_file",
+        "spm_file",
+        "sp_model_file",
+        "gguf_file",
+        "ov_config",
+    }
+)
+_KWARGS_KEYS = (
+    "model_args",
+    "model_kwargs",
+    "automodel_args",
+    "tokenizer_args",
+    "tokenizer_kwargs",
+    "processor_kwargs",
+    "config_args",
+    "config_kwargs",
+)
+
+
+def _refuse_outside_files(model_dir: Path, module: PurePosixPath) -> None:
+    """InputError (exit 2) when a module's config (sentence_bert_config.json) makes the
+    loader read a file or folder from elsewhere than the model folder: a key of
+    ``_PATH_KEYS`` with a value, or a path in the keyword arguments it passes on. Found
+    by attack: ``tokenizer_name_or_path`` (and ``tokenizer_args.tokenizer_file``) naming a
+    tokenizer outside the folder was loaded, not hashed: a changed tokenizer kept the
+    model_sha256, and the embedding cache served the old tokenizer's vectors."""
+    import json
+
+    from curagate.io.outputs import read_regular
+
+    for name in _MODULE_CONFIGS:
+        config_file = model_dir / module / name
+        try:
+            config = json.loads(read_regular(config_file, 1 << 20, follow_links=True))
+        except (OSError, ValueError):
+            continue  # none, or one the loader cannot read either: it says so on load
+        if not isinstance(config, dict):
+            continue
+        for key, value in config.items():
+            if key in _PATH_KEYS and value is not None:
+                _refuse_outside_file(model_dir, config_file, key, value)
+            if key in _KWARGS_KEYS:
+                for where, found in _paths_in(key, value):
+                    _refuse_outside_file(model_dir, config_file, where, found)
+
+
+def _paths_in(where: str, value: Any) -> Iterator[tuple[str, Any]]:
+    """The values under ``value`` (nested dicts and lists) that name a file: a key of
+    ``_PATH_KEYS``, or a string that reads as a path (``/x``, ``~/x``, ``a/b``, ``..``)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key in _PATH_KEYS and item is not None:
+                yield f"{where}.{key}", item
+            else:
+                yield from _paths_in(f"{where}.{key}", item)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _paths_in(f"{where}[{i}]", item)
+    elif isinstance(value, str) and _reads_as_path(value):
+        yield where, value
+
+
+def _reads_as_path(text: str) -> bool:
+    if not text or any(c.isspace() for c in text):
+        return False  # a chat template, say, is no path
+    return text.startswith("~") or "/" in text or "\\" in text or text == ".."
+
+
+def _refuse_outside_file(model_dir: Path, config_file: Path, where: str, value: Any) -> None:
+    raise InputError(
+        f"{config_file}: {where} = {_json_value(value)} makes sentence-transformers read files "
+        f"from outside {model_dir} (a path, a relative one from the working directory, "
+        "or a name from the Hugging Face cache); curagate hashes the model folder's files only, so "
+        "the model's digest (and its embedding cache) would not cover them: copy those "
+        "files into the model folder and remove the key (the folder's own files are read "
+        "then)"
+    )
+
+
+def _json_value(value: Any) -> str:
+    import json
+
+    return json.dumps(value, ensure_ascii=False)[:200]
 
 
 def _refuse_hidden_module(model_dir: Path, listing: Path, what: str, where: str) -> None:
@@ -187,6 +297,7 @@ def _refuse_hidden_routes(model_dir: Path, module: PurePosixPath, seen: set[Pure
             if not isinstance(key, str):
                 continue
             _refuse_hidden_module(model_dir, config_file, "Router module", key)
+            _refuse_outside_files(model_dir, module / key)
             _refuse_hidden_routes(model_dir, module / key, seen)
         return
 

