@@ -340,7 +340,7 @@ def _load_model(model_dir: Path) -> Any:
     except ImportError:
         pass
     try:
-        return st.SentenceTransformer(str(model_dir), device="cpu", local_files_only=True)
+        model = st.SentenceTransformer(str(model_dir), device="cpu", local_files_only=True)
     except Exception as e:
         # Loading runs the libraries' code on the user's files: whatever it raises
         # (a truncated safetensors file is a SafetensorError) is about those files.
@@ -348,6 +348,52 @@ def _load_model(model_dir: Path) -> Any:
             f"cannot load the embedding model in {model_dir}: {type(e).__name__}: {e}; "
             "check that its files are complete (copy the model directory again)"
         ) from None
+    _refuse_a_tokenizer_without_vocabulary(model, model_dir)
+    return model
+
+
+# Files a tokenizer's vocabulary comes from, named in the error when none is there.
+_TOKENIZER_FILES = (
+    "tokenizer.json",
+    "vocab.txt",
+    "vocab.json",
+    "merges.txt",
+    "spiece.model",
+    "sentencepiece.bpe.model",
+    "tokenizer.model",
+)
+
+
+def _refuse_a_tokenizer_without_vocabulary(model: Any, model_dir: Path) -> None:
+    """InputError (exit 2) when a module's tokenizer knows fewer than half as many word
+    pieces as its model's embedding matrix has rows: its vocabulary files are missing or
+    broken. Found by attack: without tokenizer.json and vocab.txt, transformers built a
+    tokenizer of 5 pieces; every text read as [UNK], curate judged nothing (208 of 208
+    rows unreadable) and leakage --paraphrase passed --fail-on-leak, both exit 0. (A model
+    may have more rows than pieces, padded to a round number: not half as many.)"""
+    for module in model:
+        tokenizer = getattr(module, "tokenizer", None)
+        embeddings = getattr(getattr(module, "auto_model", None), "get_input_embeddings", None)
+        if tokenizer is None or not callable(embeddings):
+            continue
+        try:
+            pieces, rows = len(tokenizer), int(embeddings().num_embeddings)
+        except (TypeError, AttributeError, ValueError):
+            continue
+        if 2 * pieces >= rows:
+            continue
+        there = [name for name in _TOKENIZER_FILES if (model_dir / name).is_file()]
+        found = (
+            f"its tokenizer's files ({', '.join(there)}) hold no more"
+            if there
+            else f"it holds none of the tokenizer's files ({', '.join(_TOKENIZER_FILES)})"
+        )
+        raise InputError(
+            f"embedding model {model_dir}: its tokenizer knows {pieces} word pieces for an "
+            f"embedding matrix of {rows} rows: {found}, so every text would read as unknown "
+            "([UNK]) and nothing would be compared; copy the model directory again with its "
+            "tokenizer files"
+        )
 
 
 # --- embeddings and their cache ----------------------------------------------

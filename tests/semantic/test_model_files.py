@@ -39,6 +39,41 @@ def _data(tmp_path: Path) -> Path:
     return data
 
 
+@pytest.mark.slow
+def test_a_model_without_its_tokenizer_files_is_refused_before_any_text_is_embedded(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found by attack: with tokenizer.json, vocab.txt and their configs gone, transformers
+    # built a tokenizer of 5 pieces; every text read as [UNK], curate judged nothing and
+    # leakage --paraphrase --fail-on-leak passed, exit 0.
+    model = _copy_model(tmp_path)
+    for name in ("tokenizer.json", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json"):
+        (model / name).unlink()
+    out = tmp_path / "out"
+    argv = ["curate", str(_data(tmp_path)), "--out", str(out), "--semantic"]
+    argv += ["--embed-model", str(model), "--format", "text"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"embedding model {model}: its tokenizer knows 5 word pieces" in err
+    assert "none of the tokenizer's files (tokenizer.json, vocab.txt" in err
+    assert not out.exists()
+    with pytest.raises(InputError, match="its tokenizer knows 5 word pieces"):
+        Embedder.create(model).embed(["What is the capital city of France?"])
+
+
+@pytest.mark.slow
+def test_a_tokenizer_with_a_cut_vocabulary_is_refused(tmp_path: Path) -> None:
+    # The files are there but hold a handful of pieces: the count, not the file names.
+    model = _copy_model(tmp_path)
+    (model / "tokenizer.json").unlink()
+    vocab = (model / "vocab.txt").read_text().splitlines()
+    (model / "vocab.txt").write_text("\n".join(vocab[:1000]) + "\n")
+    with pytest.raises(
+        InputError, match=r"knows 1000 word pieces .*tokenizer's files \(vocab\.txt\) hold no more"
+    ):
+        Embedder.create(model).embed(["What is the capital city of France?"])
+
+
 @pytest.mark.parametrize(
     ("config", "where"),
     [
