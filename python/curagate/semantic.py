@@ -739,7 +739,8 @@ class SemanticResult:
     model: str
     index: str
     threshold: float
-    # Texts whose tokens the model mostly does not know ([UNK]): left out of every cluster.
+    # Texts with more than UNKNOWN_WORD_SHARE of their words unknown to the model ([UNK]):
+    # left out of every cluster.
     unreadable: int = 0
     # Texts with no words once normalized (``!!!``, emoji): neither embedded nor clustered
     # (curate counts them as ``steps.near.empty_keys``; split's manifest by the same name).
@@ -901,7 +902,8 @@ def _as_the_model_reads(texts: list[str], model_dir: Path) -> tuple[list[str], l
     A text longer than the model's window is embedded as the first and the last halves of
     the window: the model cut the rest, so conversations under one long system prompt, or
     few-shot prompts under the same examples, were one vector, removed as copies of each
-    other at similarity 1.0. A text whose tokens are mostly unknown to the model (``[UNK]``:
+    other at similarity 1.0. A text with more than :data:`UNKNOWN_WORD_SHARE` of its words
+    unknown to the model (``[UNK]``:
     a script its vocabulary lacks) is kept out of every cluster, as a key with no words
     is: three unrelated Amharic sentences were one vector too."""
     model = _load_model(model_dir)
@@ -911,17 +913,17 @@ def _as_the_model_reads(texts: list[str], model_dir: Path) -> tuple[list[str], l
         return texts, [True] * len(texts)
     unk = getattr(tok, "unk_token_id", None)
     with _quiet_transformers():  # "Token indices sequence length is longer than ...": known
-        pieces = tok(texts, add_special_tokens=False)["input_ids"]
+        encoded = tok(texts, add_special_tokens=False)
+        pieces = encoded["input_ids"]
         # The joiner's own pieces, and a few for what decoding and tokenizing again may add:
         # a tail filling the room was cut by the model at its end, the words that differed.
         budget = room - len(tok(_JOINER, add_special_tokens=False)["input_ids"]) - 4
     seen: list[str] = []
     readable: list[bool] = []
-    for text, ids in zip(texts, pieces, strict=True):
-        known = len(ids) if unk is None else sum(1 for i in ids if i != unk)
+    for k, (text, ids) in enumerate(zip(texts, pieces, strict=True)):
         # (no piece at all: marks and private-use characters the tokenizer drops, which
         # every such text embedded as one vector, unrelated ones "copies" at 1.0)
-        readable.append(bool(ids) and 2 * known > len(ids))
+        readable.append(bool(ids) and _unknown_share(encoded, k, unk) <= UNKNOWN_WORD_SHARE)
         if len(ids) > room:
             head = budget // 2
             tail = ids[len(ids) - (budget - head) :]
@@ -931,6 +933,33 @@ def _as_the_model_reads(texts: list[str], model_dir: Path) -> tuple[list[str], l
 
 
 _JOINER = " ... "
+
+# A text is unreadable to the model when more than this share of its words are unknown to
+# it ([UNK]). Every unknown word is the same piece to the model, so texts that differ only
+# there are one vector (measured with all-MiniLM: five Amharic sentences under one English
+# instruction, cosine 1.000 whether they were 3% or 73% of the words). Found by attack:
+# such translation prompts were "copies" at 1.0 while the rule was "most pieces unknown".
+# Any share may hide the whole difference; one word in a hundred lets through a stray
+# emoji or symbol in a long text (16,562 T0 records: 216 hold an unknown word, 18 more
+# than 1% of their words, none more than 10%).
+UNKNOWN_WORD_SHARE = 0.01
+
+
+def _unknown_share(encoded: Any, k: int, unk: int | None) -> float:
+    """The share of text ``k``'s words (its pieces, where the tokenizer does not say
+    which word each piece is of) that hold an unknown piece."""
+    ids = encoded["input_ids"][k]
+    if unk is None or not ids:
+        return 0.0
+    try:
+        words = encoded.word_ids(k)
+    except (ValueError, AttributeError):  # a slow tokenizer: pieces, not words
+        words = None
+    if words is None:
+        return sum(1 for i in ids if i == unk) / len(ids)
+    every = {w for w in words if w is not None}
+    unknown = {w for w, i in zip(words, ids, strict=True) if i == unk}
+    return len(unknown) / max(1, len(every))
 
 
 @contextmanager

@@ -112,7 +112,7 @@ def test_leakage_says_what_the_paraphrase_model_could_not_read(tmp_path: Path) -
         text=True,
     )
     assert p.returncode == 0, p.stderr
-    said = "not judged by paraphrase (the model cannot read them, mostly [UNK]): 1 reference"
+    said = "not judged by paraphrase (the model cannot read them, over 1% of their words [UNK]): 1"
     assert said in p.stdout and said in (tmp_path / "o" / "leakage.md").read_text()
     report = json.loads((tmp_path / "o" / "leakage.json").read_text())
     assert report["summary"]["paraphrase_unreadable"] == {"reference_items": 1, "corpus_records": 1}

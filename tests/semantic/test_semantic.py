@@ -639,3 +639,16 @@ def test_an_embedding_cache_inside_the_output_is_refused_before_any_work(
     config.write_text(f"semantic: {{enabled: true, cache_dir: {tmp_path / 'o4' / '.emb'}}}\n")
     assert main(["curate", str(data), "--out", str(tmp_path / "o4"), "--config", str(config)]) == 2
     assert "holds the semantic.cache_dir" in capsys.readouterr().err
+
+
+def test_texts_differing_only_in_words_the_model_cannot_read_are_not_copies() -> None:
+    # Found by attack: Amharic sentences under one English instruction were all [UNK] to the
+    # model where they differed, one vector, removed as copies at 1.0: the English pieces
+    # were the majority, so the "mostly [UNK]" rule read them as readable.
+    sentences = ["ሰላም እንዴት ነህ ዛሬ", "ቡና መጠጣት እወዳለሁ", "ገበያ ሄደ", "ትምህርት ቤት መጽሐፍ አነበበ"]
+    prompt = "Translate the following Amharic sentence into English, please: "
+    result = semantic_clusters([prompt + s for s in sentences], threshold=0.9)
+    assert result.removed_count == 0 and result.unreadable == 4
+    # ... and none of them leaks as a paraphrase of another
+    index = ParaphraseIndex([prompt + sentences[0]])
+    assert index.scan([prompt + s for s in sentences[1:]]) == []

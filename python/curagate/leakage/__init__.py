@@ -277,7 +277,7 @@ class LeakageResult:
     # The rows' answers indexed (part "answer"; ``items`` are their prompts).
     answer_items: list[ReferenceItem] = field(default_factory=list)
     # With --paraphrase: reference items and corpus records (by their key) the model could
-    # not read (mostly [UNK]), never compared: "paraphrase 0" alone read as a clean check.
+    # not read (over 1% of the words [UNK]), never compared: "paraphrase 0" alone read as a clean check.
     paraphrase_unreadable: dict[str, int] | None = None
 
     @property

@@ -70,8 +70,8 @@ def summary_lines(result: LeakageResult) -> list[str]:
     unread = result.paraphrase_unreadable or {}
     if any(unread.values()):
         lines.append(
-            f"not judged by paraphrase (the model cannot read them, mostly [UNK]): "
-            f"{unread['reference_items']} reference item(s), {unread['corpus_records']} "
+            "not judged by paraphrase (the model cannot read them, over 1% of their words "
+            f"[UNK]): {unread['reference_items']} reference item(s), {unread['corpus_records']} "
             "corpus record(s)"
         )
     if result.quarantined:

@@ -98,7 +98,7 @@ class SemanticStep(BaseStep):
             "threshold": result.threshold,
             "index": result.index,
             "clusters": result.n_clusters,
-            # mostly [UNK] to the model: kept out of every cluster (see semantic_clusters)
+            # over 1% of its words [UNK] to the model: kept out of every cluster (see semantic_clusters)
             "unreadable_by_model": result.unreadable,
         }
         # Cache hits vary between reruns: CurateResult.runtime, not stats.json.
