@@ -745,6 +745,8 @@ class SemanticResult:
     # Texts with no words once normalized (``!!!``, emoji): neither embedded nor clustered
     # (curate counts them as ``steps.near.empty_keys``; split's manifest by the same name).
     empty_keys: int = 0
+    # Texts longer than the model's window: left out of every cluster (_as_the_model_reads).
+    longer_than_window: int = 0
 
     @property
     def removed_count(self) -> int:
@@ -832,8 +834,16 @@ def semantic_clusters(
             threshold,
             empty_keys=n,
         )
-    seen, readable = _as_the_model_reads([texts[i] for i in at], embedder.model_dir)
-    vectors = embedder.embed(seen)
+    reading = _as_the_model_reads([texts[i] for i in at], embedder.model_dir)
+    # A text longer than the model's window joins no cluster (see _as_the_model_reads) and
+    # is not embedded; the others are one window each.
+    readable = [ok and not long for ok, long in zip(reading.readable, reading.long, strict=True)]
+    short = [w for w, k in enumerate(reading.owner) if not reading.long[k]]
+    vectors = np.zeros((m, 1), dtype=np.float32)
+    if short:
+        found = embedder.embed([reading.windows[w] for w in short])
+        vectors = np.zeros((m, found.shape[1]), dtype=np.float32)
+        vectors[[reading.owner[w] for w in short]] = found
     index, kind = _build_index(vectors, flat_max_rows)
 
     parent = list(range(m))
@@ -891,48 +901,107 @@ def semantic_clusters(
         str(embedder.model_dir),
         kind,
         threshold,
-        readable.count(False),
+        reading.readable.count(False),
         empty_keys=n - m,
+        longer_than_window=sum(reading.long),
     )
 
 
-def _as_the_model_reads(texts: list[str], model_dir: Path) -> tuple[list[str], list[bool]]:
-    """The texts to embed, and whether the model can read each.
+@dataclass(frozen=True, slots=True)
+class _Reading:
+    """How the model reads a list of texts: each as windows that fit the model (one
+    window for a text that fits), and whether it can read the text at all."""
 
-    A text longer than the model's window is embedded as the first and the last halves of
-    the window: the model cut the rest, so conversations under one long system prompt, or
-    few-shot prompts under the same examples, were one vector, removed as copies of each
-    other at similarity 1.0. A text with more than :data:`UNKNOWN_WORD_SHARE` of its words
-    unknown to the model (``[UNK]``:
-    a script its vocabulary lacks) is kept out of every cluster, as a key with no words
-    is: three unrelated Amharic sentences were one vector too."""
+    windows: list[str]  # the texts to embed, every text's windows in order
+    owner: list[int]  # the text each window is of
+    weight: list[int]  # the word pieces each window holds
+    readable: list[bool]
+    long: list[bool]  # longer than the model's window (read in several windows)
+
+    def pooled(self, vectors: npt.NDArray[np.float32], n: int) -> npt.NDArray[np.float32]:
+        """One unit vector per text: its windows' vectors (rows of ``vectors``), averaged
+        by the pieces each holds."""
+        import numpy as np
+
+        if len(self.windows) == n:
+            return vectors
+        out = np.zeros((n, vectors.shape[1]), dtype=np.float64)
+        np.add.at(
+            out,
+            np.asarray(self.owner),
+            vectors.astype(np.float64) * np.asarray(self.weight, dtype=np.float64)[:, None],
+        )
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return (out / np.where(norms > 0, norms, 1.0)).astype(np.float32)
+
+
+def _as_the_model_reads(texts: list[str], model_dir: Path) -> _Reading:
+    """The texts as the model reads them (:class:`_Reading`).
+
+    A text longer than the model's window is read whole, in consecutive windows of the text
+    (cut between words), each embedded alone. Found by attack: the model cut what passed its
+    window (256 word pieces), so conversations under one long system prompt were one vector;
+    then the first and the last halves of the window were embedded, and four unrelated news
+    articles under one site header and footer were removed as copies at similarity 1.0.
+    Semantic dedup leaves such a text out of every cluster (the mean of its windows is the
+    shared prompt's, 0.93 to 0.95 for those conversations); a paraphrase scan compares each
+    window. A text with more than :data:`UNKNOWN_WORD_SHARE` of its words unknown to the
+    model (``[UNK]``: a script its vocabulary lacks) is kept out of every cluster, as a key
+    with no words is: three unrelated Amharic sentences were one vector too."""
     model = _load_model(model_dir)
     tok = getattr(model, "tokenizer", None)
     room = int(getattr(model, "max_seq_length", 0) or 0) - 2  # its [CLS] and [SEP]
     if tok is None or room < 16 or not texts:
-        return texts, [True] * len(texts)
+        n = len(texts)
+        return _Reading(list(texts), list(range(n)), [1] * n, [True] * n, [False] * n)
     unk = getattr(tok, "unk_token_id", None)
+    offsets = bool(getattr(tok, "is_fast", False))
     with _quiet_transformers():  # "Token indices sequence length is longer than ...": known
-        encoded = tok(texts, add_special_tokens=False)
-        pieces = encoded["input_ids"]
-        # The joiner's own pieces, and a few for what decoding and tokenizing again may add:
-        # a tail filling the room was cut by the model at its end, the words that differed.
-        budget = room - len(tok(_JOINER, add_special_tokens=False)["input_ids"]) - 4
-    seen: list[str] = []
-    readable: list[bool] = []
+        encoded = tok(texts, add_special_tokens=False, return_offsets_mapping=offsets)
+    pieces = encoded["input_ids"]
+    # A few pieces spare: a window's text tokenized again may make a piece or two more.
+    size = room - 4
+    reading = _Reading([], [], [], [], [len(ids) > room for ids in pieces])
     for k, (text, ids) in enumerate(zip(texts, pieces, strict=True)):
         # (no piece at all: marks and private-use characters the tokenizer drops, which
         # every such text embedded as one vector, unrelated ones "copies" at 1.0)
-        readable.append(bool(ids) and _unknown_share(encoded, k, unk) <= UNKNOWN_WORD_SHARE)
-        if len(ids) > room:
-            head = budget // 2
-            tail = ids[len(ids) - (budget - head) :]
-            text = f"{tok.decode(ids[:head])}{_JOINER}{tok.decode(tail)}"
-        seen.append(text)
-    return seen, readable
+        reading.readable.append(bool(ids) and _unknown_share(encoded, k, unk) <= UNKNOWN_WORD_SHARE)
+        if len(ids) <= room:
+            reading.windows.append(text)
+            reading.owner.append(k)
+            reading.weight.append(max(1, len(ids)))
+            continue
+        for window, count in _windows(text, encoded, k, size, tok if not offsets else None):
+            reading.windows.append(window)
+            reading.owner.append(k)
+            reading.weight.append(count)
+    return reading
 
 
-_JOINER = " ... "
+def _windows(text: str, encoded: Any, k: int, size: int, slow: Any) -> Iterator[tuple[str, int]]:
+    """Text ``k``'s consecutive windows of at most ``size`` pieces, each cut before a word
+    where the tokenizer says which word a piece is of, with its count of pieces: slices of
+    the text itself (decoded pieces, with ``slow``, a tokenizer that gives no offsets)."""
+    ids = encoded["input_ids"][k]
+    try:
+        words = encoded.word_ids(k)
+    except (ValueError, AttributeError):
+        words = None
+    start = 0
+    while start < len(ids):
+        end = min(start + size, len(ids))
+        if words is not None and end < len(ids):
+            cut = end
+            while cut > start + 1 and words[cut] is not None and words[cut] == words[cut - 1]:
+                cut -= 1
+            end = cut if cut > start + 1 else end  # a word longer than the window: cut it
+        if slow is not None:
+            yield slow.decode(ids[start:end]), end - start
+        else:
+            spans = encoded["offset_mapping"][k]
+            yield text[spans[start][0] : spans[end - 1][1]], end - start
+        start = end
+
 
 # A text is unreadable to the model when more than this share of its words are unknown to
 # it ([UNK]). Every unknown word is the same piece to the model, so texts that differ only
@@ -1044,11 +1113,12 @@ class ParaphraseIndex:
         self.embedder = Embedder.create(model, cache_dir=cache_dir, batch_size=batch_size)
         # As the model reads them (see _as_the_model_reads): an item it cannot read is
         # no evidence of anything (an Amharic item "matched" two unrelated Amharic rows).
-        seen, self._readable = _as_the_model_reads(references, self.embedder.model_dir)
+        reading = _as_the_model_reads(references, self.embedder.model_dir)
+        self._readable = reading.readable
         # An item with no words (punctuation, emoji: empty once normalized) is matched
         # byte for byte only, as the report says: "!!!" was a paraphrase of "!!" (0.96).
         self._worded = [_has_words(t) for t in references]
-        vectors = self.embedder.embed(seen)
+        vectors = reading.pooled(self.embedder.embed(reading.windows), len(references))
         self._index = faiss.IndexFlatIP(vectors.shape[1])
         self._index.add(vectors)
         self.unreadable = self._readable.count(False)  # reference items the model cannot read
@@ -1069,19 +1139,21 @@ class ParaphraseIndex:
         corpus = _as_texts(corpus_keys)
         leaks: list[ParaphraseLeak] = []
         for start in range(0, len(corpus), chunk_rows):
-            seen, readable = _as_the_model_reads(
-                corpus[start : start + chunk_rows], self.embedder.model_dir
-            )
-            self.unreadable_texts.update(
-                text_hash(t)
-                for t, ok in zip(corpus[start : start + chunk_rows], readable, strict=True)
-                if not ok
-            )
-            vectors = self.embedder.embed(seen)
             chunk = corpus[start : start + chunk_rows]
-            for c, r, sim in _range_pairs(self._index, vectors, self.threshold):
+            reading = _as_the_model_reads(chunk, self.embedder.model_dir)
+            readable = reading.readable
+            self.unreadable_texts.update(
+                text_hash(t) for t, ok in zip(chunk, readable, strict=True) if not ok
+            )
+            vectors = self.embedder.embed(reading.windows)
+            # A long text is compared window by window, and leaks at its most similar: an
+            # item is one part of it (the mean of its windows dilutes the item).
+            best: dict[tuple[int, int], float] = {}
+            for w, r, sim in _range_pairs(self._index, vectors, self.threshold):
+                c = reading.owner[w]
                 if readable[c] and self._readable[r] and self._worded[r] and _has_words(chunk[c]):
-                    leaks.append(ParaphraseLeak(r, start + c, sim))
+                    best[c, r] = max(sim, best.get((c, r), sim))
+            leaks += [ParaphraseLeak(r, start + c, sim) for (c, r), sim in best.items()]
         leaks.sort(key=lambda k: (k.corpus, k.reference))
         return leaks
 

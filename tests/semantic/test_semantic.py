@@ -652,3 +652,43 @@ def test_texts_differing_only_in_words_the_model_cannot_read_are_not_copies() ->
     # ... and none of them leaks as a paraphrase of another
     index = ParaphraseIndex([prompt + sentences[0]])
     assert index.scan([prompt + s for s in sentences[1:]]) == []
+
+
+def test_long_texts_under_one_header_and_footer_are_not_copies() -> None:
+    # Found by attack: a text longer than the window was embedded as its first and last
+    # pieces only, so four unrelated news articles under one site header and footer were
+    # removed as copies of the first at similarity 1.0.
+    header = "Welcome to Example News. Home | World | Politics | Business | Science. " * 20
+    footer = " Copyright 2026 Example News. All rights reserved. Terms | Privacy. " * 20
+    topics = [
+        "The central bank raised interest rates by a quarter point citing inflation.",
+        "Astronomers discovered a new exoplanet orbiting a red dwarf star nearby.",
+        "The local football club won the championship after a penalty shootout.",
+        "A new malaria vaccine reduced infections by seventy percent in a trial.",
+    ]
+    texts = [header + " ".join([t] * 15) + footer for t in topics]
+    result = semantic_clusters(texts)
+    assert result.removed_count == 0 and result.longer_than_window == 4, result.similarity
+    # The same article under the header and footer is still a copy of itself.
+    # ... and a long text is compared with the short ones by none of its parts.
+    result = semantic_clusters([texts[0], header[:400]], threshold=0.5)
+    assert result.removed_count == 0 and result.longer_than_window == 1
+
+
+@pytest.mark.slow  # a curate run
+def test_curate_counts_and_prints_texts_longer_than_the_model_window(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    header = "Welcome to Example News. Home | World | Politics | Business | Science. " * 20
+    topics = ["Interest rates rose by a quarter point.", "A new exoplanet was found nearby."]
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps({"text": header + t + header}) + "\n" for t in topics))
+    out = tmp_path / "o"
+    argv = ["curate", str(src), "--out", str(out), "--semantic", "--format", "text"]
+    assert main(argv) == 0
+    stats = json.loads((out / "stats.json").read_text())["steps"]["semantic"]
+    assert stats["longer_than_model_window"] == 2 and stats["removed"] == 0
+    assert "not semantic             2   (longer than the embedding model's window" in (
+        capsys.readouterr().out
+    )

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import Any
 
 from curagate.curate import CurateResult, curate, read_early
 from curagate.limits import MAX_THREADS, float_arg, int_arg, refuse_idle
@@ -190,6 +191,7 @@ def print_summary(r: CurateResult) -> None:
     for reason, count in sorted(r.removed.items()):
         if reason not in ("exact", "near"):
             lines.append(f"  removed {reason:<8}{count:>10,}")
+    lines += _not_judged(steps.get("semantic", {}))
     lines += [
         f"  kept            {r.kept:>10,}   {'(kept/)' if r.kept else '(none: no kept/ folder)'}",
         f"  dedup rate      {r.dedup_rate:>10.1%}",
@@ -215,3 +217,15 @@ def print_summary(r: CurateResult) -> None:
     for w in r.stats["warnings"]:
         lines.append(f"warning: {w}")
     print("\n".join(lines))
+
+
+def _not_judged(semantic: dict[str, Any]) -> list[str]:
+    """Lines for the records semantic dedup left out of every cluster (kept unless another
+    step removed them), where there are any: stats.json alone said so."""
+    lines = []
+    if semantic.get("longer_than_model_window"):
+        lines.append(
+            f"  not semantic    {semantic['longer_than_model_window']:>10,}   "
+            "(longer than the embedding model's window: not compared, see stats.json)"
+        )
+    return lines

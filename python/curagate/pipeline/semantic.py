@@ -100,6 +100,8 @@ class SemanticStep(BaseStep):
             "clusters": result.n_clusters,
             # over 1% of its words [UNK] to the model: kept out of every cluster (see semantic_clusters)
             "unreadable_by_model": result.unreadable,
+            # longer than the model reads at once: kept out of every cluster
+            "longer_than_model_window": result.longer_than_window,
         }
         # Cache hits vary between reruns: CurateResult.runtime, not stats.json.
         self._runtime = {"encoded": result.encoded, "cached": result.cached}
