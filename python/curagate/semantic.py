@@ -935,6 +935,28 @@ class _Reading:
         return (out / np.where(norms > 0, norms, 1.0)).astype(np.float32)
 
 
+def pair_similarities(
+    texts: Sequence[str],
+    others: Sequence[str],
+    *,
+    model: str | Path | None = None,
+    cache_dir: str | Path | None = None,
+    batch_size: int = 64,
+) -> list[float]:
+    """The cosine similarity of each text to the other at its place, as reported
+    (:func:`rounded_similarity`), the texts read as the model reads them (a long text: its
+    windows' mean)."""
+    _require("numpy")
+    if not texts:
+        return []
+    embedder = Embedder.create(model, cache_dir=cache_dir, batch_size=batch_size)
+    both = [*texts, *others]
+    reading = _as_the_model_reads(both, embedder.model_dir)
+    vectors = reading.pooled(embedder.embed(reading.windows), len(both))
+    n = len(texts)
+    return [rounded_similarity(vectors[k] @ vectors[n + k]) for k in range(n)]
+
+
 def _as_the_model_reads(texts: list[str], model_dir: Path) -> _Reading:
     """The texts as the model reads them (:class:`_Reading`).
 

@@ -692,3 +692,32 @@ def test_curate_counts_and_prints_texts_longer_than_the_model_window(
     assert "not semantic             2   (longer than the embedding model's window" in (
         capsys.readouterr().out
     )
+
+
+@pytest.mark.slow  # a curate run
+def test_a_near_copy_following_its_survivor_out_reports_its_own_similarity(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found by attack: a3 (a near copy of a) followed a, removed as a paraphrase of b, and
+    # was reported at a's similarity to b (0.9658): its own is 0.80.
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    a = (
+        "What is the capital city of France, and which river flows through it, and what "
+        "famous tower stands there near the river banks in the middle of the city today"
+    )
+    b = (
+        "Which city is the capital of France, which river runs through it, and what famous "
+        "tower stands near that river in the middle of the city today"
+    )
+    a3 = a + " Answer in Spanish only, using one short paragraph with no lists"
+    src = tmp_path / "in.jsonl"
+    rows = [("b", b), ("a", a), ("a3", a3)]
+    src.write_text("".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in rows))
+    out = tmp_path / "o"
+    argv = ["curate", str(src), "--out", str(out), "--semantic", "--format", "text"]
+    assert main([*argv, "--near-threshold", "0.5"]) == 0
+    removed = pq.read_table(out / "removed").to_pylist()
+    got = {r["id"]: (r["reason"], r["kept_id"], round(r["similarity"], 4)) for r in removed}
+    vectors = Embedder.create(None).embed([b, a3])
+    own = round(float(vectors[0] @ vectors[1]), 4)
+    assert got == {"a": ("semantic", "b", 0.9658), "a3": ("semantic", "b", own)} and own < 0.85

@@ -40,6 +40,7 @@ class SemanticStep(BaseStep):
         from curagate.semantic import (  # heavy: only when enabled
             default_cache_dir,
             model_identity,
+            pair_similarities,
             semantic_clusters,
         )
 
@@ -81,9 +82,9 @@ class SemanticStep(BaseStep):
         survivor = pc.replace_with_mask(everyone, is_gone, reps)
         cluster_id = pc.take(survivor, fates.cluster_id)
         # Those (exact or near copies) whose survivor was removed here follow it: they are
-        # removed as semantic copies of its representative, at its similarity (their own
-        # text was never embedded). Kept as "exact" with 1.0, they read as copies of a
-        # text they are not.
+        # removed as semantic copies of its representative (kept as "exact" with 1.0, they
+        # read as copies of a text they are not), at their own similarity to it. Found by
+        # attack: they carried their survivor's (0.9658 for a near copy at 0.80).
         gone_similarity = pc.replace_with_mask(
             pa.repeat(pa.scalar(1.0, pa.float32()), len(ids)),
             is_gone,
@@ -92,6 +93,20 @@ class SemanticStep(BaseStep):
         copies = pc.is_in(fates.reason, pa.array(["exact", "near"]))
         followed = pc.and_(pc.and_(copies, pc.is_in(fates.cluster_id, gone)), pc.invert(is_gone))
         moved = pc.or_(is_gone, followed)
+        similarity = pc.if_else(is_gone, gone_similarity, fates.similarity)
+        if pc.any(followed).as_py():
+            who = pc.indices_nonzero(followed)
+            every_key = pa.chunked_array(self._keys).combine_chunks()
+            own = pair_similarities(
+                pc.take(every_key, who).to_pylist(),
+                pc.take(every_key, pc.take(cluster_id, who)).to_pylist(),
+                model=sem.model,
+                cache_dir=cache_dir,
+                batch_size=sem.batch_size,
+            )
+            similarity = pc.replace_with_mask(
+                pc.cast(similarity, pa.float32()), followed, pa.array(own, pa.float32())
+            )
         self._stats = {
             "enabled": True,
             **model_identity(sem.model),  # name and digest: not where it is installed
@@ -109,9 +124,7 @@ class SemanticStep(BaseStep):
             reason=pc.if_else(moved, "semantic", fates.reason),
             cluster_id=cluster_id,
             kept_id=None,  # the id at cluster_id
-            similarity=pc.if_else(
-                moved, pc.take(gone_similarity, fates.cluster_id), fates.similarity
-            ),
+            similarity=similarity,
             extra=fates.extra,
         )
 
