@@ -721,3 +721,38 @@ def test_a_near_copy_following_its_survivor_out_reports_its_own_similarity(
     vectors = Embedder.create(None).embed([b, a3])
     own = round(float(vectors[0] @ vectors[1]), 4)
     assert got == {"a": ("semantic", "b", 0.9658), "a3": ("semantic", "b", own)} and own < 0.85
+
+
+@pytest.mark.slow  # two leakage runs
+@pytest.mark.parametrize(
+    "record",
+    [
+        {"prompt": "Give me an example quiz question about geography.", "completion": ""},
+        {"messages": [{"role": "user", "content": "Give me a quiz question."}]},
+        {
+            "prompt": "Which answer is better?",
+            "chosen": PHOTOSYNTHESIS + " " + JANET,
+            "rejected": "",
+        },
+    ],
+)
+def test_paraphrase_leakage_compares_every_string_of_a_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, record: dict[str, Any]
+) -> None:
+    # Found by attack: the paraphrase pass read the key (and the other strings joined), so
+    # a reworded golden question that was a completion or an assistant turn was never
+    # compared alone: "paraphrase 0", exit 0 under --fail-on-leak.
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    if "messages" in record:
+        record["messages"].append({"role": "assistant", "content": CAPITAL_REWORDED})
+    else:
+        record["completion" if "completion" in record else "rejected"] = CAPITAL_REWORDED
+    ref, corpus = tmp_path / "ref.jsonl", tmp_path / "cor.jsonl"
+    ref.write_text(json.dumps({"question": CAPITAL}) + "\n")
+    corpus.write_text(json.dumps(record) + "\n")
+    argv = ["leakage", "--reference", str(ref), "--reference-text-field", "question"]
+    argv += ["--corpus", str(corpus), "--paraphrase", "--fail-on-leak"]
+    assert main([*argv, "--out", str(tmp_path / "lk")]) == 1
+    report = json.loads((tmp_path / "lk" / "leakage.json").read_text())
+    (match,) = report["leaks"][0]["matches"]
+    assert match["methods"] == ["paraphrase"] and match["similarity"] > 0.9

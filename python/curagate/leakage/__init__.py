@@ -1660,9 +1660,15 @@ def _scan_file(
         # every command (curagate.leakage.texts).
         texts = row_texts(batch.table, batch.format, keys, text_field)
         hits_of = _new_hits(lambda t: _scan(index, paraphrases, t), texts, index)
+        reported: set[tuple[int, int]] = set()
         for scanned, _, hits in hits_of:
             if hits:
                 _collect(by_item, index, hits, scanned, _places(batch, hits))
+                reported.update((h.record, index.hit_item(h.item)) for h in hits)
+        if paraphrases is not None:
+            more = _paraphrased_strings(index, paraphrases, batch.table, reported)
+            if more:
+                _collect(by_item, index, more, keys, _places(batch, more))
         if paraphrases is not None:  # by their key, once per record (not per text scanned)
             part.paraphrase_unreadable += paraphrases.unreadable_among(keys)
         part.unreadable.extend(_unreadable_fields(batch, texts))
@@ -1685,6 +1691,43 @@ def _scan_file(
                 if paraphrases is not None:
                     part.paraphrase_unreadable += paraphrases.unreadable_among(qkeys)
     return part
+
+
+def _paraphrased_strings(
+    index: LeakageIndex, paraphrases: Any, table: pa.Table, reported: set[tuple[int, int]]
+) -> list[_core.Leak]:
+    """Paraphrase hits of each string a row holds, one by one (a completion, a chosen or
+    rejected response, each message's content), for the (row, item) pairs not ``reported``
+    already, each at its most similar string. Found by attack: the paraphrase pass read the
+    texts the lexical methods read, the key and the other strings joined, where a reworded
+    item that is one field of a record is diluted: an assistant turn asking "Which city is
+    the capital of France?" was no paraphrase of the golden question (it is at 0.97 alone)."""
+    strings: list[str] = []
+    owner: list[int] = []
+    columns = [c for c in table.column_names if c != "id"]
+    for row, record in enumerate(table.select(columns).to_pylist()):
+        for text in dict.fromkeys(_strings_in(record)):
+            strings.append(text)
+            owner.append(row)
+    best: dict[tuple[int, int], float] = {}
+    for p in paraphrases.scan(strings):
+        row, item = owner[p.corpus], index.unsplit(p.reference)
+        pair = (row, index.hit_item(item))
+        if pair not in reported and p.similarity > best.get((row, item), -2.0):
+            best[row, item] = p.similarity
+    return [_core.Leak(row, item, similarity=sim) for (row, item), sim in sorted(best.items())]
+
+
+def _strings_in(value: Any) -> Iterator[str]:
+    """Every string inside ``value`` (a row as Python objects), in order."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _strings_in(v)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            yield from _strings_in(v)
 
 
 def _unreadable_fields(batch: Batch, texts: RowTexts) -> list[Quarantined]:
