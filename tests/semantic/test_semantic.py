@@ -756,3 +756,19 @@ def test_paraphrase_leakage_compares_every_string_of_a_record(
     report = json.loads((tmp_path / "lk" / "leakage.json").read_text())
     (match,) = report["leaks"][0]["matches"]
     assert match["methods"] == ["paraphrase"] and match["similarity"] > 0.9
+
+
+@pytest.mark.slow  # a curate run
+def test_curate_prints_how_many_records_the_model_could_not_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found by attack: stats.json counted them (unreadable_by_model), the summary said nothing.
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    src = tmp_path / "in.jsonl"
+    texts = ["ሰላም ለዓለም ሁሉ", "እንዴት ነህ ዛሬ", CAPITAL, PHOTOSYNTHESIS]
+    src.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
+    argv = ["curate", str(src), "--out", str(tmp_path / "o"), "--semantic", "--format", "text"]
+    assert main(argv) == 0
+    assert "not semantic             2   (the embedding model cannot read them" in (
+        capsys.readouterr().out
+    )

@@ -223,6 +223,11 @@ def _not_judged(semantic: dict[str, Any]) -> list[str]:
     """Lines for the records semantic dedup left out of every cluster (kept unless another
     step removed them), where there are any: stats.json alone said so."""
     lines = []
+    if semantic.get("unreadable_by_model"):
+        lines.append(
+            f"  not semantic    {semantic['unreadable_by_model']:>10,}   "
+            "(the embedding model cannot read them, over 1% of their words [UNK]: not compared)"
+        )
     if semantic.get("longer_than_model_window"):
         lines.append(
             f"  not semantic    {semantic['longer_than_model_window']:>10,}   "
