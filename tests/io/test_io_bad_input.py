@@ -204,6 +204,27 @@ def test_a_raw_control_character_is_named_once_with_its_column(
     assert (q.line, q.reason) == (2, "malformed JSON: Invalid control character at column 12")
 
 
+@pytest.mark.parametrize(
+    ("line", "field"),
+    [
+        ('{"text": "ok \\ud800 there"}', "text"),
+        ('{"text": "a b", "meta": {"notes": ["ok", "x\\udc00"]}}', "meta.notes[1]"),
+    ],
+)
+def test_a_lone_surrogate_escape_is_quarantined_with_its_field_and_fix(
+    write_jsonl: Callable[..., Path], line: str, field: str
+) -> None:
+    # Found by attack: the advice was "make its values and types match the other rows".
+    path = write_jsonl("s.jsonl", [GOOD, line, GOOD])
+    [q] = all_quarantined(read_all([path]))
+    assert q.line == 2, q.reason
+    assert q.reason == (
+        f"a lone UTF-16 surrogate escape (such as \\ud800) at field '{field}' is not a "
+        "character: remove it, or write the whole character (a pair such as \\ud83d\\ude00, "
+        "or the character itself)"
+    )
+
+
 def test_a_repeated_key_is_quarantined_with_the_fix_for_it(
     write_jsonl: Callable[..., Path],
 ) -> None:

@@ -2078,7 +2078,7 @@ def _arrow_refusal(text: bytes, max_length: int) -> str:
     try:
         _arrow_read(text, max_length)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-        return _unconvertible(exc)
+        return _unconvertible(exc, text)
     return "cannot convert the row to Arrow: a key is written twice; keep one value per key"
 
 
@@ -2154,9 +2154,20 @@ def _kind_conflict(record: dict[str, Any], first_kind: dict[str, str]) -> str | 
     return None
 
 
-def _unconvertible(exc: Exception) -> str:
-    """The quarantine reason of a row Arrow cannot convert, with how to fix it."""
+def _unconvertible(exc: Exception, line: bytes | None = None) -> str:
+    """The quarantine reason of a row Arrow cannot convert (``line``: its JSON), with how
+    to fix it."""
     message = re.sub(r"\.? in row \d+$", "", _describe(exc))
+    if "surrogate" in message.lower():
+        # Found by attack: a lone "\ud800" escape was told to "make its values and types
+        # match the other rows".
+        where = _lone_surrogate_field(line)
+        at = f" at field '{where}'" if where else ""
+        return (
+            f"a lone UTF-16 surrogate escape (such as \\ud800){at} is not a character: "
+            "remove it, or write the whole character (a pair such as \\ud83d\\ude00, or "
+            "the character itself)"
+        )
     if "was specified twice" in message:  # {"x": 1, "x": 2}: which one is meant is unknown
         fix = "keep one value per key"
     elif "straddl" in message:  # one line longer than the largest block Arrow reads
@@ -2167,6 +2178,35 @@ def _unconvertible(exc: Exception) -> str:
     else:
         fix = "make its values and types match the other rows"
     return f"cannot convert the row to Arrow: {message}; {fix}"
+
+
+def _lone_surrogate_field(line: bytes | None) -> str | None:
+    """The path of the first string of ``line`` (a JSON object) holding a lone surrogate
+    (``messages[1].content``), or None."""
+    try:
+        record = json.loads(line) if line is not None else None
+    except (ValueError, RecursionError):
+        return None
+
+    def find(value: Any, path: str) -> str | None:
+        if isinstance(value, str):
+            return path if re.search("[\ud800-\udfff]", value) else None
+        if isinstance(value, dict):
+            for key, v in value.items():
+                name = f"{path}.{key}" if path else str(key)
+                if re.search("[\ud800-\udfff]", str(key)):
+                    return name
+                found = find(v, name)
+                if found:
+                    return found
+        if isinstance(value, list):
+            for i, v in enumerate(value):
+                found = find(v, f"{path}[{i}]")
+                if found:
+                    return found
+        return None
+
+    return find(record, "")
 
 
 class _MergedSchema:
@@ -2225,7 +2265,7 @@ def _convert_one_by_one(
             one = _arrow_read(text, max_length)
             merged.add(one.schema)
         except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-            reject(k, _unconvertible(exc), text)
+            reject(k, _unconvertible(exc, text), text)
             continue
         tables.append(one)
         kept.append(k)
@@ -2254,7 +2294,7 @@ def _convert_one_by_one(
         try:
             cast_tables.append(pa.concat_tables([empty, one], promote_options="permissive"))
         except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
-            reject(k, _unconvertible(exc), by_record[k])
+            reject(k, _unconvertible(exc, by_record[k]), by_record[k])
             continue
         cast_kept.append(k)
     if not cast_tables:
