@@ -1603,6 +1603,8 @@ def split(
             **model_identity(model),
             "clusters": sem.n_clusters,
             "unreadable_by_model": sem.unreadable,
+            # longer than the model's window: in no cluster (curate's stats count them too)
+            "longer_than_model_window": sem.longer_than_window,
             # keys with no words once normalized, in no cluster: curate's name for them
             # (`steps.near.empty_keys`; the manifest did not count them)
             "empty_keys": sem.empty_keys,

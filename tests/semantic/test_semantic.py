@@ -222,6 +222,21 @@ def test_split_semantic_keeps_paraphrases_in_one_split(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+def test_split_semantic_counts_texts_longer_than_the_model_window(tmp_path: Path) -> None:
+    # A text longer than the window joins no cluster (split, as curate): the manifest counts
+    # them by curate's name, and two such texts under one header and footer are two units.
+    header = "Welcome to Example News. Home | World | Politics | Business | Science. " * 20
+    topics = ["Interest rates rose by a quarter point.", "A new exoplanet was found nearby."]
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps({"text": header + t + header}) + "\n" for t in topics))
+    cache = ["--cache-dir", str(tmp_path / "cache")]
+    assert main(["split", str(src), "--out", str(tmp_path / "o"), "--semantic", *cache]) == 0
+    manifest = json.loads((tmp_path / "o" / "split_manifest.json").read_text())
+    assert manifest["semantic"]["longer_than_model_window"] == 2
+    assert manifest["units"] == {"count": 2, "largest": 1}
+
+
+@pytest.mark.slow
 def test_split_semantic_joins_no_record_whose_key_has_no_words(tmp_path: Path) -> None:
     # Found by attack: split passed the raw keys to the embedding step, so "!!!" and "???"
     # (cosine 0.6, no words once normalized) were one unit, where curate --semantic never

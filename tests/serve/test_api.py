@@ -357,7 +357,9 @@ def test_uploaded_reports_are_judged_and_recorded(
     assert (
         r.status_code == 201 and r.json()["accepted"] is True and r.json()["path"] == "api upload"
     )
-    forged = dict(body, report=body["report"].replace('"warn"', '"pass"'))
+    report = json.loads(body["report"])
+    assert report["verdict"] == "warn"
+    forged = dict(body, report=json.dumps({**report, "verdict": "pass"}, indent=2))
     r = client.post("/api/v1/reports", json=forged, headers=bearer(world, "carol"))
     assert r.status_code == 201 and r.json()["accepted"] is False
     assert "changed after the gate signed it" in r.json()["why"]
