@@ -57,22 +57,61 @@ def _kind(c: str) -> tuple[str, str]:
     return "gone", c
 
 
+# The Unicode Script of the pool's letters and marks (below), by hand: Python's unicodedata
+# has no Script property. A mark of none of these (the combining accents, U+3099, the Vedic
+# marks: script Inherited) belongs to no letter's script.
+_SCRIPTS = (
+    (0x0041, 0x024F, "Latin"),
+    (0x0590, 0x05FF, "Hebrew"),
+    (0x0600, 0x06FF, "Arabic"),
+    (0x0900, 0x097F, "Devanagari"),
+    (0x0E00, 0x0E7F, "Thai"),
+    (0x10A0, 0x10FF, "Georgian"),
+    (0x1C90, 0x1CBF, "Georgian"),
+    (0x30A1, 0x30FA, "Katakana"),
+    (0x4E00, 0x9FFF, "Han"),
+)
+
+
+def _script(c: str) -> str | None:
+    return next((name for a, b, name in _SCRIPTS if a <= ord(c) <= b), None)
+
+
+def _attached(on: str, mark: str) -> str | None:
+    composed = _composed(on, mark)
+    if composed and all(_kept(x) for x in composed.lower()):
+        return composed
+    script = _script(on)
+    return on if script is not None and _script(mark) == script else None
+
+
+def _numeric(c: str) -> bool:
+    return unicodedata.category(c)[0] == "N"
+
+
+def _in_number(c: str) -> bool:
+    import string
+
+    return all(x in string.punctuation for x in unicodedata.normalize("NFKC", c))
+
+
 def reference(text: str) -> str | None:
     """The view, in two steps: each character is a word character (kept, or a deleted
-    mark that composes with the character before it or is of its 128-character block),
-    a space, or a joiner; each run of joiners is one space unless a number stands on both
-    sides; None when no run so replaced stood between a word and a letter or number."""
+    mark that NFC composes with the character before it into one lowercasing keeps, or of
+    its script), a space, or a joiner; each run of joiners is one space unless it is ASCII
+    punctuation (after NFKC) between two numbers (after NFKC); None when no run so replaced
+    stood between a word and a letter or number."""
     bare = text.replace(ZWSP, "")
     kinds: list[str] = []
-    base: str | None = None
+    forms: list[str] = []
     for c in bare:
         kind, form = _kind(c)
         if kind == "mark":
-            on = base if kinds and kinds[-1] == "kept" else None
-            attached = on and (_composed(on, form) or (ord(on) >> 7 == ord(form) >> 7 and on))
+            on = forms[-1] if kinds and kinds[-1] == "kept" else None
+            attached = _attached(on, form) if on else None
             kind, form = ("kept", attached) if attached else ("gone", c)
         kinds.append(kind)
-        base = form if kind == "kept" else None
+        forms.append(form)
     out, joined, i = [], False, 0
     while i < len(bare):
         if kinds[i] != "gone":
@@ -85,7 +124,10 @@ def reference(text: str) -> str | None:
         numeric = (
             i > 0
             and j < len(bare)
-            and unicodedata.category(bare[i - 1])[0] == unicodedata.category(bare[j])[0] == "N"
+            and kinds[i - 1] == kinds[j] == "kept"
+            and _numeric(forms[i - 1])
+            and _numeric(forms[j])
+            and all(_in_number(c) for c in bare[i:j])
         )
         if numeric:
             out.append(bare[i:j])
@@ -108,6 +150,7 @@ POOL = (
     + list("\u3002\uff0c\u0e01\u0e31\u20ac\U0001f600\u00b2\u2153\u2160\u3007\u0903\u093e")
     + list("\u0915\u094d\u200a\u2028\u00a0\u3000\x1e\x1f\x00\x7f\x9f\ue000\u0378")
     + list("e\u00e9\u0302\u0323\u00a8\u2460\uff76\uff9e\uff9f\u30ab\u3099\u05d0\u05b0")
+    + list("I\u0307\u217c\u217e\u10d0\u1c90\u1cd0\uff0e\u05c1\u0591")
     + [chr(c) for rng in _IGNORABLE_MARKS for c in rng]
 )
 

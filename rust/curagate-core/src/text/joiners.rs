@@ -24,6 +24,7 @@
 use super::normalize::{is_space, strips};
 use unicode_normalization::char::{compose, decompose_compatible, is_combining_mark};
 use unicode_normalization::UnicodeNormalization;
+use unicode_script::{Script, UnicodeScript};
 
 /// The default-ignorable code points that are not format characters, assigned
 /// or not (DerivedCoreProperties.txt): drawn as nothing, deleted by
@@ -89,16 +90,38 @@ fn kind(c: char) -> Kind {
     }
 }
 
-/// Whether the mark `m` belongs to the character `base` it follows: NFKC
-/// composes them, or both are of one 128-character block (a script's letters
-/// and its own marks: Devanagari's virama, Hebrew's points).
+/// Whether the mark `m` belongs to the character `base` it follows, and what
+/// the two are then: NFC composes them into a character lowercasing keeps
+/// whole (`e` + U+0301 is `é`; `I` + U+0307 is `İ`, whose lowercase `i̇` puts
+/// the mark back, and normalization deletes it: found by re-attack), or the
+/// mark is of the base's own script (Devanagari's virama, Hebrew's points;
+/// by the Unicode Script property: found by re-attack, a Vedic mark after a
+/// Georgian capital of one 128-character block glued two words).
 fn attaches(base: char, m: char) -> Option<char> {
     // NFC of the two, canonical reordering included (`ê` + U+0323 is `ệ`).
     let mut nfc = [base, m].into_iter().nfc();
     if let (Some(composed), None) = (nfc.next(), nfc.next()) {
-        return Some(composed);
+        if composed.to_lowercase().all(|c| !strips(c)) {
+            return Some(composed);
+        }
     }
-    (base as u32 >> 7 == m as u32 >> 7).then_some(base)
+    let script = base.script();
+    let own = !matches!(script, Script::Common | Script::Inherited | Script::Unknown);
+    (own && m.script() == script).then_some(base)
+}
+
+/// Whether `c` may stand inside a number (`15.5`, `1,000`, `17-23`): ASCII
+/// punctuation, as written or once NFKC maps it (`．`, `，`). A control, a
+/// format character or a letter between two digits glues them; found by
+/// re-attack, so did glue between Roman-numeral letters (`ⅼ`, NFKC's `l`),
+/// once read as digits.
+fn in_number(c: char) -> bool {
+    if c.is_ascii() {
+        return c.is_ascii_punctuation();
+    }
+    let mut all = true;
+    decompose_compatible(c, |d| all &= d.is_ascii_punctuation());
+    all
 }
 
 /// Write into `out` (cleared first) `text` without its zero-width spaces and
@@ -110,10 +133,11 @@ pub fn split_joined(text: &str, out: &mut String) -> bool {
     out.clear();
     let mut joined = false;
     // The last character written ended a word (`base`: the character a mark
-    // after it would sit on), or a number (`digit`); where the run of joiners
-    // after it started in `text`.
+    // after it would sit on), or a number (`digit`: its NFKC form is one);
+    // where the run of joiners after it started in `text`, and whether every
+    // joiner of it may stand inside a number.
     let (mut base, mut digit): (Option<char>, bool) = (None, false);
-    let mut run: Option<usize> = None;
+    let mut run: Option<(usize, bool)> = None;
     for (i, c) in text.char_indices() {
         if c == ZWSP {
             continue;
@@ -127,25 +151,25 @@ pub fn split_joined(text: &str, out: &mut String) -> bool {
             other => Some(other),
         };
         let Some(next) = next else {
-            run.get_or_insert(i);
+            run.get_or_insert((i, true)).1 &= in_number(c);
             continue;
         };
-        let kept = matches!(next, Kind::Kept(_));
-        if let Some(start) = run.take() {
-            if digit && c.is_numeric() {
+        let kept = match next {
+            Kind::Kept(b) => Some(b),
+            _ => None,
+        };
+        if let Some((start, numeric)) = run.take() {
+            if numeric && digit && kept.is_some_and(char::is_numeric) {
                 // Inside a number: the run as it was (without zero-width spaces).
                 out.extend(text[start..i].chars().filter(|&c| c != ZWSP));
             } else {
                 out.push(' ');
-                joined |= base.is_some() && kept;
+                joined |= base.is_some() && kept.is_some();
             }
         }
         out.push(c);
-        base = match next {
-            Kind::Kept(last) => Some(last),
-            _ => None,
-        };
-        digit = c.is_numeric();
+        base = kept;
+        digit = kept.is_some_and(char::is_numeric);
     }
     if run.is_some() {
         out.push(' ');
@@ -217,6 +241,25 @@ mod tests {
         assert_eq!(
             split("\u{915}\u{93e}-\u{916}").as_deref(),
             Some("\u{915}\u{93e} \u{916}")
+        );
+    }
+
+    #[test]
+    fn glue_between_digits_or_numeral_letters_splits() {
+        // Found by re-attack: Roman-numeral letters (NFKC's `l`, `d`) read as digits kept
+        // the glue between them, and so did a control between two digits.
+        assert_eq!(
+            split("wil\u{217c}\u{1f}\u{217e}o").as_deref(),
+            Some("wil\u{217c} \u{217e}o")
+        );
+        assert_eq!(split("17\u{1f}23").as_deref(), Some("17 23"));
+        assert_eq!(split("17\u{ff0e}23"), None); // NFKC's `.`
+                                                 // `I` + U+0307 composes to `İ`, whose lowercase puts the mark back: glue.
+        assert_eq!(split("HI\u{307}THERE").as_deref(), Some("HI THERE"));
+        // A mark of another script glues, though of the same 128-character block.
+        assert_eq!(
+            split("\u{10d0}\u{1c90}\u{1cd0}\u{10d0}").as_deref(),
+            Some("\u{10d0}\u{1c90} \u{10d0}")
         );
     }
 
