@@ -97,13 +97,17 @@ def require_same_file(name: str, path: str, expected: Any) -> None:
     )
 
 
-def require_same_bytes(name: str, path: str, seen: str | None, expected: str | None) -> None:
+def require_same_bytes(
+    name: str, path: str, seen: str | None, expected: str | None, *, copy: bool = False
+) -> None:
     """The bytes at ``path`` (``seen``: :func:`curagate.digest.whole_digest` of the file as
     this task reads it) are those an earlier task read there (``expected``): two stages of
     one run that each read an input and match their results by row position applied one
     file's decisions to another file's rows when the two differed where
     :func:`require_same_file` does not sample (a same-length edit in place, a node's stale
-    copy), exit 0."""
+    copy), exit 0. ``copy``: ``path`` is the work folder's download of the remote
+    input ``name``, which a rerun does not download again (found by re-attack: the fix
+    "run again" could never work there)."""
     if seen is not None and seen == expected:
         return
     remote = _on_a_ray_worker()
@@ -112,7 +116,12 @@ def require_same_bytes(name: str, path: str, seen: str | None, expected: str | N
     raise InputError(
         f"{name}: {where()} reads other bytes at {path} (whole-file digest {now}) than the "
         f"sketch stage read there (digest {then}), though size and sampled bytes agree: "
-        f"{_changed(remote)}{_fix(remote)}"
+        + (
+            f"the work folder's copy of it changed; delete {path} (or the work folder) and "
+            "run again to download it again"
+            if copy
+            else f"{_changed(remote)}{_fix(remote)}"
+        )
     )
 
 

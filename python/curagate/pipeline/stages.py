@@ -273,7 +273,8 @@ def check_same_bytes(plan: Plan, shard: Shard, digest: str | None) -> None:
     recorded = None
     if sketched is not None and _seal(sketched) == sketched.get(SEAL):
         recorded = sketched.get(INPUT_DIGEST)
-    require_same_bytes(shard.name, shard.path, digest, recorded)
+    copy = Path(shard.path).is_relative_to(plan.dir("inputs"))
+    require_same_bytes(shard.name, shard.path, digest, recorded, copy=copy)
 
 
 def _read(plan: Plan, shard: Shard) -> Iterator[Batch]:
