@@ -12,19 +12,17 @@
 //! What normalization deletes is judged as it judges it, after NFKC (found by
 //! re-attack: U+FF9E, a letter as written, is NFKC's combining mark U+3099,
 //! which punctuation stripping deletes). A combining mark it deletes belongs
-//! to the letter before it when NFKC composes the two (`e` + U+0301 is `é`)
-//! or both are of one script's block (a Devanagari consonant and its virama);
-//! anywhere else (after a joiner, opening the text, on a letter it does not
-//! compose with: `Josh\u{301}decides`) it glues, and is a joiner (found by
-//! attack: `Josh-\u{301}decides-\u{301}to` hid an item). The
-//! default-ignorable marks ([`IGNORABLE_MARKS`]: the combining grapheme
-//! joiner, the variation selectors, the Hangul fillers) are drawn as nothing
-//! and always join.
+//! to the letter before it only when NFC composes the two into a letter
+//! lowercasing keeps (`e` + U+0301 is `é`); anywhere else (after a joiner,
+//! opening the text, on a letter it does not compose with: `Josh\u{301}decides`,
+//! a virama, a titlo) it glues, and is a joiner (found by attack:
+//! `Josh-\u{301}decides-\u{301}to` hid an item). The default-ignorable marks
+//! ([`IGNORABLE_MARKS`]: the combining grapheme joiner, the variation
+//! selectors, the Hangul fillers) are drawn as nothing and always join.
 
 use super::normalize::{is_space, strips};
 use unicode_normalization::char::{compose, decompose_compatible, is_combining_mark};
 use unicode_normalization::UnicodeNormalization;
-use unicode_script::{Script, UnicodeScript};
 
 /// The default-ignorable code points that are not format characters, assigned
 /// or not (DerivedCoreProperties.txt): drawn as nothing, deleted by
@@ -49,12 +47,13 @@ fn ignorable(c: char) -> bool {
 }
 
 /// What normalization makes of one character: a word break, a character it
-/// keeps (its NFKC form, composed: what the next mark may compose with), a
-/// combining mark it deletes (its NFKC form), or nothing.
+/// keeps (its NFKC form, composed: what the next mark may compose with, and
+/// whether that form opens with a number), a combining mark it deletes (its
+/// NFKC form), or nothing.
 #[derive(Clone, Copy)]
 enum Kind {
     Space,
-    Kept(char),
+    Kept(char, bool),
     Mark(char),
     Gone,
 }
@@ -64,17 +63,22 @@ fn kind(c: char) -> Kind {
         return Kind::Space;
     }
     if c.is_ascii() {
-        return if strips(c) { Kind::Gone } else { Kind::Kept(c) };
+        return if strips(c) {
+            Kind::Gone
+        } else {
+            Kind::Kept(c, c.is_ascii_digit())
+        };
     }
     if ignorable(c) {
         return Kind::Gone;
     }
     // NFKC of the character alone: any part kept keeps it (`①` is `1`); `base` is the
     // parts composed again while they compose (`ｶ` is `カ`, `é` stays `é`), else the last.
-    let (mut kept, mut parts, mut base, mut single) = (false, 0, c, true);
+    let (mut kept, mut parts, mut base, mut single, mut opens) = (false, 0, c, true, false);
     decompose_compatible(c, |d| {
         kept |= !is_space(d) && !strips(d);
         parts += 1;
+        opens |= parts == 1 && d.is_numeric();
         match (parts, single.then(|| compose(base, d)).flatten()) {
             (1, _) => base = d,
             (_, Some(composed)) => base = composed,
@@ -82,7 +86,7 @@ fn kind(c: char) -> Kind {
         }
     });
     if kept {
-        Kind::Kept(base)
+        Kind::Kept(base, opens)
     } else if parts == 1 && is_combining_mark(base) {
         Kind::Mark(base)
     } else {
@@ -90,24 +94,23 @@ fn kind(c: char) -> Kind {
     }
 }
 
-/// Whether the mark `m` belongs to the character `base` it follows, and what
-/// the two are then: NFC composes them into a character lowercasing keeps
-/// whole (`e` + U+0301 is `é`; `I` + U+0307 is `İ`, whose lowercase `i̇` puts
-/// the mark back, and normalization deletes it: found by re-attack), or the
-/// mark is of the base's own script (Devanagari's virama, Hebrew's points;
-/// by the Unicode Script property: found by re-attack, a Vedic mark after a
-/// Georgian capital of one 128-character block glued two words).
+/// The character the mark `m` and the character `base` before it are, when
+/// the mark belongs to it: NFC composes them (canonical reordering included:
+/// `ê` + U+0323 is `ệ`) into a character lowercasing keeps whole (`I` + U+0307
+/// is `İ`, whose lowercase `i̇` puts the mark back, and normalization deletes
+/// it: found by re-attack). Any other mark normalization deletes glues: a
+/// Devanagari virama, a Hebrew cantillation mark and a Cyrillic titlo too
+/// (found by re-attacks: a rule by 128-character block let a Vedic mark after
+/// a Georgian capital through, and one by the Unicode Script property let the
+/// titlo between Russian words and the virama between a Hindi and an English
+/// word through). Text of those scripts so gets a view split at such marks
+/// inside its words: one more view scanned, no word lost.
 fn attaches(base: char, m: char) -> Option<char> {
-    // NFC of the two, canonical reordering included (`ê` + U+0323 is `ệ`).
     let mut nfc = [base, m].into_iter().nfc();
-    if let (Some(composed), None) = (nfc.next(), nfc.next()) {
-        if composed.to_lowercase().all(|c| !strips(c)) {
-            return Some(composed);
-        }
+    match (nfc.next(), nfc.next()) {
+        (Some(composed), None) if composed.to_lowercase().all(|c| !strips(c)) => Some(composed),
+        _ => None,
     }
-    let script = base.script();
-    let own = !matches!(script, Script::Common | Script::Inherited | Script::Unknown);
-    (own && m.script() == script).then_some(base)
 }
 
 /// Whether `c` may stand inside a number (`15.5`, `1,000`, `17-23`): ASCII
@@ -145,7 +148,7 @@ pub fn split_joined(text: &str, out: &mut String) -> bool {
         let next = match kind(c) {
             Kind::Gone => None,
             Kind::Mark(m) => match base.filter(|_| run.is_none()) {
-                Some(b) => attaches(b, m).map(Kind::Kept),
+                Some(b) => attaches(b, m).map(|b| Kind::Kept(b, false)),
                 None => None,
             },
             other => Some(other),
@@ -154,12 +157,12 @@ pub fn split_joined(text: &str, out: &mut String) -> bool {
             run.get_or_insert((i, true)).1 &= in_number(c);
             continue;
         };
-        let kept = match next {
-            Kind::Kept(b) => Some(b),
-            _ => None,
+        let (kept, opens) = match next {
+            Kind::Kept(b, opens) => (Some(b), opens),
+            _ => (None, false),
         };
         if let Some((start, numeric)) = run.take() {
-            if numeric && digit && kept.is_some_and(char::is_numeric) {
+            if numeric && digit && opens {
                 // Inside a number: the run as it was (without zero-width spaces).
                 out.extend(text[start..i].chars().filter(|&c| c != ZWSP));
             } else {
@@ -226,10 +229,19 @@ mod tests {
             Some("Josh decides")
         );
         assert_eq!(split("a\u{301}-b").as_deref(), Some("a\u{301} b"));
-        // A mark on a letter it composes with, or of the letter's own script, is no
-        // joiner: nothing to split.
+        // A mark on a letter it composes with is no joiner: nothing to split.
         assert_eq!(split("cafe\u{301} noir"), None);
-        assert_eq!(split("\u{915}\u{94d}\u{937}"), None);
+        // Any other glues, of the letter's script too (found by re-attacks: a virama
+        // between a Hindi and an English word, a titlo between Russian words).
+        assert_eq!(
+            split("\u{915}\u{94d}\u{937}").as_deref(),
+            Some("\u{915} \u{937}")
+        );
+        assert_eq!(split("\u{915}\u{94d}word").as_deref(), Some("\u{915} word"));
+        assert_eq!(
+            split("\u{434}\u{483}\u{434}").as_deref(),
+            Some("\u{434} \u{434}")
+        );
         // One it does not compose with glues (found by re-attack: U+FF9E is NFKC's U+3099).
         assert_eq!(split("Josh\u{301}decides").as_deref(), Some("Josh decides"));
         assert_eq!(
@@ -254,9 +266,12 @@ mod tests {
         );
         assert_eq!(split("17\u{1f}23").as_deref(), Some("17 23"));
         assert_eq!(split("17\u{ff0e}23"), None); // NFKC's `.`
-                                                 // `I` + U+0307 composes to `İ`, whose lowercase puts the mark back: glue.
+                                                 // The character after a run opens with a number or not by its NFKC form's first
+                                                 // part (found by re-attack: `㎡` is `m2`, no number to keep `60-` with).
+        assert_eq!(split("60-\u{33a1} x").as_deref(), Some("60 \u{33a1} x"));
+        // `I` + U+0307 composes to `İ`, whose lowercase puts the mark back: glue.
         assert_eq!(split("HI\u{307}THERE").as_deref(), Some("HI THERE"));
-        // A mark of another script glues, though of the same 128-character block.
+        // A mark of another script glues (a Vedic mark after a Georgian capital).
         assert_eq!(
             split("\u{10d0}\u{1c90}\u{1cd0}\u{10d0}").as_deref(),
             Some("\u{10d0}\u{1c90} \u{10d0}")
