@@ -209,6 +209,8 @@ def test_a_raw_control_character_is_named_once_with_its_column(
     [
         ('{"text": "ok \\ud800 there"}', "text"),
         ('{"text": "a b", "meta": {"notes": ["ok", "x\\udc00"]}}', "meta.notes[1]"),
+        # In a key: shown escaped (found by re-attack: writing the reason was exit 3).
+        ('{"text": "a b", "\\ud800k": 1}', "\\ud800k"),
     ],
 )
 def test_a_lone_surrogate_escape_is_quarantined_with_its_field_and_fix(
@@ -223,6 +225,20 @@ def test_a_lone_surrogate_escape_is_quarantined_with_its_field_and_fix(
         "character: remove it, or write the whole character (a pair such as \\ud83d\\ude00, "
         "or the character itself)"
     )
+
+
+def test_a_lone_surrogate_in_a_key_is_quarantined_by_curate_not_a_crash(
+    write_jsonl: Callable[..., Path], tmp_path: Path
+) -> None:
+    from curagate.cli import main
+
+    path = write_jsonl("k.jsonl", [GOOD, '{"text": "a b", "\\ud800k": 1}', GOOD])
+    assert main(["curate", str(path), "--out", str(tmp_path / "o"), "--quiet"]) == 0
+    [entry] = [
+        json.loads(line)
+        for line in (tmp_path / "o" / "quarantine.jsonl").read_text("utf-8").splitlines()
+    ]
+    assert entry["line"] == 2 and "at field '\\ud800k'" in entry["reason"], entry
 
 
 def test_a_repeated_key_is_quarantined_with_the_fix_for_it(

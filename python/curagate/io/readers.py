@@ -2162,7 +2162,10 @@ def _unconvertible(exc: Exception, line: bytes | None = None) -> str:
         # Found by attack: a lone "\ud800" escape was told to "make its values and types
         # match the other rows".
         where = _lone_surrogate_field(line)
-        at = f" at field '{where}'" if where else ""
+        # The path may hold the surrogate itself (in a key): escaped, as the reason is
+        # written as UTF-8 (found by re-attack: exit 3 writing the quarantine).
+        shown = where.encode("utf-8", "backslashreplace").decode() if where else None
+        at = f" at field '{shown}'" if shown else ""
         return (
             f"a lone UTF-16 surrogate escape (such as \\ud800){at} is not a character: "
             "remove it, or write the whole character (a pair such as \\ud83d\\ude00, or "
