@@ -167,18 +167,27 @@ def test_a_cached_vector_is_the_same_whatever_torchs_thread_count(tmp_path: Path
 def test_the_cache_keeps_vectors_of_other_numerics_apart(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Another torch, transformers or CPU capability may change a vector's last bits: the
-    # cache serves a run only what was computed as it computes.
+    # Another torch, transformers, CPU capability or kernel setting may change a vector's
+    # last bits: the cache serves a run only what was computed as it computes (found by
+    # re-attack: DNNL_MAX_CPU_ISA=AVX2 changed every vector under one folder name).
     from curagate import semantic
 
     texts = THREAD_SENSITIVE[:2]
+    monkeypatch.delenv("DNNL_MAX_CPU_ISA", raising=False)
+    semantic.cache_numerics.cache_clear()
     Embedder.create(None, cache_dir=tmp_path).embed(texts)
     again = Embedder.create(None, cache_dir=tmp_path)
     again.embed(texts)
     assert (again.cached, again.encoded) == (2, 0)
     numerics = semantic.cache_numerics()
     assert "threads-1" in numerics and "cpu-" in numerics and "torch-" in numerics
-    monkeypatch.setattr(semantic, "cache_numerics", lambda: numerics.replace("cpu-", "cpu-X"))
-    other = Embedder.create(None, cache_dir=tmp_path)
-    other.embed(texts)
-    assert (other.cached, other.encoded) == (0, 2)
+    monkeypatch.setenv("DNNL_MAX_CPU_ISA", "AVX2")
+    semantic.cache_numerics.cache_clear()
+    try:
+        assert semantic.cache_numerics() == numerics + "_DNNL_MAX_CPU_ISA-AVX2"
+        other = Embedder.create(None, cache_dir=tmp_path)
+        other.embed(texts)
+        assert (other.cached, other.encoded) == (0, 2)
+    finally:
+        monkeypatch.delenv("DNNL_MAX_CPU_ISA")
+        semantic.cache_numerics.cache_clear()
