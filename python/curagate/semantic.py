@@ -986,7 +986,16 @@ def _as_the_model_reads(texts: list[str], model_dir: Path) -> _Reading:
     with no words is: three unrelated Amharic sentences were one vector too."""
     model = _load_model(model_dir)
     tok = getattr(model, "tokenizer", None)
-    room = int(getattr(model, "max_seq_length", 0) or 0) - 2  # its [CLS] and [SEP]
+    window = int(getattr(model, "max_seq_length", 0) or 0)
+    room = window - 2  # its [CLS] and [SEP]
+    if tok is not None and 0 < window < MIN_WINDOW:
+        # Found by re-attack: a window of 17 pieces turned both guards off (long and
+        # unreadable texts were clustered again, Amharic prompts copies at 1.0).
+        raise InputError(
+            f"{model_dir}: the model reads at most {window} word pieces a text "
+            f"(max_seq_length); curagate needs a window of at least {MIN_WINDOW}: use "
+            "another model, or set a larger max_seq_length in its sentence_bert_config.json"
+        )
     if tok is None or room < 16 or not texts:
         n = len(texts)
         return _Reading(list(texts), list(range(n)), [1] * n, [True] * n, [False] * n)
@@ -1040,6 +1049,10 @@ def _windows(text: str, encoded: Any, k: int, size: int, slow: Any) -> Iterator[
             yield text[spans[start][0] : spans[end - 1][1]], end - start
         start = end
 
+
+# The least model window (max_seq_length, in word pieces) the readable and long-text rules
+# can work with: 16 pieces of text, its [CLS] and [SEP].
+MIN_WINDOW = 18
 
 # A text is unreadable to the model when more than this share of its words are unknown to
 # it ([UNK]). Every unknown word is the same piece to the model, so texts that differ only

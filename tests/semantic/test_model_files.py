@@ -191,3 +191,23 @@ def test_the_cache_keeps_vectors_of_other_numerics_apart(
     finally:
         monkeypatch.delenv("DNNL_MAX_CPU_ISA")
         semantic.cache_numerics.cache_clear()
+
+
+@pytest.mark.slow
+def test_a_model_window_too_small_for_the_reading_rules_is_refused(tmp_path: Path) -> None:
+    # Found by re-attack: a model with max_seq_length 17 turned off the long-text and
+    # unreadable-text rules (Amharic prompts were copies at 1.0 again, 0 counted).
+    import json
+    import shutil
+
+    from curagate.errors import InputError
+    from curagate.semantic import resolve_model_dir, semantic_clusters
+
+    model = tmp_path / "m"
+    shutil.copytree(resolve_model_dir(None), model)
+    config = model / "sentence_bert_config.json"
+    settings = json.loads(config.read_text())
+    settings["max_seq_length"] = 17
+    config.write_text(json.dumps(settings))
+    with pytest.raises(InputError, match=r"reads at most 17 word pieces a text"):
+        semantic_clusters(["a text", "another text"], model=model)
