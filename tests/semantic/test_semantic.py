@@ -783,6 +783,24 @@ def test_paraphrase_leakage_compares_every_string_of_a_record(
     assert match["methods"] == ["paraphrase"] and match["similarity"] > 0.9
 
 
+@pytest.mark.slow  # a leakage run
+def test_paraphrase_leakage_compares_each_line_of_a_quarantined_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found by re-attack: a row quarantined for a lone surrogate elsewhere was compared as
+    # its strings joined ("s3", U+FFFD, the question): no paraphrase, exit 0.
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    ref, corpus = tmp_path / "ref.jsonl", tmp_path / "cor.jsonl"
+    ref.write_text(json.dumps({"question": CAPITAL}) + "\n")
+    corpus.write_text(json.dumps({"id": "s3", "meta": "\ud800", "text": CAPITAL_REWORDED}) + "\n")
+    argv = ["leakage", "--reference", str(ref), "--reference-text-field", "question"]
+    argv += ["--corpus", str(corpus), "--paraphrase", "--fail-on-leak"]
+    assert main([*argv, "--out", str(tmp_path / "lk")]) == 1
+    report = json.loads((tmp_path / "lk" / "leakage.json").read_text())
+    (match,) = report["leaks"][0]["matches"]
+    assert match["methods"] == ["paraphrase"] and match["similarity"] > 0.9
+
+
 @pytest.mark.slow  # a curate run
 def test_curate_prints_how_many_records_the_model_could_not_read(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch

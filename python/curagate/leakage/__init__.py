@@ -1685,10 +1685,19 @@ def _scan_file(
                 # With the views of a valid row's key (its turns one by one, decoded...).
                 qtexts = RowTexts(qkeys, None)
                 qhits = _new_hits(lambda t: _scan(index, paraphrases, t), qtexts, index)
+                qreported: set[tuple[int, int]] = set()
                 for scanned, _, hits in qhits:
                     if hits:
                         _collect(by_item, index, hits, scanned, where)
+                        qreported.update((h.record, index.hit_item(h.item)) for h in hits)
                 if paraphrases is not None:
+                    # Each line alone, as a valid row's strings (found by re-attack: a
+                    # reworded item beside an id and a lone surrogate in a row quarantined
+                    # for it was diluted in the row's text, exit 0 under --fail-on-leak).
+                    lines = [text.split("\n") for text in found]
+                    more = _paraphrased(index, paraphrases, lines, qreported)
+                    if more:
+                        _collect(by_item, index, more, qkeys, where)
                     part.paraphrase_unreadable += paraphrases.unreadable_among(qkeys)
     return part
 
@@ -1702,11 +1711,22 @@ def _paraphrased_strings(
     texts the lexical methods read, the key and the other strings joined, where a reworded
     item that is one field of a record is diluted: an assistant turn asking "Which city is
     the capital of France?" was no paraphrase of the golden question (it is at 0.97 alone)."""
+    columns = [c for c in table.column_names if c != "id"]
+    rows = [list(_strings_in(record)) for record in table.select(columns).to_pylist()]
+    return _paraphrased(index, paraphrases, rows, reported)
+
+
+def _paraphrased(
+    index: LeakageIndex,
+    paraphrases: Any,
+    rows: Sequence[Sequence[str]],
+    reported: set[tuple[int, int]],
+) -> list[_core.Leak]:
+    """:func:`_paraphrased_strings` of each row's ``strings``."""
     strings: list[str] = []
     owner: list[int] = []
-    columns = [c for c in table.column_names if c != "id"]
-    for row, record in enumerate(table.select(columns).to_pylist()):
-        for text in dict.fromkeys(_strings_in(record)):
+    for row, texts in enumerate(rows):
+        for text in dict.fromkeys(texts):
             strings.append(text)
             owner.append(row)
     best: dict[tuple[int, int], float] = {}
