@@ -986,13 +986,13 @@ def _as_the_model_reads(texts: list[str], model_dir: Path) -> _Reading:
     with no words is: three unrelated Amharic sentences were one vector too."""
     model = _load_model(model_dir)
     tok = getattr(model, "tokenizer", None)
-    window = int(getattr(model, "max_seq_length", 0) or 0)
-    room = window - 2  # its [CLS] and [SEP]
-    if tok is not None and 0 < window < MIN_WINDOW:
+    span = int(getattr(model, "max_seq_length", 0) or 0)
+    room = span - 2  # its [CLS] and [SEP]
+    if tok is not None and 0 < span < MIN_WINDOW:
         # Found by re-attack: a window of 17 pieces turned both guards off (long and
         # unreadable texts were clustered again, Amharic prompts copies at 1.0).
         raise InputError(
-            f"{model_dir}: the model reads at most {window} word pieces a text "
+            f"{model_dir}: the model reads at most {span} word pieces a text "
             f"(max_seq_length); curagate needs a window of at least {MIN_WINDOW}: use "
             "another model, or set a larger max_seq_length in its sentence_bert_config.json"
         )

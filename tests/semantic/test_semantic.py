@@ -748,17 +748,28 @@ def test_a_near_copy_following_its_survivor_out_reports_its_own_similarity(
     assert got == {"a": ("semantic", "b", 0.9658), "a3": ("semantic", "b", own)} and own < 0.85
 
 
-@pytest.mark.slow  # two leakage runs
+@pytest.mark.slow  # a leakage run each
 @pytest.mark.parametrize(
     "record",
     [
-        {"prompt": "Give me an example quiz question about geography.", "completion": ""},
-        {"messages": [{"role": "user", "content": "Give me a quiz question."}]},
+        {
+            "prompt": "Give me an example quiz question about geography.",
+            "completion": CAPITAL_REWORDED,
+        },
+        {
+            "messages": [
+                {"role": "user", "content": "Give me a quiz question."},
+                {"role": "assistant", "content": CAPITAL_REWORDED},
+            ]
+        },
         {
             "prompt": "Which answer is better?",
             "chosen": PHOTOSYNTHESIS + " " + JANET,
-            "rejected": "",
+            "rejected": CAPITAL_REWORDED,
         },
+        # Quarantined for the lone surrogate (found by re-attack: its strings were compared
+        # joined, "s3", U+FFFD and the question: no paraphrase).
+        {"id": "s3", "meta": "\ud800", "text": CAPITAL_REWORDED},
     ],
 )
 def test_paraphrase_leakage_compares_every_string_of_a_record(
@@ -768,31 +779,9 @@ def test_paraphrase_leakage_compares_every_string_of_a_record(
     # a reworded golden question that was a completion or an assistant turn was never
     # compared alone: "paraphrase 0", exit 0 under --fail-on-leak.
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    if "messages" in record:
-        record["messages"].append({"role": "assistant", "content": CAPITAL_REWORDED})
-    else:
-        record["completion" if "completion" in record else "rejected"] = CAPITAL_REWORDED
     ref, corpus = tmp_path / "ref.jsonl", tmp_path / "cor.jsonl"
     ref.write_text(json.dumps({"question": CAPITAL}) + "\n")
     corpus.write_text(json.dumps(record) + "\n")
-    argv = ["leakage", "--reference", str(ref), "--reference-text-field", "question"]
-    argv += ["--corpus", str(corpus), "--paraphrase", "--fail-on-leak"]
-    assert main([*argv, "--out", str(tmp_path / "lk")]) == 1
-    report = json.loads((tmp_path / "lk" / "leakage.json").read_text())
-    (match,) = report["leaks"][0]["matches"]
-    assert match["methods"] == ["paraphrase"] and match["similarity"] > 0.9
-
-
-@pytest.mark.slow  # a leakage run
-def test_paraphrase_leakage_compares_each_line_of_a_quarantined_row(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Found by re-attack: a row quarantined for a lone surrogate elsewhere was compared as
-    # its strings joined ("s3", U+FFFD, the question): no paraphrase, exit 0.
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    ref, corpus = tmp_path / "ref.jsonl", tmp_path / "cor.jsonl"
-    ref.write_text(json.dumps({"question": CAPITAL}) + "\n")
-    corpus.write_text(json.dumps({"id": "s3", "meta": "\ud800", "text": CAPITAL_REWORDED}) + "\n")
     argv = ["leakage", "--reference", str(ref), "--reference-text-field", "question"]
     argv += ["--corpus", str(corpus), "--paraphrase", "--fail-on-leak"]
     assert main([*argv, "--out", str(tmp_path / "lk")]) == 1
