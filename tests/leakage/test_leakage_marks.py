@@ -482,15 +482,19 @@ def leaks_of(reference: Path, corpus: Path) -> list[tuple[str, str, list[int]]]:
 def test_a_copy_with_a_space_for_each_zero_width_non_joiner_is_found_once(
     tmp_path: Path, item: str, copy: str
 ) -> None:
+    prompt = "این متن را ترجمه کنید."
+    rows = [
+        {"prompt": prompt, "completion": copy + "\n\nپایان."},
+        {"prompt": prompt, "completion": "مریم به مغازه رفت و نان خرید."},
+    ]
+    assert_found_once(tmp_path, item, rows)
+
+
+def assert_found_once(tmp_path: Path, item: str, rows: list[dict[str, str]]) -> None:
+    """``item`` (beside an Arabic one) is found in ``rows[0]`` alone, reported once, as the
+    item (its text and part), not as the view with spaces."""
     ref = write(tmp_path / "ref.jsonl", [{"text": item}, {"text": AR}])
-    corpus = write(
-        tmp_path / "corpus.jsonl",
-        [
-            {"prompt": "این متن را ترجمه کنید.", "completion": copy + "\n\nپایان."},
-            {"prompt": "این متن را ترجمه کنید.", "completion": "مریم به مغازه رفت و نان خرید."},
-        ],
-    )
-    # Reported once, as the item (its text and part), not as the view with spaces.
+    corpus = write(tmp_path / "corpus.jsonl", rows)
     assert leaks_of(ref, corpus) == [(item, "prompt", [0])]
 
 
@@ -548,12 +552,7 @@ FA_DIGITS = (
 def test_a_spaced_copy_of_an_item_with_joiners_in_other_company_is_found_once(
     tmp_path: Path, item: str, copy: str
 ) -> None:
-    ref = write(tmp_path / "ref.jsonl", [{"text": item}, {"text": AR}])
-    corpus = write(
-        tmp_path / "corpus.jsonl",
-        [{"text": copy}, {"text": "مریم به مغازه رفت و نان خرید."}],
-    )
-    assert leaks_of(ref, corpus) == [(item, "prompt", [0])]
+    assert_found_once(tmp_path, item, [{"text": copy}, {"text": "مریم به مغازه رفت و نان خرید."}])
 
 
 def test_only_a_half_space_inside_a_word_is_split() -> None:

@@ -47,6 +47,13 @@ def _one_line_exit_2(r: subprocess.CompletedProcess[str]) -> str:
     return err
 
 
+def _refused_on_a_node(r: subprocess.CompletedProcess[str], says: str) -> str:
+    """The error of a run one node refused: exit 2, one line, naming the node and ``says``."""
+    err = _one_line_exit_2(r)
+    assert re.search(r"node \S+ \(id \w+", err) and says in err, err
+    return err
+
+
 def _edited_copy(folder: Path, module: str, *edits: tuple[str, str]) -> Path:
     """A copy of this package under ``folder`` (for a node's PYTHONPATH) with ``edits``
     (old, new) made to its ``module`` (a path in the package): another build."""
@@ -90,8 +97,7 @@ def skewed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 def test_a_node_running_another_curagate_build_is_refused(skewed: Cluster, tmp_path: Path) -> None:
     inputs = t0_shards(tmp_path / "in", shards=2, limit=200)
     r = _curate(skewed, str(inputs), "--out", str(tmp_path / "out"))
-    err = _one_line_exit_2(r)
-    assert re.search(r"node \S+ \(id \w+", err) and "runs another curagate build" in err, err
+    err = _refused_on_a_node(r, "runs another curagate build")
     assert "(files " in err and "pyarrow" not in err, err  # the part that differs, named
     assert "install the same curagate build" in err, err
     assert not (tmp_path / "out").exists()
@@ -206,8 +212,7 @@ def test_a_node_seeing_other_bytes_at_an_input_path_is_refused(
 ) -> None:
     cluster, view = other_view
     r = _curate(cluster, str(view / "changed"), "--out", str(tmp_path / "out"))
-    err = _one_line_exit_2(r)
-    assert re.search(r"node \S+ \(id \w+", err) and "sees another file at" in err, err
+    err = _refused_on_a_node(r, "sees another file at")
     assert "every node sees" in err, err
     assert not (tmp_path / "out").exists()
 
@@ -227,8 +232,7 @@ def test_leakage_and_audit_refuse_a_node_seeing_other_bytes(
         else ["audit", str(view / "changed")]
     )
     r = _run(cluster, *args, "--out", str(tmp_path / "out"))
-    err = _one_line_exit_2(r)
-    assert re.search(r"node \S+ \(id \w+", err) and "sees another file at" in err, err
+    _refused_on_a_node(r, "sees another file at")
 
 
 def test_an_input_missing_on_a_node_is_refused_naming_the_node(
@@ -236,8 +240,7 @@ def test_an_input_missing_on_a_node_is_refused_naming_the_node(
 ) -> None:
     cluster, view = other_view
     r = _curate(cluster, str(view / "missing"), "--out", str(tmp_path / "out"))
-    err = _one_line_exit_2(r)
-    assert re.search(r"node \S+ \(id \w+", err) and "cannot read it at" in err, err
+    err = _refused_on_a_node(r, "cannot read it at")
     assert str(view / "missing" / "shard-000.jsonl") in err or "shard-001" in err, err
 
 
