@@ -695,6 +695,33 @@ def test_a_block_tag_between_words_still_breaks_them() -> None:
     )
 
 
+def test_the_column_decoding_is_the_decoding_of_each_row() -> None:
+    # Rows whose only markup is special tokens (`<|endoftext|>`) are decoded by Arrow in one
+    # pass, the others row by row: every row must read as markup_decoded reads it alone.
+    import random
+
+    import pyarrow as pa
+
+    from curagate.leakage.texts import _decoded, markup_decoded
+
+    pieces = [
+        "word", " ", "\n", "<|endoftext|>", "<|im_start|>user\n", "<|", "|>", "<", ">",
+        "<b>", "</s>", "<rt>reading</rt>", "&amp;", "&amp", "%20", "%", "\x1b[31m", "é",
+        "<|" + "x" * 198 + ">", "<|" + "x" * 199 + ">", "<|" + "x" * 200 + ">", "<| spaced |>", "\u200b",
+    ]  # fmt: skip
+    rng = random.Random(7)
+    rows: list[str | None] = [
+        "".join(rng.choice(pieces) for _ in range(rng.randrange(1, 9))) for _ in range(3000)
+    ]
+    rows += [None, "", "plain text", "ends in a token<|endoftext|>", "<|a|><|b|>"]
+    decoded = _decoded(pa.array(rows, pa.large_string()))
+    assert decoded is not None
+    expected = [(markup_decoded(r) or "") if r is not None else "" for r in rows]
+    assert decoded.to_pylist() == expected
+    # Both paths ran: rows decoded in Arrow (special tokens only) and row by row.
+    assert "ends in a token " in expected and any("<rt>" in r for r in rows if r)
+
+
 @pytest.mark.parametrize("between", ["<span>{}</span>", "<b>{}</b>", "{}</s><s>"])
 def test_an_item_with_each_word_in_a_tag_and_no_space_is_found(
     tmp_path: Path, reference: Path, between: str

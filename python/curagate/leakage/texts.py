@@ -737,22 +737,41 @@ def markup_decoded(text: str) -> str | None:
     return urllib.parse.unquote(decoded, errors="replace")
 
 
+# A chat template's special token (`<|endoftext|>`, `<|im_start|>`): a tag with no name.
+_SPECIAL_TOKEN = r"<\|[^<>]{0,199}>"
+# A text whose only markup is such tokens: no entity or percent-encoded byte (no `&`, no
+# `%`), no colour escape and no other tag. :func:`markup_decoded` reads each token as a
+# space and changes nothing else (no named tag, no ruby, nothing to unescape or unquote).
+_SPECIAL_TOKENS_ONLY = rf"^[^<&%\x1b]*(?:{_SPECIAL_TOKEN}[^<&%\x1b]*)+$"
+
+
 def _decoded(texts: pa.Array) -> pa.Array | None:
     """:func:`markup_decoded` for a column of texts: the rows without markup become ""
-    (nothing to scan twice); None when no row has any."""
+    (nothing to scan twice); None when no row has any.
+
+    Rows whose only markup is special tokens (:data:`_SPECIAL_TOKENS_ONLY`: SFT data
+    often ends every record in one) are decoded in one Arrow pass, to the same text."""
     from curagate import _kernels
 
     hits = _kernels.match_substring_regex(texts, _MARKUP)
     if not _any_true(hits):
         return None
-    values, mask = texts.to_pylist(), hits.to_pylist()
-    return pa.array(
-        [
-            (markup_decoded(v) or "") if m and v is not None else ""
-            for v, m in zip(values, mask, strict=True)
-        ],
-        texts.type,
+    special = _kernels.fill_null(_kernels.match_substring_regex(texts, _SPECIAL_TOKENS_ONLY), False)
+    empty = pa.scalar("", texts.type)
+    fast = _kernels.if_else(
+        special, _kernels.replace_substring_regex(texts, _SPECIAL_TOKEN, " "), empty
     )
+    slow = [
+        i
+        for i, (h, s) in enumerate(zip(hits.to_pylist(), special.to_pylist(), strict=True))
+        if h and not s
+    ]
+    if not slow:
+        return fast
+    out = fast.to_pylist()
+    for i in slow:
+        out[i] = markup_decoded(texts[i].as_py()) or ""
+    return pa.array(out, texts.type)
 
 
 # GSM8K's calculator annotations (`3*4=<<3*4=12>>12`): a copy of a golden answer written
