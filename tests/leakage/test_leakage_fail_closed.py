@@ -375,8 +375,13 @@ def test_a_hangul_filler_in_every_word_does_not_hide_an_item(
         {"o": "\u03bf", "i": "\u03b9", "k": "\u03ba", "t": "\u03c4"},  # Greek
         {"a": "\u00e1", "e": "\u00e8", "o": "\u00f6", "i": "\u00ef"},  # accents
         {"a": "a\u0301", "o": "o\u0308"},  # combining accents
+        # Found by attack: a "small caps" font pasted as text, Cherokee letters drawn like
+        # Latin ones, Greek sigma for o.
+        {"t": "\u1d1b", "h": "\u029c", "e": "\u1d07", "a": "\u1d00", "r": "\u0280"},
+        {"a": "\u13aa", "e": "\u13ac", "t": "\u13a2", "c": "\u13df", "w": "\u13b3"},
+        {"o": "\u03c3"},
     ],
-    ids=["cyrillic", "greek", "accents", "combining"],
+    ids=["cyrillic", "greek", "accents", "combining", "small-capitals", "cherokee", "sigma"],
 )
 def test_look_alike_letters_do_not_hide_an_item(
     tmp_path: Path, reference: Path, disguise: dict[str, str]

@@ -44,10 +44,31 @@ CYRILLIC = str.maketrans(
     {"a": "\u0430", "e": "\u0435", "o": "\u043e", "p": "\u0440", "c": "\u0441"}
 )
 
+# Found by attack: a "small caps" font pasted as text (`ᴛʜᴇ`), Cherokee letters drawn like
+# Latin ones, and Greek sigma for o crossed splits and no leakage scan matched them.
+SMALL_CAPITALS = str.maketrans(
+    dict(
+        zip(
+            "abcdefghijklmnopqrstuvwyz",
+            "\u1d00\u0299\u1d04\u1d05\u1d07\ua730\u0262\u029c\u026a\u1d0a\u1d0b"
+            "\u029f\u1d0d\u0274\u1d0f\u1d18\ua7af\u0280\ua731\u1d1b\u1d1c\u1d20"
+            "\u1d21\u028f\u1d22",
+            strict=True,
+        )
+    )
+)
+CHEROKEE = str.maketrans({"a": "\u13aa", "e": "\u13ac", "t": "\u13a2", "c": "\u13df"})
+
 
 def _disguise(text: str, how: str) -> str:
     if how == "lookalikes":  # Cyrillic letters drawn like Latin a, e, o, p, c
         return text.translate(CYRILLIC)
+    if how == "small-capitals":
+        return text.translate(SMALL_CAPITALS)
+    if how == "cherokee":
+        return text.translate(CHEROKEE)
+    if how == "sigma":
+        return text.replace("o", "\u03c3")
     if how == "accents":
         return text.replace("e", "\u00e9").replace("a", "\u00e0")
     if how == "digits":  # Arabic-Indic digits for the numbers
@@ -57,7 +78,10 @@ def _disguise(text: str, how: str) -> str:
     return "\u200b".join(text.split())
 
 
-@pytest.mark.parametrize("how", ["lookalikes", "accents", "digits", "zero-width-spaces"])
+@pytest.mark.parametrize(
+    "how",
+    ["lookalikes", "small-capitals", "cherokee", "sigma", "accents", "digits", "zero-width-spaces"],
+)
 def test_a_disguised_copy_shares_its_originals_split(tmp_path: Path, how: str) -> None:
     rng = random.Random(7)
     rows = []

@@ -66,8 +66,10 @@ const MAGIC: &[u8; 8] = b"CGLEAKIX";
 /// reads a haraka's isolated form (U+FE70, ...) as its bare mark, not a space and the mark
 /// (other words and hashes where a word holds one); version 25 does the same for every
 /// spacing accent (`´ ¨ ˜`, Greek's tonos, the kana voicing marks `゛ ゜`...) and folds
-/// away a bare iota subscript (U+0345).
-pub const FORMAT_VERSION: u32 = 25;
+/// away a bare iota subscript (U+0345); version 26 folds every small capital drawn as its
+/// letter (`ᴛʜᴇ`), the Cherokee letters drawn like Latin ones and Greek `σ` as `o` (other
+/// words and hashes).
+pub const FORMAT_VERSION: u32 = 26;
 const HEADER: usize = 8 + 4 + 4 + 8 + 8;
 
 fn corrupt(message: impl Into<String>) -> Error {

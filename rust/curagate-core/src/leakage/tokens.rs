@@ -740,7 +740,7 @@ fn arabic_variant(c: char) -> Option<char> {
 }
 
 /// Latin (beyond ASCII, IPA and small capitals included), Greek, Cyrillic, Armenian,
-/// Georgian and Coptic letters, and the decimal digits of other scripts: those
+/// Georgian, Cherokee and Coptic letters, and the decimal digits of other scripts: those
 /// [`fold_lookalikes`] maps. And Greek's iota subscript written on its own (U+0345, what
 /// the spacing ypogegrammeni U+037A is read as, see [`spaced_mark`]): a letter to Unicode
 /// (`Other_Alphabetic`), unlike the other accents, so stripping punctuation keeps it where
@@ -752,10 +752,13 @@ fn is_foldable(c: char) -> bool {
         | 0x0345
         | 0x0370..=0x058F
         | 0x10D0..=0x10FF
+        | 0x13A0..=0x13FF
         | 0x1D00..=0x1D2B
         | 0x1E00..=0x1FFF
         | 0x2C80..=0x2CFF
         | 0xA730..=0xA731
+        | 0xA7AF
+        | 0xAB70..=0xABBF
     ) || ascii_digit(c).is_some()
 }
 
@@ -777,6 +780,7 @@ fn latin_lookalike(c: char) -> Option<char> {
         'μ' => 'm',
         'ν' => 'v',
         'ο' => 'o',
+        'σ' => 'o', // and the final ς, which lowercasing folds to σ (found by attack)
         'ρ' => 'p',
         'τ' => 't',
         'υ' => 'u',
@@ -823,6 +827,56 @@ fn latin_lookalike(c: char) -> Option<char> {
         '\u{1D21}' => 'w',
         '\u{1D22}' => 'z',
         '\u{A731}' => 's',
+        // The other small capitals, the letter set small (`ᴛʜᴇ ǫᴜɪᴄᴋ`, a "small caps"
+        // font pasted as text: found by attack, such a copy crossed splits and no scan
+        // matched it); not the reversed, turned or barred ones.
+        '\u{1D00}' => 'a',
+        '\u{0299}' => 'b',
+        '\u{1D05}' => 'd',
+        '\u{1D07}' => 'e',
+        '\u{A730}' => 'f',
+        '\u{0262}' => 'g',
+        '\u{029C}' => 'h',
+        '\u{1D0A}' => 'j',
+        '\u{029F}' => 'l',
+        '\u{1D0D}' => 'm',
+        '\u{0274}' => 'n',
+        '\u{1D18}' => 'p',
+        '\u{A7AF}' => 'q',
+        '\u{0280}' => 'r',
+        '\u{1D1B}' => 't',
+        // Cherokee letters drawn like Latin ones (UTS #39's confusables; found by attack, a
+        // copy with `Ꭺ Ꭼ` for `A E`), as lowercased: U+13A0-U+13EF lowercase to
+        // U+AB70-U+ABBF, U+13F0-U+13F5 to U+13F8-U+13FD.
+        '\u{AB70}' => 'd',
+        '\u{AB71}' => 'r',
+        '\u{AB72}' => 't',
+        '\u{AB75}' => 'i',
+        '\u{AB79}' => 'y',
+        '\u{AB7A}' => 'a',
+        '\u{AB7B}' => 'j',
+        '\u{AB7C}' => 'e',
+        '\u{AB81}' => 'r',
+        '\u{AB83}' => 'w',
+        '\u{AB87}' => 'm',
+        '\u{AB8B}' => 'h',
+        '\u{AB8D}' => 'y',
+        '\u{AB90}' => 'g',
+        '\u{AB92}' => 'h',
+        '\u{AB93}' => 'z',
+        '\u{AB9F}' => 'b',
+        '\u{ABA2}' => 'r',
+        '\u{ABA4}' => 'w',
+        '\u{ABA5}' => 's',
+        '\u{ABA9}' => 'v',
+        '\u{ABAA}' => 's',
+        '\u{ABAE}' => 'l',
+        '\u{ABAF}' => 'c',
+        '\u{ABB2}' => 'p',
+        '\u{ABB6}' => 'k',
+        '\u{ABB7}' => 'd',
+        '\u{13FB}' => 'g',
+        '\u{13FC}' => 'b',
         // Armenian
         '\u{0570}' => 'h',
         '\u{0578}' => 'n',
@@ -932,6 +986,25 @@ mod tests {
             let want = tok(plain);
             assert_eq!(tok(disguised).hashes, want.hashes, "{disguised:?}");
         }
+    }
+
+    #[test]
+    fn small_capitals_and_cherokee_lookalikes_fold() {
+        // Found by attack: a copy in small capitals or with Cherokee letters drawn like
+        // Latin ones crossed splits, and no scan matched it.
+        let small = "\u{1D1B}\u{029C}\u{1D07} q\u{1D1C}\u{026A}\u{1D04}\u{1D0B} \u{0299}\u{0280}\u{1D0F}\u{1D21}\u{0274} \u{A730}\u{1D0F}x \u{1D0A}\u{1D1C}\u{1D0D}\u{1D18}\u{A731} \u{1D00}\u{0262}\u{1D00}\u{026A}\u{0274} \u{1D05}\u{1D0F}\u{0262} \u{029F}\u{1D00}\u{1D22}\u{028F} \u{A7AF}";
+        assert_eq!(
+            tok(small).hashes,
+            tok("the quick brown fox jumps again dog lazy q").hashes
+        );
+        // Capitals as written (lowercased to U+AB70..), and the small letters.
+        let cherokee = "\u{13AA}PPL\u{13AC} \u{13DF}\u{13A2}\u{13A9} \u{AB7A}\u{ABAE}\u{ABAF}";
+        assert_eq!(tok(cherokee).hashes, tok("apple cty alc").hashes);
+        // Not the letters drawn otherwise (a reversed N, Cherokee NA).
+        assert_ne!(tok("\u{1D0E}o").hashes, tok("no").hashes);
+        assert_ne!(tok("\u{13BE}n").hashes, tok("on").hashes);
+        // Greek sigma is drawn like o (UTS #39).
+        assert_eq!(tok("w\u{03C3}rd").hashes, tok("word").hashes);
     }
 
     #[test]
