@@ -11,6 +11,7 @@ import errno
 import hashlib
 import os
 import re
+import secrets
 import shutil
 import socket
 import tempfile
@@ -27,6 +28,7 @@ def atomic_path(
     *,
     replaceable: Callable[[Path], None] | None = None,
     claim: Claim | None = None,
+    placed: Callable[[Path, bool], None] | None = None,
 ) -> Iterator[Path]:
     """Yield a temporary sibling path; on success rename it over ``path``.
 
@@ -43,6 +45,12 @@ def atomic_path(
     Without it the last run to rename wins, whole. With it, the output goes to the folder
     ``path`` named when the claim was taken (links on its way resolved then), whatever
     they lead to since.
+    ``placed(path, previous)``, when given, runs once the output is in place, before what
+    was there is discarded (``previous``: something was), and raises to refuse it: the
+    output is removed and what was at ``path`` put back, as it was (nothing, if nothing
+    was); the error is raised on. What was there is kept aside as
+    ``.NAME.PID.HOST.curagate.held`` meanwhile: a run killed before ``placed`` returned
+    gets it back at the next run at ``path`` (:func:`remove_stale`), its own output removed.
     """
     given = Path(path)
     check_parent(given)
@@ -72,12 +80,19 @@ def atomic_path(
     tmp.rmdir()  # the body creates a file or a directory here
     # Named by this process: a killed run's is told from a live one's, and ours from any
     # ".NAME.old" or ".NAME.20240501.old" of the user's own.
-    old = target.with_name(f".{target.name}.{run_tag()}{_ASIDE_SUFFIX}")
+    old = target.with_name(
+        f".{target.name}.{run_tag()}{_ASIDE_SUFFIX if placed is None else _HELD_SUFFIX}"
+    )
     try:
         yield tmp
         for attempt in range(_SWAP_TRIES):
             try:
                 with _parent_locked(target.parent) if claim else contextlib.nullcontext():
+                    if placed is not None:
+                        # A run killed while it checked its output here: its held one
+                        # back before anything is compared (a run started while that one
+                        # ran took its unaccepted output for the previous one).
+                        _restore_held(target)
                     # Something else than what the run began with (deleted since: no matter).
                     if claim and _identity(target) not in (None, claim.identity):
                         from curagate.errors import InputError
@@ -94,12 +109,15 @@ def atomic_path(
                         target,
                         old,
                         None if replaceable is None else lambda _: replaceable(given),
+                        placed,
                     )
                 break
             except OSError as e:
                 # Another run writing the same output renamed ``target`` between our look
-                # and our rename: look again (the last run to rename wins, whole).
-                if e.errno not in _RACED:
+                # and our rename: look again (the last run to rename wins, whole). Not once
+                # the output went in (an OSError of ``placed``): nothing is left to rename.
+                placed_in = placed is not None and not (tmp.exists() or tmp.is_symlink())
+                if e.errno not in _RACED or placed_in:
                     raise
                 if attempt == _SWAP_TRIES - 1:
                     from curagate.errors import InputError
@@ -320,11 +338,22 @@ _RACED = frozenset({errno.ENOENT, errno.ENOTEMPTY, errno.EEXIST})
 _SWAP_TRIES = 20
 
 
-def _swap(tmp: Path, target: Path, old: Path, replaceable: Callable[[Path], None] | None) -> None:
+def _swap(
+    tmp: Path,
+    target: Path,
+    old: Path,
+    replaceable: Callable[[Path], None] | None,
+    placed: Callable[[Path, bool], None] | None = None,
+) -> None:
     """Put ``tmp`` in ``target``'s place; a folder there is moved aside to ``old`` and
-    removed once ``tmp`` is in, or put back if ``tmp`` could not get in."""
-    if replaceable is not None and (target.exists() or target.is_symlink()):
+    removed once ``tmp`` is in, or put back if ``tmp`` could not get in. With ``placed``,
+    whatever is there is moved aside, and put back if ``placed`` refuses the output."""
+    previous = target.exists() or target.is_symlink()
+    if replaceable is not None and previous:
         replaceable(target)
+    if placed is not None:
+        _swap_held(tmp, target, old, placed, previous)
+        return
     if not target.is_dir() or target.is_symlink():
         tmp.replace(target)
         return
@@ -355,17 +384,81 @@ def _swap(tmp: Path, target: Path, old: Path, replaceable: Callable[[Path], None
     shutil.rmtree(old, ignore_errors=True)
 
 
+def _swap_held(
+    tmp: Path, target: Path, held: Path, placed: Callable[[Path, bool], None], previous: bool
+) -> None:
+    """:func:`_swap` with ``placed``: what is at ``target`` (a folder, a file or a link)
+    is held aside until ``placed`` accepts ``tmp`` in its place. Each step is one rename, and
+    a run killed at any of them leaves what :func:`remove_stale` undoes: the held one, with
+    ``target`` missing or holding this run's output, is put back."""
+    if previous:
+        _remove_tree(held)
+        target.rename(held)
+        try:
+            tmp.rename(target)
+        except BaseException as e:
+            _put_back(held, target, e)
+            raise
+    else:
+        tmp.rename(target)
+    try:
+        placed(target, previous)
+    except BaseException as e:
+        # Out of the way in one rename (a temporary's name: a killed run's is removed by
+        # the next), then what was there back in its place.
+        _discard(target, target.name)
+        if previous:
+            _put_back(held, target, e)
+        raise
+    if previous:
+        _discard(held, target.name)
+
+
+def _put_back(held: Path, target: Path, e: BaseException) -> None:
+    """Rename ``held`` back to ``target`` (free again), or say where it is (exit 3)."""
+    if target.exists() or target.is_symlink():
+        return  # another writer's output is in place since: a race, looked at again
+    try:
+        held.rename(target)
+    except OSError as lost:
+        if target.exists() or not held.exists():
+            raise e from None  # as _swap: another writer's rename since, looked at again
+        raise OutputAside(
+            f"{target}: this run's output could not be put in place, or was refused there "
+            f"({getattr(e, 'strerror', None) or e}), and the previous output could not be put "
+            f"back ({lost.strerror or lost}): it is in {held}; rename it back to "
+            f"{target.name} (the next run at this path also puts it back)"
+        ) from e
+
+
+def _discard(path: Path, name: str) -> None:
+    """Remove ``path``, beside output ``name``: first renamed, whole, to a temporary's name
+    of that output (removed by the next run if this one is killed while it deletes)."""
+    gone = path.with_name(f".{name}.{run_tag()}.{secrets.token_hex(4)}{TMP_SUFFIX}")
+    path.rename(gone)
+    _remove_tree(gone)
+
+
+def _remove_tree(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
 # What names this module's temporaries (.NAME.PID.HOST.XXXXXXXX.curagate.tmp, XXXXXXXX
 # being mkdtemp's eight random characters) and previous outputs moved aside
-# (.NAME.PID.HOST.curagate.old): nothing a user names by chance. HOST tags the machine (or
+# (.NAME.PID.HOST.curagate.old; .NAME.PID.HOST.curagate.held while the new output is
+# checked in place, see atomic_path's ``placed``): nothing a user names by chance. HOST tags the machine (or
 # container) that wrote it: a process id says nothing about a process elsewhere (another
 # node on shared storage, another container), so only this host's are judged.
 TMP_SUFFIX = ".curagate.tmp"
 _ASIDE_SUFFIX = ".curagate.old"
+_HELD_SUFFIX = ".curagate.held"
 HOST_TAG = hashlib.sha256(socket.gethostname().encode("utf-8", "replace")).hexdigest()[:8]
 _OURS = re.compile(
     r"\.(?P<name>.+)\.(?P<pid>[0-9]+)\.(?P<host>[0-9a-f]{8})"
-    r"(?:\.(?P<rand>[a-z0-9_]{8})\.curagate\.tmp|\.curagate\.old)\Z",
+    r"(?:\.(?P<rand>[a-z0-9_]{8})\.curagate\.tmp|\.curagate\.(?P<aside>old|held))\Z",
     re.DOTALL,
 )
 
@@ -440,8 +533,12 @@ def remove_stale(target: Path) -> list[Path]:
     alone, and so is another host's, whose process this one cannot see). A
     ``.NAME.PID.HOST.curagate.old`` folder is the previous output a run moved aside; when
     that run died between the two renames ``target`` is missing and it is moved back.
-    Nothing else is touched: a user's ``.NAME.old`` or ``.NAME.20240501.old``
-    included, and a PID above the system's largest names no run.
+    A ``.NAME.PID.HOST.curagate.held`` one (a folder, a file or a link) is what was at
+    ``target`` while a run checked its output in place (:func:`atomic_path`'s ``placed``);
+    that run died before its output was accepted, so what is at ``target`` (its output, or
+    nothing) is removed and the held one put back (under the parent folder's lock, which a
+    live run holds while it checks). Nothing else is touched: a user's ``.NAME.old`` or
+    ``.NAME.20240501.old`` included, and a PID above the system's largest names no run.
     """
     removed: list[Path] = []
     parent, name = target.parent, target.name
@@ -449,6 +546,9 @@ def remove_stale(target: Path) -> list[Path]:
         siblings = sorted(parent.iterdir())
     except OSError:
         return removed
+    if _dead_held(target, siblings):
+        with _parent_locked(parent):
+            _restore_held(target)
     pid_max = _pid_max()
     for sib in siblings:
         # Parsed from the end, where the form is fixed: ".exp.9.<pid>.<random>.curagate.tmp"
@@ -460,6 +560,8 @@ def remove_stale(target: Path) -> list[Path]:
         if pid > pid_max or pid_alive(pid):
             continue
         is_dir = sib.is_dir() and not sib.is_symlink()
+        if m.group("aside") == "held":
+            continue  # below, under the lock a live run checks its output under
         if aside and not is_dir:
             continue  # only folders are ever moved aside
         if aside and not target.exists() and not target.is_symlink():
@@ -471,6 +573,36 @@ def remove_stale(target: Path) -> list[Path]:
             sib.unlink(missing_ok=True)
         removed.append(sib)
     return removed
+
+
+def _dead_held(target: Path, siblings: list[Path]) -> list[Path]:
+    """The ``.NAME.PID.HOST.curagate.held`` of ``target`` among ``siblings`` whose run
+    (of this host) is gone."""
+    pid_max = _pid_max()
+    held = []
+    for sib in siblings:
+        m = _OURS.match(sib.name)
+        if m is None or m.group("name") != target.name or m.group("host") != HOST_TAG:
+            continue
+        pid = int(m.group("pid"))
+        if m.group("aside") == "held" and pid <= pid_max and not pid_alive(pid):
+            held.append(sib)
+    return held
+
+
+def _restore_held(target: Path) -> None:
+    """Put back what a run killed while it checked its output in place held aside, its
+    output removed: it was never accepted. Called with the parent folder locked, as a run
+    checks its output (another run's accepted output is never taken for the dead one's,
+    once that run has put the held one back itself)."""
+    try:
+        siblings = sorted(target.parent.iterdir())
+    except OSError:
+        return
+    for sib in _dead_held(target, siblings):
+        if target.exists() or target.is_symlink():
+            _discard(target, target.name)  # the dead run's output, never accepted in place
+        sib.rename(target)
 
 
 def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:

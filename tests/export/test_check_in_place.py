@@ -1,0 +1,162 @@
+"""Export checks its bundle once in place, before the previous one is discarded: a run
+killed at any step of that leaves what the next run at --out undoes (the previous bundle
+back), and a failed check leaves --out as it was (tests/export/test_signature_race.py)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from curagate.io.atomic import HOST_TAG, remove_stale
+
+ROOT = Path(__file__).resolve().parents[2]
+ENV = {**os.environ, "PYTHONPATH": str(ROOT / "python")}
+
+# A run whose check in place is killed (SIGKILL, no cleanup) once the new output is in place.
+KILLED_WHILE_CHECKING = """
+import os, signal, sys
+from pathlib import Path
+from curagate.io.atomic import atomic_path
+
+with atomic_path(sys.argv[1], placed=lambda t, was: os.kill(os.getpid(), signal.SIGKILL)) as tmp:
+    tmp.mkdir()
+    (tmp / "weights").write_text("new, never accepted in place")
+"""
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*")}
+
+
+def _beside(out: Path) -> list[str]:
+    return sorted(p.name for p in out.parent.iterdir() if p.name.startswith(f".{out.name}."))
+
+
+def _previous(out: Path) -> dict[str, bytes]:
+    out.mkdir()
+    (out / "weights").write_text("previous, good")
+    (out / "MANIFEST.json").write_text("{}\n")
+    return _snapshot(out)
+
+
+def test_kill_9_while_the_bundle_is_checked_in_place_gives_the_previous_back(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "bundle"
+    before = _previous(out)
+    done = subprocess.run(
+        [sys.executable, "-c", KILLED_WHILE_CHECKING, str(out)],
+        env=ENV,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    # Killed with its output in place, unchecked, and the previous one held aside ...
+    (held,) = _beside(out)
+    assert held == f".bundle.{held.split('.')[2]}.{HOST_TAG}.curagate.held"
+    assert _snapshot(tmp_path / held) == before
+    # ... which the cleanup every run at --out starts with puts back, the other removed.
+    remove_stale(out)
+    assert _snapshot(out) == before
+    assert _beside(out) == []
+
+
+def test_kill_9_while_checking_with_nothing_at_out_leaves_the_output_unaccepted(
+    tmp_path: Path,
+) -> None:
+    """Nothing was there to keep: the killed run's output stays, as before this check
+    existed (checked and signed in its temporary folder, not yet in place); docs/export.md
+    says to verify it or export again."""
+    out = tmp_path / "bundle"
+    done = subprocess.run(
+        [sys.executable, "-c", KILLED_WHILE_CHECKING, str(out)],
+        env=ENV,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    assert _beside(out) == []
+    remove_stale(out)
+    assert (out / "weights").read_text() == "new, never accepted in place"
+
+
+def test_a_run_killed_while_putting_the_previous_bundle_back_gets_it_back(
+    tmp_path: Path,
+) -> None:
+    """Killed between the two renames of a put-back: the rejected output already renamed
+    to a temporary's name, --out missing, the previous one still held."""
+    out, pid = tmp_path / "bundle", _dead_pid()
+    held = tmp_path / f".bundle.{pid}.{HOST_TAG}.curagate.held"
+    before = _previous(held)
+    rejected = tmp_path / f".bundle.{pid}.{HOST_TAG}.abcd1234.curagate.tmp"
+    rejected.mkdir()
+    (rejected / "weights").write_text("rejected")
+    remove_stale(out)
+    assert _snapshot(out) == before
+    assert _beside(out) == []
+
+
+@pytest.mark.parametrize("kind", ["file", "link"])
+def test_a_held_file_or_link_is_put_back_too(tmp_path: Path, kind: str) -> None:
+    out, pid = tmp_path / "bundle", _dead_pid()
+    held = tmp_path / f".bundle.{pid}.{HOST_TAG}.curagate.held"
+    if kind == "file":
+        held.write_text("previous")
+    else:
+        held.symlink_to("elsewhere")
+    out.mkdir()  # the killed run's output, never accepted
+    remove_stale(out)
+    assert (
+        (out.read_text() == "previous") if kind == "file" else out.readlink() == Path("elsewhere")
+    )
+    assert _beside(out) == []
+
+
+def test_a_live_runs_held_output_is_left_alone(tmp_path: Path) -> None:
+    out = tmp_path / "bundle"
+    held = tmp_path / f".bundle.{os.getpid()}.{HOST_TAG}.curagate.held"
+    before = _previous(held)
+    (out / "weights").parent.mkdir()
+    (out / "weights").write_text("being checked by a live run")
+    assert remove_stale(out) == []
+    assert _snapshot(held) == before and (out / "weights").exists()
+
+
+def test_a_run_begun_before_another_was_killed_while_checking_never_keeps_its_output(
+    tmp_path: Path,
+) -> None:
+    """A run that took the killed run's unaccepted output for the previous one (it began
+    while that one checked) puts the held one back before it compares, and refuses: the
+    next run must not put an older output back over an accepted one."""
+    from curagate.errors import InputError
+    from curagate.io.atomic import Claim, _identity, atomic_path
+
+    out = tmp_path / "bundle"
+    before = _previous(out)
+    done = subprocess.run(
+        [sys.executable, "-c", KILLED_WHILE_CHECKING, str(out)],
+        env=ENV,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    claim = Claim(out, _identity(out))  # taken while the killed run's output was in place
+    with (
+        pytest.raises(InputError, match=r"another run wrote it while this one ran"),
+        atomic_path(out, claim=claim, placed=lambda t, was: None) as tmp,
+    ):
+        tmp.mkdir()
+        (tmp / "weights").write_text("this run's")
+    assert _snapshot(out) == before
+    assert _beside(out) == []
