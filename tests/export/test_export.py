@@ -429,6 +429,46 @@ def test_a_signed_bundle_verifies_with_its_public_key_only(
     assert "signature does not verify" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("previous", [True, False], ids=["previous-bundle", "none"])
+def test_a_bundle_changed_before_the_rename_leaves_out_as_it_was(
+    tiny_run: Path,
+    signed_bundle: Path,
+    ci_key: tuple[Path, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    previous: bool,
+) -> None:
+    """A file written into the bundle after its signing, before the rename (a writer of
+    the parent folder), failed the check in place: exit 1, "do not use it", and the good
+    bundle that was at --out, maybe served, was already replaced by the bad one. --out is
+    now as it was: the previous bundle byte for byte (it verifies), or nothing."""
+    import curagate.export.bundle as bundle
+
+    out = tmp_path / "tiny-bot"
+    if previous:
+        shutil.copytree(signed_bundle, out)
+        before = {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*")}
+    sign = bundle.sign_bundle
+
+    def sign_then_write(folder: Path, *args: Any, **kwargs: Any) -> None:
+        sign(folder, *args, **kwargs)
+        with (folder / "README.md").open("a") as f:
+            f.write("written after the signing\n")
+
+    monkeypatch.setattr(bundle, "sign_bundle", sign_then_write)
+    with pytest.raises(CheckFailed, match=r"changed after export checked it \(README.md") as e:
+        export_run(tiny_run, out, sign_key=ci_key[0])
+    if previous:
+        assert {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*")} == before
+        assert main(["verify", str(out), "--public-key", str(ci_key[1])]) == 0
+        assert "model.sig verifies" in capsys.readouterr().out
+    else:
+        assert not out.exists() and not out.is_symlink()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny-bot"] * previous
+    assert f"nothing changed at {out}" in str(e.value)
+
+
 def test_the_signing_librarys_prints_never_reach_stdout(
     signed_bundle: Path,
     ci_key: tuple[Path, Path],

@@ -138,6 +138,19 @@ def test_a_file_changed_after_the_check_is_never_signed(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*")}
+
+
+def _verify(bundle: Path, public: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "curagate", "verify", str(bundle), "--public-key", str(public)],
+        env=ENV,
+        capture_output=True,
+        text=True,
+    )
+
+
 def test_export_says_verified_only_of_the_bundle_in_place(tmp_path: Path) -> None:
     """Found by re-attack: a file changed after the signing and before the rename made
     export say "verified" of a bundle `curagate verify` refused. The bundle in place is
@@ -151,15 +164,57 @@ def test_export_says_verified_only_of_the_bundle_in_place(tmp_path: Path) -> Non
     write_bundle(bundle, b"genuine weights" * 64, readme="# model\n")
     checked = check_bundle(bundle).hashed()
     sign_bundle(bundle, private, checked)
-    _check_placed(bundle, checked, private)  # as written: nothing to say
+    _check_placed(bundle, bundle, checked, private, False)  # as written: nothing to say
 
     other = tmp_path / "other"
     write_bundle(other, b"other weights" * 64, readme="# model\n")
     sign_bundle(other, private)
     shutil.copy(other / "model.sig", bundle / "model.sig")
     with pytest.raises(CheckFailed, match=r"changed after export checked it \(.*signs other"):
-        _check_placed(bundle, checked, private)
+        _check_placed(bundle, bundle, checked, private, False)
     with (bundle / "README.md").open("a") as f:
         f.write("written after the check\n")
     with pytest.raises(CheckFailed, match=r"changed after export checked it \(README.md"):
-        _check_placed(bundle, checked, None)
+        _check_placed(bundle, bundle, checked, None, False)
+
+
+@pytest.mark.parametrize("previous", [True, False], ids=["previous-bundle", "none"])
+def test_a_bundle_changed_before_it_was_in_place_leaves_out_as_it_was(
+    tmp_path: Path, previous: bool
+) -> None:
+    """The check in place came after the swap: a failed one exited 1, "do not use it", with
+    the previous bundle at --out (a good one, maybe served) already replaced by the bad one.
+    Now the previous bundle is back, byte for byte, and the rejected one is gone."""
+    from curagate.errors import CheckFailed
+    from curagate.export.bundle import _check_placed
+    from curagate.export.manifest import check_bundle
+    from curagate.io.atomic import atomic_path
+
+    private, public = keypair(tmp_path / "keys")
+    out = tmp_path / "tiny-bot"
+    if previous:
+        write_bundle(out, b"previous weights" * 64, readme="# previous\n")
+        sign_bundle(out, private)
+        assert _verify(out, public).returncode == 0
+        before = _snapshot(out)
+    checked: dict[str, str] = {}
+    with (
+        pytest.raises(CheckFailed, match=r"changed after export checked it \(README.md") as e,
+        atomic_path(out, placed=lambda t, was: _check_placed(t, out, checked, private, was)) as tmp,
+    ):
+        write_bundle(tmp, b"new weights" * 64, readme="# model\n")
+        checked.update(check_bundle(tmp).hashed())
+        sign_bundle(tmp, private, checked)
+        with (tmp / "README.md").open("a") as f:  # a writer of the folder, after the signing
+            f.write("written after the signing\n")
+
+    if previous:
+        assert _snapshot(out) == before
+        done = _verify(out, public)
+        assert done.returncode == 0, done.stdout + done.stderr
+    else:
+        assert not out.exists() and not out.is_symlink()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keys", *(["tiny-bot"] * previous)]
+    assert f"nothing changed at {out}" in str(e.value)
+    now = "back in place, unchanged" if previous else "nothing is there, as before the run"
+    assert now in str(e.value)

@@ -767,10 +767,14 @@ def export_run(
         del merged.config.quantization_config
     merged.config.dtype = target_dtype
 
+    # What export checked (and signed), filled in below: the bundle is checked against it
+    # once in place, before the previous bundle is discarded (put back if it fails).
+    checked: dict[str, str] = {}
     with atomic_path(
         out_path,
         replaceable=lambda t: _check_out(t, info.path, info.base_dir, info.adapter_dir),
         claim=claim,
+        placed=lambda t, previous: _check_placed(t, out_path, checked, sign_key, previous),
     ) as tmp:
         tmp.mkdir()
         steps.update()  # merged
@@ -953,7 +957,7 @@ def export_run(
             except SignatureInvalid as e:
                 raise CheckFailed(f"{out_path}: {e}; nothing was written to {out_path}") from None
             signed_by = key_fingerprint(load_private_key(sign_key).public_key())
-    _check_placed(out_path, written.hashed(), sign_key)
+        checked.update(written.hashed())
     return ExportResult(
         out=out_path,
         digest=artifact_digest(out_path),
@@ -972,13 +976,19 @@ def export_run(
 
 
 def _check_placed(
-    out_path: Path, checked: dict[str, str], sign_key: str | os.PathLike[str] | None
+    placed_at: Path,
+    out_path: Path,
+    checked: dict[str, str],
+    sign_key: str | os.PathLike[str] | None,
+    previous: bool,
 ) -> None:
-    """The bundle in place holds the bytes export checked (and signed): what export says
-    of it is true when it says it. Found by re-attack: a file changed after the signing,
-    before the rename, by a writer of the parent folder, and export said "verified" of a
-    bundle `curagate verify` refused."""
-    placed = check_bundle(out_path)
+    """The bundle in place (at ``placed_at``, ``--out`` as the swap names it) holds the
+    bytes export checked (and signed): what export says of it is true when it says it.
+    Found by re-attack: a file changed after the signing, before the rename, by a writer of
+    the parent folder, and export said "verified" of a bundle `curagate verify` refused.
+    Raised, the bundle is removed and what was at ``--out`` (``previous``) put back: the
+    check used to come after the swap, and a good bundle something served was lost."""
+    placed = check_bundle(placed_at)
     problem = None
     if not placed.ok:
         problem = "; ".join(placed.problems()[:3])
@@ -987,12 +997,18 @@ def _check_placed(
     elif sign_key is not None:
         public = public_pem(load_private_key(sign_key).public_key())
         try:
-            verify_bundle_signature(out_path, public, checked)
+            verify_bundle_signature(placed_at, public, checked)
         except SignatureInvalid as e:
             problem = str(e)
     if problem is not None:
+        now = (
+            "what was there before this run is back in place, unchanged"
+            if previous
+            else "nothing is there, as before the run"
+        )
         raise CheckFailed(
-            f"{out_path}: changed after export checked it ({problem}); do not use it: "
+            f"{out_path}: changed after export checked it ({problem}), once renamed into "
+            f"place; this bundle was removed and nothing changed at {out_path}: {now}; "
             "export again, with nothing else writing to its folder"
         )
 
