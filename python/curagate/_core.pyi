@@ -45,6 +45,11 @@ def normalize(
     strip_punctuation: bool = True,
     collapse_whitespace: bool = True,
 ) -> str: ...
+def lookalikes_folded(text: str) -> str | None:
+    """The text as the leakage scanner reads it: normalized (the defaults) with look-alike
+    letters and accents folded (``capital`` with a Cyrillic a, U+0430, reads ``capital``);
+    None where folding changes nothing in the normalized text."""
+
 def content_hash(
     text: str,
     *,

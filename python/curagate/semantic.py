@@ -1179,8 +1179,40 @@ class ParaphraseIndex:
         vectors = reading.pooled(self.embedder.embed(reading.windows), len(references))
         self._index = faiss.IndexFlatIP(vectors.shape[1])
         self._index.add(vectors)
-        self.unreadable = self._readable.count(False)  # reference items the model cannot read
+        # ... and as the lexical methods read them (normalized, look-alike letters folded:
+        # :func:`folded_view`), for the corpus texts that read otherwise folded: a text in
+        # capitals and punctuation and one without are a few hundredths apart (a reworded
+        # item in Cyrillic look-alikes, folded, was at 0.88 to the item as written, at 0.98
+        # to the item normalized), where the threshold is 0.85. Embedded when an item or a
+        # scanned text first reads otherwise folded (:meth:`_folded_items`).
+        self._references = references
+        self._views = [folded_view(t) for t in references]
+        self._folds = any(v is not None for v in self._views)  # an item reads otherwise
+        self._folded_index: Any = None
+        self._folded_readable = self._readable
+        if self._folds:
+            self._folded_items()
+        # reference items the model cannot read, as written nor folded
+        self.unreadable = sum(
+            1 for a, b in zip(self._readable, self._folded_readable, strict=True) if not (a or b)
+        )
         self.unreadable_texts: set[bytes] = set()  # ... and corpus texts (by their hash)
+
+    def _folded_items(self) -> Any:
+        """The index of the items as the lexical methods read them (:func:`folded_view`,
+        normalized where nothing folds), made on first use."""
+        if self._folded_index is None:
+            faiss = _require("faiss")
+            texts = [
+                _normalized(t) if v is None else v
+                for t, v in zip(self._references, self._views, strict=True)
+            ]
+            reading = _as_the_model_reads(texts, self.embedder.model_dir)
+            self._folded_readable = reading.readable
+            vectors = reading.pooled(self.embedder.embed(reading.windows), len(texts))
+            self._folded_index = faiss.IndexFlatIP(vectors.shape[1])
+            self._folded_index.add(vectors)
+        return self._folded_index
 
     @property
     def model(self) -> str:
@@ -1198,22 +1230,88 @@ class ParaphraseIndex:
         leaks: list[ParaphraseLeak] = []
         for start in range(0, len(corpus), chunk_rows):
             chunk = corpus[start : start + chunk_rows]
-            reading = _as_the_model_reads(chunk, self.embedder.model_dir)
-            readable = reading.readable
-            self.unreadable_texts.update(
-                text_hash(t) for t, ok in zip(chunk, readable, strict=True) if not ok
-            )
-            vectors = self.embedder.embed(reading.windows)
-            # A long text is compared window by window, and leaks at its most similar: an
-            # item is one part of it (the mean of its windows dilutes the item).
-            best: dict[tuple[int, int], float] = {}
-            for w, r, sim in _range_pairs(self._index, vectors, self.threshold):
-                c = reading.owner[w]
-                if readable[c] and self._readable[r] and self._worded[r] and _has_words(chunk[c]):
-                    best[c, r] = max(sim, best.get((c, r), sim))
+            best = self._most_similar(chunk)
             leaks += [ParaphraseLeak(r, start + c, sim) for (c, r), sim in best.items()]
         leaks.sort(key=lambda k: (k.corpus, k.reference))
         return leaks
+
+    def _most_similar(self, chunk: list[str]) -> dict[tuple[int, int], float]:
+        """(text, item) -> similarity of the pairs at or above the threshold, each at its
+        most similar: as written, or (:func:`folded_view`) both with look-alike letters
+        folded, as the lexical methods read them. Found by attack: a reworded item written
+        with Cyrillic a, e, o, p, c (U+0430...) for the Latin letters was at 0.04 as written (the
+        model reads other words), at 0.98 folded, and passed the paraphrase check."""
+        reading = _as_the_model_reads(chunk, self.embedder.model_dir)
+        views = [folded_view(t) for t in chunk]
+        at = [c for c, v in enumerate(views) if v is not None]
+        folded = _as_the_model_reads([v for v in views if v is not None], self.embedder.model_dir)
+        # One call: a text that is its own view or another's embeds once.
+        vectors = self.embedder.embed([*reading.windows, *folded.windows])
+        n = len(reading.windows)
+        readable = reading.readable
+        folded_readable = list(readable)
+        for j, c in enumerate(at):
+            folded_readable[c] = folded.readable[j]
+        self.unreadable_texts.update(
+            text_hash(t)
+            for t, a, b in zip(chunk, readable, folded_readable, strict=True)
+            if not (a or b)
+        )
+        # A long text is compared window by window, and leaks at its most similar: an
+        # item is one part of it (the mean of its windows dilutes the item).
+        best: dict[tuple[int, int], float] = {}
+        self._add_pairs(best, chunk, self._index, vectors[:n], reading.owner, readable)
+        # The texts that read otherwise folded, as folded, and (where some item reads
+        # otherwise folded) the others as written, against the items as folded.
+        rows = [n + j for j in range(len(folded.windows))]
+        owner = [at[o] for o in folded.owner]
+        if self._folds:
+            kept = [w for w, c in enumerate(reading.owner) if views[c] is None]
+            rows += kept
+            owner += [reading.owner[w] for w in kept]
+        if rows:
+            index = self._folded_items()
+            self._add_pairs(best, chunk, index, vectors[rows], owner, folded_readable, True)
+        return best
+
+    def _add_pairs(
+        self,
+        best: dict[tuple[int, int], float],
+        chunk: list[str],
+        index: Any,
+        vectors: npt.NDArray[np.float32],
+        owner: list[int],
+        readable: list[bool],
+        folded: bool = False,
+    ) -> None:
+        """Into ``best``: the pairs of the windows ``vectors`` (of texts ``owner``) and the
+        items in ``index`` at or above the threshold, where the model reads both."""
+        items_readable = self._folded_readable if folded else self._readable
+        for w, r, sim in _range_pairs(index, vectors, self.threshold):
+            c = owner[w]
+            if readable[c] and items_readable[r] and self._worded[r] and _has_words(chunk[c]):
+                best[c, r] = max(sim, best.get((c, r), sim))
+
+
+def _normalized(text: str) -> str:
+    from curagate import _core
+
+    return _core.normalize(text)
+
+
+def folded_view(text: str) -> str | None:
+    """``text`` as the lexical methods of ``curagate leakage`` read it (normalized, NFKC
+    included, look-alike letters and accents folded: ``capital`` with Cyrillic a and p,
+    U+0430 and U+0440, or in full-width letters, U+FF43..., is ``capital``), where that reads otherwise than ``text``
+    as written; None where it does not (normalizing alone: case, punctuation)."""
+    import unicodedata
+
+    from curagate import _core
+
+    folded = _core.lookalikes_folded(text)
+    if folded is None and not unicodedata.is_normalized("NFKC", text):
+        folded = _normalized(text)
+    return folded
 
 
 def paraphrase_leaks(

@@ -116,3 +116,44 @@ def test_leakage_says_what_the_paraphrase_model_could_not_read(tmp_path: Path) -
     assert said in p.stdout and said in (tmp_path / "o" / "leakage.md").read_text()
     report = json.loads((tmp_path / "o" / "leakage.json").read_text())
     assert report["summary"]["paraphrase_unreadable"] == {"reference_items": 1, "corpus_records": 1}
+
+
+# Cyrillic a, e, o, p, c for the Latin letters: read as written, the model sees other words.
+LOOK_ALIKES = str.maketrans(
+    {"a": "\u0430", "e": "\u0435", "o": "\u043e", "p": "\u0440", "c": "\u0441"}
+)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("disguised", ["corpus", "reference"])
+def test_a_reworded_item_in_look_alike_letters_is_a_paraphrase(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, disguised: str
+) -> None:
+    # Found by attack: the lexical methods fold look-alike letters, the paraphrase pass read
+    # the text as written: "Which city serves as the capital of France?" in Cyrillic
+    # look-alikes was at 0.04 to the golden question (0.98 folded), exit 0 under
+    # --fail-on-leak. A golden item so written is folded the same way.
+    from curagate.cli import main
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    question, reworded = (
+        "What is the capital city of France?",
+        ("Which city serves as the capital of France?"),
+    )
+    if disguised == "corpus":
+        reworded = reworded.translate(LOOK_ALIKES)
+    else:
+        question = question.translate(LOOK_ALIKES)
+    ref, corpus = tmp_path / "g.jsonl", tmp_path / "c.jsonl"
+    ref.write_text(json.dumps({"text": question}) + "\n")
+    rows = [{"text": "Write a haiku about the autumn sea."}, {"text": reworded}]
+    corpus.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    argv = ["leakage", "--reference", str(ref), "--corpus", str(corpus), "--paraphrase"]
+    assert main([*argv, "--fail-on-leak", "--out", str(tmp_path / "o")]) == 1
+    report = json.loads((tmp_path / "o" / "leakage.json").read_text())
+    (leak,) = report["leaks"]
+    (match,) = leak["matches"]
+    assert match["row"] == 1 and match["methods"] == ["paraphrase"]
+    assert match["similarity"] > 0.9
+    assert report["summary"]["paraphrase_unreadable"] == {"reference_items": 0, "corpus_records": 0}
+

@@ -23,6 +23,7 @@ from curagate.errors import InputError
 from curagate.semantic import (
     Embedder,
     ParaphraseIndex,
+    folded_view,
     paraphrase_leaks,
     resolve_model_dir,
     semantic_clusters,
@@ -804,3 +805,11 @@ def test_curate_prints_how_many_records_the_model_could_not_read(
     assert "not semantic             2   (the embedding model cannot read them" in (
         capsys.readouterr().out
     )
+
+
+def test_the_folded_view_is_the_text_as_the_lexical_methods_read_it() -> None:
+    # Cyrillic a, c, p (U+0430, U+0441, U+0440)
+    assert folded_view("Wh\u0430t is the \u0441\u0430\u0440it\u0430l?") == "what is the capital"
+    assert folded_view("\uff43\uff41\uff50\uff49\uff54\uff41\uff4c") == "capital"  # full-width
+    assert folded_view("What is the capital?") is None  # case and punctuation alone
+

@@ -3,6 +3,7 @@
 use curagate_core::dedup::lsh;
 use curagate_core::dedup::minhash::{MinHasher, Scheme};
 use curagate_core::hash::{content_hash as core_hash, normalized_content_hashes};
+use curagate_core::leakage::tokens::fold_lookalikes;
 use curagate_core::text::joiners::split_joined;
 use curagate_core::text::pii::PiiPrefilter;
 use curagate_core::text::{
@@ -59,6 +60,18 @@ fn normalize(
         &norm_opts(nfkc, lowercase, strip_punctuation, collapse_whitespace),
     )
     .into_owned()
+}
+
+/// The text as the leakage scanner reads it: normalized (the defaults) with look-alike
+/// letters and accents folded (`Сарitаl` with Cyrillic С, а, р is `capital`, `été` is
+/// `ete`); `None` where folding changes nothing in the normalized text.
+#[pyfunction]
+fn lookalikes_folded(text: &str) -> Option<String> {
+    let normalized = core_normalize(text, &norm_opts(true, true, true, true));
+    match fold_lookalikes(&normalized, true) {
+        std::borrow::Cow::Owned(folded) if folded != normalized => Some(folded),
+        _ => None,
+    }
 }
 
 /// 128-bit content hash of the normalized text, as a Python int.
@@ -212,6 +225,7 @@ fn pii_candidates(
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(pii_candidates, m)?)?;
     m.add_function(wrap_pyfunction!(normalize, m)?)?;
+    m.add_function(wrap_pyfunction!(lookalikes_folded, m)?)?;
     m.add_function(wrap_pyfunction!(joiners_split, m)?)?;
     m.add_function(wrap_pyfunction!(content_hash, m)?)?;
     m.add_function(wrap_pyfunction!(hash_column, m)?)?;
