@@ -157,3 +157,73 @@ def test_a_reworded_item_in_look_alike_letters_is_a_paraphrase(
     assert match["similarity"] > 0.9
     assert report["summary"]["paraphrase_unreadable"] == {"reference_items": 0, "corpus_records": 0}
 
+
+@pytest.mark.slow
+@pytest.mark.parametrize("quarantined", [False, True])
+def test_a_paraphrase_is_reported_at_its_most_similar_string(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, quarantined: bool
+) -> None:
+    # Found by attack: a paraphrase hit shows no ratio, n-gram or span, so the first text of
+    # a row similar to the item was reported (the prompt and completion joined, 0.935) and the
+    # completion alone (0.979) never was.
+    from curagate.cli import main
+    from curagate.semantic import pair_similarities
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    question = "What is the capital city of France?"
+    weaker, stronger = "Tell me the capital of France.", "What city is France's capital?"
+    ref, corpus = tmp_path / "g.jsonl", tmp_path / "c.jsonl"
+    ref.write_text(json.dumps({"text": question}) + "\n")
+    row: dict[str, str] = {"prompt": weaker, "completion": stronger}
+    if quarantined:  # a lone surrogate: the row is quarantined, its lines scanned
+        row["meta"] = "\ud800"
+    corpus.write_text(json.dumps(row) + "\n")
+    argv = ["leakage", "--reference", str(ref), "--corpus", str(corpus), "--paraphrase"]
+    assert main([*argv, "--out", str(tmp_path / "o")]) == 0
+    report = json.loads((tmp_path / "o" / "leakage.json").read_text())
+    (leak,) = report["leaks"]
+    (match,) = leak["matches"]
+    assert match["quarantined"] is quarantined and match["methods"] == ["paraphrase"]
+    most = pair_similarities([question], [stronger])[0]
+    assert most > pair_similarities([question], [f"{weaker}\n{stronger}"])[0]
+    assert match["similarity"] == most
+
+
+@pytest.mark.slow
+def test_a_multiple_choice_item_is_reported_by_its_most_similar_view(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An item and its views (the prompt with its options, the gate's user turn) are one item,
+    # reported once per row by the view most similar: a reworded user turn is at 0.86 to the
+    # prompt with options and 0.92 to the user turn; the first was reported (found by attack).
+    from curagate import golden
+    from curagate.cli import main
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    root = tmp_path / "golden"
+    (root / "mc").mkdir(parents=True)
+    item = {
+        "id": "q0",
+        "prompt": "What is the capital city of France?",
+        "choices": ["Paris", "Lyon", "Nice", "Lille"],
+        "reference": 0,
+    }
+    (root / "mc" / "data.jsonl").write_text(json.dumps(item) + "\n")
+    (root / "mc" / "set.yaml").write_text(
+        "name: mc\ntask: multiple_choice\nversion: '1'\nfiles: [data.jsonl]\n"
+        "provenance: written by the test\nlicense: CC0-1.0\n"
+    )
+    golden.lock(root)
+    turn = (
+        "Which city is France's capital?\nOptions: Paris; Lyon; Nice; Lille.\n"
+        "Reply with the letter of the right option."
+    )
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text(json.dumps({"text": turn}) + "\n")
+    argv = ["leakage", "--reference", str(root), "--corpus", str(corpus), "--paraphrase"]
+    assert main([*argv, "--out", str(tmp_path / "o")]) == 0
+    report = json.loads((tmp_path / "o" / "leakage.json").read_text())
+    (leak,) = report["leaks"]
+    (match,) = leak["matches"]
+    assert leak["reference"]["part"] == "user turn" and match["methods"] == ["paraphrase"]
+    assert match["similarity"] > 0.9

@@ -24,6 +24,7 @@ from curagate.semantic import (
     Embedder,
     ParaphraseIndex,
     folded_view,
+    pair_similarities,
     paraphrase_leaks,
     resolve_model_dir,
     semantic_clusters,
@@ -813,3 +814,15 @@ def test_the_folded_view_is_the_text_as_the_lexical_methods_read_it() -> None:
     assert folded_view("\uff43\uff41\uff50\uff49\uff54\uff41\uff4c") == "capital"  # full-width
     assert folded_view("What is the capital?") is None  # case and punctuation alone
 
+
+@pytest.mark.slow
+def test_a_text_similar_to_two_items_leaks_both_each_at_its_own_similarity() -> None:
+    # Every item at or above the threshold, not the first found: each (text, item) pair at
+    # its similarity (the report names each leaked item, the most similar view of one).
+    index = ParaphraseIndex([CAPITAL, CAPITAL_REWORDED, PHOTOSYNTHESIS])
+    text = "What city is France's capital?"
+    leaks = index.scan([text])
+    assert [leak.reference for leak in leaks] == [0, 1]
+    assert [leak.similarity for leak in leaks] == pair_similarities(
+        [CAPITAL, CAPITAL_REWORDED], [text, text]
+    )

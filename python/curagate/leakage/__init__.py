@@ -1279,7 +1279,7 @@ class LeakageIndex:
             (self._as_item(h) for h in best.values()), key=lambda leak: (leak.record, leak.item)
         )
 
-    def strength(self, hit: _core.Leak) -> tuple[float, bool, int, int, int]:
+    def strength(self, hit: _core.Leak) -> _Strength:
         """How much of its item a hit shows (:func:`_strength`), the item's own hit before
         its joiners-split view's of the same ratio: a copy that keeps the joiners matches
         both whole, and is reported with the item's n-grams and words, not the view's
@@ -1384,7 +1384,7 @@ def _new_hits(
         return h.item if index is None else index.hit_item(index.unsplit(h.item))
 
     strength_of = _strength if index is None else index.strength
-    best: dict[tuple[int, int], tuple[tuple[float, bool, int, int, int], int, int]] = {}
+    best: dict[tuple[int, int], tuple[_Strength, int, int]] = {}
     for k, hits in enumerate(found):
         for h in hits:
             pair, strength = (h.record, item_of(h)), strength_of(h)
@@ -1443,15 +1443,23 @@ def _arabic_letter(c: str, *, mark: bool = False) -> bool:
     ).startswith("ARABIC")
 
 
-def _strength(hit: _core.Leak, *, own: bool = True) -> tuple[float, bool, int, int, int]:
+# ratio, own, shared n-grams, methods, span words, similarity (:func:`_strength`)
+_Strength = tuple[float, bool, int, int, int, float]
+
+
+def _strength(hit: _core.Leak, *, own: bool = True) -> _Strength:
     """How much of its item a hit shows: ratio, ``own`` (not a joiners-split view's hit:
-    :meth:`LeakageIndex.strength`), shared n-grams, methods, span words."""
+    :meth:`LeakageIndex.strength`), shared n-grams, methods, span words, then similarity
+    (a paraphrase's, a MinHash estimate). Found by attack: a paraphrase hit shows none of
+    the rest, so a row's first text similar to an item was reported, at 0.935 where its
+    completion alone was at 0.979."""
     return (
         hit.ratio,
         own,
         hit.shared_ngrams,
         len(hit.methods),
         0 if hit.span is None else hit.span.words,
+        -2.0 if hit.similarity is None else hit.similarity,
     )
 
 
@@ -1659,16 +1667,19 @@ def _scan_file(
         # message's reasoning, a system or metadata field): one definition for
         # every command (curagate.leakage.texts).
         texts = row_texts(batch.table, batch.format, keys, text_field)
-        hits_of = _new_hits(lambda t: _scan(index, paraphrases, t), texts, index)
-        reported: set[tuple[int, int]] = set()
-        for scanned, _, hits in hits_of:
+        hits_of = [
+            (scanned, hits)
+            for scanned, _, hits in _new_hits(lambda t: _scan(index, paraphrases, t), texts, index)
+        ]
+        more: list[_core.Leak] = []
+        if paraphrases is not None:
+            rows = _row_strings(batch.table)
+            hits_of, more = _most_similar(index, paraphrases, hits_of, rows)
+        for scanned, hits in hits_of:
             if hits:
                 _collect(by_item, index, hits, scanned, _places(batch, hits))
-                reported.update((h.record, index.hit_item(h.item)) for h in hits)
-        if paraphrases is not None:
-            more = _paraphrased_strings(index, paraphrases, batch.table, reported)
-            if more:
-                _collect(by_item, index, more, keys, _places(batch, more))
+        if more:
+            _collect(by_item, index, more, keys, _places(batch, more))
         if paraphrases is not None:  # by their key, once per record (not per text scanned)
             part.paraphrase_unreadable += paraphrases.unreadable_among(keys)
         part.unreadable.extend(_unreadable_fields(batch, texts))
@@ -1684,36 +1695,70 @@ def _scan_file(
                 part.nbytes += _text_bytes(qkeys)
                 # With the views of a valid row's key (its turns one by one, decoded...).
                 qtexts = RowTexts(qkeys, None)
-                qhits = _new_hits(lambda t: _scan(index, paraphrases, t), qtexts, index)
-                qreported: set[tuple[int, int]] = set()
-                for scanned, _, hits in qhits:
-                    if hits:
-                        _collect(by_item, index, hits, scanned, where)
-                        qreported.update((h.record, index.hit_item(h.item)) for h in hits)
+                qhits = [
+                    (scanned, hits)
+                    for scanned, _, hits in _new_hits(
+                        lambda t: _scan(index, paraphrases, t), qtexts, index
+                    )
+                ]
+                more = []
                 if paraphrases is not None:
                     # Each line alone, as a valid row's strings (found by re-attack: a
                     # reworded item beside an id and a lone surrogate in a row quarantined
                     # for it was diluted in the row's text, exit 0 under --fail-on-leak).
                     lines = [text.split("\n") for text in found]
-                    more = _paraphrased(index, paraphrases, lines, qreported)
-                    if more:
-                        _collect(by_item, index, more, qkeys, where)
+                    qhits, more = _most_similar(index, paraphrases, qhits, lines)
                     part.paraphrase_unreadable += paraphrases.unreadable_among(qkeys)
+                for scanned, hits in qhits:
+                    if hits:
+                        _collect(by_item, index, hits, scanned, where)
+                if more:
+                    _collect(by_item, index, more, qkeys, where)
     return part
 
 
-def _paraphrased_strings(
-    index: LeakageIndex, paraphrases: Any, table: pa.Table, reported: set[tuple[int, int]]
-) -> list[_core.Leak]:
-    """Paraphrase hits of each string a row holds, one by one (a completion, a chosen or
-    rejected response, each message's content), for the (row, item) pairs not ``reported``
-    already, each at its most similar string. Found by attack: the paraphrase pass read the
-    texts the lexical methods read, the key and the other strings joined, where a reworded
-    item that is one field of a record is diluted: an assistant turn asking "Which city is
-    the capital of France?" was no paraphrase of the golden question (it is at 0.97 alone)."""
+_Scanned = list[tuple[pa.Array, list[_core.Leak]]]  # texts scanned, each with its hits
+
+
+def _most_similar(
+    index: LeakageIndex, paraphrases: Any, scanned: _Scanned, rows: Sequence[Sequence[str]]
+) -> tuple[_Scanned, list[_core.Leak]]:
+    """The hits of the texts ``scanned`` (:func:`_new_hits`: the key, the other strings, their
+    views) and the paraphrase hits of each row's ``rows`` strings one by one
+    (:func:`_paraphrased`), one per (row, item): a pair the lexical methods flag as they
+    flag it, another at its most similar text or string (the earlier of equals). Found by
+    attack: a paraphrase found in a row's first text was reported there, at 0.935 for the
+    prompt and completion joined, where the completion alone was at 0.979."""
+
+    def pair(h: _core.Leak) -> tuple[int, int]:
+        return (h.record, index.hit_item(h.item))
+
+    lexical = {pair(h) for _, hits in scanned for h in hits if h.methods}
+    said = {pair(h): _similarity(h) for _, hits in scanned for h in hits if not h.methods}
+    more = [
+        h
+        for h in _paraphrased(index, paraphrases, rows, lexical)
+        if _similarity(h) > said.get(pair(h), -2.0)
+    ]
+    beaten = {pair(h) for h in more}
+    kept = [
+        (text, [h for h in hits if h.methods or pair(h) not in beaten]) for text, hits in scanned
+    ]
+    return kept, more
+
+
+def _similarity(hit: _core.Leak) -> float:
+    return -2.0 if hit.similarity is None else hit.similarity
+
+
+def _row_strings(table: pa.Table) -> list[list[str]]:
+    """Each row's strings, one by one (a completion, a chosen or rejected response, each
+    message's content), but its id. Found by attack: the paraphrase pass read the texts
+    the lexical methods read, the key and the other strings joined, where a reworded item
+    that is one field of a record is diluted: an assistant turn asking "Which city is the
+    capital of France?" was no paraphrase of the golden question (it is at 0.97 alone)."""
     columns = [c for c in table.column_names if c != "id"]
-    rows = [list(_strings_in(record)) for record in table.select(columns).to_pylist()]
-    return _paraphrased(index, paraphrases, rows, reported)
+    return [list(_strings_in(record)) for record in table.select(columns).to_pylist()]
 
 
 def _paraphrased(
@@ -1722,20 +1767,22 @@ def _paraphrased(
     rows: Sequence[Sequence[str]],
     reported: set[tuple[int, int]],
 ) -> list[_core.Leak]:
-    """:func:`_paraphrased_strings` of each row's ``strings``."""
+    """Paraphrase hits of each row's ``strings``, one by one, for the (row, item) pairs
+    (:meth:`LeakageIndex.hit_item`) not ``reported``, one per pair: the most similar
+    string, by the most similar of the item and its views (the first of equals)."""
     strings: list[str] = []
     owner: list[int] = []
     for row, texts in enumerate(rows):
         for text in dict.fromkeys(texts):
             strings.append(text)
             owner.append(row)
-    best: dict[tuple[int, int], float] = {}
+    best: dict[tuple[int, int], tuple[float, int]] = {}
     for p in paraphrases.scan(strings):
         row, item = owner[p.corpus], index.unsplit(p.reference)
         pair = (row, index.hit_item(item))
-        if pair not in reported and p.similarity > best.get((row, item), -2.0):
-            best[row, item] = p.similarity
-    return [_core.Leak(row, item, similarity=sim) for (row, item), sim in sorted(best.items())]
+        if pair not in reported and p.similarity > best.get(pair, (-2.0, 0))[0]:
+            best[pair] = (p.similarity, item)
+    return [_core.Leak(row, item, similarity=sim) for (row, _), (sim, item) in sorted(best.items())]
 
 
 def _strings_in(value: Any) -> Iterator[str]:
@@ -1784,11 +1831,12 @@ def _scan(index: LeakageIndex, paraphrases: Any, keys: pa.Array) -> list[_core.L
         # Only pairs the lexical methods missed: reworded copies (an item and its view with
         # joiners split are one item: the hit is given to the item).
         found = {(leak.record, index.unsplit(leak.item)) for leak in raw}
+        best: dict[tuple[int, int], float] = {}
         for p in paraphrases.scan(keys):
-            item = index.unsplit(p.reference)
-            if (p.corpus, item) not in found:
-                found.add((p.corpus, item))
-                raw.append(_core.Leak(p.corpus, item, similarity=p.similarity))
+            pair = (p.corpus, index.unsplit(p.reference))
+            if pair not in found and p.similarity > best.get(pair, -2.0):
+                best[pair] = p.similarity  # the item's or its view's, the most similar
+        raw += [_core.Leak(row, item, similarity=sim) for (row, item), sim in best.items()]
         raw.sort(key=lambda leak: (leak.record, leak.item))
     return raw
 
