@@ -1498,6 +1498,7 @@ def split(
     templates: Sequence[str | Path] = (),
     ngram: int = 13,
     max_rounds: int = DEFAULT_MAX_ROUNDS,
+    fail_on_leak: bool = False,
     verify: bool = True,
     relabel: tuple[Path, Path] | None = None,
     number_rows: Callable[[str, int, str], bool] | None = None,
@@ -1519,7 +1520,9 @@ def split(
     units reassigned, up to ``max_rounds`` times; if copies still straddle
     then, :class:`CheckFailed` lists them and nothing is written. Shared
     passages are reported in ``manifest["verification"]`` (the CLI warns or,
-    with --fail-on-leak, exits 1).
+    with --fail-on-leak, exits 1). ``fail_on_leak`` is recorded there with the verdict
+    (``fail_on_leak``, ``passed``): the output of a run that failed it is written, for
+    inspection, and `curagate verify` and `curagate train` refuse it.
 
     ``out`` is replaced as a whole, as curate's output (:mod:`curagate.io.outputs`):
     it is built in a temporary sibling folder, marked complete and renamed into
@@ -1670,6 +1673,13 @@ def split(
         repaired_pairs += len(join)
         rounds += 1
         plan = plan_with(links)
+    # The policy and its verdict, in the manifest the marker's run id hashes: the output of
+    # a run that failed --fail-on-leak (exit 1, written for inspection) was a complete,
+    # verify-ok output that train accepted, nothing in it saying the check failed.
+    verification["fail_on_leak"] = fail_on_leak
+    verification["passed"] = (
+        None if verification.get("skipped") else verification["leaks_total"] == 0
+    )
 
     manifest: dict[str, Any] = {
         "schema_version": 2,

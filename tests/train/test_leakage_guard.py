@@ -115,3 +115,51 @@ def test_without_a_leakage_reference_the_run_says_nothing_was_checked(
     assert "warning: no leakage_reference in the train config" in capsys.readouterr().err
     run = json.loads((tmp_path / "runs" / "tiny" / "run.json").read_text())
     assert run["summary"]["leakage"]["checked"] is False
+
+
+def _failed_split(tmp_path: Path) -> Path:
+    """A split whose run failed --fail-on-leak (exit 1): its newest row (test) shares a
+    15-word passage with its oldest (train); written for inspection, recorded as failed."""
+    from curagate.cli import main
+
+    rows = []
+    for i in range(10):
+        text = f"what color is the red cat number {i}?"
+        if i in (0, 9):  # a passage in common, each with words of its own (no near copy)
+            own = "one two three four five six seven eight nine ten eleven twelve thirteen"
+            text = f"{text} {' '.join(LEAKED.split()[:15])} {own.replace(' ', f' {i}')}"
+        rows.append({"prompt": text, "completion": "red.", "created": f"2024-01-{i + 1:02d}"})
+    src = write_jsonl(tmp_path / "data" / "rows.jsonl", rows)
+    out = tmp_path / "splits"
+    argv = ["split", str(src), "--out", str(out), "--time", "created", "--fail-on-leak"]
+    assert main(argv) == 1
+    return out
+
+
+@pytest.mark.slow
+def test_a_split_that_failed_its_leak_check_is_refused_unless_allowed(
+    tmp_path: Path, tiny_model: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found by attack: the output of a failed --fail-on-leak run (exit 1) was a complete,
+    # verify-ok output that train took, with nothing in run.json saying so.
+    from curagate.cli import main
+
+    out = _failed_split(tmp_path)
+    cfg = write_config(
+        tmp_path / "t.yaml", tiny_model, out / "train.parquet", training={"max_steps": 1}
+    )
+    capsys.readouterr()
+    assert main(["train", "sft", "--config", str(cfg), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert f"data.train: {out}: its split failed the leak check" in err
+    assert "--allow-leakage" in err
+    assert not (tmp_path / "runs" / "tiny").exists()
+    argv = ["train", "sft", "--config", str(cfg), "--quiet", "--allow-leakage"]
+    assert main(argv) == 0
+    assert f"warning: trained with --allow-leakage on {out}: its split failed" in (
+        capsys.readouterr().err
+    )
+    run = json.loads((tmp_path / "runs" / "tiny" / "run.json").read_text())
+    assert run["allow_leakage"] is True
+    (why,) = run["summary"]["failed_split_checks"]
+    assert why.startswith(f"{out}: its split failed the leak check")

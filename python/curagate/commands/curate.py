@@ -148,13 +148,24 @@ def run(args: argparse.Namespace) -> int:
         for warning in result.split.manifest.get("warnings", []):  # an empty split asked for
             print(f"curagate curate: warning: split {warning}", file=sys.stderr)
         leaks = result.split.leaks
-        if leaks:
+        fail_on_leak = result.stats["config"]["split"]["fail_on_leak"]
+        if leaks and fail_on_leak:
+            # An exit-1 run said "warning" (found by attack); its splits are kept for
+            # inspection and recorded as failed, which verify and train refuse.
+            print(
+                f"curagate curate: error: {leaks} cross-split leak(s) (split.fail_on_leak); "
+                "see splits/split_manifest.json; the splits are written for inspection and "
+                "recorded as failing the check: `curagate verify` and `curagate train` "
+                "refuse them",
+                file=sys.stderr,
+            )
+            failed = True
+        elif leaks:
             print(
                 f"curagate curate: warning: {leaks} cross-split leak(s); see "
                 "splits/split_manifest.json",
                 file=sys.stderr,
             )
-            failed = failed or result.stats["config"]["split"]["fail_on_leak"]
     return 1 if failed else 0
 
 

@@ -233,6 +233,7 @@ def run(args: argparse.Namespace) -> int:
             templates=pick(args.templates, sc.templates),
             ngram=pick(args.ngram, sc.ngram),
             max_rounds=pick(args.max_rounds, sc.max_rounds),
+            fail_on_leak=pick(args.fail_on_leak, sc.fail_on_leak),
             batch_rows=cfg.batch_rows,
         )
     counts = ", ".join(f"{name} {rows}" for name, rows in result.counts.items())
@@ -261,7 +262,11 @@ def run(args: argparse.Namespace) -> int:
             "together with --shared-passages join, or name prompt templates with --templates"
         )
         if pick(args.fail_on_leak, sc.fail_on_leak):
-            raise CheckFailed(message)
+            raise CheckFailed(
+                f"{message}; the splits are written for inspection and recorded as failing "
+                "the check (verification.passed: false): `curagate verify` and `curagate "
+                "train` refuse them"
+            )
         print(f"curagate split: warning: {message}", file=sys.stderr)
     passages = result.manifest["verification"]["shared_passages"]
     if pick(args.fail_on_leak, sc.fail_on_leak) and passages.get("boilerplate_ngrams"):

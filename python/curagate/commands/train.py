@@ -7,7 +7,8 @@ examples:
 
 The run lands in <output_dir>/<name>/ (run.json, config.yaml, metrics.jsonl,
 loss_curve.png, adapter/, checkpoints/). Exit codes: 0 trained; 1 refused by
-the leakage guard or stopped by the health monitor (NaN/inf); 2 config or
+the leakage guard (golden-set items in the data, or data from a split whose run
+failed --fail-on-leak) or stopped by the health monitor (NaN/inf); 2 config or
 input error.
 """
 
@@ -25,7 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--allow-leakage",
         action="store_true",
-        help="train even if the data contains golden-set items (recorded in run.json)",
+        help="train even if the data contains golden-set items or is a split that failed "
+        "its --fail-on-leak check (recorded in run.json)",
     )
     parser.add_argument(
         "--overwrite", action="store_true", help="replace an existing run with the same name"
@@ -81,6 +83,8 @@ def run(args: argparse.Namespace) -> int:
             "adapter trained on; give validation rows of their own (curagate split)",
             file=sys.stderr,
         )
+    for why in s.get("failed_split_checks") or []:
+        print(f"warning: trained with --allow-leakage on {why}", file=sys.stderr)
     leakage = s.get("leakage") or {}
     if not leakage.get("checked", True):
         print(f"warning: {leakage['reason']}", file=sys.stderr)

@@ -13,7 +13,9 @@ gate attests and the registry stores). Exit 0 when intact, 1 when anything diffe
 A curate or split output (a folder holding its `.curagate-output.json` marker) is
 checked against manifest.json / split_manifest.json: every listed file's sha256, no
 file added, and the marker's run id against the manifest. That catches edits made
-after the run, not a forger who rewrites the manifest and marker too.
+after the run, not a forger who rewrites the manifest and marker too. A split (or a
+curate output's splits/) whose run failed --fail-on-leak (split.fail_on_leak) is
+written for inspection and recorded as failed in split_manifest.json: exit 1, saying so.
 
 examples:
   curagate verify exports/support-bot
@@ -94,12 +96,27 @@ def run(args: argparse.Namespace) -> int:
                 f"{output.summary()}; it was modified after `curagate {output.command}`: "
                 "run it again"
             )
+        if output.failed_check is not None:
+            # Intact, and failed: a CI step that only ran `verify` took it for a good split.
+            raise CheckFailed(
+                f"{args.bundle}: {output.checked} files match the {output.command} manifest, "
+                f"but {output.failed_check}; keep those rows together ({_JOIN[output.command]}"
+                f") or name the prompt templates, and {_AGAIN[output.command]}"
+            )
         print(
             f"{args.bundle}: ok, {output.checked} files match the {output.command} manifest; "
             f"run id {output.run_id}"
         )
         return 0
     return _verify_bundle(args)
+
+
+# How each command is told to keep rows that share a passage in one split.
+_JOIN = {"split": "--shared-passages join", "curate": "split.shared_passages: join"}
+_AGAIN = {
+    "split": "split again (`curagate split`, or `curagate curate --split`)",
+    "curate": "run `curagate curate` again",
+}
 
 
 def _verify_bundle(args: argparse.Namespace) -> int:

@@ -37,6 +37,9 @@ class OutputCheck:
     run_id: str
     checked: int = 0
     problems: list[str] = field(default_factory=list)
+    # Why the output, intact, is not one to train on: the split check its run was told to
+    # pass (--fail-on-leak, split.fail_on_leak) failed; it was written for inspection.
+    failed_check: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -157,7 +160,39 @@ def check_output_folder(folder: Path) -> OutputCheck | None:
         # The bytes are the ones written; are the numbers printed about them true? A count
         # the run got wrong (or a manifest and stats rewritten with the marker) passed.
         result.problems += _count_problems(folder, command, manifest, raw.get("stats.json"))
+    if not result.problems:
+        result.failed_check = _failed_check(folder, command, manifest)
     return result
+
+
+def failed_leak_check(manifest: Any, name: str = "split_manifest.json") -> str | None:
+    """Why a split manifest's output failed the leak check its run was told to pass
+    (``verification.fail_on_leak`` and not ``passed``); None when it passed or was not
+    told to (a manifest from before these fields were recorded: None)."""
+    verification = manifest.get("verification") if isinstance(manifest, dict) else None
+    if not isinstance(verification, dict) or verification.get("fail_on_leak") is not True:
+        return None
+    if verification.get("passed") is not False:
+        return None
+    leaks = verification.get("leaks_total")
+    return (
+        "its split failed the leak check its run was told to pass (--fail-on-leak, or "
+        f"split.fail_on_leak in a config): {leaks} val/test row(s) share a passage with an "
+        f"earlier split (verification in {name}); it was written for inspection only"
+    )
+
+
+def _failed_check(folder: Path, command: str, manifest: Any) -> str | None:
+    """:func:`failed_leak_check` of a split output's manifest, or of the split a curate
+    output holds in ``splits/`` (a file its manifest lists, so checked above)."""
+    if command == "split":
+        return failed_leak_check(manifest)
+    try:
+        raw = read_regular(folder / "splits" / "split_manifest.json", MAX_MANIFEST_BYTES)
+        inner = loads_strict(raw)
+    except (OSError, ValueError, RecursionError):  # no splits/: curated without --split
+        return None
+    return failed_leak_check(inner, "splits/split_manifest.json")
 
 
 def _rows_of(path: Path) -> int:

@@ -71,6 +71,7 @@ class SplitStep(BaseStep):
             max_ngram_items=sc.max_ngram_items,
             templates=sc.templates,
             max_rounds=sc.max_rounds,
+            fail_on_leak=sc.fail_on_leak,
             format=None if cfg.format == "auto" else cfg.format,
             text_field=cfg.text_field,
             preference_key=cfg.preference_key,

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from curagate.errors import ConfigError, InputError
+from curagate.errors import CheckFailed, ConfigError, InputError
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -47,6 +47,9 @@ class Records:
     # Each file's state (digest.file_state) before it was read: a change after that,
     # even before its hash was taken, shows as a different state.
     states: dict[Path, Any] = field(default_factory=dict)
+    # Splits that failed the leak check their run was told to pass, read with
+    # --allow-leakage: why each failed (run.json's summary.failed_split_checks).
+    failed_checks: list[str] = field(default_factory=list)
 
     def where(self, i: int) -> str:
         return self.places[i] if i < len(self.places) else f"training data row {i}"
@@ -116,14 +119,18 @@ _SPLIT_FOR = {"train": "train", "validation": "val"}
 _SPLIT_FILES = ("train.parquet", "val.parquet", "test.parquet")
 
 
-def check_curagate_outputs(files: Sequence[Path], role: str = "train") -> None:
+def check_curagate_outputs(
+    files: Sequence[Path], role: str = "train", *, allow_leakage: bool = False
+) -> list[str]:
     """Refuse files that lie in a curate or split output changed since it was written
     (a shard edited, added or removed by hand): train on what the gate will be told
     was curated, or on files outside such a folder. Refuse too the files of such an
     output that are not the records it kept (``removed/``: the duplicates and leaks it
     took out; the quarantine, the clusters): a glob over the output trained on them;
     and the splits that are not ``role``'s (``data.train`` reads ``train.parquet``,
-    ``data.validation`` ``val.parquet``): a run given ``splits/`` trained on its test split."""
+    ``data.validation`` ``val.parquet``): a run given ``splits/`` trained on its test split.
+    And refuse a split whose run failed the leak check it was told to pass (--fail-on-leak:
+    written for inspection) unless ``allow_leakage``; returns the reasons then accepted."""
     from curagate.io.outputs import read_marker
     from curagate.io.verify import check_output_folder, enclosing_outputs
 
@@ -161,6 +168,7 @@ def check_curagate_outputs(files: Sequence[Path], role: str = "train") -> None:
                     f"{f}: {rel.as_posix()} of the {command} output {folder} holds {what}; "
                     f"give data.{role} its {fix}"
                 )
+    accepted: list[str] = []
     for folder in sorted(folders):
         check = check_output_folder(folder)
         if check is not None and not check.ok:
@@ -169,14 +177,26 @@ def check_curagate_outputs(files: Sequence[Path], role: str = "train") -> None:
                 f"{check.command}` wrote it: {check.summary()}; run `curagate {check.command}` "
                 "again, or copy the files you mean to train on out of it"
             )
+        if check is not None and check.failed_check is not None:
+            why = f"{folder}: {check.failed_check}"
+            if not allow_leakage:
+                raise CheckFailed(
+                    f"data.{role}: {why}; refusing to train on it. Split again so that it "
+                    "passes, or pass --allow-leakage to train anyway (recorded in run.json)"
+                )
+            if why not in accepted:
+                accepted.append(why)
+    return accepted
 
 
-def read_records(paths: Sequence[str], fmt: str | None, role: str = "train") -> Records:
+def read_records(
+    paths: Sequence[str], fmt: str | None, role: str = "train", *, allow_leakage: bool = False
+) -> Records:
     """The records of ``data.<role>`` (``train`` or ``validation``)."""
     from curagate.digest import file_state
 
     files = expand_paths(paths)
-    check_curagate_outputs(files, role)
+    failed_checks = check_curagate_outputs(files, role, allow_leakage=allow_leakage)
     states = {f: file_state(f) for f in files}
     detected, rows, places = _read_rows(files, fmt)
     if not rows:
@@ -186,7 +206,7 @@ def read_records(paths: Sequence[str], fmt: str | None, role: str = "train") -> 
             f"{files[0]}: plain-text records have no assistant turn to learn; "
             "train on chat (messages) or prompt/completion records"
         )
-    return Records(detected, rows, files, places, states)
+    return Records(detected, rows, files, places, states, failed_checks)
 
 
 def _clean_messages(value: Any, where: str) -> list[Message]:

@@ -701,11 +701,19 @@ def _train_locked(
 ) -> TrainResult:
     """The run, once the checks on its config and its folder passed and its lock is held."""
     # Cheap checks first: data, guard, environment, before loading any model.
-    train_records = tdata.read_records(cfg.data.train, cfg.data.format)
+    train_records = tdata.read_records(cfg.data.train, cfg.data.format, allow_leakage=allow_leakage)
     val_records = (
-        tdata.read_records(cfg.data.validation, cfg.data.format, "validation")
+        tdata.read_records(
+            cfg.data.validation, cfg.data.format, "validation", allow_leakage=allow_leakage
+        )
         if cfg.data.validation
         else None
+    )
+    # Splits that failed their leak check, trained on with --allow-leakage: said and kept.
+    failed_split_checks = list(
+        dict.fromkeys(
+            [*train_records.failed_checks, *(val_records.failed_checks if val_records else [])]
+        )
     )
     # What the run records is what it read: digests now, and the files' state to check
     # they are still those bytes once training is done (hashing after would record
@@ -977,6 +985,8 @@ def _train_locked(
         _plot(rows, tmp / "loss_curve.png", f"{cfg.name} ({task})")
         summary = _summary(rows, trainer.state, tmp)
         summary["validation_rows_in_train"] = len(repeated)
+        if failed_split_checks:
+            summary["failed_split_checks"] = failed_split_checks
         summary.update(
             status="ok",
             data=data_stats,
