@@ -29,6 +29,7 @@ import json
 import math
 import random
 import re
+import shlex
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -47,6 +48,7 @@ from curagate.errors import CheckFailed, ConfigError, InputError, text_field_unu
 from curagate.io.atomic import atomic_path
 from curagate.io.manifest import sha256_file
 from curagate.io.outputs import read_regular
+from curagate.limits import given
 from curagate.ratios import SPLIT_NAMES, check_ratios
 from curagate.records import DEFAULT_BATCH_ROWS, RecordFormat, label_text
 
@@ -598,6 +600,7 @@ def _load(
     where: list[tuple[str, int, int | None]] = []
     quarantined: list[Any] = []
     rows_per_file: Counter[str] = Counter()
+    unreadable: dict[str, str] = {}  # file -> why it could not be read (to its end)
     formats: dict[str, str] = {}  # record format -> the first file holding it
     text_read = False  # a batch read as text records (with a text_field: by it)
     number_text: list[tuple[int, int, frozenset[str]]] = []
@@ -622,10 +625,14 @@ def _load(
             where.append((shown, row, lines[i] if lines is not None else None))
         quarantined.extend(batch.quarantined)
         rows_per_file[batch.source] += batch.input_rows
+        for q in batch.quarantined:
+            if _whole_file(q):
+                # The reader's note that the file could not be read (to its end) is no row
+                # of it: a .gz of 200 records damaged early was "rows": 1 (found by attack).
+                rows_per_file[batch.source] -= 1
+                unreadable.setdefault(batch.source, q.reason)
     if not tables or sum(t.num_rows for t in tables) == 0:
-        raise InputError(
-            f"no usable records in {', '.join(str(p) for p in paths)}: nothing to split"
-        )
+        raise InputError(_nothing_to_split(paths, quarantined, relabel))
     if text_field is not None and not text_read:
         # Each file was read in the format its columns give: a misspelt column made the
         # units of prompt and completion, without a word (curate refuses it so).
@@ -655,6 +662,8 @@ def _load(
             "path": _shown(Path(p), relabel).as_posix(),
             "rows": rows_per_file[Path(p).as_posix()],
             "sha256": sha256_file(Path(p)),
+            # `rows` are those read before the damage; the reader's words say where it is
+            **given(unreadable=unreadable.get(Path(p).as_posix())),
         }
         for p in paths
     ]
@@ -665,6 +674,51 @@ def _load(
     return _Loaded(
         table.combine_chunks(), keys, key_array, ids, where, files, quarantined, number_text
     )
+
+
+def _whole_file(q: Any) -> bool:
+    """Whether quarantine entry ``q`` is the reader's note on a whole file that could not be
+    read (to its end: damaged, cut, of another kind than its name), not a row of it."""
+    return bool(q.row is None and q.line is None)
+
+
+def _nothing_to_split(
+    paths: Sequence[Path], quarantined: Sequence[Any], relabel: tuple[Path, Path] | None
+) -> str:
+    """The error of inputs without a usable record: why, from the quarantine's first
+    entries, and how to see them all (it said "no usable records" alone, found by attack:
+    an unrelated metadata column of mixed types quarantined every row)."""
+    named = ", ".join(str(p) for p in paths)
+    message = f"no usable records in {named}: nothing to split"
+    if not quarantined:
+        return message
+    # The first entry of each reason, with how many share it (every row of a file may
+    # share one: a metadata column of mixed types), the first three reasons.
+    by_reason: dict[str, list[Any]] = {}
+    for q in quarantined:
+        by_reason.setdefault(q.reason, []).append(q)
+    shown = [
+        f"{_quarantine_where(qs[0], relabel)}"
+        + (f" and {len(qs) - 1:,} more like it" if len(qs) > 1 else "")
+        + f": {reason}"
+        for reason, qs in list(by_reason.items())[:3]
+    ]
+    more = f"; {len(by_reason) - 3:,} other reason(s)" if len(by_reason) > 3 else ""
+    files = " ".join(shlex.quote(str(p)) for p in paths[:3]) + (" ..." if len(paths) > 3 else "")
+    return (
+        f"{message}: everything read was quarantined ({len(quarantined):,} entr"
+        f"{'y' if len(quarantined) == 1 else 'ies'}): {'; '.join(shown)}{more}; "
+        f"`curagate check {files}` lists every one with its file, line and reason"
+    )
+
+
+def _quarantine_where(q: Any, relabel: tuple[Path, Path] | None) -> str:
+    """Where quarantine entry ``q`` points, as split names a row: file:line, the file's row,
+    or the file itself (a problem of the whole file)."""
+    source = _shown(Path(q.file), relabel).as_posix()
+    if _whole_file(q):
+        return source
+    return _where((source, q.row if q.row is not None else 0, q.line))
 
 
 def _json_number_columns(

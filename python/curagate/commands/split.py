@@ -165,6 +165,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="repair rounds before giving up with exit 1 (default 20)",
     )
     parser.add_argument(
+        "--strict",
+        action="store_true",
+        default=None,
+        help="exit 1 if any row was quarantined or an input file could not be read, as "
+        "curate's --strict (config strict); the output is still written",
+    )
+    parser.add_argument(
         "--fail-on-leak",
         action="store_true",
         default=None,
@@ -247,9 +254,16 @@ def run(args: argparse.Namespace) -> int:
     for warning in result.manifest["warnings"]:  # a split asked for that got no row
         print(f"curagate split: warning: {warning}", file=sys.stderr)
     quarantined = result.manifest["quarantined"]["rows"]
-    if quarantined:  # not in any split: say so where the counts are read
+    unreadable = [f for f in result.manifest["inputs"]["files"] if "unreadable" in f]
+    for file in unreadable:  # a lost shard is no "1 row" (found by attack)
         print(
-            f"curagate split: warning: {quarantined} row(s) quarantined: see "
+            f"curagate split: warning: input {file['path']} could not be read to its end "
+            f"({file['rows']:,} row(s) read before): {file['unreadable']}",
+            file=sys.stderr,
+        )
+    if quarantined > len(unreadable):  # not in any split: say so where the counts are read
+        print(
+            f"curagate split: warning: {quarantined - len(unreadable)} row(s) quarantined: see "
             f"{result.out_dir / 'quarantine.jsonl'} for file, line and reason",
             file=sys.stderr,
         )
@@ -280,4 +294,19 @@ def run(args: argparse.Namespace) -> int:
             "leakage`",
             file=sys.stderr,
         )
+    if quarantined and (args.strict or cfg.strict):
+        # curate's --strict: the output is written (for inspection), the run fails.
+        flag = "--strict" if args.strict else f"strict (in {args.config})"
+        raise CheckFailed(
+            f"{flag}: {_quarantine_count(quarantined, len(unreadable))} (see "
+            f"{result.out_dir / 'quarantine.jsonl'}); fix or remove them, or drop {flag}"
+        )
     return 0
+
+
+def _quarantine_count(entries: int, unreadable: int) -> str:
+    """The quarantine as the warnings above count it: rows, and input files not read."""
+    parts = [f"{entries - unreadable} row(s) quarantined"] if entries > unreadable else []
+    if unreadable:
+        parts.append(f"{unreadable} input file(s) could not be read to their end")
+    return " and ".join(parts)

@@ -1,0 +1,74 @@
+"""`curagate split` on inputs it cannot use: a damaged shard, and rows that are all
+quarantined (found by attack)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from curagate.cli import main
+
+
+def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def texts(n: int, word: str = "item") -> list[dict[str, Any]]:
+    return [{"text": f"sample {i} is about {word} {i * 7919 % 1000} and more"} for i in range(n)]
+
+
+def manifest(out: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((out / "split_manifest.json").read_text())
+    return data
+
+
+def damaged_gz(path: Path, rows: int) -> Path:
+    """A .jsonl.gz of ``rows`` records damaged early: not one row of it can be read."""
+    data = bytearray(
+        gzip.compress("".join(json.dumps(r) + "\n" for r in texts(rows, "shard")).encode(), mtime=0)
+    )
+    data[40:44] = b"\x00\x00\x00\x00"
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_a_damaged_shard_is_named_not_counted_as_a_row_and_strict_fails(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = damaged_gz(tmp_path / "shard.jsonl.gz", 200)
+    good = write_jsonl(tmp_path / "good.jsonl", texts(20))
+    out = tmp_path / "out"
+    assert main(["split", str(bad), str(good), "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    files = {Path(f["path"]).name: f for f in manifest(out)["inputs"]["files"]}
+    # It said the 200-record file was "rows": 1, and "1 row(s) quarantined".
+    assert files["shard.jsonl.gz"]["rows"] == 0
+    assert "no row was read" in files["shard.jsonl.gz"]["unreadable"]
+    assert "unreadable" not in files["good.jsonl"]
+    assert manifest(out)["inputs"]["total_rows"] == 20
+    assert "shard.jsonl.gz could not be read to its end (0 row(s) read before)" in err
+    assert "row(s) quarantined" not in err
+    # --strict as curate's: the output is written, the run fails (exit 1).
+    strict = tmp_path / "strict"
+    assert main(["split", str(bad), str(good), "--out", str(strict), "--strict"]) == 1
+    assert "--strict: 1 input file(s) could not be read" in capsys.readouterr().err
+    assert (strict / "quarantine.jsonl").is_file()
+    # curate --split says the same of the same inputs.
+    cur = tmp_path / "cur"
+    assert main(["curate", str(bad), str(good), "--out", str(cur), "--split", "--strict"]) == 1
+
+
+def test_no_usable_record_says_why(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # A metadata list of a number and a string: every row is quarantined for that column.
+    rows = [{"text": f"row {i} has its own words", "lst": [i, "a"]} for i in range(30)]
+    src = write_jsonl(tmp_path / "mixed.jsonl", rows)
+    assert main(["split", str(src), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "no usable records" in err
+    assert f"{src}:1 and 29 more like it: " in err and "changed from number to string" in err
+    assert f"`curagate check {src}` lists every one" in err
