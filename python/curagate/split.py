@@ -1458,11 +1458,23 @@ def _check_time_kinds(
     )
 
 
-def _clusters_file(path: Path, ids: Sequence[str]) -> tuple[list[Any], dict[str, Any]]:
-    """Cluster id per row from curate's clusters.parquet, matched by record id."""
+def _clusters_file(
+    path: Path,
+    ids: Sequence[str],
+    where: Sequence[tuple[str, int, int | None]],
+    sources: Mapping[str, Path],
+) -> tuple[list[Any], dict[str, Any]]:
+    """Cluster id per row from curate's clusters.parquet, matched by record id; a row with
+    no `id` of its own (id ``<file>:<row>``) by its file, however curate and this run spell
+    it, and row. ``where``: each row's (source, row, line); ``sources``: the file of each
+    source name."""
     try:
         # absolute: pyarrow expands a leading "~" of a relative path
-        table = pq.read_table(str(Path(path).absolute()), columns=["record_id", "cluster_id"])
+        absolute = str(Path(path).absolute())
+        names = pq.read_schema(absolute).names
+        table = pq.read_table(
+            absolute, columns=[c for c in _CLUSTER_COLUMNS if c in names or c in _CLUSTER_NEEDS]
+        )
     except (OSError, pa.ArrowInvalid, KeyError) as e:
         raise InputError(
             f"--clusters {path.as_posix()!r}: cannot read record_id and cluster_id ({e}); "
@@ -1470,7 +1482,6 @@ def _clusters_file(path: Path, ids: Sequence[str]) -> tuple[list[Any], dict[str,
         ) from None
     record_ids = table.column("record_id").to_pylist()
     cluster_ids = table.column("cluster_id").to_pylist()
-    cluster_of = dict(zip(record_ids, cluster_ids, strict=True))
     # Matched by record id, an id of rows in different clusters is ambiguous: files that
     # each number their rows 0..N joined a:i with b:i (the last won), and curate's clusters
     # crossed splits (found by attack). Copies of one record with one id are one cluster.
@@ -1485,14 +1496,104 @@ def _clusters_file(path: Path, ids: Sequence[str]) -> tuple[list[Any], dict[str,
             "id: give every record its own `id` (or none: a row's id is then its file and "
             "row), curate again and split with its clusters.parquet"
         )
-    values = [cluster_of.get(i) for i in ids]
-    matched = sum(i in cluster_of for i in ids)
+    # A default id names the file as curate was given it: `noid.jsonl:3` matched nothing
+    # for `split /abs/noid.jsonl` or from another folder, and the error blamed the `id`
+    # column (found by attack). Such rows are matched by the file itself and the row.
+    node_of = {name: _file_node(p) for name, p in sources.items()}
+    nodes = {node: name for name, node in node_of.items() if node is not None}
+    files = table.column("source_file").to_pylist() if "source_file" in table.column_names else None
+    rows = table.column("source_row").to_pylist() if "source_row" in table.column_names else None
+    by_id: dict[Any, Any] = {}
+    by_row: dict[tuple[tuple[int, int], int], Any] = {}
+    found: dict[str, tuple[int, int] | None] = {}
+    for k, (r, c) in enumerate(zip(record_ids, cluster_ids, strict=True)):
+        name, row = (files[k], rows[k]) if files is not None and rows is not None else (None, None)
+        if name is not None and row is not None and r == f"{name}:{row}":
+            if name not in found:
+                found[name] = _curated_file(name, path, nodes)
+            if (node := found[name]) is not None:
+                by_row[(node, row)] = c
+                continue
+        by_id[r] = c
+    values: list[Any] = []
+    matched = 0
+    for i, record_id in enumerate(ids):
+        source, row, _ = where[i]
+        node = node_of.get(source)
+        if node is not None and record_id == f"{source}:{row}" and (node, row) in by_row:
+            values.append(by_row[(node, row)])
+            matched += 1
+        else:
+            values.append(by_id.get(record_id))
+            matched += record_id in by_id
     if ids and not matched:
-        raise InputError(
-            f"--clusters {path.as_posix()!r}: none of the {len(ids)} record ids of the input "
-            "appears in it; the records need the `id` column they had when curated"
-        )
+        raise InputError(_no_cluster_matched(path, record_ids, files, ids, where))
     return values, {"path": path.as_posix(), "sha256": sha256_file(path), "matched": matched}
+
+
+_CLUSTER_COLUMNS = ("record_id", "source_file", "source_row", "cluster_id")
+_CLUSTER_NEEDS = ("record_id", "cluster_id")  # the others are read where curate wrote them
+
+
+def _file_node(path: Path) -> tuple[int, int] | None:
+    """The file ``path`` names (device and inode), however it is spelled; None where there
+    is none."""
+    try:
+        st = path.stat()
+    except (OSError, ValueError):
+        return None
+    return (st.st_dev, st.st_ino)
+
+
+def _curated_file(
+    name: str, clusters: Path, inputs: Mapping[tuple[int, int], str]
+) -> tuple[int, int] | None:
+    """The input file of this run that curate's ``source_file`` ``name`` is, or None: an
+    absolute name is itself; a relative one is looked for from here, then from the curate
+    output's parent folder and each folder above it (clusters.parquet does not record the
+    folder curate ran in)."""
+    named = Path(name)
+    if named.is_absolute():
+        candidates = [named]
+    else:
+        candidates = [named, *(folder / named for folder in clusters.absolute().parent.parents)]
+    for candidate in candidates:
+        node = _file_node(candidate)
+        if node is not None and node in inputs:
+            return node
+    return None
+
+
+def _no_cluster_matched(
+    path: Path,
+    record_ids: Sequence[Any],
+    files: Sequence[Any] | None,
+    ids: Sequence[str],
+    where: Sequence[tuple[str, int, int | None]],
+) -> str:
+    """The error of a clusters file none of whose records is a row of the input: what was
+    compared (an example of each side) and what to do."""
+    theirs = f"{record_ids[0]!r}" if record_ids else "no record"
+    if files and files[0] is not None:
+        theirs += f" (of the file curate read as {files[0]!r})"
+    ours = f"{ids[0]!r}"
+    head = (
+        f"--clusters {path.as_posix()!r}: none of the {len(ids)} records of the input is in "
+        f"it: it names records as {theirs}, this run as {ours}"
+    )
+    source, row, _ = where[0]
+    if ids[0] != f"{source}:{row}":
+        return (
+            f"{head}; records with an `id` column are matched by it: split the records "
+            "curate read, with the `id` they had then"
+        )
+    return (
+        f"{head}; records without an `id` column are matched by their file and row, and no "
+        "file clusters.parquet names is an input of this run (a relative name is looked for "
+        "from here and from the folders above the curate output): split the files curate "
+        "read (spelled any way: a file is matched as itself, not by its name), or give the "
+        "records an `id` column and curate again"
+    )
 
 
 # --- the step ----------------------------------------------------------------
@@ -1637,7 +1738,10 @@ def split(
         together.append([_hashable(v) for v in _column(loaded, used_cluster, "--cluster-column")])
     clusters_info: dict[str, Any] | None = None
     if clusters is not None:
-        cluster_of, clusters_info = _clusters_file(Path(clusters), loaded.ids)
+        sources = {_shown(Path(p), relabel).as_posix(): Path(p) for p in paths}
+        cluster_of, clusters_info = _clusters_file(
+            Path(clusters), loaded.ids, loaded.where, sources
+        )
         together.append(cluster_of)
     semantic_info: dict[str, Any] | None = None
     if semantic:

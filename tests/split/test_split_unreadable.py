@@ -1,10 +1,11 @@
-"""`curagate split` on inputs it cannot use: a damaged shard, and rows that are all
-quarantined (found by attack)."""
+"""`curagate split` on inputs it cannot use: a damaged shard, rows that are all quarantined,
+and curate's clusters.parquet named from another folder (found by attack)."""
 
 from __future__ import annotations
 
 import gzip
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -72,3 +73,27 @@ def test_no_usable_record_says_why(tmp_path: Path, capsys: pytest.CaptureFixture
     assert "no usable records" in err
     assert f"{src}:1 and 29 more like it: " in err and "changed from number to string" in err
     assert f"`curagate check {src}` lists every one" in err
+
+
+def test_clusters_match_a_file_however_it_is_spelled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "data"
+    folder.mkdir()
+    write_jsonl(folder / "noid.jsonl", texts(40))  # no `id`: ids are <file>:<row>
+    monkeypatch.chdir(folder)
+    assert main(["curate", "noid.jsonl", "--out", "cu"]) == 0
+    monkeypatch.chdir(tmp_path)
+    clusters = "data/cu/clusters.parquet"
+    for spelled in ("data/noid.jsonl", str(folder / "noid.jsonl")):
+        out = tmp_path / f"out{len(spelled)}"
+        assert main(["split", spelled, "--clusters", clusters, "--out", str(out)]) == 0
+        assert manifest(out)["clusters_file"]["matched"] == 40
+    # Another file (a copy) is not the file curate read: the error says what was compared.
+    shutil.copy(folder / "noid.jsonl", tmp_path / "copy.jsonl")
+    capsys.readouterr()
+    argv = ["split", "copy.jsonl", "--clusters", clusters, "--out", str(tmp_path / "c")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "it names records as 'noid.jsonl:0'" in err and "this run as 'copy.jsonl:0'" in err
+    assert "matched by their file and row" in err and "need the `id` column" not in err
