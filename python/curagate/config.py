@@ -221,7 +221,7 @@ class SplitConfig(_Strict):
     # what curate calls a duplicate never straddles splits.
     join_near: bool = True
     # Records sharing a word `ngram`-gram that is not boilerplate (in more
-    # than max_ngram_items rows, or in a template): ignore, warn, or join them.
+    # than max_ngram_items distinct records, or in a template): ignore, warn, or join them.
     shared_passages: Literal["ignore", "warn", "join"] = "warn"
     ngram: int = Field(13, ge=1, le=1000)
     # Bounded: 2^63 reached Arrow's compare kernel as a Python int it cannot take (exit 3);

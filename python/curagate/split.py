@@ -1158,7 +1158,6 @@ class Overlap:
             if options.shared_passages == "ignore"
             else PassageIndex.build(
                 self.near,
-                self.weights,
                 ngram=options.ngram,
                 max_items=options.max_ngram_items,
                 templates=templates,

@@ -15,7 +15,8 @@ Near copies
 Shared passages
     word ``ngram``-grams (13) that two records share. An n-gram in more than
     ``max_items`` rows of the corpus (a prompt template, a licence line) or in
-    a user-given template is boilerplate, not evidence.
+    a user-given template is boilerplate, not evidence. The bar counts distinct
+    records (normalized keys), not rows: exact copies of one text are one record.
 """
 
 from __future__ import annotations
@@ -109,28 +110,31 @@ class PassageIndex:
     def build(
         cls,
         near: NearIndex,
-        weights: Sequence[int],
         *,
         ngram: int,
         max_items: int,
         templates: NearIndex | None = None,
     ) -> PassageIndex:
-        """``weights[x]``: how many corpus rows record ``x`` stands for (equal keys);
-        ``templates``: an index over the literal template fragments."""
+        """``templates``: an index over the literal template fragments.
+
+        An n-gram is boilerplate when more than ``max_items`` distinct records hold it:
+        exact copies of one text are one record, not evidence of a template (rows were
+        counted: an item present 11 times had every n-gram left out, and a record quoting
+        it whole was never flagged)."""
         owners, hashes = near.ngram_hashes(ngram)
         template_hashes: set[int] = set()
         if templates is not None:
             template_hashes = set(templates.ngram_hashes(ngram)[1].to_pylist())
         if len(hashes) == 0:
             return cls(ngram, max_items, {}, template_hashes, 0, len(template_hashes))
-        w = pa.array(weights, pa.int64()).take(owners)
         grouped = (
-            pa.table({"h": hashes, "d": owners, "w": w})
+            pa.table({"h": hashes, "d": owners})
             .group_by("h", use_threads=False)
-            .aggregate([("w", "sum"), ("d", "list")])
+            .aggregate([("d", "list")])
         )
-        grouped = grouped.filter(pc.greater_equal(pc.list_value_length(grouped["d_list"]), 2))
-        keep = pc.less_equal(grouped["w_sum"], max_items)
+        holders = pc.list_value_length(grouped["d_list"])
+        grouped = grouped.filter(pc.greater_equal(holders, 2))
+        keep = pc.less_equal(pc.list_value_length(grouped["d_list"]), max_items)
         if template_hashes:
             listed = pc.is_in(grouped["h"], value_set=pa.array(sorted(template_hashes), pa.int64()))
             keep = pc.and_(keep, pc.invert(listed))

@@ -147,7 +147,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-ngram-items",
         type=int_arg(2, 10**9),
         metavar="K",
-        help="an n-gram in more than K rows is boilerplate, not evidence (default 10)",
+        help="an n-gram in more than K distinct records (exact copies count once) is boilerplate, not evidence (default 10)",
     )
     parser.add_argument(
         "--templates",
@@ -272,7 +272,7 @@ def run(args: argparse.Namespace) -> int:
         message = (
             f"{result.leaks} rows of val/test share a passage with an earlier split "
             f"({passages['pairs']} pairs; n-grams in more than {passages['max_ngram_items']} "
-            f"rows count as boilerplate; see {result.out_dir / MANIFEST_NAME}); keep them "
+            f"records count as boilerplate; see {result.out_dir / MANIFEST_NAME}); keep them "
             "together with --shared-passages join, or name prompt templates with --templates"
         )
         if pick(args.fail_on_leak, sc.fail_on_leak):
@@ -288,8 +288,8 @@ def run(args: argparse.Namespace) -> int:
         # article under a dozen templates) is boilerplate to it, neither joined nor flagged.
         print(
             f"curagate split: note: {passages['boilerplate_ngrams']:,} n-grams in more than "
-            f"{passages['max_ngram_items']} rows were left out as boilerplate, not checked; "
-            "a passage repeated in more rows than that may be among them: name the templates "
+            f"{passages['max_ngram_items']} records were left out as boilerplate, not checked; "
+            "a passage repeated in more records than that may be among them: name the templates "
             "(--templates) and raise --max-ngram-items, or scan the splits with `curagate "
             "leakage`",
             file=sys.stderr,
