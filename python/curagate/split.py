@@ -55,6 +55,8 @@ from curagate.records import DEFAULT_BATCH_ROWS, RecordFormat, label_text
 if TYPE_CHECKING:
     import pyarrow as pa
     import pyarrow.parquet as pq
+
+    from curagate.split_pairs import ReferenceHit
 else:
     pa = lazy_import("pyarrow")
     pq = lazy_import("pyarrow.parquet")
@@ -1175,9 +1177,11 @@ class Overlap:
         return [(self.first_row[a], self.first_row[b]) for a, b in self.passages.links()]
 
     def check(
-        self, split: Sequence[int], ids: Sequence[str]
+        self, split: Sequence[int], ids: Sequence[str], hits: Sequence[ReferenceHit] = ()
     ) -> tuple[dict[str, Any], list[tuple[int, int]]]:
-        """Cross-split report, and the row pairs that repair must join."""
+        """Cross-split report, and the row pairs that repair must join. ``hits``: what
+        ``curagate leakage`` finds of val/test inside train (:func:`leakage_hits`), leaks
+        as the others (joined by repair under ``shared_passages="join"``)."""
         from curagate.split_pairs import shared_spans
 
         first = self.first_row
@@ -1227,11 +1231,15 @@ class Overlap:
             {(row, rep) if split[row] > split[rep] else (rep, row) for rep, row in exact}
         )
         flagged_records = {p[0] for p in near_sorted} | {p[0] for p in passage_sorted}
-        flagged_rows = {r for r, _ in exact_later} | {
-            row
-            for row, rec in enumerate(self.record_of_row)
-            if rec in flagged_records and split[row] == where[rec]
-        }
+        flagged_rows = (
+            {r for r, _ in exact_later}
+            | {
+                row
+                for row, rec in enumerate(self.record_of_row)
+                if rec in flagged_records and split[row] == where[rec]
+            }
+            | {h.item_row for h in hits}
+        )
         report: dict[str, Any] = {
             "near_copies": {
                 "method": f"exact Jaccard of {self.options.near_shingle} n-gram sets, all pairs "
@@ -1267,6 +1275,27 @@ class Overlap:
                 "ngram": self.options.ngram,
                 "max_ngram_items": self.options.max_ngram_items,
             },
+            # A short item quoted in a train record, a prompt equal to one: what
+            # `curagate leakage` finds, by its own engine (found by attack: split said 0).
+            "leakage_scan": {
+                "method": "curagate leakage: val and test the reference, train the corpus",
+                "ngram": self.options.ngram,
+                "max_ngram_items": self.options.max_ngram_items,
+                "pairs": len(hits),
+                "rows": len({h.item_row for h in hits}),
+                "examples": [
+                    {
+                        "split": SPLIT_NAMES[split[h.item_row]],
+                        "id": ids[h.item_row],
+                        "in_split": SPLIT_NAMES[split[h.record_row]],
+                        "in_id": ids[h.record_row],
+                        "method": "+".join(h.methods),
+                        "similarity": round(h.ratio, 6),
+                        "span": h.span,
+                    }
+                    for h in hits[:MAX_REPORTED_LEAKS]
+                ],
+            },
             "leaks_total": len(flagged_rows),
         }
         if self.passages is not None:
@@ -1283,6 +1312,7 @@ class Overlap:
         join = [(first[x], first[y]) for x, y, _ in near] + exact
         if self.options.shared_passages == "join":
             join += [(first[a], first[b]) for a, b, _ in passages]
+            join += [(h.item_row, h.record_row) for h in hits]
         return report, join
 
 
@@ -1295,7 +1325,8 @@ def verify_splits(
 
     Near copies (exact Jaccard >= ``near_threshold``, all pairs) and exact
     copies in two splits must not exist; shared passages (a word n-gram in at
-    most ``max_ngram_items`` rows and in no template) are reported.
+    most ``max_ngram_items`` records and in no template) are reported, and so is what
+    ``curagate leakage`` finds of val/test in train (the keys scanned as text records).
     """
     options = options or CheckOptions()
     options.validate()
@@ -1303,7 +1334,16 @@ def verify_splits(
     ids = [i for part in ids_by_split for i in part]
     split = [s for s, part in enumerate(keys_by_split) for _ in part]
     overlap = Overlap(keys, fingerprints(pa.array(keys, pa.large_string())), options)
-    report, _ = overlap.check(split, ids)
+    from curagate.split_pairs import leakage_hits
+
+    hits = leakage_hits(
+        pa.table({"text": pa.array(keys, pa.large_string())}),
+        split,
+        ngram=options.ngram,
+        max_items=options.max_ngram_items,
+        write=_write_parquet,
+    )
+    report, _ = overlap.check(split, ids, hits)
     return report
 
 
@@ -1773,7 +1813,7 @@ def split(
     overlap = Overlap(loaded.keys, key_fps, options) if (verify or join_near) else None
     # Joined before assignment, so that the first assignment is usually clean.
     links: list[tuple[int, int]] = []
-    prejoined = {"near_links": 0, "passage_links": 0}
+    prejoined = {"near_links": 0, "passage_links": 0, "leakage_links": 0}
     if overlap is not None and join_near:
         near_links = overlap.near_links()
         prejoined["near_links"] = len(near_links)
@@ -1782,6 +1822,15 @@ def split(
         passage_links = overlap.passage_links()
         prejoined["passage_links"] = len(passage_links)
         links.extend(passage_links)
+        # What `curagate leakage` would find across splits (a short item quoted in
+        # another record, an equal prompt): kept together from the start.
+        from curagate.split_pairs import leakage_links
+
+        contained = leakage_links(
+            loaded.table, ngram=ngram, max_items=max_ngram_items, write=_write_parquet
+        )
+        prejoined["leakage_links"] = len(contained)
+        links.extend(contained)
     groups = _column(loaded, group, "--group") if group else None
     times = _column(loaded, time, "--time") if time else None
     time_numbers = (
@@ -1810,8 +1859,22 @@ def split(
     rounds = 1
     repaired_pairs = 0
     verification: dict[str, Any] = {"skipped": True, "leaks_total": 0}
+    from curagate.split_pairs import leakage_hits
+
     while overlap is not None and verify:
         verification, join = overlap.check(plan.split, loaded.ids)
+        if not join:
+            # Scanned once copies no longer straddle (a scan a round cost seconds on
+            # 16K rows): what `curagate leakage` finds is a leak too, joined with `join`.
+            hits = leakage_hits(
+                loaded.table,
+                plan.split,
+                ngram=ngram,
+                max_items=max_ngram_items,
+                write=_write_parquet,
+            )
+            if hits:
+                verification, join = overlap.check(plan.split, loaded.ids, hits)
         if not join:
             break
         if rounds >= max_rounds:

@@ -25,6 +25,7 @@ import itertools
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -208,3 +209,103 @@ def shared_spans(
             text = [*text[:half], "…", *text[-half:]]
         out.append({"words": [start, end], "text": " ".join(text)})
     return distinct, out
+
+
+@dataclass(frozen=True, slots=True)
+class ReferenceHit:
+    """A val/test row found inside a train row by ``curagate leakage``'s engine."""
+
+    item_row: int  # the val/test row (the leaked item), a row of the split input
+    record_row: int  # the train row that holds it
+    methods: tuple[str, ...]  # exact, ngram, minhash
+    ratio: float  # the share of the item's n-grams (or of its words, by span) found
+    span: str | None  # the matched part of the train row, when the engine names one
+
+
+def leakage_hits(
+    table: pa.Table,
+    split: Sequence[int],
+    *,
+    ngram: int,
+    max_items: int,
+    write: Callable[[pa.Table, Path], None],
+) -> list[ReferenceHit]:
+    """What ``curagate leakage --reference val test --corpus train`` finds in these splits:
+    the rows of each split written as ``write`` writes them and scanned by the leakage
+    engine itself (:func:`curagate.leakage.detect`, ``ngram`` and ``max_items`` as its
+    ``--ngram`` and ``--max-ngram-items``), so that a short item quoted inside a train
+    record (span, containment) and a prompt equal to a train record's (exact, whole
+    prompt) are found as ``leakage`` finds them. Sorted by (item row, record row)."""
+    rows: list[list[int]] = [[], [], []]
+    for r, s in enumerate(split):
+        rows[s].append(r)
+    if not rows[0] or not (rows[1] or rows[2]):
+        return []
+    parts = {name: rows[s] for s, name in enumerate(("train", "val", "test")) if rows[s]}
+    return _scan(table, parts, ["val", "test"], "train", ngram, max_items, write)
+
+
+def leakage_links(
+    table: pa.Table,
+    *,
+    ngram: int,
+    max_items: int,
+    write: Callable[[pa.Table, Path], None],
+) -> list[tuple[int, int]]:
+    """Row pairs (item, record) where the leakage engine finds one row inside another,
+    every row both reference and corpus: joined before assignment (``--shared-passages
+    join``), so that what :func:`leakage_hits` finds is not left for repair rounds."""
+    if table.num_rows < 2:
+        return []
+    everything = {"rows": list(range(table.num_rows))}
+    hits = _scan(table, everything, ["rows"], "rows", ngram, max_items, write)
+    return [(h.item_row, h.record_row) for h in hits if h.item_row != h.record_row]
+
+
+def _scan(
+    table: pa.Table,
+    parts: Mapping[str, list[int]],
+    reference: Sequence[str],
+    corpus: str,
+    ngram: int,
+    max_items: int,
+    write: Callable[[pa.Table, Path], None],
+) -> list[ReferenceHit]:
+    """``parts`` (name -> rows of ``table``) written as Parquet files and scanned by
+    :func:`curagate.leakage.detect`, the ``reference`` parts against ``corpus``."""
+    import tempfile
+
+    from curagate.leakage import detect
+
+    with tempfile.TemporaryDirectory(prefix="curagate-split-check-") as tmp:
+        paths: dict[str, list[int]] = {}
+        named: dict[str, str] = {}
+        for name, part_rows in parts.items():
+            path = Path(tmp) / f"{name}.parquet"
+            write(table.take(pa.array(part_rows, pa.int64())), path)
+            paths[path.as_posix()] = part_rows
+            named[name] = path.as_posix()
+        result = detect(
+            [named[n] for n in reference if n in named],
+            [named[corpus]],
+            ngram=ngram,
+            max_ngram_items=max_items,
+        )
+    hits: dict[tuple[int, int], ReferenceHit] = {}
+    for leak in result.leaks:
+        item_row = paths[leak.item.file][leak.item.row]
+        for match in leak.matches:
+            pair = (item_row, paths[match.file][match.row])
+            hit = ReferenceHit(
+                *pair,
+                match.methods,
+                match.ratio,
+                None if match.span is None else match.span.text,
+            )
+            # An item found by its prompt and by its answer: the stronger match, once.
+            if pair not in hits or (hit.ratio, hit.methods) > (
+                hits[pair].ratio,
+                hits[pair].methods,
+            ):
+                hits[pair] = hit
+    return [hits[p] for p in sorted(hits)]

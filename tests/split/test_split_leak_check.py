@@ -66,3 +66,79 @@ def test_exact_copies_of_an_item_do_not_make_its_ngrams_boilerplate(tmp_path: Pa
     w = where(joined)
     assert all(w[f"x{i}.0"] == w[f"y{i}"] for i in range(20))
     assert verification(joined)["leaks_total"] == 0
+
+
+def leakage_items(out: Path, tmp_path: Path) -> int:
+    """Leaked reference items `curagate leakage --reference val test --corpus train` finds."""
+    report = tmp_path / f"lk_{out.name}"
+    val, test, train = (str(out / f"{n}.parquet") for n in ("val", "test", "train"))
+    main(["leakage", "--reference", val, test, "--corpus", train, "--out", str(report)])
+    data = json.loads((report / "leakage.json").read_text())
+    return int(data["summary"]["leaked_reference_items"])
+
+
+def short_items_quoted(n: int) -> list[dict[str, Any]]:
+    """Ten-word items, each also quoted whole inside a 70-word record."""
+    rng = random.Random(8)
+    vocab = [f"tok{i}" for i in range(4000)]
+    rows: list[dict[str, Any]] = []
+    for i in range(n):
+        item = words(rng, 10, vocab)
+        rows.append({"id": f"s{i}", "text": item})
+        quote = f"{words(rng, 30, vocab)} {item} {words(rng, 30, vocab)}"
+        rows.append({"id": f"L{i}", "text": quote})
+    rng.shuffle(rows)
+    return rows
+
+
+def test_a_short_item_quoted_in_a_train_record_is_a_leak_as_leakage_finds_it(
+    tmp_path: Path,
+) -> None:
+    """F1: an item under 13 words has no 13-gram and a low Jaccard with the record quoting
+    it: split said leaks_total 0 and --fail-on-leak passed, `leakage` found 17."""
+    data = write_jsonl(tmp_path / "short.jsonl", short_items_quoted(100))
+    out = tmp_path / "so"
+    assert main(["split", str(data), "--out", str(out), "--fail-on-leak"]) == 1
+    w = where(out)
+    quoted = sum(w[f"s{i}"] != "train" and w[f"L{i}"] == "train" for i in range(100))
+    v = verification(out)
+    assert quoted > 0
+    assert v["leaks_total"] == v["leakage_scan"]["rows"] == quoted == leakage_items(out, tmp_path)
+    assert v["leakage_scan"]["examples"][0]["in_split"] == "train"
+    # Joined before assignment: leakage-free by construction, in one round.
+    joined = tmp_path / "sj"
+    argv = ["split", str(data), "--out", str(joined), "--shared-passages", "join"]
+    assert main([*argv, "--fail-on-leak"]) == 0
+    m = json.loads((joined / "split_manifest.json").read_text())
+    assert m["join"]["leakage_links"] == 100 and m["repair"]["rounds"] == 1
+    w = where(joined)
+    assert all(w[f"s{i}"] == w[f"L{i}"] for i in range(100))
+    assert m["verification"]["leaks_total"] == 0 == leakage_items(joined, tmp_path)
+
+
+def test_one_short_prompt_with_two_completions_in_train_and_test_is_a_leak(
+    tmp_path: Path,
+) -> None:
+    """F1b: the key is prompt + completion, so two completions of one 8-word prompt
+    shared no 13-gram: split said 0 leaks, `leakage` matched the whole prompt (32)."""
+    rng = random.Random(2)
+    vocab = [f"n{i}" for i in range(5000)]
+    rows = []
+    for i in range(100):
+        prompt = f"Question: {words(rng, 7, vocab)}?"
+        for k in range(2):
+            rows.append({"id": f"{i}.{k}", "prompt": prompt, "completion": words(rng, 25, vocab)})
+    data = write_jsonl(tmp_path / "pc.jsonl", rows)
+    out = tmp_path / "out"
+    assert main(["split", str(data), "--out", str(out), "--fail-on-leak"]) == 1
+    w = where(out)
+    apart = sum(w[f"{i}.0"] != w[f"{i}.1"] for i in range(100))
+    v = verification(out)
+    assert apart > 0
+    assert v["leaks_total"] == v["leakage_scan"]["rows"] == leakage_items(out, tmp_path) > 0
+    assert "exact" in v["leakage_scan"]["examples"][0]["method"]
+    joined = tmp_path / "joined"
+    argv = ["split", str(data), "--out", str(joined), "--shared-passages", "join"]
+    assert main([*argv, "--fail-on-leak"]) == 0
+    w = where(joined)
+    assert all(w[f"{i}.0"] == w[f"{i}.1"] for i in range(100))

@@ -192,7 +192,9 @@ def test_a_passage_in_more_rows_than_the_bar_is_named_as_unchecked(
 
     argv = ["split", str(src), "--shared-passages", "join", "--fail-on-leak"]
     assert main([*argv, "--out", str(tmp_path / "a")]) == 0
-    assert crossing(tmp_path / "a") > 0
+    # The leakage engine's bar counts val/test items only (fewer than 12 copies of an
+    # article there), so its scan finds and repair joins what the passage bar left out.
+    assert crossing(tmp_path / "a") == 0
     err = capsys.readouterr().err
     assert "1,920 n-grams in more than 10 records were left out as boilerplate, not checked" in err
     assert main([*argv, "--out", str(tmp_path / "b"), "--max-ngram-items", "20"]) == 0

@@ -269,9 +269,11 @@ def run(args: argparse.Namespace) -> int:
         )
     if result.leaks:
         passages = result.manifest["verification"]["shared_passages"]
+        scanned = result.manifest["verification"].get("leakage_scan", {}).get("pairs", 0)
         message = (
-            f"{result.leaks} rows of val/test share a passage with an earlier split "
-            f"({passages['pairs']} pairs; n-grams in more than {passages['max_ngram_items']} "
+            f"{result.leaks} rows of val/test share a passage with an earlier split or are "
+            "found in train by `curagate leakage` "
+            f"({passages.get('pairs', 0) + scanned} pairs; n-grams in more than {passages['max_ngram_items']} "
             f"records count as boilerplate; see {result.out_dir / MANIFEST_NAME}); keep them "
             "together with --shared-passages join, or name prompt templates with --templates"
         )
