@@ -1133,7 +1133,7 @@ class Overlap:
     def __init__(
         self, keys: Sequence[str], key_fingerprints: Sequence[bytes], options: CheckOptions
     ) -> None:
-        from curagate.split_pairs import NearIndex, PassageIndex
+        from curagate.split_pairs import NearIndex, PassageIndex, turn_texts
 
         self.options = options
         record_of: dict[bytes, int] = {}
@@ -1163,6 +1163,7 @@ class Overlap:
                 ngram=options.ngram,
                 max_items=options.max_ngram_items,
                 templates=templates,
+                turns=[turn_texts(keys[r]) for r in self.first_row],
             )
         )
 
@@ -1204,7 +1205,14 @@ class Overlap:
             return (a, b) if (where[a], a) > (where[b], b) else (b, a)
 
         def entry(later: int, earlier: int, method: str, similarity: float) -> dict[str, Any]:
-            count, spans = shared_spans(self.near, later, earlier, self.options.ngram, boilerplate)
+            within = None
+            if self.passages is not None:
+                sides = [self.passages.within_turns(r) for r in (later, earlier)]
+                known = [s for s in sides if s is not None]
+                within = set.intersection(*known) if known else None
+            count, spans = shared_spans(
+                self.near, later, earlier, self.options.ngram, boilerplate, within=within
+            )
             return {
                 "split": SPLIT_NAMES[where[later]],
                 "id": ids[first[later]],

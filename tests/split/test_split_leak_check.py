@@ -142,3 +142,58 @@ def test_one_short_prompt_with_two_completions_in_train_and_test_is_a_leak(
     assert main([*argv, "--fail-on-leak"]) == 0
     w = where(joined)
     assert all(w[f"{i}.0"] == w[f"{i}.1"] for i in range(100))
+
+
+SYSTEM = (
+    "You are a helpful assistant. Answer the question truthfully and concisely, and say so "
+    "when you do not know."
+)
+
+
+def chat(user: str, assistant: str) -> list[dict[str, str]]:
+    return [
+        {"role": "system", "content": SYSTEM},
+        {"role": "user", "content": user},
+        {"role": "assistant", "content": assistant},
+    ]
+
+
+def test_no_ngram_spans_a_turn_boundary_of_a_chat_record(tmp_path: Path) -> None:
+    """F2: one system prompt, a common first word, nothing else shared: the 13-gram
+    (system tail, the label `user`, the first word) flagged 16 of 20 val/test rows
+    and --fail-on-leak exited 1, where `leakage` found 0."""
+    rng = random.Random(1)
+    first = ["What", "How", "Why", "Explain", "Describe", "List", "Summarize", "Compare"]
+    vocab = [f"topic{i}" for i in range(5000)]
+    rows = [
+        {
+            "id": i,
+            "messages": chat(f"{rng.choice(first)} {words(rng, 10, vocab)}", words(rng, 25, vocab)),
+        }
+        for i in range(100)
+    ]
+    data = write_jsonl(tmp_path / "chat.jsonl", rows)
+    out = tmp_path / "out"
+    assert main(["split", str(data), "--out", str(out), "--fail-on-leak"]) == 0
+    v = verification(out)
+    assert v["leaks_total"] == 0 == v["shared_passages"]["pairs"] == leakage_items(out, tmp_path)
+    joined = tmp_path / "joined"
+    assert main(["split", str(data), "--out", str(joined), "--shared-passages", "join"]) == 0
+    assert json.loads((joined / "split_manifest.json").read_text())["units"]["count"] == 100
+
+
+def test_a_passage_shared_inside_chat_turns_is_still_a_leak() -> None:
+    from curagate.split import verify_splits
+
+    passage = " ".join(f"p{i}" for i in range(20))
+
+    def key(user: str, assistant: str) -> str:
+        return f"system: {SYSTEM}\nuser: {user}\nassistant: {assistant}"
+
+    train = [key("What is a", f"one two {passage} three")]
+    test = [key("Why is b", f"four five {passage} six")]
+    report = verify_splits([train, [], test], [["t"], [], ["x"]])
+    passages = report["shared_passages"]
+    assert passages["pairs"] == 1 and report["leaks_total"] == 1
+    # The span is inside the assistant turn, not across the label.
+    assert passages["examples"][0]["spans"][0]["text"] == passage
