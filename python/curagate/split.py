@@ -1721,8 +1721,10 @@ def split(
     records sharing a non-boilerplate ``ngram``-gram) are joined and the
     units reassigned, up to ``max_rounds`` times; if copies still straddle
     then, :class:`CheckFailed` lists them and nothing is written. Shared
-    passages are reported in ``manifest["verification"]`` (the CLI warns or,
-    with --fail-on-leak, exits 1). ``fail_on_leak`` is recorded there with the verdict
+    passages, and what ``curagate leakage`` finds of val/test in train
+    (:func:`curagate.split_pairs.leakage_hits`; with ``shared_passages="join"`` joined
+    before assignment too), are reported in ``manifest["verification"]`` (the CLI warns
+    or, with --fail-on-leak, exits 1). ``fail_on_leak`` is recorded there with the verdict
     (``fail_on_leak``, ``passed``): the output of a run that failed it is written, for
     inspection, and `curagate verify` and `curagate train` refuse it.
 

@@ -17,6 +17,10 @@ Shared passages
     ``max_items`` rows of the corpus (a prompt template, a licence line) or in
     a user-given template is boilerplate, not evidence. The bar counts distinct
     records (normalized keys), not rows: exact copies of one text are one record.
+    A chat record's n-grams are its turns', none across a role label.
+What ``curagate leakage`` finds
+    the splits scanned by the leakage engine itself (val and test the reference,
+    train the corpus): a short item quoted whole, an equal prompt (``leakage_hits``).
 """
 
 from __future__ import annotations
