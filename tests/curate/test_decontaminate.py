@@ -86,6 +86,13 @@ def test_an_out_inside_the_reference_folder_is_refused(
     with pytest.raises(InputError, match=r"is inside the --decontaminate reference folder"):
         curate([corpus], golden / "out", decontaminate__reference=[str(golden)])
     assert not (golden / "out").exists()
+    # a reference folder's `_`/`.` folders are read too (a golden set under `_holdout/` was
+    # passed by): an output there would be read back as well; a .git folder is not read
+    for hidden in ("_out", ".cache/out"):
+        with pytest.raises(InputError, match=r"is inside the --decontaminate reference folder"):
+            curate([corpus], golden / hidden, decontaminate__reference=[str(golden)])
+        assert not (golden / hidden).exists()
+    curate([corpus], golden / ".git" / "out", decontaminate__reference=[str(golden)])
 
 
 @pytest.mark.slow

@@ -622,6 +622,68 @@ def test_a_reference_set_kept_as_a_json_array_is_read(tmp_path: Path) -> None:
     assert json.loads((out / "stats.json").read_text())["totals"]["removed"] == {"leakage": 1}
 
 
+@pytest.mark.parametrize("where", ["_holdout/data.jsonl", ".private/data.jsonl", "gsm/_test.jsonl"])
+def test_a_golden_file_under_a_hidden_name_is_read(tmp_path: Path, where: str) -> None:
+    # Found by attack: the folder walk passed `_`/`.` names by (as it does `_SUCCESS` in an
+    # input folder), so a verbatim copy of an item kept there leaked "0" in `leakage
+    # --fail-on-leak`, `check` and `curate --decontaminate`, exit 0; alone, the folder was
+    # said to hold "no .jsonl ... file". A version-control folder is still passed by.
+    golden = tmp_path / "golden"
+    (golden / "other").mkdir(parents=True)
+    write(golden / "other" / "data.jsonl", [{"prompt": "an unrelated question of its own"}])
+    (golden / where).parent.mkdir(parents=True, exist_ok=True)
+    write(golden / where, [{"id": "hidden_0", "question": ITEM}])
+    (golden / ".git").mkdir()
+    (golden / ".git" / "junk.jsonl").write_text("not json at all\n")
+    corpus = write(tmp_path / "corpus.jsonl", [{"prompt": ITEM, "completion": "x"}])
+    result = detect(golden, corpus)
+    assert [leak.item.file for leak in result.leaks] == [(golden / where).as_posix()]
+    assert leakage(golden, corpus, tmp_path / "o", "--fail-on-leak") == 1
+    assert main(["check", str(corpus), "--golden", str(golden)]) == 1
+    # so a report written there would be read back: refused
+    assert leakage(golden, corpus, golden / ".report") == 2
+    assert not (golden / ".report").exists()
+    out = tmp_path / "cur"
+    argv = ["curate", str(corpus), "--out", str(out), "--decontaminate", str(golden), "--quiet"]
+    assert main(argv) == 0
+    assert json.loads((out / "stats.json").read_text())["totals"]["removed"] == {"leakage": 1}
+
+
+@pytest.mark.parametrize(
+    "document",
+    [{"version": "1.1", "data": [{"id": "q0", "question": ITEM}]}, [ITEM, OTHER]],
+    ids=["object_of_items", "list_of_strings"],
+)
+def test_a_json_document_of_items_in_a_golden_folder_is_refused_as_when_named(
+    tmp_path: Path, document: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found by attack: SQuAD's `{"data": [...]}` or a list of question strings beside a
+    # .jsonl set was passed by in the folder (a verbatim leak: exit 0), refused when named.
+    golden = tmp_path / "golden"
+    (golden / "other").mkdir(parents=True)
+    write(golden / "other" / "data.jsonl", [{"prompt": "an unrelated question of its own"}])
+    (golden / "gsm").mkdir()
+    (golden / "gsm" / "test.json").write_text(json.dumps(document))
+    # what holds no items is still passed by: a schema, a lock, dataset_info.json, state.json
+    (golden / "gsm" / "schema.json").write_text(
+        json.dumps({"$schema": "x", "anyOf": [{"description": "a text of words"}]})
+    )
+    (golden / "lock.json").write_text(json.dumps({"files": [{"path": "a", "sha256": "0f"}]}))
+    (golden / "gsm" / "dataset_info.json").write_text(json.dumps({"features": {"q": {}}}))
+    (golden / "gsm" / "state.json").write_text(
+        json.dumps({"_data_files": [{"filename": "data 0.arrow"}], "_split": "test"})
+    )
+    corpus = write(tmp_path / "corpus.jsonl", [{"prompt": ITEM, "completion": "x"}])
+    told = "gsm/test.json: a .json file that holds no records that read"
+    for reference in (golden, golden / "gsm" / "test.json"):
+        assert main(["check", str(corpus), "--golden", str(reference)]) == 2
+        assert told in capsys.readouterr().err
+        assert leakage(reference, corpus, tmp_path / "o", "--fail-on-leak") == 2
+        assert told in capsys.readouterr().err
+    (golden / "gsm" / "test.json").unlink()
+    assert main(["check", str(corpus), "--golden", str(golden)]) == 0
+
+
 def test_a_json_array_items_key_written_twice_is_read_as_its_json_lines_twin(
     tmp_path: Path,
 ) -> None:

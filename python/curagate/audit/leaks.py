@@ -29,9 +29,10 @@ OUTSIDE_KEY = "outside the record's key (in a response, a message's other fields
 
 def golden_files(paths: Sequence[str | Path]) -> list[Path]:
     """Data files of the golden sets: files as given, directories walked as every reader
-    walks its inputs (``expand_inputs``: linked folders followed, ``_``/``.`` entries
-    skipped, anything unreadable an error) and their ``.json`` files of records (an
-    lm-eval suite's data: :func:`~curagate.io.readers.reference_inputs`), so `check` and
+    walks its inputs (``expand_inputs``: linked folders followed, anything unreadable an
+    error) but for names (``_``/``.`` entries are read too, version-control folders
+    excepted), and their ``.json`` files of records (an lm-eval suite's data; a ``.json``
+    document of items in another shape is refused: :func:`~curagate.io.readers.reference_inputs`), so `check` and
     `audit` index the items that `leakage` and `curate --decontaminate` index."""
     from curagate.io.readers import reference_inputs
 

@@ -174,7 +174,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _check_out(out: Path, inputs: list[str]) -> Claim:
+def _check_out(out: Path, inputs: list[str], references: list[str]) -> Claim:
     """``--out`` is a report directory: not an existing file (an input, say), not an input
     folder or inside one (the next run would scan the reports), and new, empty or a
     previous leakage output (the reports replace it as one folder)."""
@@ -185,7 +185,15 @@ def _check_out(out: Path, inputs: list[str]) -> Claim:
             f"--out {out}: exists and is not a directory; leakage writes its reports "
             "(leakage.json, leakage.md, leakage.html) into a directory: choose a new one"
         )
-    return check_output(out, "leakage", inputs, [], keep=[("input", p) for p in inputs])
+    # A reference folder's `_`/`.` folders are read too: an --out there is read back.
+    return check_output(
+        out,
+        "leakage",
+        inputs,
+        [],
+        keep=[("input", p) for p in inputs],
+        records=[("--reference", p) for p in references],
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -199,7 +207,7 @@ def run(args: argparse.Namespace) -> int:
         args.executor != "ray",
         "the scan runs in this process; add --executor ray",
     )
-    claim = _check_out(Path(args.out), [*args.reference, *args.corpus])
+    claim = _check_out(Path(args.out), [*args.reference, *args.corpus], list(args.reference))
     result = detect(
         args.reference,
         args.corpus,

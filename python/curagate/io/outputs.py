@@ -211,10 +211,14 @@ def check_output(
             )
     for what, path in records:
         resolved = Path(path).resolve()
-        if resolved.is_dir() and resolved in target.parents and not is_hidden(target, resolved):
+        if (
+            resolved.is_dir()
+            and resolved in target.parents
+            and not passed_by(target, resolved, every_name=True)
+        ):
             # The next run read the output back (its clusters.parquet as golden items: exit
-            # 2 on the same command). Caches and other folders the run only writes to are
-            # no such folder.
+            # 2 on the same command). A reference folder's every name is read (its `_`/`.`
+            # folders too), but for a version-control folder's.
             raise InputError(
                 f"--out {out}: is inside the {what} folder {path}; the next run would read "
                 "its outputs back: write outputs elsewhere"
@@ -414,6 +418,20 @@ def is_hidden(path: Path, root: Path) -> bool:
     (``.cache``, ``_SUCCESS``). The reader skips such names when it walks a folder, so
     it never reads what lies there."""
     return any(part.startswith((".", "_")) for part in path.relative_to(root).parts)
+
+
+# A version-control folder holds a repository's history, not its data (git keeps objects
+# compressed under hashed names): a walk that reads every name skips them still.
+VCS_FOLDERS = frozenset({".git", ".hg", ".svn", ".bzr", ".jj"})
+
+
+def passed_by(path: Path, root: Path, *, every_name: bool = False) -> bool:
+    """Whether the folder walk below ``root`` passes ``path`` by: a hidden name
+    (:func:`is_hidden`), or, for a walk that reads ``every_name`` (``check``'s, a golden
+    set's), a version-control folder (:data:`VCS_FOLDERS`) only."""
+    if not every_name:
+        return is_hidden(path, root)
+    return any(part in VCS_FOLDERS for part in path.relative_to(root).parts)
 
 
 def has_magic(text: str) -> bool:

@@ -37,7 +37,7 @@ from curagate._core import (
 from curagate._lazy import lazy_import
 from curagate.digest import walk_once
 from curagate.errors import ConfigError, InputError
-from curagate.io.outputs import has_magic, input_glob, is_hidden
+from curagate.io.outputs import has_magic, input_glob, passed_by
 from curagate.records import (
     DEFAULT_BATCH_ROWS,
     FORMAT_ADVICE,
@@ -327,12 +327,21 @@ def _entry_error(entry: os.DirEntry[str], exc: OSError) -> str:
     return f"cannot read: {exc.strerror or exc}"
 
 
-def _shards_in(directory: Path, problems: list[Unreadable]) -> list[Path]:
+def _shards_in(
+    directory: Path,
+    problems: list[Unreadable],
+    *,
+    every_name: bool = False,
+    documents: list[Path] | None = None,
+) -> list[Path]:
     """Shards under ``directory`` (symlinked folders followed once each).
 
     Unlike ``rglob``, nothing is skipped silently: a folder that cannot be
     listed, a broken or looping symbolic link, a shard-named FIFO/socket/
     device and a shard without read permission go to ``problems``.
+    Names starting with ``.`` or ``_`` are passed by unless ``every_name`` (then
+    only version-control folders are). ``documents``, when given, is told of each
+    ``.json`` file that is not records (for :func:`reference_inputs`).
     """
     found: list[Path] = []
     seen: set[tuple[int, int]] = set()
@@ -353,7 +362,7 @@ def _shards_in(directory: Path, problems: list[Unreadable]) -> list[Path]:
             continue
         for entry in entries:
             path = Path(entry.path)
-            if is_hidden(path, directory):
+            if passed_by(path, directory, every_name=every_name):
                 continue
             try:
                 is_dir, is_file = entry.is_dir(), entry.is_file()
@@ -367,6 +376,8 @@ def _shards_in(directory: Path, problems: list[Unreadable]) -> list[Path]:
                     unsupported = _unsupported_records(path)
                     if unsupported is not None:
                         problems.append(Unreadable(path.as_posix(), unsupported))
+                    elif documents is not None and path.name.lower().endswith(JSON_SUFFIXES):
+                        documents.append(path)
                     elif _parquet_by_content(path):
                         problems.append(
                             Unreadable(
@@ -407,6 +418,7 @@ def expand_inputs(
     *,
     skip_unreadable: bool = False,
     hard_links_apart: bool = False,
+    every_name: bool = False,
 ) -> list[Path]:
     """Files, directories (searched recursively) and globs -> sorted shard paths.
 
@@ -416,7 +428,10 @@ def expand_inputs(
     anything inside a folder that cannot be read: see :func:`scan_inputs`.
     """
     paths, _ = scan_inputs(
-        inputs, skip_unreadable=skip_unreadable, hard_links_apart=hard_links_apart
+        inputs,
+        skip_unreadable=skip_unreadable,
+        hard_links_apart=hard_links_apart,
+        every_name=every_name,
     )
     return paths
 
@@ -427,6 +442,8 @@ def scan_inputs(
     skip_unreadable: bool = False,
     require_shards: bool = True,
     hard_links_apart: bool = False,
+    every_name: bool = False,
+    documents: list[Path] | None = None,
 ) -> tuple[list[Path], list[Unreadable]]:
     """:func:`expand_inputs` and what was skipped.
 
@@ -438,6 +455,13 @@ def scan_inputs(
     ``hard_links_apart``: a hard link is a file of its own (``check``: git commits two
     copies of a hard-linked file, so a clone holds every record twice); by default one
     file under two names is read once.
+
+    ``every_name``: a folder's files and subfolders named ``_*`` / ``.*`` are read too
+    (version-control folders excepted): ``check`` (a loader that globs ``data/*.jsonl``
+    trains on ``data/_part.jsonl``, and the pre-commit hook checks it) and golden sets
+    (an item never looked for is a leak passed). By default they are skipped, as
+    ``pyarrow.dataset`` and Spark skip ``_SUCCESS``, ``_temporary/`` and ``.cache/``.
+    ``documents``: see :func:`_shards_in`.
     """
     problems: list[Unreadable] = []
     if isinstance(inputs, str | os.PathLike):
@@ -455,7 +479,7 @@ def scan_inputs(
         path = Path(text)
         if path.is_dir():
             before = len(problems)
-            shards = _shards_in(path, problems)
+            shards = _shards_in(path, problems, every_name=every_name, documents=documents)
             if not shards and len(problems) == before:
                 raise InputError(f"{text}: directory has no {_SUPPORTED_TEXT} file")
         elif path.is_file():
@@ -472,7 +496,9 @@ def scan_inputs(
             shards = []
             for match in matches:
                 if match.is_dir():
-                    shards.extend(_shards_in(match, problems))
+                    shards.extend(
+                        _shards_in(match, problems, every_name=every_name, documents=documents)
+                    )
                 elif _suffix(match) is None:
                     continue
                 elif match.is_file():
@@ -561,12 +587,19 @@ def reference_inputs(
         if not json_holds_records(p):
             _whole_json(p)  # a damaged or cut compressed file is told so
             raise InputError(
-                f"{p.as_posix()}: a .json file that holds no records that read (a JSON array "
-                "of objects, or JSON Lines); point the reference at the golden/test data"
+                f"{_NO_RECORDS.format(p.as_posix())}; point the reference at the golden/test data"
             )
     rest = [g for g, p in zip(given, named, strict=True) if p not in as_json]
+    # Every name is read: a golden set under `_holdout/`, `.private/` or `_test.jsonl` was
+    # passed by as the input walk passes `_SUCCESS`, and a verbatim leak of it passed `check`,
+    # `leakage --fail-on-leak` and `curate --decontaminate` (found by attack).
+    documents: list[Path] = []
     shards, problems = (
-        scan_inputs(rest, skip_unreadable=True, require_shards=False) if rest else ([], [])
+        scan_inputs(
+            rest, skip_unreadable=True, require_shards=False, every_name=True, documents=documents
+        )
+        if rest
+        else ([], [])
     )
     # What reads as records is read; a .json array that does not (truncated, not UTF-8)
     # is refused, as any other unreadable file in the folder.
@@ -581,6 +614,18 @@ def reference_inputs(
             else:
                 _whole_json(p)  # a damaged or cut compressed file is told so
     refuse_unreadable([u for u in problems if Path(u.path) not in found])
+    # A .json document of items in another shape (SQuAD's `{"data": [...]}`, a list of
+    # question strings) was passed by in a folder while, named, it was refused: its items
+    # were never looked for (found by attack). Refused here too; schemas, locks, manifests
+    # and dataset_info.json hold no such list and are still passed by.
+    for p in documents:
+        if json_holds_items(p):
+            raise InputError(
+                f"{_NO_RECORDS.format(p.as_posix())}, but items in another shape (a list of "
+                "strings, or an object's list of objects), which would never be looked for; "
+                "write them as JSON Lines (.jsonl: one object per item), or move the file out "
+                "of the golden/reference folder"
+            )
     out = {str(p.resolve()): p for p in [*shards, *as_json, *found]}
     if not out:
         raise InputError(
@@ -588,6 +633,49 @@ def reference_inputs(
             "file of records"
         )
     return sorted(out.values(), key=lambda p: p.as_posix())
+
+
+_NO_RECORDS = (
+    "{}: a .json file that holds no records that read (a JSON array of objects, or JSON Lines)"
+)
+# A JSON array whose first value is a string (a list of questions).
+_ARRAY_OF_STRINGS = re.compile(rb'(?:\xef\xbb\xbf)?\s*\[\s*"')
+_OBJECT = re.compile(rb"(?:\xef\xbb\xbf)?\s*\{")
+
+
+def json_holds_items(path: Path) -> bool:
+    """Whether a ``.json`` document that is not records (:func:`json_holds_records`) holds
+    items all the same: a JSON array of strings, or an object one of whose keys (not
+    ``_``/``$``-named: ``state.json``'s ``_data_files``) holds a list of objects with a text
+    of words in them (SQuAD's ``{"data": [...]}``). A JSON Schema (``$schema``), a lock or a
+    manifest (lists of names and hashes) and ``dataset_info.json`` (objects) hold none."""
+    head = _json_head(path)
+    if _ARRAY_OF_STRINGS.match(head):
+        return True
+    if not _OBJECT.match(head):
+        return False
+    try:
+        doc = json.loads(_whole_json(path).decode("utf-8-sig"))
+    except (ValueError, RecursionError):
+        return False  # not JSON: no document of items
+    if not isinstance(doc, dict) or "$schema" in doc:
+        return False
+    return any(
+        isinstance(value, list) and any(isinstance(v, dict) and _has_text(v) for v in value)
+        for key, value in doc.items()
+        if not key.startswith(("_", "$"))
+    )
+
+
+def _has_text(value: Any, depth: int = 0) -> bool:
+    """Whether ``value`` holds a string of two words or more (within 32 levels)."""
+    if isinstance(value, str):
+        return len(value.split(None, 1)) > 1
+    if depth > 32:
+        return False
+    if isinstance(value, dict):
+        value = list(value.values())
+    return isinstance(value, list) and any(_has_text(v, depth + 1) for v in value)
 
 
 def json_holds_records(path: Path) -> bool:
