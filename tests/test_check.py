@@ -463,6 +463,28 @@ def test_every_repeated_golden_folder_is_scanned(
     assert any(line.startswith(f"{a.as_posix()}:2: LEAK001 contains golden item") for line in out)
 
 
+def test_a_folder_s_hidden_named_data_files_are_checked_as_the_hook_checks_them(
+    tmp_path: Path, golden: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found by attack: `check data/` (CI) passed `_`/`.` names by, as an input folder's
+    # walk does `_SUCCESS`, while the hook, handed them, checked them: a leak committed
+    # with --no-verify in data/_z.jsonl passed CI, exit 0. A version-control folder is
+    # still passed by.
+    data = tmp_path / "data"
+    write(data / "train.jsonl", [pc(1)])
+    leak = {"prompt": GOLDEN_ITEM, "completion": "72"}
+    hidden = [data / "_z.jsonl", data / "_part" / "x.jsonl", data / ".cache" / "y.jsonl"]
+    for path in hidden:
+        write(path, [leak])
+    (data / ".git").mkdir()
+    (data / ".git" / "objects.jsonl").write_text("not json\n")
+    rc, out, _ = run([str(data), "--golden", str(golden)], capsys)
+    assert rc == 1
+    leaks = sorted(line.split(":")[0] for line in out if "LEAK001" in line)
+    assert leaks == sorted(p.as_posix() for p in hidden)
+    assert not any(".git" in line for line in out)
+
+
 def test_a_leak_in_a_quarantined_row_is_a_leak_too(
     tmp_path: Path, golden: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

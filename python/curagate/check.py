@@ -171,15 +171,17 @@ def check(
     cfg = _settings(config)
     rules = _rules_at(cfg)
     # A hard link is a file of its own: git commits two copies, so a clone holds its
-    # records twice (read once, the hook passed what CI on the clone failed).
-    paths = expand_inputs(list(files), hard_links_apart=True)
+    # records twice (read once, the hook passed what CI on the clone failed). A folder's
+    # `_*`/`.*` files are read too: the hook checks them when staged, and CI's `check data/`
+    # passed a committed leak in data/_z.jsonl (found by attack).
+    paths = expand_inputs(list(files), hard_links_apart=True, every_name=True)
     own: set[str] | None = None
     if context:
         # A file is the user's by what it is, not how it is spelled (`$PWD/x.jsonl`,
         # `sub/../x.jsonl` or a link to it is the staged `x.jsonl`); read once, under
         # the user's spelling (theirs come first: the first spelling of a file is kept).
         own = {str(p.resolve()) for p in paths}
-        paths = expand_inputs([*files, *context], hard_links_apart=True)
+        paths = expand_inputs([*files, *context], hard_links_apart=True, every_name=True)
     # In the order of where the files are, not of how they are named: `$PWD/b.jsonl` sorted
     # before the staged `a.jsonl`, and b's copy of a record of a was never the duplicate.
     paths.sort(key=lambda p: str(p.resolve()))

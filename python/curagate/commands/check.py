@@ -25,7 +25,12 @@ from curagate.limits import int_arg
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("files", nargs="+", help="JSONL/Parquet files (directories and globs too)")
+    parser.add_argument(
+        "files",
+        nargs="+",
+        help="JSONL/Parquet files (directories and globs too; a directory's _*/.* files are "
+        "checked too, .git excepted)",
+    )
     parser.add_argument(
         "--golden",
         type=Path,
