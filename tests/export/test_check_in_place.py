@@ -43,6 +43,13 @@ def _beside(out: Path) -> list[str]:
     return sorted(p.name for p in out.parent.iterdir() if p.name.startswith(f".{out.name}."))
 
 
+def _held(out: Path, pid: int, instead: Path | None = None) -> Path:
+    """The name a run (``pid``) holds ``out``'s previous output under while ``instead``, its
+    own output, is in place (any device and inode when there is none)."""
+    dev, ino = (1, 1) if instead is None else (instead.lstat().st_dev, instead.lstat().st_ino)
+    return out.with_name(f".{out.name}.{pid}.{HOST_TAG}.{dev:x}-{ino:x}.curagate.held")
+
+
 def _previous(out: Path) -> dict[str, bytes]:
     out.mkdir()
     (out / "weights").write_text("previous, good")
@@ -64,7 +71,7 @@ def test_kill_9_while_the_bundle_is_checked_in_place_gives_the_previous_back(
     assert done.returncode == -signal.SIGKILL, done.stderr
     # Killed with its output in place, unchecked, and the previous one held aside ...
     (held,) = _beside(out)
-    assert held == f".bundle.{held.split('.')[2]}.{HOST_TAG}.curagate.held"
+    assert held == _held(out, int(held.split(".")[2]), out).name
     assert _snapshot(tmp_path / held) == before
     # ... which the cleanup every run at --out starts with puts back, the other removed.
     remove_stale(out)
@@ -97,7 +104,7 @@ def test_a_run_killed_while_putting_the_previous_bundle_back_gets_it_back(
     """Killed between the two renames of a put-back: the rejected output already renamed
     to a temporary's name, --out missing, the previous one still held."""
     out, pid = tmp_path / "bundle", _dead_pid()
-    held = tmp_path / f".bundle.{pid}.{HOST_TAG}.curagate.held"
+    held = _held(out, pid)
     before = _previous(held)
     rejected = tmp_path / f".bundle.{pid}.{HOST_TAG}.abcd1234.curagate.tmp"
     rejected.mkdir()
@@ -110,12 +117,12 @@ def test_a_run_killed_while_putting_the_previous_bundle_back_gets_it_back(
 @pytest.mark.parametrize("kind", ["file", "link"])
 def test_a_held_file_or_link_is_put_back_too(tmp_path: Path, kind: str) -> None:
     out, pid = tmp_path / "bundle", _dead_pid()
-    held = tmp_path / f".bundle.{pid}.{HOST_TAG}.curagate.held"
+    out.mkdir()  # the killed run's output, never accepted
+    held = _held(out, pid, out)
     if kind == "file":
         held.write_text("previous")
     else:
         held.symlink_to("elsewhere")
-    out.mkdir()  # the killed run's output, never accepted
     remove_stale(out)
     assert (
         (out.read_text() == "previous") if kind == "file" else out.readlink() == Path("elsewhere")
@@ -125,7 +132,7 @@ def test_a_held_file_or_link_is_put_back_too(tmp_path: Path, kind: str) -> None:
 
 def test_a_live_runs_held_output_is_left_alone(tmp_path: Path) -> None:
     out = tmp_path / "bundle"
-    held = tmp_path / f".bundle.{os.getpid()}.{HOST_TAG}.curagate.held"
+    held = _held(out, os.getpid())
     before = _previous(held)
     (out / "weights").parent.mkdir()
     (out / "weights").write_text("being checked by a live run")
@@ -160,3 +167,32 @@ def test_a_run_begun_before_another_was_killed_while_checking_never_keeps_its_ou
         (tmp / "weights").write_text("this run's")
     assert _snapshot(out) == before
     assert _beside(out) == []
+
+
+@pytest.mark.parametrize("how", ["accepted since", "renamed in by hand"])
+def test_a_dead_runs_held_output_is_never_put_back_over_another_output(
+    tmp_path: Path, how: str
+) -> None:
+    """Found by re-attack: a held copy trusted by its run's process id alone was put back
+    over a bundle a later run accepted (once that id's next process ended), and over one a
+    user renamed into place (deleted, the only copy). Only the dead run's own output, or
+    nothing, is ever replaced by it."""
+    out = tmp_path / "bundle"
+    _previous(out)
+    done = subprocess.run(
+        [sys.executable, "-c", KILLED_WHILE_CHECKING, str(out)],
+        env=ENV,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    assert len(_beside(out)) == 1  # the previous one, held
+    # Another output takes --out's place: a later accepted run's, or a user's own.
+    newer = tmp_path / "newer"
+    newer.mkdir()
+    (newer / "weights").write_text(how)
+    out.rename(tmp_path / "unaccepted")
+    newer.rename(out)
+    remove_stale(out)
+    assert (out / "weights").read_text() == how
+    assert _beside(out) == []  # the stale held copy is gone, not put back

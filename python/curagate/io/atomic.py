@@ -49,8 +49,9 @@ def atomic_path(
     was there is discarded (``previous``: something was), and raises to refuse it: the
     output is removed and what was at ``path`` put back, as it was (nothing, if nothing
     was); the error is raised on. What was there is kept aside as
-    ``.NAME.PID.HOST.curagate.held`` meanwhile: a run killed before ``placed`` returned
-    gets it back at the next run at ``path`` (:func:`remove_stale`), its own output removed.
+    ``.NAME.PID.HOST.DEV-INO.curagate.held`` meanwhile (DEV-INO: the output put in its place):
+    a run killed before ``placed`` returned gets it back at the next run at ``path``
+    (:func:`remove_stale`), its own output removed, while that output is still there.
     """
     given = Path(path)
     check_parent(given)
@@ -392,6 +393,7 @@ def _swap_held(
     a run killed at any of them leaves what :func:`remove_stale` undoes: the held one, with
     ``target`` missing or holding this run's output, is put back."""
     if previous:
+        held = _held_for(held, tmp)
         _remove_tree(held)
         target.rename(held)
         try:
@@ -412,6 +414,17 @@ def _swap_held(
         raise
     if previous:
         _discard(held, target.name)
+
+
+def _held_for(held: Path, output: Path) -> Path:
+    """``held``'s name with the identity (device, inode) of ``output``, the output put in
+    its place: the next run gives the held one back only while that output (never
+    accepted) is still there, or nothing is (found by re-attack: a held copy trusted by its
+    run's process id alone was put back over a bundle accepted since, once that id's new
+    process ended, and over a bundle a user renamed into place)."""
+    st = output.lstat()
+    stem = held.name.removesuffix(_HELD_SUFFIX)
+    return held.with_name(f"{stem}.{st.st_dev:x}-{st.st_ino:x}{_HELD_SUFFIX}")
 
 
 def _put_back(held: Path, target: Path, e: BaseException) -> None:
@@ -448,7 +461,7 @@ def _remove_tree(path: Path) -> None:
 
 # What names this module's temporaries (.NAME.PID.HOST.XXXXXXXX.curagate.tmp, XXXXXXXX
 # being mkdtemp's eight random characters) and previous outputs moved aside
-# (.NAME.PID.HOST.curagate.old; .NAME.PID.HOST.curagate.held while the new output is
+# (.NAME.PID.HOST.curagate.old; .NAME.PID.HOST.DEV-INO.curagate.held while the new output is
 # checked in place, see atomic_path's ``placed``): nothing a user names by chance. HOST tags the machine (or
 # container) that wrote it: a process id says nothing about a process elsewhere (another
 # node on shared storage, another container), so only this host's are judged.
@@ -458,7 +471,8 @@ _HELD_SUFFIX = ".curagate.held"
 HOST_TAG = hashlib.sha256(socket.gethostname().encode("utf-8", "replace")).hexdigest()[:8]
 _OURS = re.compile(
     r"\.(?P<name>.+)\.(?P<pid>[0-9]+)\.(?P<host>[0-9a-f]{8})"
-    r"(?:\.(?P<rand>[a-z0-9_]{8})\.curagate\.tmp|\.curagate\.(?P<aside>old|held))\Z",
+    r"(?:\.(?P<rand>[a-z0-9_]{8})\.curagate\.tmp|\.curagate\.(?P<aside>old)"
+    r"|\.(?P<dev>[0-9a-f]+)-(?P<ino>[0-9a-f]+)\.curagate\.(?P<held>held))\Z",
     re.DOTALL,
 )
 
@@ -533,11 +547,13 @@ def remove_stale(target: Path) -> list[Path]:
     alone, and so is another host's, whose process this one cannot see). A
     ``.NAME.PID.HOST.curagate.old`` folder is the previous output a run moved aside; when
     that run died between the two renames ``target`` is missing and it is moved back.
-    A ``.NAME.PID.HOST.curagate.held`` one (a folder, a file or a link) is what was at
-    ``target`` while a run checked its output in place (:func:`atomic_path`'s ``placed``);
-    that run died before its output was accepted, so what is at ``target`` (its output, or
-    nothing) is removed and the held one put back (under the parent folder's lock, which a
-    live run holds while it checks). Nothing else is touched: a user's ``.NAME.old`` or
+    A ``.NAME.PID.HOST.DEV-INO.curagate.held`` one (a folder, a file or a link) is what was
+    at ``target`` while a run checked its output (device DEV, inode INO) in place
+    (:func:`atomic_path`'s ``placed``); that run died before its output was accepted, so
+    while that output (or nothing) is at ``target`` it is removed and the held one put
+    back; anything else there (accepted by a later run, put there by hand) stays, and the
+    held one is removed (under the parent folder's lock, which a live run holds while it
+    checks). Nothing else is touched: a user's ``.NAME.old`` or
     ``.NAME.20240501.old`` included, and a PID above the system's largest names no run.
     """
     removed: list[Path] = []
@@ -560,7 +576,7 @@ def remove_stale(target: Path) -> list[Path]:
         if pid > pid_max or pid_alive(pid):
             continue
         is_dir = sib.is_dir() and not sib.is_symlink()
-        if m.group("aside") == "held":
+        if m.group("held"):
             continue  # below, under the lock a live run checks its output under
         if aside and not is_dir:
             continue  # only folders are ever moved aside
@@ -576,7 +592,7 @@ def remove_stale(target: Path) -> list[Path]:
 
 
 def _dead_held(target: Path, siblings: list[Path]) -> list[Path]:
-    """The ``.NAME.PID.HOST.curagate.held`` of ``target`` among ``siblings`` whose run
+    """The ``.NAME.PID.HOST.DEV-INO.curagate.held`` of ``target`` among ``siblings`` whose run
     (of this host) is gone."""
     pid_max = _pid_max()
     held = []
@@ -585,7 +601,7 @@ def _dead_held(target: Path, siblings: list[Path]) -> list[Path]:
         if m is None or m.group("name") != target.name or m.group("host") != HOST_TAG:
             continue
         pid = int(m.group("pid"))
-        if m.group("aside") == "held" and pid <= pid_max and not pid_alive(pid):
+        if m.group("held") and pid <= pid_max and not pid_alive(pid):
             held.append(sib)
     return held
 
@@ -600,9 +616,20 @@ def _restore_held(target: Path) -> None:
     except OSError:
         return
     for sib in _dead_held(target, siblings):
-        if target.exists() or target.is_symlink():
+        m = _OURS.match(sib.name)
+        assert m is not None  # _dead_held matched it
+        try:
+            st = target.lstat()
+        except FileNotFoundError:
+            sib.rename(target)  # killed between its renames: nothing else was put there
+            continue
+        if (st.st_dev, st.st_ino) == (int(m["dev"], 16), int(m["ino"], 16)):
             _discard(target, target.name)  # the dead run's output, never accepted in place
-        sib.rename(target)
+            sib.rename(target)
+        else:
+            # Another output is there since (accepted by a later run, or put there by a
+            # user or another writer): the held one is stale, never put back over it.
+            _discard(sib, target.name)
 
 
 def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
