@@ -604,6 +604,29 @@ def test_golden_sets_dir_in_cwd_is_used_by_default(
     assert rc == 1 and out[0].startswith("a.jsonl:1: LEAK001")
 
 
+@pytest.mark.parametrize("shape", ["dangling link", "file"])
+def test_golden_sets_there_but_no_folder_is_usage_error_not_no_leakage_check(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    shape: str,
+) -> None:
+    # Golden sets kept on a share that is not mounted: read as "no golden sets", a
+    # verbatim golden item passed with exit 0.
+    monkeypatch.chdir(tmp_path)
+    if shape == "file":
+        (tmp_path / "golden_sets").write_text("", encoding="utf-8")
+    else:
+        (tmp_path / "golden_sets").symlink_to(tmp_path / "share" / "golden")
+    write(tmp_path / "a.jsonl", [{"prompt": GOLDEN_ITEM, "completion": "72"}])
+    rc, out, err = run(["a.jsonl"], capsys)
+    assert rc == 2 and out == []
+    assert err.startswith("curagate check: error: golden_sets: ")
+    assert ("mount it or fix the link" if shape != "file" else "not a folder") in err
+    assert "--no-golden" in err
+    assert run(["a.jsonl", "--no-golden"], capsys)[:2] == (0, [])  # asked for: no leakage check
+
+
 def test_no_golden_skips_leakage(
     tmp_path: Path, golden: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

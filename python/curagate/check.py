@@ -10,6 +10,7 @@ well under a second for a few thousand records.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -29,6 +30,30 @@ if TYPE_CHECKING:
 
 # The golden sets check and audit scan when neither a flag nor the config names any.
 DEFAULT_GOLDEN_DIR = Path("golden_sets")
+_NO_GOLDEN_FIX = "pass --golden DIR, or --no-golden to check without leakage"
+
+
+def golden_folder(path: Path, fix: str = _NO_GOLDEN_FIX) -> Path | None:
+    """``path`` when it is a folder of golden sets, None when there is nothing there.
+
+    A ``golden_sets`` that is there but is no folder (a symbolic link to a share that is
+    not mounted, a file) is an :class:`InputError`: read as "no golden sets", check ran no
+    leakage check and passed a verbatim golden item. ``fix``: how else to name them.
+    """
+    if path.is_dir():
+        return path
+    if not os.path.lexists(path):
+        return None
+    if path.is_symlink():
+        target = path.readlink()
+        raise InputError(
+            f"{path}: a symbolic link to {target}, which is not a folder (golden sets on a share "
+            f"that is not mounted?); mount it or fix the link, or {fix}"
+        )
+    raise InputError(
+        f"{path}: not a folder, so no golden sets can be read from it; make it the folder of "
+        f"your golden sets, or {fix}"
+    )
 
 
 # What could break a finding's one line or make two names print alike, as escapes: C0
@@ -212,14 +237,18 @@ def check(
         if not d.exists():  # a folder of golden sets, or one set's file
             raise InputError(f"--golden {d}: no such file or folder; point it at your golden sets")
     # --golden, else the config's leakage.reference (as audit reads it: they were ignored,
-    # and the hook passed what audit failed), else ./golden_sets when it exists; a config's
+    # and the hook passed what audit failed), else ./golden_sets when it is there; a config's
     # `reference: []` is no golden sets (./golden_sets was scanned).
     if given:
         references = golden_dirs
     elif cfg.references is not None:
         references = list(cfg.references)
+    elif leakage and "LEAK001" in rules:
+        # there but no folder (a dangling link): exit 2, not "no golden sets"
+        here = golden_folder(DEFAULT_GOLDEN_DIR)
+        references = [] if here is None else [here]
     else:
-        references = [DEFAULT_GOLDEN_DIR] if DEFAULT_GOLDEN_DIR.is_dir() else []
+        references = []
     leaks: LeakScan | None = None
     if leakage and references and "LEAK001" in rules:
         fix = (

@@ -367,6 +367,23 @@ def test_audit_scans_golden_sets_in_the_working_folder_as_check_does(
         assert not (tmp_path / "golden_sets" / "o").exists()
 
 
+def test_a_golden_sets_link_to_nowhere_is_refused_not_read_as_no_golden_sets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # ./golden_sets -> a share that is not mounted: audit passed a verbatim golden item
+    # with no leakage check, as check did.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "golden_sets").symlink_to(tmp_path / "share" / "golden")
+    write_records(tmp_path / "a.jsonl", [{"prompt": "p", "completion": "c"}])
+    assert main(["audit", "a.jsonl", "--out", "o"]) == 2
+    err = capsys.readouterr().err
+    assert "golden_sets: a symbolic link to " in err and "mount it or fix the link" in err
+    assert "`reference: []` checks none), or pass --no-golden" in err
+    assert main(["audit", "a.jsonl", "--out", "o", "--no-golden"]) == 0
+    (tmp_path / "none.yaml").write_text("leakage: {reference: []}\n", encoding="utf-8")
+    assert main(["audit", "a.jsonl", "--out", "o", "--config", "none.yaml"]) == 0
+
+
 def test_an_empty_golden_sets_folder_names_how_to_audit_without_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -44,6 +44,12 @@ def __dir__() -> list[str]:
     return sorted({*globals(), *__all__})
 
 
+# How to name the golden sets to audit, or audit without them.
+_NO_GOLDEN_FIX = (
+    "set leakage.reference in the --config file (`reference: []` checks none), or pass --no-golden"
+)
+
+
 def audit(
     data: Sequence[str | Path],
     *,
@@ -60,28 +66,37 @@ def audit(
     ``executor`` (``local`` or ``ray``) audits each input file as a task and
     merges the per-file statistics; the outputs are the same bytes.
     The golden sets are the config's ``leakage.reference``, else ``default_golden``
-    (the CLI's is ``./golden_sets`` when it is a folder, as ``check``'s); a config's
+    (the CLI's is ``./golden_sets`` when it is there, as ``check``'s: an
+    :class:`InputError` when it is no folder, a dangling link); a config's
     ``reference: []`` names none; ``leakage=False`` checks none.
     ``out`` must be new, empty or a previous audit output, outside every input folder
     and holding no input (the next audit would read its sample.jsonl back); the reports
     replace it as one folder.
     """
     from curagate.audit.config import AuditConfig, load_config
+    from curagate.check import golden_folder
     from curagate.io import expand_inputs
     from curagate.io.outputs import check_output, report_folder
 
     cfg = config if isinstance(config, AuditConfig) else load_config(config)
     # The default only where LEAK001 reports: a placeholder ./golden_sets beside the rule
     # switched off was exit 2 (an empty folder of golden sets; found by re-attack).
-    default = default_golden if cfg.enabled("LEAK001") else None
-    if not leakage or (default and "reference" not in cfg.leakage.model_fields_set):
+    # One that is there but no folder (a link to a share not mounted) is refused where it
+    # would be read: read as none, the leakage check was silently off.
+    named = "reference" in cfg.leakage.model_fields_set
+    default = (
+        golden_folder(default_golden, _NO_GOLDEN_FIX)
+        if default_golden and leakage and not named and cfg.enabled("LEAK001")
+        else None
+    )
+    if not leakage or default:
         cfg = cfg.model_copy(deep=True)
         cfg.leakage.reference = [default] if leakage and default else []
     out_dir = Path(out)
     paths = expand_inputs(list(data))
     keep = [] if config is None or isinstance(config, AuditConfig) else [("config", config)]
     # ./golden_sets too when it is not read this time: the next check reads it.
-    extra = [default_golden] if default_golden else []
+    extra = [default_golden] if default_golden and default_golden.is_dir() else []
     golden = [("golden sets", p) for p in [*cfg.leakage.reference, *extra]]
     # Golden sets holding the output read its sample.jsonl back as golden items.
     claim = check_output(out_dir, "audit", data, paths, keep=[*keep, *golden], records=golden)

@@ -15,6 +15,7 @@ examples:
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from curagate.errors import ConfigError
@@ -61,8 +62,9 @@ def run(args: argparse.Namespace) -> int:
         gx=args.gx,
         executor=args.executor,
         ray_address=args.ray_address,
-        # As check reads them: the hook failed a leak of ./golden_sets audit passed unsaid.
-        default_golden=DEFAULT_GOLDEN_DIR if DEFAULT_GOLDEN_DIR.is_dir() else None,
+        # As check reads them: the hook failed a leak of ./golden_sets audit passed unsaid;
+        # one that is there but no folder (a dangling link) is audit()'s to refuse.
+        default_golden=DEFAULT_GOLDEN_DIR if os.path.lexists(DEFAULT_GOLDEN_DIR) else None,
         leakage=not args.no_golden,
     )
     s = report["summary"]
