@@ -627,6 +627,36 @@ def test_golden_sets_there_but_no_folder_is_usage_error_not_no_leakage_check(
     assert run(["a.jsonl", "--no-golden"], capsys)[:2] == (0, [])  # asked for: no leakage check
 
 
+def test_each_file_is_checked_against_the_nearest_golden_sets_above_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A monorepo: pre-commit runs the hook at the root, the data projects are in ml/ and
+    # nlp/, each with its own golden sets; there is no ./golden_sets at the root.
+    (tmp_path / ".git").mkdir()
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path / "ml/golden_sets/gsm/data.jsonl", [{"id": "gsm_0", "prompt": GOLDEN_ITEM}])
+    other = "A wholly different question about the colour of the lighthouse on the far hill."
+    write(tmp_path / "nlp/golden_sets/q/data.jsonl", [{"id": "q_0", "prompt": other}])
+    for project in ("ml", "nlp"):
+        write(
+            tmp_path / project / "data/sub/train.jsonl",
+            [
+                {"prompt": GOLDEN_ITEM, "completion": project},
+                {"prompt": other, "completion": project},
+            ],
+        )
+    rc, out, err = run(["ml/data/sub/train.jsonl", "nlp/data/sub/train.jsonl"], capsys)
+    assert rc == 1, err
+    assert [x.split(" contains ")[0] for x in out] == [
+        "ml/data/sub/train.jsonl:1: LEAK001",  # ml's golden item, not nlp's
+        "nlp/data/sub/train.jsonl:2: LEAK001",
+    ]
+    # Without golden sets beside or above it (here: the repository's root ends the walk).
+    outside = write(tmp_path / "web/train.jsonl", [{"prompt": GOLDEN_ITEM, "completion": "72"}])
+    rc, out, err = run([str(outside.relative_to(tmp_path))], capsys)
+    assert (rc, out) == (0, [])
+
+
 def test_no_golden_skips_leakage(
     tmp_path: Path, golden: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

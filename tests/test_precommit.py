@@ -127,6 +127,21 @@ def test_leaking_record_is_refused(repo: Path) -> None:
     assert "data/leak.jsonl:1: LEAK001 contains golden item gsm_0" in res.stdout + res.stderr
 
 
+def test_a_data_project_in_a_subfolder_is_checked_against_its_own_golden_sets(
+    repo: Path,
+) -> None:
+    # A monorepo: pre-commit runs the hook at the root, which has no ./golden_sets; the
+    # leak check was silently off and the golden item was committed.
+    (repo / "ml").mkdir()
+    git(repo, "mv", "data", "golden_sets", "ml/")
+    git(repo, "commit", "-q", "--no-verify", "-m", "move")
+    jsonl(repo / "ml" / "data" / "leak.jsonl", [{"prompt": GOLDEN, "completion": "18"}])
+    git(repo, "add", "ml/data/leak.jsonl")
+    res = git(repo, "commit", "-m", "add leak")
+    assert res.returncode != 0
+    assert "ml/data/leak.jsonl:1: LEAK001 contains golden item gsm_0" in res.stdout + res.stderr
+
+
 def test_upper_case_extensions_are_checked_as_every_reader_reads_them(repo: Path) -> None:
     # The hook's `files:` pattern was case-sensitive: train.JSONL (read by audit, curate
     # and train alike) was skipped, and left out of the staged context's duplicates.

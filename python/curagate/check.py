@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
 # The golden sets check and audit scan when neither a flag nor the config names any.
 DEFAULT_GOLDEN_DIR = Path("golden_sets")
+# What a file's own golden sets are called: the nearest folder of this name beside or above it.
+GOLDEN_DIR_NAME = DEFAULT_GOLDEN_DIR.name
 _NO_GOLDEN_FIX = "pass --golden DIR, or --no-golden to check without leakage"
 
 
@@ -54,6 +56,52 @@ def golden_folder(path: Path, fix: str = _NO_GOLDEN_FIX) -> Path | None:
         f"{path}: not a folder, so no golden sets can be read from it; make it the folder of "
         f"your golden sets, or {fix}"
     )
+
+
+def nearest_golden(folder: Path, cwd: Path, seen: dict[Path, Path | None]) -> Path | None:
+    """The nearest ``golden_sets`` folder in ``folder`` or above it (both absolute), up to
+    whichever comes first of ``cwd``, the root of the git repository holding it (the
+    folder holding ``.git``) and the file system's root; ``seen`` caches it per folder.
+
+    pre-commit runs a hook at the repository's root: a data project in ``ml/`` keeps its
+    golden sets in ``ml/golden_sets``, and ``./golden_sets`` alone found none there.
+    """
+    walked: list[Path] = []
+    d = folder
+    while d not in seen:
+        walked.append(d)
+        found = golden_folder(d / GOLDEN_DIR_NAME)
+        if found is not None or d == cwd or (d / ".git").exists() or d.parent == d:
+            break
+        d = d.parent
+    else:
+        found = seen[d]
+    for w in walked:
+        seen[w] = found
+    return found
+
+
+def default_golden(files: Sequence[Path]) -> dict[Path, tuple[Path, ...]]:
+    """Each file's golden sets where neither ``--golden`` nor the config names any:
+    ``./golden_sets``, and the nearest ``golden_sets`` folder beside or above the file
+    (:func:`nearest_golden`), so files of two projects of one repository are each checked
+    against their own. Named relative to the current directory where they are in it.
+    A few ``stat`` calls a folder, none more when there are no golden sets.
+    """
+    cwd = Path.cwd()
+    here = golden_folder(DEFAULT_GOLDEN_DIR)
+    seen: dict[Path, Path | None] = {}
+    out: dict[Path, tuple[Path, ...]] = {}
+    for f in files:
+        # Where the file is named, not where a link leads: a project's linked-in data file
+        # is checked against the project's golden sets.
+        near = nearest_golden(Path(os.path.abspath(f)).parent, cwd, seen)  # noqa: PTH100
+        if near is None or (here is not None and near == cwd / GOLDEN_DIR_NAME):
+            out[f] = () if here is None else (here,)
+            continue
+        shown = Path(os.path.relpath(near, cwd)) if near.is_relative_to(cwd) else near
+        out[f] = (shown,) if here is None else (here, shown)
+    return out
 
 
 # What could break a finding's one line or make two names print alike, as escapes: C0
@@ -91,8 +139,8 @@ class _Settings:
     preference_key: str = "prompt"
     sft: bool = True
     ngram: int = 13
-    # leakage.reference (audit's golden sets); None: the config names none (./golden_sets
-    # when it is a folder), (): it names none on purpose (`reference: []`: no leakage check)
+    # leakage.reference (audit's golden sets); None: the config names none (each file's own,
+    # default_golden), (): it names none on purpose (`reference: []`: no leakage check)
     references: tuple[Path, ...] | None = None
     levels: tuple[tuple[str, str], ...] = ()  # rule id -> severity the config sets
     errors_above: tuple[tuple[str, float], ...] = ()  # rule id -> error_above the config sets
@@ -177,10 +225,10 @@ def check(
 ) -> list[CheckFinding]:
     """Check ``files``; returns the findings sorted by file, line and rule, once each.
 
-    ``golden=None`` uses ``./golden_sets`` when it exists (no leakage check
-    otherwise); explicit directories (one, or several: all are scanned) must exist,
-    and a golden row that cannot be read is an :class:`InputError`. ``leakage=False``
-    skips it.
+    ``golden=None`` uses the config's ``leakage.reference``, else each file's own golden
+    sets (:func:`default_golden`; no leakage check for a file without any); explicit directories (one, or several: all are
+    scanned) must exist, and a golden row that cannot be read is an :class:`InputError`.
+    ``leakage=False`` skips it.
 
     ``context``: more files read only for their records' duplicate fingerprints, in
     the sorted order of all files, so a record of ``files`` that repeats an earlier one
@@ -236,33 +284,19 @@ def check(
     for d in golden_dirs:
         if not d.exists():  # a folder of golden sets, or one set's file
             raise InputError(f"--golden {d}: no such file or folder; point it at your golden sets")
-    # --golden, else the config's leakage.reference (as audit reads it: they were ignored,
-    # and the hook passed what audit failed), else ./golden_sets when it is there; a config's
-    # `reference: []` is no golden sets (./golden_sets was scanned).
-    if given:
-        references = golden_dirs
-    elif cfg.references is not None:
-        references = list(cfg.references)
-    elif leakage and "LEAK001" in rules:
-        # there but no folder (a dangling link): exit 2, not "no golden sets"
-        here = golden_folder(DEFAULT_GOLDEN_DIR)
-        references = [] if here is None else [here]
-    else:
-        references = []
+    mine = paths if own is None else [p for p in paths if str(p.resolve()) in own]
+    # The index each checked file (resolved) is scanned against; None: no golden sets.
+    leaks_of: dict[str, LeakScan | None] = {}
+    if leakage and "LEAK001" in rules:
+        leaks_of = _leak_scans(mine, golden_dirs, cfg, ngram)
     leaks: LeakScan | None = None
-    if leakage and references and "LEAK001" in rules:
-        fix = (
-            "fix leakage.reference in the --config file"
-            if not given and cfg.references is not None
-            else "point --golden at your golden sets"
-        )
-        leaks = build_index(references, ngram=ngram or cfg.ngram, fix=f"{fix}, or pass --no-golden")
 
     for batch in _read(paths, own, cfg):
         src = Path(batch.source).as_posix()
         if src != counted_src:
             counted, counted_src = [], src
             dups.clear()
+            leaks = leaks_of.get(str(Path(batch.source).resolve()))
         counted.append(_row_lines(batch))
         total += batch.table.num_rows + len(batch.quarantined)
         if own is not None and str(Path(batch.source).resolve()) not in own:
@@ -321,12 +355,44 @@ def check(
             texts = row_texts(batch.table, fmt, batch.keys, cfg.text_field, cfg.preference_key)
             for i, what in sorted(leaks.scan(texts).items()):
                 add(src, lines[i], "LEAK001", f"contains {what}; {_LEAK_FIX}")
-    mine = paths if own is None else [p for p in paths if str(p.resolve()) in own]
     # One emptied file among several passed too ("0 errors": its rows were not there).
     empty = [p for p in mine if str(p.resolve()) not in holding]
     if empty:
         raise InputError(no_records(empty, None if len(empty) == len(mine) else len(mine)))
     return _escalated([out[k] for k in sorted(out)], cfg, total, {"DUP001": context_dups})
+
+
+def _leak_scans(
+    files: list[Path],
+    golden: list[Path],
+    cfg: _Settings,
+    ngram: int | None,
+) -> dict[str, LeakScan | None]:
+    """The leakage index each of ``files`` (by resolved path) is scanned against: the
+    ``--golden`` folders, else the config's ``leakage.reference`` (as audit reads it: they
+    were ignored, and the hook passed what audit failed; ``reference: []`` is none), else
+    each file's own (:func:`default_golden`). Files with the same golden sets share one
+    index."""
+    if golden or cfg.references is not None:
+        refs = tuple(golden) if golden else tuple(cfg.references or ())
+        wanted = {f: refs for f in files}
+        fix = (
+            "point --golden at your golden sets"
+            if golden
+            else "fix leakage.reference in the --config file"
+        )
+    else:
+        wanted = default_golden(files)
+        fix = "point --golden at your golden sets"
+    built: dict[tuple[Path, ...], LeakScan | None] = {}
+    out: dict[str, LeakScan | None] = {}
+    for f, refs in wanted.items():
+        if refs and refs not in built:
+            built[refs] = build_index(
+                refs, ngram=ngram or cfg.ngram, fix=f"{fix}, or pass --no-golden"
+            )
+        out[str(f.resolve())] = built.get(refs)
+    return out
 
 
 def _read(paths: list[Path], own: set[str] | None, cfg: _Settings) -> Iterator[Batch]:

@@ -3,7 +3,8 @@
 Prints one line per violation as `file:line: RULE message` (or GitHub
 annotations, SARIF 2.1.0 or JSON with --format) and exits 1 when there is
 any; 0 when clean; 2 on bad usage or unreadable input. Leakage is checked
-against ./golden_sets when it exists (or --golden DIR).
+against ./golden_sets and the nearest golden_sets folder beside or above each
+file (or --golden DIR).
 
 examples:
   curagate check data/*.jsonl
@@ -36,7 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         action="append",  # repeated, every folder is scanned (the last one replaced the others)
         help="golden sets folder or file, repeatable (default: the --config file's "
-        "leakage.reference, else ./golden_sets if it exists)",
+        "leakage.reference, else ./golden_sets and the nearest golden_sets folder beside or "
+        "above each file)",
     )
     parser.add_argument("--no-golden", action="store_true", help="skip the leakage check")
     parser.add_argument(
