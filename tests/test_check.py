@@ -657,6 +657,27 @@ def test_each_file_is_checked_against_the_nearest_golden_sets_above_it(
     assert (rc, out) == (0, [])
 
 
+def test_no_golden_sets_found_is_said_on_stderr(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A clone without the (often git-ignored) golden sets lost its leak check unsaid.
+    (tmp_path / ".git").mkdir()
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path / "a.jsonl", [pc(1)])
+    rc, out, err = run(["a.jsonl"], capsys)
+    assert (rc, out) == (0, [])
+    assert err == (
+        "curagate check: note: leakage not checked: no golden_sets folder here or beside or "
+        "above the files checked; pass --golden DIR, or --no-golden to silence this\n"
+    )
+    assert run(["a.jsonl", "--no-golden"], capsys) == (0, [], "")
+    write(tmp_path / "ml/golden_sets/gsm/data.jsonl", [{"id": "gsm_0", "prompt": GOLDEN_ITEM}])
+    write(tmp_path / "ml/b.jsonl", [pc(2)])
+    rc, out, err = run(["a.jsonl", "ml/b.jsonl"], capsys)
+    assert (rc, out) == (0, [])
+    assert "note: leakage not checked in a.jsonl: no golden_sets folder" in err
+
+
 def test_no_golden_skips_leakage(
     tmp_path: Path, golden: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

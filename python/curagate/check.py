@@ -222,11 +222,13 @@ def check(
     config: AuditConfig | None = None,
     ngram: int | None = None,
     context: Sequence[str | Path] = (),
+    notes: list[str] | None = None,
 ) -> list[CheckFinding]:
     """Check ``files``; returns the findings sorted by file, line and rule, once each.
 
     ``golden=None`` uses the config's ``leakage.reference``, else each file's own golden
-    sets (:func:`default_golden`; no leakage check for a file without any); explicit directories (one, or several: all are
+    sets (:func:`default_golden`; no leakage check for a file without any, and a line
+    in ``notes``, where given, says so); explicit directories (one, or several: all are
     scanned) must exist, and a golden row that cannot be read is an :class:`InputError`.
     ``leakage=False`` skips it.
 
@@ -288,7 +290,7 @@ def check(
     # The index each checked file (resolved) is scanned against; None: no golden sets.
     leaks_of: dict[str, LeakScan | None] = {}
     if leakage and "LEAK001" in rules:
-        leaks_of = _leak_scans(mine, golden_dirs, cfg, ngram)
+        leaks_of = _leak_scans(mine, golden_dirs, cfg, ngram, notes)
     leaks: LeakScan | None = None
 
     for batch in _read(paths, own, cfg):
@@ -367,12 +369,14 @@ def _leak_scans(
     golden: list[Path],
     cfg: _Settings,
     ngram: int | None,
+    notes: list[str] | None,
 ) -> dict[str, LeakScan | None]:
     """The leakage index each of ``files`` (by resolved path) is scanned against: the
     ``--golden`` folders, else the config's ``leakage.reference`` (as audit reads it: they
     were ignored, and the hook passed what audit failed; ``reference: []`` is none), else
     each file's own (:func:`default_golden`). Files with the same golden sets share one
-    index."""
+    index. With none found for a file, a line in ``notes`` says its leakage was not checked
+    (a clone without the golden sets, often git-ignored, lost its leak check unsaid)."""
     if golden or cfg.references is not None:
         refs = tuple(golden) if golden else tuple(cfg.references or ())
         wanted = {f: refs for f in files}
@@ -392,6 +396,15 @@ def _leak_scans(
                 refs, ngram=ngram or cfg.ngram, fix=f"{fix}, or pass --no-golden"
             )
         out[str(f.resolve())] = built.get(refs)
+    unchecked = [f for f, refs in wanted.items() if not refs]
+    if notes is not None and unchecked and not golden and cfg.references is None:
+        which = "" if len(unchecked) == len(files) else f" in {unchecked[0]}"
+        if which and len(unchecked) > 1:
+            which += f" and {len(unchecked) - 1} more file(s)"
+        notes.append(
+            f"leakage not checked{which}: no golden_sets folder here or beside or above the "
+            "files checked; pass --golden DIR, or --no-golden to silence this"
+        )
     return out
 
 

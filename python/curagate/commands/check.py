@@ -4,7 +4,7 @@ Prints one line per violation as `file:line: RULE message` (or GitHub
 annotations, SARIF 2.1.0 or JSON with --format) and exits 1 when there is
 any; 0 when clean; 2 on bad usage or unreadable input. Leakage is checked
 against ./golden_sets and the nearest golden_sets folder beside or above each
-file (or --golden DIR).
+file (or --golden DIR); with none, a note on stderr says it was not checked.
 
 examples:
   curagate check data/*.jsonl
@@ -347,6 +347,7 @@ def run(args: argparse.Namespace) -> int:
         from curagate.audit.config import load_config
 
         config = load_config(args.config)
+    notes: list[str] = []
     findings = check(
         args.files,
         golden=args.golden,
@@ -354,7 +355,10 @@ def run(args: argparse.Namespace) -> int:
         config=config,
         ngram=args.ngram,
         context=_staged_files(args) if args.staged_context else (),
+        notes=notes,
     )
+    for note in notes:  # a hook shows them only when it fails; CI logs always
+        print(f"curagate check: note: {note}", file=sys.stderr)
     from curagate import check_output as out
     from curagate.findings import Severity, exit_code
 
