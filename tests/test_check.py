@@ -832,6 +832,7 @@ def test_check_without_a_config_is_check_with_the_default_config(
 
 
 BLANKS = ["a", "", " ", "\t\n", "\u3000", "\x1c", "\u200b", "\u00a0x", None, "  b  "]
+BLANKS += ["\u3164\x00", "\u2800\ufe0f", "\u3164x"]
 
 
 @pytest.mark.parametrize(
@@ -956,6 +957,67 @@ def test_a_text_of_only_format_characters_is_empty_to_check(
     rc, out, _ = run([str(a)], capsys)
     assert rc == 1
     assert [line.split(" ")[:2] for line in out] == [[f"{a.as_posix()}:2:", "FMT005"]]
+
+
+# Found by attack: invisible characters that are not format characters (Cf) passed as
+# content: Hangul fillers, variation selectors, the combining grapheme joiner, the blank
+# braille pattern, controls (NUL, BEL, DEL, C1).
+INVISIBLE_NOT_CF = [
+    "\u3164",
+    "\uffa0",
+    "\u115f",
+    "\u1160",
+    "\ufe00",
+    "\ufe0f",
+    "\U000e0100",
+    "\U000e01ef",
+    "\u034f",
+    "\u180b",
+    "\u2800",
+    "\x00",
+    "\x07",
+    "\x7f",
+    "\x9f",
+    "\u3164\x00 \ufe0f\u200b",
+]
+# Real text among such characters is content.
+WITH_FILLERS = "\u3164 real words \ufe0f\x00"
+
+
+def blank_record(shape: str, blank: str) -> tuple[dict[str, Any], str]:
+    """A record of ``shape`` whose one content field is ``blank``, and the rule for it."""
+    if shape == "text":
+        return {"text": blank}, "FMT005"
+    if shape == "prompt":
+        return {"prompt": blank, "completion": "an answer"}, "FMT005"
+    if shape == "completion":
+        return {"prompt": "a question", "completion": blank}, "FMT005"
+    if shape == "preference prompt":
+        return {"prompt": blank, "chosen": "yes", "rejected": "no"}, "FMT005"
+    if shape == "chosen":
+        return {"prompt": "a question", "chosen": blank, "rejected": "no"}, "FMT007"
+    if shape == "rejected":
+        return {"prompt": "a question", "chosen": "yes", "rejected": blank}, "FMT007"
+    turns = [{"role": "user", "content": "a question"}, {"role": "assistant", "content": blank}]
+    return {"messages": turns}, "FMT005"
+
+
+@pytest.mark.parametrize(
+    "shape",
+    ["text", "prompt", "completion", "preference prompt", "chosen", "rejected", "message"],
+)
+def test_a_field_of_only_invisible_characters_other_than_cf_is_empty_to_check(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], shape: str
+) -> None:
+    good, _ = blank_record(shape, WITH_FILLERS)
+    rows = [good] + [blank_record(shape, b)[0] for b in INVISIBLE_NOT_CF]
+    rule = blank_record(shape, "")[1]
+    a = write(tmp_path / "a.jsonl", rows)
+    rc, out, _ = run([str(a), "--no-golden"], capsys)
+    assert rc == 1
+    assert [line.split(" ")[:2] for line in out] == [
+        [f"{a.as_posix()}:{n}:", rule] for n in range(2, len(rows) + 1)
+    ]
 
 
 def test_duplicates_over_the_audits_error_share_are_errors_in_check_as_in_audit(

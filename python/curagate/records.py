@@ -295,13 +295,18 @@ def _empty(field_name: str) -> str:
     return f"field '{field_name}' is empty"
 
 
-# Blank: every character is whitespace (Python's ``str.isspace``: Unicode
-# White_Space and the separators U+001C-U+001F) or a format character (Unicode
-# category Cf: the zero-width space U+200B, ZWNJ/ZWJ U+200C/U+200D, the word joiner
-# U+2060, the BOM U+FEFF, the soft hyphen U+00AD, bidi controls, tags, ...), none
-# of which normalization keeps. The table is Cf of Unicode 14 (Python 3.11's
-# ``unicodedata``), spelled out so that every Python agrees with the native reader
-# (``py_space`` in rust/curagate-core/src/jsonl.rs holds the same ranges).
+# Blank: every character is one a reader does not see and normalization does not keep:
+# whitespace (Python's ``str.isspace``: Unicode White_Space and the separators
+# U+001C-U+001F), a format character (Unicode category Cf: the zero-width space U+200B,
+# ZWNJ/ZWJ U+200C/U+200D, the word joiner U+2060, the BOM U+FEFF, the soft hyphen U+00AD,
+# bidi controls, tags, ...), another default-ignorable code point
+# (:data:`IGNORABLE_MARKS`: the Hangul fillers, the variation selectors, the combining
+# grapheme joiner), a control character (category Cc: NUL, BEL, DEL, the C1 controls) or
+# the blank braille pattern U+2800. (Found by attack: a completion of three Hangul
+# fillers, variation selectors or NULs passed FMT005 and was kept by ``curate``.) The
+# format table is Cf of Unicode 14 (Python 3.11's ``unicodedata``), spelled out so that
+# every Python agrees with the native reader (``py_space`` in
+# rust/curagate-core/src/jsonl.rs holds the same definition).
 FORMAT_RANGES: tuple[tuple[int, int], ...] = (
     (0xAD, 0xAD),
     (0x600, 0x605),
@@ -326,30 +331,55 @@ FORMAT_RANGES: tuple[tuple[int, int], ...] = (
     (0xE0020, 0xE007F),
 )
 FORMAT_CHARS = frozenset(chr(c) for lo, hi in FORMAT_RANGES for c in range(lo, hi + 1))
-_SPACE_CHARS = frozenset(chr(c) for c in range(0x3001) if chr(c).isspace())
-# The same as one RE2 pattern, for Arrow columns (anchored: a visible character
-# ends the match at once).
-_BLANK_PATTERN = (
-    "^["
-    + "".join(f"\\x{{{ord(c):X}}}" for c in sorted(_SPACE_CHARS))
-    + "".join(f"\\x{{{lo:X}}}-\\x{{{hi:X}}}" for lo, hi in FORMAT_RANGES)
-    + "]*$"
+# Every Default_Ignorable_Code_Point of Unicode that is not a format character (those are
+# Cf), assigned or not: renderers draw them as nothing and normalization deletes them.
+# DerivedCoreProperties.txt, Unicode 15. (The same list is `IGNORABLE_MARKS` of the Rust
+# core's `text::joiners`; tests/leakage/test_joiners_split.py holds the two to each other.)
+IGNORABLE_MARKS: tuple[tuple[int, int], ...] = (
+    (0x034F, 0x034F),
+    (0x115F, 0x1160),
+    (0x17B4, 0x17B5),
+    (0x180B, 0x180F),
+    (0x2060, 0x206F),
+    (0x3164, 0x3164),
+    (0xFE00, 0xFE0F),
+    (0xFFA0, 0xFFA0),
+    (0xFFF0, 0xFFF8),
+    (0xE0000, 0xE0FFF),
 )
+# The control characters (category Cc) and the blank braille pattern (category So, drawn
+# as an empty cell).
+_CONTROLS_AND_BRAILLE_BLANK = ((0x00, 0x1F), (0x7F, 0x9F), (0x2800, 0x2800))
+_SPACE_CHARS = frozenset(chr(c) for c in range(0x3001) if chr(c).isspace())
+BLANK_RANGES: tuple[tuple[int, int], ...] = tuple(
+    sorted(
+        {(ord(c), ord(c)) for c in _SPACE_CHARS}
+        | set(FORMAT_RANGES)
+        | set(IGNORABLE_MARKS)
+        | set(_CONTROLS_AND_BRAILLE_BLANK)
+    )
+)
+BLANK_CHARS = frozenset(chr(c) for lo, hi in BLANK_RANGES for c in range(lo, hi + 1))
+# The same as an RE2 (and Rust regex) character class, for Arrow and polars columns.
+BLANK_CLASS = "".join(
+    f"\\x{{{lo:X}}}" if lo == hi else f"\\x{{{lo:X}}}-\\x{{{hi:X}}}" for lo, hi in BLANK_RANGES
+)
+# Anchored: a visible character ends the match at once.
+_BLANK_PATTERN = f"^[{BLANK_CLASS}]*$"
 
 
 def is_blank(text: str) -> bool:
-    """Empty, or only whitespace and format characters (:data:`FORMAT_CHARS`):
-    nothing a reader sees and nothing normalization keeps (docs/formats.md)."""
+    """Empty, or only characters a reader does not see (:data:`BLANK_CHARS`: whitespace,
+    format and other default-ignorable characters, controls, U+2800): nothing normalization
+    keeps (docs/formats.md)."""
     if not text.strip():
         return True
-    if text.isascii():
-        return False
-    return all(c.isspace() or c in FORMAT_CHARS for c in text)
+    return all(c in BLANK_CHARS for c in text)
 
 
 def blank_mask(col: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
     """Per string, :func:`is_blank` (null for null): Arrow's whitespace test, or the
-    anchored pattern of whitespace and format characters (it stops at a string's
+    anchored pattern of the blank characters (it stops at a string's
     first visible character: 4 ms on 55K T0 texts, where testing them for ASCII
     first, to skip it, read every byte in 19 ms)."""
     mask = pc.or_(pc.equal(pc.binary_length(col), 0), pc.utf8_is_space(col))

@@ -151,12 +151,20 @@ def test_columnar_and_per_record_paths_agree(setup: tuple[list[Path], AuditConfi
 
 
 def test_python_whitespace_list_is_complete() -> None:
-    """The columnar path strips what str.strip() strips, no more and no less."""
+    """The columnar path strips what str.strip() strips, no more and no less, and reads a
+    text as blank where records.is_blank does (invisible characters and controls too)."""
+    from curagate.records import is_blank
+
     every = "".join(chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace())
     assert sorted(PY_WHITESPACE) == sorted(every)
-    texts = [*every, "", every, "\u200b", "a", f"{every}.{every}", "\x00"]
+    invisible = ["\u200b", "\x00", "\x07", "\u3164", "\ufe0f", "\U000e0100", "\u034f", "\u2800"]
+    texts = [*every, "", every, "a", f"{every}.{every}", *invisible, "\u3164a", "\x00 b"]
     blank = (~pl.Series(texts).str.contains(VISIBLE)).to_list()
-    assert blank == [not t.strip() for t in texts]
+    assert blank == [is_blank(t) for t in texts]
+    assert blank == [True] * (len(every) + 2) + [False] + [False] + [True] * len(invisible) + [
+        False,
+        False,
+    ]
 
 
 def _outputs(out: Path) -> dict[str, bytes]:
@@ -292,3 +300,28 @@ def test_parquet_shards_merge_exactly(tmp_path: Path) -> None:
     assert finding(one.report, "DUP001")["count"] == 60 - 17
     assert all(".parquet:" in r["ref"] for r in one.sample)
     assert dump(run_audit([tmp_path], cfg, collect_table=True, shards=3)) == dump(one)
+
+
+@pytest.mark.parametrize("shape", ["completion", "preference prompt", "chosen", "message"])
+def test_invisible_content_is_empty_columnar_or_per_record(tmp_path: Path, shape: str) -> None:
+    """Found by attack: content of Hangul fillers, variation selectors, U+2800 or controls
+    passed as content; both paths read it as empty, as check and curate do."""
+    from tests.test_check import INVISIBLE_NOT_CF, WITH_FILLERS, blank_record
+
+    rows = [blank_record(shape, WITH_FILLERS)[0]]
+    rows += [blank_record(shape, b)[0] for b in INVISIBLE_NOT_CF]
+    path = write_records(tmp_path / "d.jsonl", rows)
+    cfg = AuditConfig.model_validate({"max_row_refs": 100})
+    ctx = audit_context(cfg, collect_table=True)
+    files = expand_inputs([str(path)])
+    fast = finish(audit_shard(ctx, read_batches(files)), cfg, files)
+    ctx.columnar = False
+    slow = finish(audit_shard(ctx, read_batches(files)), cfg, files)
+    assert dump(fast) == dump(slow)
+    flagged = {
+        int(r.rsplit(":", 1)[1])
+        for f in fast.report["findings"]
+        if f["rule"] in ("FMT005", "FMT007")
+        for r in f["rows"]
+    }
+    assert flagged == set(range(2, len(rows) + 1))

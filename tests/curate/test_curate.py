@@ -17,6 +17,7 @@ from curagate.curate import curate
 from curagate.errors import ConfigError, InputError
 from tests.curate.conftest import EXAMPLE, t0_records
 from tests.ray.cluster import output_files
+from tests.test_check import INVISIBLE_NOT_CF, WITH_FILLERS, blank_record
 
 LONG = (
     "the committee met on tuesday to review the annual budget and after a long debate it "
@@ -592,28 +593,31 @@ def test_nothing_kept_warns_without_split_too(write_jsonl: Callable, tmp_path: P
 def test_blank_is_one_definition_for_python_arrow_and_the_native_reader(
     write_jsonl: Callable, tmp_path: Path
 ) -> None:
-    # Every whitespace and every format character, alone, is blank to is_blank and
-    # to the Arrow mask; a visible non-ASCII character among them is not.
+    # Every whitespace, format, default-ignorable and control character (and U+2800),
+    # alone, is blank to is_blank and to the Arrow mask; a visible character among them
+    # is not.
     import sys
     import unicodedata
 
-    from curagate.records import FORMAT_CHARS, blank_mask, is_blank
+    from curagate.records import BLANK_CHARS, FORMAT_CHARS, blank_mask, is_blank
 
     if unicodedata.unidata_version == "14.0.0":
         assert {
             chr(c) for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) == "Cf"
         } == FORMAT_CHARS
     spaces = [chr(c) for c in range(0x3001) if chr(c).isspace()]
-    invisible = sorted(FORMAT_CHARS) + spaces
-    visible = ["a", "-", "\u00e9", "\U0001f389", "\u2065", "\ufffc", "\u2060a", "\u00ad\u00e9"]
+    assert FORMAT_CHARS | set(spaces) < BLANK_CHARS
+    invisible = sorted(BLANK_CHARS)
+    visible = ["a", "-", "\u00e9", "\U0001f389", "\u2801", "\ufffc", "\u2060a", "\u00ad\u00e9"]
+    visible += ["\u3164\u3131", "\x00a", "\ufe0f\u2764"]
     texts = invisible + visible
     mask = blank_mask(pa.array(texts)).to_pylist()
     assert mask == [is_blank(t) for t in texts] == [True] * len(invisible) + [False] * len(visible)
     # The native implicit prompt of a preference pair: blank when it is only
-    # format characters, in chat lists and in plain strings.
+    # blank characters, in chat lists and in plain strings.
     rows = [
         {"chosen": f"{t} x", "rejected": f"{t} y"}
-        for t in ("\u2060\ufeff", "\u00ad\u200d", "\u00e9")
+        for t in ("\u2060\ufeff", "\u00ad\u200d", "\u3164\ufe0f\x07", "\u00e9")
     ] + [
         {
             "chosen": [
@@ -632,7 +636,32 @@ def test_blank_is_one_definition_for_python_arrow_and_the_native_reader(
         json.loads(line)["reason"]
         for line in (tmp_path / "out" / "quarantine.jsonl").read_text().splitlines()
     ]
-    assert result.kept == 1 and result.quarantined == 3, reasons
+    assert result.kept == 1 and result.quarantined == 4, reasons
+    # Strings only: the native reader finds the blank implicit prompts itself.
+    path = write_jsonl("s.jsonl", rows[:4])
+    result = curate([path], tmp_path / "out_s")
+    assert result.kept == 1 and result.quarantined == 3
+
+
+@pytest.mark.parametrize(
+    "shape",
+    ["text", "prompt", "completion", "preference prompt", "chosen", "rejected", "message"],
+)
+def test_content_of_only_invisible_characters_other_than_cf_is_quarantined(
+    write_jsonl: Callable, tmp_path: Path, shape: str
+) -> None:
+    # Found by attack: a completion of Hangul fillers, variation selectors, U+2800 or
+    # controls was kept (and passed check's FMT005); it is blank, as check now says too.
+    good = blank_record(shape, WITH_FILLERS)[0]
+    rows = [good] + [blank_record(shape, b)[0] for b in INVISIBLE_NOT_CF]
+    result = curate([write_jsonl("d.jsonl", rows)], tmp_path / "out")
+    quarantined = [
+        json.loads(line)
+        for line in (tmp_path / "out" / "quarantine.jsonl").read_text().splitlines()
+    ]
+    assert result.kept == 1 and result.quarantined == len(INVISIBLE_NOT_CF)
+    assert [q["line"] for q in quarantined] == list(range(2, len(rows) + 1))
+    assert all("empty" in q["reason"] for q in quarantined), quarantined
 
 
 @pytest.mark.parametrize("staged", [False, True])

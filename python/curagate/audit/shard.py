@@ -42,7 +42,7 @@ from curagate.audit.rules import CHECKS, RULES, BatchView, Checks, RowHit
 from curagate.audit.rules.pii import SCAN_RULES, in_quarantined
 from curagate.audit.stats import add_counts
 from curagate.errors import CuragateError
-from curagate.records import Batch, RecordFormat, label_text
+from curagate.records import BLANK_CLASS, Batch, RecordFormat, label_text
 
 if TYPE_CHECKING:
     from curagate.audit.engine import _Tokenizer
@@ -55,9 +55,10 @@ PY_WHITESPACE = (
     "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
     "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
 )
-# A text is blank iff it holds no character outside PY_WHITESPACE: a regex search that stops
-# at the first visible character, instead of stripping (copying) every text.
-VISIBLE = "[^" + "".join(f"\\x{{{ord(c):x}}}" for c in PY_WHITESPACE) + "]"
+# A text is blank iff it holds no character outside the blank ones (records.is_blank:
+# whitespace, format and default-ignorable characters, controls, U+2800): a regex search
+# that stops at the first visible character, instead of stripping (copying) every text.
+VISIBLE = f"[^{BLANK_CLASS}]"
 _NESTED_KEYS = ("messages", "prompt", "completion", "chosen", "rejected")
 
 

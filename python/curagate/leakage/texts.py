@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from curagate._lazy import lazy_import
 from curagate.records import (
+    IGNORABLE_MARKS,
     MAX_NESTING,
     RecordFormat,
     json_depth,
@@ -124,24 +125,12 @@ def without_zero_width_spaces(text: str) -> str | None:
 
 
 # Every Default_Ignorable_Code_Point of Unicode that is not a format character (those are
-# Cf), assigned or not: renderers draw them as nothing and normalization deletes them, so
-# put for spaces they glued an item's words into one (U+3164, U+180F, U+E0000 between
-# words each hid a test item). DerivedCoreProperties.txt, Unicode 15.
-_IGNORABLE_MARKS = (
-    (0x034F, 0x034F),
-    (0x115F, 0x1160),
-    (0x17B4, 0x17B5),
-    (0x180B, 0x180F),
-    (0x2060, 0x206F),
-    (0x3164, 0x3164),
-    (0xFE00, 0xFE0F),
-    (0xFFA0, 0xFFA0),
-    (0xFFF0, 0xFFF8),
-    (0xE0000, 0xE0FFF),
-)
-# (The same list is `IGNORABLE_MARKS` of the Rust core's `text::joiners`, which builds
-# the joined-words view, :func:`_joined_split`; tests/leakage/test_joiners_split.py holds
-# the two to each other.)
+# Cf), assigned or not (:data:`curagate.records.IGNORABLE_MARKS`, which blankness reads
+# too): renderers draw them as nothing and normalization deletes them, so put for spaces
+# they glued an item's words into one (U+3164, U+180F, U+E0000 between words each hid a
+# test item). The Rust core's `text::joiners` builds the joined-words view,
+# :func:`_joined_split`, with the same list.
+_IGNORABLE_MARKS = IGNORABLE_MARKS
 
 
 def invisible(c: str) -> bool:

@@ -15,6 +15,7 @@
 //! returns `None` and the caller keeps its general path, which quarantines
 //! bad lines. `rust/fuzz` fuzzes this against serde_json.
 
+use crate::text::joiners::ignorable;
 use rayon::prelude::*;
 
 /// Where the lines of a chunk are, and what the reader must know before parsing.
@@ -1254,11 +1255,17 @@ fn concat_strings(table: &FlatTable, c: usize) -> JoinedColumn {
 }
 
 /// Blank in `records.is_blank`'s sense: Python's `str.isspace` (Unicode
-/// White_Space and the separators U+001C-U+001F) or a format character
+/// White_Space and the separators U+001C-U+001F), a control character (Cc:
+/// NUL, BEL, DEL, the C1 controls), a format character
 /// (`records.FORMAT_RANGES`: Unicode 14's category Cf, e.g. U+200B, U+200C,
-/// U+200D, U+2060, U+FEFF, U+00AD), none of which normalization keeps.
+/// U+200D, U+2060, U+FEFF, U+00AD), another default-ignorable code point
+/// (`joiners::IGNORABLE_MARKS`: the Hangul fillers, the variation selectors,
+/// U+034F) or the blank braille pattern U+2800: nothing a reader sees, and
+/// nothing normalization keeps.
 fn py_space(c: char) -> bool {
-    c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c) || (!c.is_ascii() && is_format(c))
+    c.is_whitespace()
+        || c.is_control()
+        || (!c.is_ascii() && (is_format(c) || ignorable(c) || c == '\u{2800}'))
 }
 
 /// Unicode 14's general category Cf, the same ranges as `records.FORMAT_RANGES`.
@@ -1942,7 +1949,7 @@ mod tests {
     }
 
     #[test]
-    fn blank_is_whitespace_or_a_format_character() {
+    fn blank_is_whitespace_a_control_or_an_invisible_character() {
         for c in [
             '\u{200B}',
             '\u{200C}',
@@ -1957,7 +1964,25 @@ mod tests {
         for c in [' ', '\u{1F}', '\u{3000}', '\u{85}'] {
             assert!(py_space(c));
         }
-        for c in ['a', '-', '\u{E9}', '\u{1F389}', '\u{2065}', '\u{FFFC}'] {
+        // Invisible, not Cf: default-ignorable marks, controls, the braille blank.
+        for c in [
+            '\u{0}',
+            '\u{7}',
+            '\u{7F}',
+            '\u{9F}',
+            '\u{34F}',
+            '\u{115F}',
+            '\u{1160}',
+            '\u{2065}',
+            '\u{2800}',
+            '\u{3164}',
+            '\u{FE0F}',
+            '\u{FFA0}',
+            '\u{E0100}',
+        ] {
+            assert!(py_space(c), "U+{:04X}", c as u32);
+        }
+        for c in ['a', '-', '\u{E9}', '\u{1F389}', '\u{2801}', '\u{FFFC}'] {
             assert!(!py_space(c), "U+{:04X}", c as u32);
         }
     }

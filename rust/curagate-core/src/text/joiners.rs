@@ -26,7 +26,8 @@ use unicode_normalization::UnicodeNormalization;
 
 /// The default-ignorable code points that are not format characters, assigned
 /// or not (DerivedCoreProperties.txt): drawn as nothing, deleted by
-/// normalization, joiners wherever they stand.
+/// normalization, joiners wherever they stand (the same list as
+/// `records.IGNORABLE_MARKS` of the Python package).
 pub const IGNORABLE_MARKS: [(char, char); 10] = [
     ('\u{034F}', '\u{034F}'),
     ('\u{115F}', '\u{1160}'),
@@ -42,7 +43,8 @@ pub const IGNORABLE_MARKS: [(char, char); 10] = [
 
 const ZWSP: char = '\u{200B}';
 
-fn ignorable(c: char) -> bool {
+/// Whether `c` is one of [`IGNORABLE_MARKS`] (blank content reads it too).
+pub(crate) fn ignorable(c: char) -> bool {
     IGNORABLE_MARKS.iter().any(|&(a, b)| (a..=b).contains(&c))
 }
 
