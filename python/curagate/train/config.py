@@ -52,9 +52,9 @@ class DataConfig(_Strict):
 
         if v is not None and is_blank(v):
             raise ValueError(
-                "the prompt is blank (empty, or whitespace only): it would add an empty system "
-                "turn to every conversation without one (a data row with an empty turn is "
-                "refused); write the prompt, or remove the key"
+                "the prompt is blank (empty, or only whitespace, invisible or control characters): "
+                "it would add an empty system turn to every conversation without one (a data row "
+                "with an empty turn is refused); write the prompt, or remove the key"
             )
         return v
 

@@ -72,7 +72,10 @@ RULES = (
         "FMT005",
         "empty-content",
         Severity.ERROR,
-        "A text, prompt, completion or chat message is empty or whitespace only.",
+        "A text, prompt, completion or chat message is empty or blank: only whitespace, "
+        "invisible characters (U+200B and the other format characters, the Hangul fillers "
+        "U+3164 and U+FFA0, variation selectors, U+034F, the blank braille pattern U+2800) or "
+        "controls (NUL, BEL).",
         "Empty turns teach the model to answer with nothing and break some templates.",
         "Fill in the content or remove the turn/record.",
     ),
