@@ -1217,3 +1217,35 @@ def test_a_golden_set_keyed_as_the_gate_reads_lm_eval_items_is_scanned(
     assert run([str(clean), "--golden", str(g.parent)], capsys) == (0, [], "")
     rc, out, _ = run([str(leak), "--golden", str(g.parent)], capsys)
     assert rc == 1 and " LEAK001 " in out[0]
+
+
+LFS_POINTER = (
+    "version https://git-lfs.github.com/spec/v1\n"
+    "oid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393\n"
+    "size 12345\n"
+)
+
+
+@pytest.mark.parametrize("name", ["train.jsonl", "train.jsonl.gz", "train.parquet"])
+def test_a_git_lfs_pointer_is_exit_2_naming_it_and_git_lfs_pull(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    # Found by attack: a CI checkout without LFS holds pointers; one was three FMT001 rows
+    # ("malformed JSON ...; fix: Fix the row"), exit 1, or a Parquet file of no magic bytes.
+    pointer = tmp_path / name
+    pointer.write_text(LFS_POINTER)
+    rc, out, err = run([str(pointer), "--no-golden"], capsys)
+    assert (rc, out) == (2, []), (out, err)
+    assert f"{pointer.as_posix()}: a Git LFS pointer file" in err and "git lfs pull" in err
+
+
+def test_a_git_lfs_pointer_as_a_golden_set_is_named_as_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pointer = tmp_path / "golden" / "gsm" / "data.jsonl"
+    pointer.parent.mkdir(parents=True)
+    pointer.write_text(LFS_POINTER)
+    data = write(tmp_path / "a.jsonl", [pc(1)])
+    rc, _, err = run([str(data), "--golden", str(tmp_path / "golden")], capsys)
+    assert rc == 2 and "a Git LFS pointer file" in err and "git lfs pull" in err, err
+    assert "which field" not in err

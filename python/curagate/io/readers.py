@@ -857,6 +857,7 @@ def _iter_batches(
         if not path.is_file():
             raise InputError(f"{path.as_posix()}: no such file")
         require_utf8_name(path)
+        refuse_lfs_pointer(path, names[index] if names is not None else None)
         name = names[index] if names is not None else path.as_posix()
         state = _FileState(name, first_index + index, options.format)
         if suffix != ".jsonl" and path.stat().st_size == 0:
@@ -874,6 +875,35 @@ def _iter_batches(
             yield from _read_parquet(path, state, options)
         else:
             yield from _read_jsonl(path, suffix, state, options)
+
+
+# The first line of a Git LFS pointer file (https://github.com/git-lfs/git-lfs/blob/main/
+# docs/spec.md); git-lfs takes no file of 1024 bytes or more for one.
+LFS_POINTER_START = b"version https://git-lfs.github.com/spec/v1"
+_LFS_POINTER_MAX = 1024
+
+
+def is_lfs_pointer(path: Path) -> bool:
+    """Whether ``path`` is a Git LFS pointer file (what a checkout without git-lfs, or
+    ``actions/checkout`` without ``lfs: true``, holds in place of the data)."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(_LFS_POINTER_MAX)
+    except OSError:
+        return False  # not ours to tell: the readers say it of a file they read
+    return len(head) < _LFS_POINTER_MAX and head.startswith(LFS_POINTER_START + b"\n")
+
+
+def refuse_lfs_pointer(path: Path, name: str | None = None) -> None:
+    """An :class:`InputError` (exit 2) when ``path`` (shown as ``name``) is a Git LFS
+    pointer, not the data: its three lines were read as three malformed JSON rows ("fix
+    the row", exit 1), or as a Parquet file without its magic bytes (found by attack)."""
+    if is_lfs_pointer(path):
+        raise InputError(
+            f"{name or path.as_posix()}: a Git LFS pointer file, not the data it points to "
+            "(git-lfs did not fetch it); run `git lfs pull` (in CI: install git-lfs, or set "
+            "`lfs: true` on actions/checkout) and check again"
+        )
 
 
 # --------------------------------------------------------------------------- JSONL

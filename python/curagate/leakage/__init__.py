@@ -69,7 +69,12 @@ from curagate import _core
 from curagate._lazy import lazy_import
 from curagate.errors import ConfigError, CuragateError, InputError, text_field_unused
 from curagate.io import expand_inputs, read_batches
-from curagate.io.readers import JSON_SUFFIXES, json_as_jsonl, reference_inputs
+from curagate.io.readers import (
+    JSON_SUFFIXES,
+    json_as_jsonl,
+    reference_inputs,
+    refuse_lfs_pointer,
+)
 from curagate.leakage.texts import (
     RowTexts,
     calculator_marks_removed,
@@ -415,6 +420,7 @@ def _reference_batches(
     the first of :data:`REFERENCE_FIELDS` it has, unless a format or field
     was given explicitly.
     """
+    refuse_lfs_pointer(path)  # not a field to ask for: no data is there
     try:
         batches = read_batches([path], format=format, text_field=text_field)
     except ConfigError as error:
