@@ -1249,3 +1249,27 @@ def test_a_git_lfs_pointer_as_a_golden_set_is_named_as_one(
     rc, _, err = run([str(data), "--golden", str(tmp_path / "golden")], capsys)
     assert rc == 2 and "a Git LFS pointer file" in err and "git lfs pull" in err, err
     assert "which field" not in err
+
+
+def test_staged_context_with_nothing_staged_is_every_tracked_file_the_hook_selects(
+    hook_repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found by attack: `pre-commit run --all-files` hands committed files (nothing staged);
+    # the context was the staged files, none, so a split run missed a duplicate across runs.
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e", "GIT_COMMITTER_NAME": "t"}
+    env |= {"GIT_COMMITTER_EMAIL": "t@e"}
+    write(hook_repo / "a.jsonl", [pc(1)])
+    write(hook_repo / "z.jsonl", [pc(1)])
+    write(hook_repo / "golden_sets" / "g" / "data.jsonl", [pc(1)])  # excluded by the hook
+    subprocess.run(["git", "init", "-q", "."], check=True)
+    subprocess.run(["git", "add", "."], check=True)
+    subprocess.run(["git", "commit", "-qm", "x"], check=True, env={**os.environ, **env})
+    rc, out, _ = run(["--no-golden", "--staged-context", "--", "z.jsonl"], capsys)
+    assert (rc, out) == (1, [f"z.jsonl:1: DUP001 exact duplicate of a.jsonl:1 {DUP_TAIL}"])
+    # a commit (the run's file staged) keeps the staged files as context
+    write(hook_repo / "y.jsonl", [pc(1)])
+    subprocess.run(["git", "add", "y.jsonl"], check=True)
+    assert run(["--no-golden", "--staged-context", "--", "y.jsonl"], capsys)[:2] == (0, [])
+
+
+DUP_TAIL = "(after normalization); remove one copy or run `curagate curate`"

@@ -256,3 +256,30 @@ def test_files_the_user_excluded_from_the_hook_are_no_duplicate_context(repo: Pa
     git(repo, "add", "data/c.jsonl")
     res = commit(repo, "d.jsonl", [*rows[:1], {"prompt": "new", "completion": "x"}])
     assert res.returncode != 0 and "DUP001" in res.stdout + res.stderr
+
+
+def test_all_files_over_a_long_file_list_still_finds_duplicates_across_runs(repo: Path) -> None:
+    # Found by attack: `pre-commit run --all-files` (how CI and pre-commit.ci run hooks)
+    # splits a long file list over several runs as a commit does, but nothing is staged, so
+    # --staged-context gave each run no context and a duplicate across the runs passed.
+    rec = {"prompt": "the same duplicated prompt text here", "completion": "same answer"}
+    jsonl(repo / "data" / "aaa.jsonl", [rec])
+    jsonl(repo / "data" / "zzz.jsonl", [rec])
+    for i in range(1400):
+        jsonl(
+            repo / "data" / f"m_{i:05d}_{'x' * 90}.jsonl", [{"prompt": f"p {i}", "completion": "c"}]
+        )
+    git(repo, "add", "data")
+    git(repo, "commit", "-q", "--no-verify", "-m", "bulk import")
+    res = subprocess.run(
+        [str(PRE_COMMIT), "run", "--all-files"],
+        cwd=repo,
+        env=env(repo),
+        capture_output=True,
+        text=True,
+    )
+    out = res.stdout + res.stderr
+    assert res.returncode == 1, out
+    assert "data/zzz.jsonl:1: DUP001 exact duplicate of data/aaa.jsonl:1" in out, out
+    # ... and a file the hook does not select is no context (golden_sets/ is excluded)
+    assert "golden_sets" not in out, out

@@ -61,7 +61,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="also read every staged file the hook selects (git; .pre-commit-config.yaml's "
         "files/exclude, else JSONL/Parquet outside golden_sets/) for "
         "duplicates, reporting only FILES: pre-commit splits a long file list over several "
-        "runs, and each must see the others' records (the shipped hook passes this)",
+        "runs, and each must see the others' records (the shipped hook passes this); every "
+        "tracked one when FILES are not all staged (pre-commit run --all-files)",
     )
     parser.add_argument(
         "--max-findings",
@@ -293,10 +294,12 @@ def _runs_check(hook: dict[Any, Any]) -> bool:
 
 
 def _staged_files(args: argparse.Namespace | None = None) -> list[str]:
-    """Staged (added, copied, modified, renamed, type-changed) data files, as the hook
-    this run (``args``) is selects them (:func:`_hook_selection`), relative to the current directory (pre-commit
-    runs hooks at the repo root; git names them from the root, so from a subfolder they
-    start with ``../``)."""
+    """The data files this run's context is, as the hook this run (``args``) is selects
+    them (:func:`_hook_selection`), relative to the current directory (pre-commit runs
+    hooks at the repo root; git names them from the root, so from a subfolder they start
+    with ``../``): the staged (added, copied, modified, renamed, type-changed) ones when
+    this run's files are staged (a commit), else every tracked one (:func:`_context_names`).
+    """
     import subprocess
 
     from curagate.errors import ConfigError
@@ -317,9 +320,10 @@ def _staged_files(args: argparse.Namespace | None = None) -> list[str]:
     # T: a link become a file (or back) is handed to the hook by pre-commit, so it is
     # context too; --no-relative: with diff.relative set, git listed only the files below
     # this folder, relative to it, and the ../ prefix made them names of nothing.
-    names = git(
+    staged = git(
         "diff", "--cached", "--name-only", "-z", "--no-relative", "--diff-filter=ACMRT"
     ).split("\0")
+    names = _context_names(staged, args, up, lambda: git("-C", up or ".", "ls-files", "-z"))
     from curagate.io.readers import SUPPORTED_SUFFIXES
 
     # Data files only: a local hook without `files` selects every file (its config too).
@@ -330,6 +334,29 @@ def _staged_files(args: argparse.Namespace | None = None) -> list[str]:
         if n.lower().endswith(SUPPORTED_SUFFIXES) and selected(n)
     ]
     return [n for n in here if Path(n).is_file()]
+
+
+def _context_names(
+    staged: list[str], args: argparse.Namespace | None, up: str, tracked: Callable[[], str]
+) -> list[str]:
+    """The names (from the repository root) the context is taken from: the ``staged`` ones
+    when every file this run was given is staged (a commit: pre-commit hands the hook the
+    staged files), else every tracked file (``tracked()``, ``git ls-files``): ``pre-commit
+    run --all-files`` (how CI and pre-commit.ci run hooks), ``--files`` and
+    ``--from-ref/--to-ref`` hand over files that are not staged, and nothing may be staged
+    at all. Found by attack: such a run over a long file list is split over several runs
+    as a commit's is, each read only its own slice (nothing staged), and a duplicate across
+    the runs passed, while ``curagate check data/`` on the same tree failed."""
+    given = set(filter(None, staged))
+    files = [] if args is None else list(args.files)
+    root = up or "."
+    try:
+        ours = {Path(os.path.relpath(f, root)).as_posix() for f in files}
+    except ValueError:  # another drive (Windows): no staged file
+        ours = {""}
+    if given and ours <= given:
+        return sorted(given)
+    return tracked().split("\0")
 
 
 def run(args: argparse.Namespace) -> int:
