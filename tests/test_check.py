@@ -1226,7 +1226,9 @@ LFS_POINTER = (
 )
 
 
-@pytest.mark.parametrize("name", ["train.jsonl", "train.jsonl.gz", "train.parquet"])
+@pytest.mark.parametrize(
+    "name", ["train.jsonl", "train.jsonl.gz", "train.jsonl.zst", "train.parquet"]
+)
 def test_a_git_lfs_pointer_is_exit_2_naming_it_and_git_lfs_pull(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
 ) -> None:

@@ -857,7 +857,6 @@ def _iter_batches(
         if not path.is_file():
             raise InputError(f"{path.as_posix()}: no such file")
         require_utf8_name(path)
-        refuse_lfs_pointer(path, names[index] if names is not None else None)
         name = names[index] if names is not None else path.as_posix()
         state = _FileState(name, first_index + index, options.format)
         if suffix != ".jsonl" and path.stat().st_size == 0:
@@ -878,32 +877,30 @@ def _iter_batches(
 
 
 # The first line of a Git LFS pointer file (https://github.com/git-lfs/git-lfs/blob/main/
-# docs/spec.md); git-lfs takes no file of 1024 bytes or more for one.
-LFS_POINTER_START = b"version https://git-lfs.github.com/spec/v1"
-_LFS_POINTER_MAX = 1024
+# docs/spec.md): no JSON Lines, Parquet or compressed file opens with it.
+LFS_POINTER_START = b"version https://git-lfs.github.com/spec/v1\n"
 
 
-def is_lfs_pointer(path: Path) -> bool:
-    """Whether ``path`` is a Git LFS pointer file (what a checkout without git-lfs, or
-    ``actions/checkout`` without ``lfs: true``, holds in place of the data)."""
-    try:
-        with path.open("rb") as f:
-            head = f.read(_LFS_POINTER_MAX)
-    except OSError:
-        return False  # not ours to tell: the readers say it of a file they read
-    return len(head) < _LFS_POINTER_MAX and head.startswith(LFS_POINTER_START + b"\n")
+class LfsPointer(InputError):
+    """A Git LFS pointer file read in place of the data it points to (exit 2)."""
 
-
-def refuse_lfs_pointer(path: Path, name: str | None = None) -> None:
-    """An :class:`InputError` (exit 2) when ``path`` (shown as ``name``) is a Git LFS
-    pointer, not the data: its three lines were read as three malformed JSON rows ("fix
-    the row", exit 1), or as a Parquet file without its magic bytes (found by attack)."""
-    if is_lfs_pointer(path):
-        raise InputError(
-            f"{name or path.as_posix()}: a Git LFS pointer file, not the data it points to "
-            "(git-lfs did not fetch it); run `git lfs pull` (in CI: install git-lfs, or set "
-            "`lfs: true` on actions/checkout) and check again"
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"{name}: a Git LFS pointer file, not the data it points to (git-lfs did not "
+            "fetch it); run `git lfs pull` (in CI: install git-lfs, or set `lfs: true` on "
+            "actions/checkout) and check again"
         )
+
+
+def refuse_lfs_pointer(head: bytes | memoryview, name: str) -> None:
+    """:class:`LfsPointer` when a file (shown as ``name``) whose first bytes are ``head`` is
+    a Git LFS pointer, not the data: what a clone without git-lfs, or ``actions/checkout``
+    without ``lfs: true``, holds. Its three lines were read as three malformed JSON rows
+    ("fix the row", exit 1), or as a Parquet file without its magic bytes (found by
+    attack). Told from bytes a reader reads anyway (each input is opened once), or, where
+    the file failed to read, from its first bytes read again (:func:`_magic_of`)."""
+    if bytes(head[: len(LFS_POINTER_START)]) == LFS_POINTER_START:
+        raise LfsPointer(name)
 
 
 # --------------------------------------------------------------------------- JSONL
@@ -1494,7 +1491,7 @@ def _is_kind(path: Path, magic: bytes) -> bool:
 def _magic_of(path: Path) -> bytes:
     try:
         with path.open("rb") as f:
-            return f.read(5)
+            return f.read(len(LFS_POINTER_START))
     except OSError:
         return b""
 
@@ -1531,6 +1528,8 @@ def _read_jsonl(path: Path, suffix: str, state: _FileState, options: _Options) -
                 return
             except _DECOMPRESS_ERRORS as exc:
                 yield from _flush_pending(state, options)
+                if not state.line_base:
+                    refuse_lfs_pointer(_magic_of(path), state.source)
                 wrong = None if state.line_base else _misnamed(path, _magic_of(path), suffix)
                 yield _file_problem(
                     state,
@@ -1545,6 +1544,8 @@ def _read_jsonl(path: Path, suffix: str, state: _FileState, options: _Options) -
                     + " (re-create or re-download the file)",
                 )
                 return
+            if first and not isinstance(chunk, _LongLine):
+                refuse_lfs_pointer(chunk, state.source)
             wrong = (
                 _misnamed(
                     path,
@@ -2444,6 +2445,7 @@ def _read_parquet(path: Path, state: _FileState, options: _Options) -> Iterator[
         # attack). A page that fails its CRC loses its row group, as other unreadable data.
         parquet = pq.ParquetFile(_local(path), page_checksum_verification=True)
     except (pa.ArrowException, OSError) as exc:
+        refuse_lfs_pointer(_magic_of(path), state.source)
         yield _file_problem(
             state,
             options,

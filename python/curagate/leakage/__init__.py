@@ -71,9 +71,9 @@ from curagate.errors import ConfigError, CuragateError, InputError, text_field_u
 from curagate.io import expand_inputs, read_batches
 from curagate.io.readers import (
     JSON_SUFFIXES,
+    LfsPointer,
     json_as_jsonl,
     reference_inputs,
-    refuse_lfs_pointer,
 )
 from curagate.leakage.texts import (
     RowTexts,
@@ -420,7 +420,6 @@ def _reference_batches(
     the first of :data:`REFERENCE_FIELDS` it has, unless a format or field
     was given explicitly.
     """
-    refuse_lfs_pointer(path)  # not a field to ask for: no data is there
     try:
         batches = read_batches([path], format=format, text_field=text_field)
     except ConfigError as error:
@@ -429,6 +428,8 @@ def _reference_batches(
     try:
         first = next(batches, None)
     except InputError as error:
+        if isinstance(error, LfsPointer):
+            raise  # no field to ask for: the data is not there
         if format is not None or text_field is not None:
             raise _naming_reference_options(error) from None
         first_error = error
