@@ -1275,3 +1275,51 @@ def test_staged_context_with_nothing_staged_is_every_tracked_file_the_hook_selec
 
 
 DUP_TAIL = "(after normalization); remove one copy or run `curagate curate`"
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["d.ndjson", "d.jsonl.bz2", "d.JSONL.xz", "d.jsonlines", "d.json", "d.json.gz", "d.csv"],
+)
+def test_a_named_file_of_records_no_reader_takes_is_refused_as_in_a_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    # Found by attack: the hook never handed these to check; now it does, and check answers
+    # with the folder walk's message and fix (it said "unsupported file type").
+    import gzip
+
+    from curagate.commands.check import HOOK_FILES
+    from curagate.io.readers import RECORD_NAMES
+
+    assert HOOK_FILES == "(?i)" + RECORD_NAMES
+    body = "".join(json.dumps(pc(i)) + "\n" for i in range(2)).encode()
+    if name.endswith(".csv"):
+        body = b"prompt,completion\nq,a\n"
+    elif name.endswith(".gz"):
+        body = gzip.compress(body)
+    elif name.endswith((".bz2", ".xz")):
+        body = b"any bytes: the name says records"
+    path = tmp_path / "data" / name
+    path.parent.mkdir()
+    path.write_bytes(body)
+    rc, out, err = run([str(path), "--no-golden"], capsys)
+    assert (rc, out) == (2, []), err
+    assert f"{path.as_posix()}: records in a " in err and "exclude:" in err, err
+    rc, _, walked = run([str(path.parent), "--no-golden"], capsys)  # as check data/ says
+    assert rc == 2 and f"{path.as_posix()}: records in a " in walked, walked
+
+
+def test_a_named_json_document_is_no_data_and_is_left_out_with_a_note(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    doc = tmp_path / "package.json"
+    doc.write_text('{"name": "site", "dependencies": {}}\n')
+    rc, out, err = run([str(doc), "--no-golden"], capsys)
+    assert (rc, out) == (0, []) and "package.json: not checked: it holds no records" in err
+    data = write(tmp_path / "a.jsonl", [pc(1), pc(1)])
+    rc, out, _ = run([str(doc), str(data), "--no-golden"], capsys)
+    assert rc == 1 and len(out) == 1 and "DUP001" in out[0]
+    notes = tmp_path / "notes.txt"  # a name the hook does not select: as before
+    notes.write_text("hello\n")
+    rc, _, err = run([str(notes), "--no-golden"], capsys)
+    assert rc == 2 and "unsupported file type" in err

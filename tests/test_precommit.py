@@ -283,3 +283,51 @@ def test_all_files_over_a_long_file_list_still_finds_duplicates_across_runs(repo
     assert "data/zzz.jsonl:1: DUP001 exact duplicate of data/aaa.jsonl:1" in out, out
     # ... and a file the hook does not select is no context (golden_sets/ is excluded)
     assert "golden_sets" not in out, out
+
+
+@pytest.mark.parametrize(
+    "name", ["leak.ndjson", "leak.jsonl.bz2", "leak.jsonl.xz", "leak.json", "leak.csv"]
+)
+def test_record_files_check_refuses_in_a_folder_reach_the_hook(repo: Path, name: str) -> None:
+    # Found by attack: `files:` took only the names check reads, so a golden item in a
+    # .ndjson, .jsonl.bz2, .jsonl.xz or .json array was committed ("(no files to check)
+    # Skipped") while `curagate check data/` in CI refused the same tree with exit 2.
+    import bz2
+    import lzma
+
+    rec = {"prompt": GOLDEN, "completion": "18"}
+    text = json.dumps(rec) + "\n"
+    data = {
+        ".ndjson": text.encode(),
+        ".bz2": bz2.compress(text.encode()),
+        ".xz": lzma.compress(text.encode()),
+        ".json": json.dumps([rec]).encode(),
+        ".csv": f"prompt,completion\n{GOLDEN.replace(',', ' ')},18\n".encode(),
+    }[Path(name).suffix]
+    (repo / "data" / name).write_bytes(data)
+    (repo / "package.json").write_text('{"name": "site", "private": true}\n')  # no records
+    git(repo, "add", f"data/{name}", "package.json")
+    res = git(repo, "commit", "-m", "add records")
+    out = res.stdout + res.stderr
+    assert res.returncode != 0, out
+    assert f"data/{name}: records in a " in out and "(no files to check)" not in out, out
+    assert git(repo, "log", "--oneline").stdout.count("\n") == 1  # nothing committed
+    # ... as check over the folder (CI) refuses it, with the same message
+    ci = subprocess.run(
+        [sys.executable, "-m", "curagate", "check", "data/"],
+        cwd=repo,
+        env=env(repo),
+        capture_output=True,
+        text=True,
+    )
+    assert ci.returncode == 2 and f"data/{name}: records in a " in ci.stderr, ci.stderr
+
+
+def test_a_json_document_outside_the_data_passes_the_hook(repo: Path) -> None:
+    # The hook selects .json (records kept so are refused), but a JSON document is no data.
+    (repo / "package.json").write_text('{"name": "site", "private": true}\n')
+    (repo / "tsconfig.json").write_text('{"compilerOptions": {"strict": true}}\n')
+    git(repo, "add", "package.json", "tsconfig.json")
+    res = git(repo, "commit", "-m", "site config")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "Passed" in res.stdout + res.stderr  # run on them (pre-commit shows no note then)

@@ -74,7 +74,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 # The shipped hook's id, `files` and `exclude` (.pre-commit-hooks.yaml).
 HOOK_ID = "curagate-check"
-HOOK_FILES = r"(?i)\.(jsonl|jsonl\.gz|jsonl\.zst|parquet)$"
+# `files` is every name a folder walk reads or refuses for its records
+# (curagate.io.readers.RECORD_NAMES): the hook passed `.ndjson`, `.jsonl.bz2` and `.json`
+# files of records without a word ("no files to check", Skipped) that `check data/` in CI
+# refused (found by attack).
+HOOK_FILES = (
+    r"(?i)\.(jsonl|ndjson|jsonlines|csv|tsv|tab)(\.[a-z0-9]{1,4})?$"
+    r"|\.json(\.(gz|zst|bz2|xz|lzma))?$"
+    r"|\.(parquet|pq|parq)$"
+)
 HOOK_EXCLUDE = r"^golden_sets/"
 
 
@@ -359,6 +367,43 @@ def _context_names(
     return tracked().split("\0")
 
 
+def _files_to_check(files: list[str]) -> list[str]:
+    """``files`` less those named as the pre-commit hook selects them (a name of
+    :data:`HOOK_FILES`) that no reader takes by name, judged as a folder walk judges them:
+    one that holds records (a ``.ndjson``, a ``.jsonl.bz2``, a ``.json`` of JSON Lines or an
+    array of objects, a CSV table, Parquet named ``.pq``) is an :class:`InputError` (exit
+    2) with the walk's fix; one that holds none (``package.json``, ``tsconfig.json``: a JSON
+    document) is no data and is left out, said on stderr. Every other file is checked (or
+    refused) as before."""
+    import re
+
+    from curagate.errors import InputError
+    from curagate.io.readers import SUPPORTED_SUFFIXES, records_unread
+
+    kept = []
+    for name in files:
+        path = Path(name)
+        if (
+            name.lower().endswith(SUPPORTED_SUFFIXES)
+            or not re.search(HOOK_FILES, name)
+            or not path.is_file()
+        ):
+            kept.append(name)
+            continue
+        unread = records_unread(path)
+        if unread is not None:
+            raise InputError(
+                f"{path.as_posix()}: {unread} (a file that is no training data can be left "
+                "out of the pre-commit hook with `exclude:` in .pre-commit-config.yaml)"
+            )
+        print(
+            f"curagate check: {path.as_posix()}: not checked: it holds no records (as "
+            "`check` over its folder skips it: a JSON document such as package.json)",
+            file=sys.stderr,
+        )
+    return kept
+
+
 def run(args: argparse.Namespace) -> int:
     from curagate.check import check, configured_rules
     from curagate.errors import ConfigError
@@ -374,16 +419,21 @@ def run(args: argparse.Namespace) -> int:
         from curagate.audit.config import load_config
 
         config = load_config(args.config)
+    to_check = _files_to_check(args.files)
     notes: list[str] = []
-    findings = check(
-        args.files,
-        golden=args.golden,
-        leakage=not args.no_golden,
-        config=config,
-        ngram=args.ngram,
-        context=_staged_files(args) if args.staged_context else (),
-        notes=notes,
-    )
+    findings = (
+        check(
+            to_check,
+            golden=args.golden,
+            leakage=not args.no_golden,
+            config=config,
+            ngram=args.ngram,
+            context=_staged_files(args) if args.staged_context else (),
+            notes=notes,
+        )
+        if to_check
+        else []
+    )  # only JSON documents: nothing to check, an empty report
     for note in notes:  # a hook shows them only when it fails; CI logs always
         print(f"curagate check: note: {note}", file=sys.stderr)
     from curagate import check_output as out

@@ -198,6 +198,34 @@ def _unsupported_records(path: Path) -> str | None:
     return None
 
 
+def records_unread(path: Path) -> str | None:
+    """What to do with a file no reader takes by its name that holds records (a folder walk
+    refuses it: :func:`_unsupported_records`, or Parquet under another name); None for
+    any other file."""
+    unsupported = _unsupported_records(path)
+    if unsupported is None and _parquet_by_content(path):
+        return _PARQUET_MISNAMED
+    return unsupported
+
+
+_PARQUET_MISNAMED = (
+    "a Parquet file not named .parquet, which curagate does not read; rename it to "
+    ".parquet, or move it out of the input folder"
+)
+
+
+# The names of the files a folder walk reads or may refuse for the records they hold
+# (:func:`records_unread`, beside :data:`SUPPORTED_SUFFIXES`): the pre-commit hook selects
+# them (`files:` in .pre-commit-hooks.yaml, case-blind), so what `check data/` refuses in
+# CI reaches the hook too. Parquet under any other name is told by content: `.pq` and
+# `.parq` are its usual ones.
+RECORD_NAMES = (
+    r"\.(jsonl|ndjson|jsonlines|csv|tsv|tab)(\.[a-z0-9]{1,4})?$"
+    r"|\.json(\.(gz|zst|bz2|xz|lzma))?$"
+    r"|\.(parquet|pq|parq)$"
+)
+
+
 def _json_damage(path: Path) -> str | None:
     """Why a ``.json.gz`` / ``.json.zst`` file cannot be decoded within its first 256 KiB
     (a cut or damaged stream), or None: a small golden set cut short decodes to nothing, so
@@ -379,13 +407,7 @@ def _shards_in(
                     elif documents is not None and path.name.lower().endswith(JSON_SUFFIXES):
                         documents.append(path)
                     elif _parquet_by_content(path):
-                        problems.append(
-                            Unreadable(
-                                path.as_posix(),
-                                "a Parquet file not named .parquet, which curagate does not "
-                                "read; rename it to .parquet, or move it out of the input folder",
-                            )
-                        )
+                        problems.append(Unreadable(path.as_posix(), _PARQUET_MISNAMED))
                     continue
                 if os.access(path, os.R_OK):
                     found.append(path)
