@@ -135,6 +135,15 @@ def test_a_data_project_in_a_subfolder_is_checked_against_its_own_golden_sets(
     (repo / "ml").mkdir()
     git(repo, "mv", "data", "golden_sets", "ml/")
     git(repo, "commit", "-q", "--no-verify", "-m", "move")
+    # A golden item added there is no data: the hook's exclude is any golden_sets/ folder
+    # (it was the root's alone, and the new item was checked as data, a leak of itself).
+    more = repo / "ml" / "golden_sets" / "gsm" / "more.jsonl"
+    jsonl(
+        more, [{"id": "gsm_1", "prompt": "How many legs do three spiders have?", "reference": "24"}]
+    )
+    git(repo, "add", "ml/golden_sets/gsm/more.jsonl")
+    res = git(repo, "commit", "-m", "a golden item")
+    assert res.returncode == 0, res.stdout + res.stderr
     jsonl(repo / "ml" / "data" / "leak.jsonl", [{"prompt": GOLDEN, "completion": "18"}])
     git(repo, "add", "ml/data/leak.jsonl")
     res = git(repo, "commit", "-m", "add leak")

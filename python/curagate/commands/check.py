@@ -59,7 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--staged-context",
         action="store_true",
         help="also read every staged file the hook selects (git; .pre-commit-config.yaml's "
-        "files/exclude, else JSONL/Parquet outside golden_sets/) for "
+        "files/exclude, else JSONL/Parquet outside any golden_sets/ folder) for "
         "duplicates, reporting only FILES: pre-commit splits a long file list over several "
         "runs, and each must see the others' records (the shipped hook passes this); every "
         "tracked one when FILES are not all staged (pre-commit run --all-files)",
@@ -83,7 +83,7 @@ HOOK_FILES = (
     r"|\.json(\.(gz|zst|bz2|xz|lzma))?$"
     r"|\.(parquet|pq|parq)$"
 )
-HOOK_EXCLUDE = r"^golden_sets/"
+HOOK_EXCLUDE = r"(^|/)golden_sets/"
 
 
 def _hook_selection(root: Path, args: argparse.Namespace | None = None) -> Callable[[str], bool]:
