@@ -131,7 +131,7 @@ def test_a_reworded_item_in_look_alike_letters_is_a_paraphrase(
 ) -> None:
     # Found by attack: the lexical methods fold look-alike letters, the paraphrase pass read
     # the text as written: "Which city serves as the capital of France?" in Cyrillic
-    # look-alikes was at 0.04 to the golden question (0.98 folded), exit 0 under
+    # look-alikes was at 0.04 to the golden question (0.88 folded), exit 0 under
     # --fail-on-leak. A golden item so written is folded the same way.
     from curagate.cli import main
 
@@ -154,7 +154,9 @@ def test_a_reworded_item_in_look_alike_letters_is_a_paraphrase(
     (leak,) = report["leaks"]
     (match,) = leak["matches"]
     assert match["row"] == 1 and match["methods"] == ["paraphrase"]
-    assert match["similarity"] > 0.9
+    # the disguised text folded (normalized: lower case, no punctuation) against the other
+    # as written, the same reading every item that folds nothing gets: 0.88 (0.04 unfolded)
+    assert match["similarity"] > 0.87
     assert report["summary"]["paraphrase_unreadable"] == {"reference_items": 0, "corpus_records": 0}
 
 
@@ -227,3 +229,42 @@ def test_a_multiple_choice_item_is_reported_by_its_most_similar_view(
     (match,) = leak["matches"]
     assert leak["reference"]["part"] == "user turn" and match["methods"] == ["paraphrase"]
     assert match["similarity"] > 0.9
+
+
+# Found by re-attack: one unrelated accented item in the golden set switched on, for every
+# item, a comparison of texts as written with items normalized (lower case, punctuation
+# stripped): "Define: photo-synthesis." went from 0.52 to 0.90 to "What is photosynthesis?".
+UNRELATED_ITEMS = [
+    "Define: photo-synthesis.",
+    "### Question: Who wrote 'Hamlet'?\n### Answer:",
+]
+UNRELATED_ACCENTED = "Où se trouve le café le plus proche de la gare?"
+UNRELATED_CORPUS = [
+    "What is photosynthesis?",
+    "Who is the author of Hamlet?",
+    "The weather is nice today in the hills.",
+]
+
+
+@pytest.mark.slow
+def test_a_paraphrase_verdict_does_not_depend_on_unrelated_items(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from curagate.cli import main
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text("".join(json.dumps({"text": t}) + "\n" for t in UNRELATED_CORPUS))
+    reports = []
+    for name, items in [
+        ("plain", UNRELATED_ITEMS),
+        ("plus", [*UNRELATED_ITEMS, UNRELATED_ACCENTED]),
+    ]:
+        ref = tmp_path / f"{name}.jsonl"
+        ref.write_text("".join(json.dumps({"text": t}) + "\n" for t in items))
+        argv = ["leakage", "--reference", str(ref), "--corpus", str(corpus), "--paraphrase"]
+        assert main([*argv, "--fail-on-leak", "--out", str(tmp_path / name)]) == 0
+        reports.append(json.loads((tmp_path / name / "leakage.json").read_text()))
+    plain, plus = reports
+    assert plain["leaks"] == plus["leaks"] == []
+    assert plain["summary"]["leaked_reference_items"] == plus["summary"]["leaked_reference_items"]

@@ -816,6 +816,25 @@ def test_the_folded_view_is_the_text_as_the_lexical_methods_read_it() -> None:
 
 
 @pytest.mark.slow
+def test_a_pair_is_judged_the_same_whatever_other_items_the_set_holds() -> None:
+    # Found by re-attack: one accented item (it folds) switched on, for every item, texts as
+    # written against items normalized: "Define: photo-synthesis." went from 0.52 to 0.90
+    # to "What is photosynthesis?" (a leak at 0.85) when an unrelated French item was added.
+    items = ["Define: photo-synthesis.", "### Question: Who wrote 'Hamlet'?\n### Answer:"]
+    texts = ["What is photosynthesis?", "Who is the author of Hamlet?", "Nice weather today."]
+    accented = "O\u00f9 se trouve le caf\u00e9 le plus proche de la gare?"
+    alone = ParaphraseIndex(items, threshold=-1.0).scan(texts)
+    beside = ParaphraseIndex([*items, accented], threshold=-1.0).scan(texts)
+    beside = [leak for leak in beside if leak.reference < len(items)]
+    assert [(k.corpus, k.reference) for k in alone] == [(k.corpus, k.reference) for k in beside]
+    for a, b in zip(alone, beside, strict=True):
+        assert a.similarity == pytest.approx(b.similarity, abs=1e-5)
+    # ... at the similarity as written (neither folds), under the threshold
+    (as_written,) = pair_similarities([items[0]], [texts[0]])
+    assert alone[0].similarity == pytest.approx(as_written, abs=1e-5) and as_written < 0.85
+
+
+@pytest.mark.slow
 def test_a_text_similar_to_two_items_leaks_both_each_at_its_own_similarity() -> None:
     # Every item at or above the threshold, not the first found: each (text, item) pair at
     # its similarity (the report names each leaked item, the most similar view of one).
