@@ -368,6 +368,14 @@ def test_a_hangul_filler_in_every_word_does_not_hide_an_item(
     ]
 
 
+def _enclosed(first: int) -> dict[str, str]:
+    # A font of 26 enclosed capitals from `first` (A) for both cases of each letter.
+    return {
+        c: chr(first + ord(c.lower()) - ord("a"))
+        for c in "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    }
+
+
 @pytest.mark.parametrize(
     "disguise",
     [
@@ -380,8 +388,26 @@ def test_a_hangul_filler_in_every_word_does_not_hide_an_item(
         {"t": "\u1d1b", "h": "\u029c", "e": "\u1d07", "a": "\u1d00", "r": "\u0280"},
         {"a": "\u13aa", "e": "\u13ac", "t": "\u13a2", "c": "\u13df", "w": "\u13b3"},
         {"o": "\u03c3"},
+        # Found by re-attack: Lisu letters drawn like Latin capitals, the negative circled
+        # and squared "fancy text" fonts, regional indicators (normalizing deleted them).
+        {"a": "\ua4ee", "e": "\ua4f0", "o": "\ua4f3", "t": "\ua4d4", "b": "\ua4d0"},
+        _enclosed(0x1F150),
+        _enclosed(0x1F170),
+        _enclosed(0x1F1E6),
     ],
-    ids=["cyrillic", "greek", "accents", "combining", "small-capitals", "cherokee", "sigma"],
+    ids=[
+        "cyrillic",
+        "greek",
+        "accents",
+        "combining",
+        "small-capitals",
+        "cherokee",
+        "sigma",
+        "lisu",
+        "negative-circled",
+        "negative-squared",
+        "regional-indicators",
+    ],
 )
 def test_look_alike_letters_do_not_hide_an_item(
     tmp_path: Path, reference: Path, disguise: dict[str, str]
@@ -394,6 +420,31 @@ def test_look_alike_letters_do_not_hide_an_item(
     result = detect(reference, corpus, reference_text_field="question")
     assert [(leak.item.text, [m.row for m in leak.matches]) for leak in result.leaks] == [
         (OTHER, [1])
+    ]
+
+
+def test_a_small_caps_copy_with_q_written_as_o_with_ogonek_is_found(tmp_path: Path) -> None:
+    # Found by re-attack: "small caps" generators write q as `ǫ` (there is no small capital
+    # q), which read as o with its accent folded away; an item with q-words in every part
+    # so copied matched nothing.
+    item = (
+        "A quick question: is the square of a quarter equal to the quotient of one and "
+        "sixteen, quite exactly, in quantity?"
+    )
+    font = dict(
+        zip(
+            "abcdefghijklmnopqrstuvwxyz",
+            "\u1d00\u0299\u1d04\u1d05\u1d07\ua730\u0262\u029c\u026a\u1d0a\u1d0b\u029f\u1d0d"
+            "\u0274\u1d0f\u1d18\u01eb\u0280\ua731\u1d1b\u1d1c\u1d20\u1d21x\u028f\u1d22",
+            strict=True,
+        )
+    )
+    hidden = "".join(font.get(c, c) for c in item.lower())
+    reference = write(tmp_path / "test.jsonl", [{"question": item}])
+    corpus = write(tmp_path / "c.jsonl", [{"text": "fine row"}, {"text": hidden}])
+    result = detect(reference, corpus, reference_text_field="question")
+    assert [(leak.item.text, [m.row for m in leak.matches]) for leak in result.leaks] == [
+        (item, [1])
     ]
 
 

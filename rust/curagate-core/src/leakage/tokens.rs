@@ -5,7 +5,7 @@
 //! original through [`normalize`], then [`fold_lookalikes`]) gives the
 //! normalized text and, for free, the normalized-word -> original-byte-range
 //! map. Joined with single spaces the words equal
-//! `fold_lookalikes(normalize(text))` (whitespace is always collapsed here);
+//! `fold_lookalikes(normalize(regional_letters(text)))` (whitespace is always collapsed here);
 //! the only exception is an NFKC composition across whitespace, which cannot
 //! occur in well-formed text.
 //!
@@ -244,7 +244,14 @@ fn finish(
     // goes to its bare mark before NFKC makes it a space and the mark (see `spaced_mark`),
     // then composes or folds away with the other marks.
     let spaced = fold && word.chars().any(|c| spaced_mark(c).is_some());
-    let hidden = Hidden { invisible, spaced };
+    // A regional indicator (`🇹🇭🇪`) goes to its letter before punctuation stripping deletes
+    // it (see `regional_letter`).
+    let regional = fold && word.chars().any(|c| regional_letter(c).is_some());
+    let hidden = Hidden {
+        invisible,
+        spaced,
+        regional,
+    };
     if !word.chars().any(is_char_token) {
         let piece = visible(word, hidden);
         let normalized = normalize(&piece, opts);
@@ -286,11 +293,13 @@ fn finish(
 
 /// What goes before a word is composed and cut into tokens: its invisible characters
 /// ([`is_hidden`]) and, under loose matching, the space NFKC would put before the mark of a
-/// spacing accent ([`spaced_mark`]). Each is set only where the word holds one.
+/// spacing accent ([`spaced_mark`]) and the regional indicators ([`regional_letter`]). Each
+/// is set only where the word holds one.
 #[derive(Clone, Copy)]
 struct Hidden {
     invisible: bool,
     spaced: bool,
+    regional: bool,
 }
 
 impl Hidden {
@@ -304,7 +313,10 @@ impl Hidden {
 /// `piece` without its invisible characters and with each spacing accent as its bare
 /// mark, as `hidden` asks (and it holds one).
 fn visible(piece: &str, hidden: Hidden) -> Cow<'_, str> {
-    if !piece.chars().any(|c| hidden.drops(c)) {
+    if !piece
+        .chars()
+        .any(|c| hidden.drops(c) || hidden.regional && regional_letter(c).is_some())
+    {
         return Cow::Borrowed(piece);
     }
     let mut out = String::with_capacity(piece.len());
@@ -312,6 +324,9 @@ fn visible(piece: &str, hidden: Hidden) -> Cow<'_, str> {
         match spaced_mark(c) {
             Some(marks) if hidden.spaced => out.push_str(marks),
             _ if hidden.invisible && is_hidden(c) => {}
+            _ if hidden.regional && regional_letter(c).is_some() => {
+                out.push(regional_letter(c).unwrap_or(c));
+            }
             _ => out.push(c),
         }
     }
@@ -622,7 +637,7 @@ pub fn fold_lookalikes(text: &str, fold: bool) -> Cow<'_, str> {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
+    for (i, c) in text.char_indices() {
         if is_optional_mark(c) {
             continue;
         }
@@ -638,6 +653,10 @@ pub fn fold_lookalikes(text: &str, fold: bool) -> Cow<'_, str> {
             out.push(d);
             continue;
         }
+        if c == SMALL_CAPITAL_Q && in_small_capitals(text, i) {
+            out.push('q');
+            continue;
+        }
         decompose_canonical(c, |d| {
             if !is_mark(d) {
                 out.push(latin_lookalike(d).unwrap_or(d));
@@ -645,6 +664,63 @@ pub fn fold_lookalikes(text: &str, fold: bool) -> Cow<'_, str> {
         });
     }
     Cow::Owned(out)
+}
+
+/// The small Latin letter a regional indicator symbol (U+1F1E6-U+1F1FF, `🇦`-`🇿`) is
+/// drawn as. They are symbols, so stripping punctuation deleted them and a word written in
+/// them vanished (found by re-attack: `🇹🇭🇪`, a "fancy text" font). Two of them side by side
+/// are drawn as a flag where the platform has it: a flag reads as its two letters (`🇫🇷` is
+/// `fr`), a word where it was nothing.
+#[inline]
+fn regional_letter(c: char) -> Option<char> {
+    matches!(c, '\u{1F1E6}'..='\u{1F1FF}').then(|| enclosed_letter(c, 0x1F1E6))
+}
+
+/// `text` with each regional indicator as its letter ([`regional_letter`]) where `fold`
+/// (loose matching): what goes before [`normalize`] and [`fold_lookalikes`] for a text read
+/// whole as the scanner reads it word by word. Borrows when nothing changes.
+pub fn regional_letters(text: &str, fold: bool) -> Cow<'_, str> {
+    if !fold || !text.chars().any(|c| regional_letter(c).is_some()) {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(
+        text.chars()
+            .map(|c| regional_letter(c).unwrap_or(c))
+            .collect(),
+    )
+}
+
+/// `ǫ` (o with ogonek, U+01EB; `Ǫ` lowercases to it), which "small caps" generators write
+/// for the q Unicode has no small capital of (`ᴛʜᴇ ǫᴜɪᴄᴋ`): read as `q` in a word that holds
+/// a small capital ([`in_small_capitals`]), not as `o` with its accent folded away. Found by
+/// re-attack: an item with q-words in every part, copied in such a font, matched nothing.
+/// Elsewhere it stays `o` (Navajo's `ǫ`, and an ogonek written under an `o` of a copy, as
+/// any other accent).
+const SMALL_CAPITAL_Q: char = '\u{01EB}';
+
+/// Whether the word (between spaces) of `text` around byte `at` holds a small capital drawn
+/// as its letter (`ᴜ ɪ ᴄ ᴋ`...): the context in which `ǫ` is a small-caps q.
+fn in_small_capitals(text: &str, at: usize) -> bool {
+    let start = text[..at].rfind(' ').map_or(0, |k| k + 1);
+    let end = text[at..].find(' ').map_or(text.len(), |k| at + k);
+    text[start..end].chars().any(|c| {
+        matches!(
+            c as u32,
+            0x1D00
+                ..=0x1D22
+                    | 0x0262
+                    | 0x026A
+                    | 0x0274
+                    | 0x0280
+                    | 0x028F
+                    | 0x0299
+                    | 0x029C
+                    | 0x029F
+                    | 0xA730
+                    | 0xA731
+                    | 0xA7AF
+        )
+    })
 }
 
 /// The nonspacing and enclosing marks (general categories Mn, Me) of the Hebrew, Arabic,
@@ -757,8 +833,11 @@ fn is_foldable(c: char) -> bool {
         | 0x1E00..=0x1FFF
         | 0x2C80..=0x2CFF
         | 0xA730..=0xA731
+        | 0xA4D0..=0xA4F7
         | 0xA7AF
         | 0xAB70..=0xABBF
+        | 0x1F150..=0x1F169
+        | 0x1F170..=0x1F189
     ) || ascii_digit(c).is_some()
 }
 
@@ -877,6 +956,43 @@ fn latin_lookalike(c: char) -> Option<char> {
         '\u{ABB7}' => 'd',
         '\u{13FB}' => 'g',
         '\u{13FC}' => 'b',
+        // Lisu letters drawn like Latin capitals (UTS #39's confusables: the 26 it draws as
+        // one Latin letter; found by re-attack, `ꓔHꓰ ꓮPPRꓳVꓰD` with Lisu T E A O hid an
+        // item from every scan). Lisu has no case; ꓲ is drawn as a capital I (UTS #39's
+        // `l`, its skeleton of I too), so it reads `i`.
+        '\u{A4D0}' => 'b',
+        '\u{A4D1}' => 'p',
+        '\u{A4D2}' => 'd',
+        '\u{A4D3}' => 'd',
+        '\u{A4D4}' => 't',
+        '\u{A4D6}' => 'g',
+        '\u{A4D7}' => 'k',
+        '\u{A4D9}' => 'j',
+        '\u{A4DA}' => 'c',
+        '\u{A4DC}' => 'z',
+        '\u{A4DD}' => 'f',
+        '\u{A4DF}' => 'm',
+        '\u{A4E0}' => 'n',
+        '\u{A4E1}' => 'l',
+        '\u{A4E2}' => 's',
+        '\u{A4E3}' => 'r',
+        '\u{A4E6}' => 'v',
+        '\u{A4E7}' => 'h',
+        '\u{A4EA}' => 'w',
+        '\u{A4EB}' => 'x',
+        '\u{A4EC}' => 'y',
+        '\u{A4EE}' => 'a',
+        '\u{A4F0}' => 'e',
+        '\u{A4F2}' => 'i',
+        '\u{A4F3}' => 'o',
+        '\u{A4F4}' => 'u',
+        // The negative circled and negative squared Latin capitals (`🅣🅗🅔`, `🆃🅷🅴`: "fancy
+        // text" fonts; NFKC leaves them, unlike the plain circled and squared ones; found
+        // by re-attack, a copy in either hid an item from every scan).
+        '\u{1F150}'..='\u{1F169}' => enclosed_letter(c, 0x1F150),
+        '\u{1F170}'..='\u{1F189}' => enclosed_letter(c, 0x1F170),
+        // The dental click, drawn as a bar (UTS #39: `l`; found by re-attack).
+        '\u{01C0}' => 'l',
         // Armenian
         '\u{0570}' => 'h',
         '\u{0578}' => 'n',
@@ -892,6 +1008,12 @@ fn latin_lookalike(c: char) -> Option<char> {
         '\u{2CA5}' => 'c',
         _ => return None,
     })
+}
+
+/// The small Latin letter of the `first`-based run of 26 enclosed capitals `c` is in.
+#[inline]
+fn enclosed_letter(c: char, first: u32) -> char {
+    char::from(b'a' + (c as u32 - first) as u8)
 }
 
 /// Push the words of one normalized piece; NFKC can turn one word into
@@ -1005,6 +1127,44 @@ mod tests {
         assert_ne!(tok("\u{13BE}n").hashes, tok("on").hashes);
         // Greek sigma is drawn like o (UTS #39).
         assert_eq!(tok("w\u{03C3}rd").hashes, tok("word").hashes);
+    }
+
+    #[test]
+    fn lisu_enclosed_and_regional_indicator_letters_fold() {
+        // Found by re-attack: a copy with Lisu letters drawn like Latin capitals, in the
+        // negative circled or squared "fancy text" fonts, or in regional indicators (which
+        // normalizing deleted) matched nothing.
+        let lisu = "\u{A4D4}H\u{A4F0} C\u{A4F3}MMI\u{A4D4}\u{A4D4}\u{A4F0}\u{A4F0} \u{A4EE}PPR\u{A4F3}V\u{A4F0}D";
+        assert_eq!(tok(lisu).hashes, tok("the committee approved").hashes);
+        let every_lisu: String = "\u{A4D0}\u{A4D1}\u{A4D2}\u{A4D3}\u{A4D4}\u{A4D6}\u{A4D7}\u{A4D9}\u{A4DA}\u{A4DC}\u{A4DD}\u{A4DF}\u{A4E0}\u{A4E1}\u{A4E2}\u{A4E3}\u{A4E6}\u{A4E7}\u{A4EA}\u{A4EB}\u{A4EC}\u{A4EE}\u{A4F0}\u{A4F2}\u{A4F3}\u{A4F4}".into();
+        assert_eq!(
+            tok(&every_lisu).hashes,
+            tok("bpddtgkjczfmnlsrvhwxyaeiou").hashes
+        );
+        let circled: String = (0x1F150..=0x1F169).filter_map(char::from_u32).collect();
+        let squared: String = (0x1F170..=0x1F189).filter_map(char::from_u32).collect();
+        let regional: String = (0x1F1E6..=0x1F1FF).filter_map(char::from_u32).collect();
+        let alphabet = tok("abcdefghijklmnopqrstuvwxyz");
+        for fancy in [&circled, &squared, &regional] {
+            assert_eq!(tok(fancy).hashes, alphabet.hashes, "{fancy:?}");
+        }
+        let spans = tok(
+            "\u{1F1F9}\u{1F1ED}\u{1F1EA} \u{1F163}\u{1F157}\u{1F154} \u{1F183}\u{1F177}\u{1F174}",
+        );
+        assert_eq!(spans.hashes, tok("the the the").hashes);
+        assert_eq!(spans.spans, [(0, 12), (13, 25), (26, 38)]);
+        // The dental click drawn as a bar; `ǫ`, the small-caps fonts' q, in a word of small
+        // capitals (its capital too); elsewhere an o with an ogonek, as any accent.
+        assert_eq!(tok("\u{01C0}amp").hashes, tok("lamp").hashes);
+        let small = "\u{1D1B}\u{029C}\u{1D07} \u{01EB}\u{1D1C}\u{026A}\u{1D04}\u{1D0B} \u{01EA}\u{1D1C}\u{026A}\u{1D1B} \u{A731}\u{01EB}\u{1D1C}\u{1D00}\u{0280}\u{1D07}";
+        assert_eq!(tok(small).hashes, tok("the quick quit square").hashes);
+        assert_eq!(
+            tok("t\u{01EB} g\u{01EA} \u{01EB}").hashes,
+            tok("to go o").hashes
+        );
+        assert_eq!(tok("t\u{01EB}\u{0328}").hashes, tok("to").hashes);
+        // Not the Lisu letters drawn otherwise (NGA, tone marks).
+        assert_ne!(tok("\u{A4E5}o").hashes, tok("ko").hashes);
     }
 
     #[test]
