@@ -59,10 +59,9 @@ SMALL_CAPITALS = str.maketrans(
 )
 CHEROKEE = str.maketrans({"a": "\u13aa", "e": "\u13ac", "t": "\u13a2", "c": "\u13df"})
 # Found by re-attack: Lisu letters drawn like Latin capitals, a "fancy text" font of negative
-# squared capitals and regional indicators (which normalizing deleted) crossed splits.
+# squared capitals crossed splits.
 LISU = str.maketrans({"a": "\ua4ee", "e": "\ua4f0", "o": "\ua4f3", "t": "\ua4d4", "r": "\ua4e3"})
 NEGATIVE_SQUARED = str.maketrans({chr(97 + k): chr(0x1F170 + k) for k in range(26)})
-REGIONAL = str.maketrans({chr(97 + k): chr(0x1F1E6 + k) for k in range(26)})
 
 
 def _disguise(text: str, how: str) -> str:
@@ -78,8 +77,6 @@ def _disguise(text: str, how: str) -> str:
         return text.translate(LISU)
     if how == "negative-squared":
         return text.translate(NEGATIVE_SQUARED)
-    if how == "regional-indicators":
-        return text.translate(REGIONAL)
     if how == "accents":
         return text.replace("e", "\u00e9").replace("a", "\u00e0")
     if how == "digits":  # Arabic-Indic digits for the numbers
@@ -98,7 +95,6 @@ def _disguise(text: str, how: str) -> str:
         "sigma",
         "lisu",
         "negative-squared",
-        "regional-indicators",
         "accents",
         "digits",
         "zero-width-spaces",

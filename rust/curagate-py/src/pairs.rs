@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use curagate_core::dedup::union_find::UnionFind;
-use curagate_core::leakage::tokens::{fold_lookalikes, regional_letters};
+use curagate_core::leakage::tokens::fold_lookalikes;
 use curagate_core::pairs::{ngram_hash_sets, positional_ngrams, NearPair, NearSets};
 use curagate_core::text::normalize as core_normalize;
 use curagate_core::text::shingle::word_spans;
@@ -35,8 +35,7 @@ pub struct PairIndex {
 /// A zero-width space stays a word break (deleting it joined copies whose words it
 /// separates, and those straddled splits).
 fn split_text(text: &str, opts: &curagate_core::text::NormalizeOptions) -> String {
-    let text = regional_letters(text, true);
-    fold_lookalikes(&core_normalize(&text, opts), true).into_owned()
+    fold_lookalikes(&core_normalize(text, opts), true).into_owned()
 }
 
 #[pymethods]

@@ -3,7 +3,7 @@
 use curagate_core::dedup::lsh;
 use curagate_core::dedup::minhash::{MinHasher, Scheme};
 use curagate_core::hash::{content_hash as core_hash, normalized_content_hashes};
-use curagate_core::leakage::tokens::{fold_lookalikes, regional_letters};
+use curagate_core::leakage::tokens::fold_lookalikes;
 use curagate_core::text::joiners::split_joined;
 use curagate_core::text::pii::PiiPrefilter;
 use curagate_core::text::{
@@ -67,13 +67,7 @@ fn normalize(
 /// `ete`); `None` where folding changes nothing in the normalized text.
 #[pyfunction]
 fn lookalikes_folded(text: &str) -> Option<String> {
-    let opts = norm_opts(true, true, true, true);
-    let normalized = core_normalize(text, &opts);
-    if let std::borrow::Cow::Owned(read) = regional_letters(text, true) {
-        // Regional indicators (`🇹🇭🇪`) read as their letters, which normalizing deletes.
-        let folded = fold_lookalikes(&core_normalize(&read, &opts), true).into_owned();
-        return (folded != normalized).then_some(folded);
-    }
+    let normalized = core_normalize(text, &norm_opts(true, true, true, true));
     match fold_lookalikes(&normalized, true) {
         std::borrow::Cow::Owned(folded) if folded != normalized => Some(folded),
         _ => None,

@@ -69,8 +69,7 @@ const MAGIC: &[u8; 8] = b"CGLEAKIX";
 /// away a bare iota subscript (U+0345); version 26 folds every small capital drawn as its
 /// letter (`ᴛʜᴇ`), the Cherokee letters drawn like Latin ones and Greek `σ` as `o` (other
 /// words and hashes); version 27 folds the Lisu letters drawn like Latin capitals, the
-/// negative circled and squared capitals (`🅣 🆃`), the regional indicators (`🇹`, deleted
-/// before), the dental click `ǀ` as `l` and, in a word of small capitals, `ǫ` as `q` (other
+/// negative circled and squared capitals (`🅣 🆃`), the dental click `ǀ` as `l` and, in a word of small capitals, `ǫ` as `q` (other
 /// words and hashes).
 pub const FORMAT_VERSION: u32 = 27;
 const HEADER: usize = 8 + 4 + 4 + 8 + 8;

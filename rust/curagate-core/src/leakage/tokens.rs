@@ -5,7 +5,7 @@
 //! original through [`normalize`], then [`fold_lookalikes`]) gives the
 //! normalized text and, for free, the normalized-word -> original-byte-range
 //! map. Joined with single spaces the words equal
-//! `fold_lookalikes(normalize(regional_letters(text)))` (whitespace is always collapsed here);
+//! `fold_lookalikes(normalize(text))` (whitespace is always collapsed here);
 //! the only exception is an NFKC composition across whitespace, which cannot
 //! occur in well-formed text.
 //!
@@ -244,14 +244,7 @@ fn finish(
     // goes to its bare mark before NFKC makes it a space and the mark (see `spaced_mark`),
     // then composes or folds away with the other marks.
     let spaced = fold && word.chars().any(|c| spaced_mark(c).is_some());
-    // A regional indicator (`🇹🇭🇪`) goes to its letter before punctuation stripping deletes
-    // it (see `regional_letter`).
-    let regional = fold && word.chars().any(|c| regional_letter(c).is_some());
-    let hidden = Hidden {
-        invisible,
-        spaced,
-        regional,
-    };
+    let hidden = Hidden { invisible, spaced };
     if !word.chars().any(is_char_token) {
         let piece = visible(word, hidden);
         let normalized = normalize(&piece, opts);
@@ -293,13 +286,11 @@ fn finish(
 
 /// What goes before a word is composed and cut into tokens: its invisible characters
 /// ([`is_hidden`]) and, under loose matching, the space NFKC would put before the mark of a
-/// spacing accent ([`spaced_mark`]) and the regional indicators ([`regional_letter`]). Each
-/// is set only where the word holds one.
+/// spacing accent ([`spaced_mark`]). Each is set only where the word holds one.
 #[derive(Clone, Copy)]
 struct Hidden {
     invisible: bool,
     spaced: bool,
-    regional: bool,
 }
 
 impl Hidden {
@@ -313,10 +304,7 @@ impl Hidden {
 /// `piece` without its invisible characters and with each spacing accent as its bare
 /// mark, as `hidden` asks (and it holds one).
 fn visible(piece: &str, hidden: Hidden) -> Cow<'_, str> {
-    if !piece
-        .chars()
-        .any(|c| hidden.drops(c) || hidden.regional && regional_letter(c).is_some())
-    {
+    if !piece.chars().any(|c| hidden.drops(c)) {
         return Cow::Borrowed(piece);
     }
     let mut out = String::with_capacity(piece.len());
@@ -324,9 +312,6 @@ fn visible(piece: &str, hidden: Hidden) -> Cow<'_, str> {
         match spaced_mark(c) {
             Some(marks) if hidden.spaced => out.push_str(marks),
             _ if hidden.invisible && is_hidden(c) => {}
-            _ if hidden.regional && regional_letter(c).is_some() => {
-                out.push(regional_letter(c).unwrap_or(c));
-            }
             _ => out.push(c),
         }
     }
@@ -664,30 +649,6 @@ pub fn fold_lookalikes(text: &str, fold: bool) -> Cow<'_, str> {
         });
     }
     Cow::Owned(out)
-}
-
-/// The small Latin letter a regional indicator symbol (U+1F1E6-U+1F1FF, `🇦`-`🇿`) is
-/// drawn as. They are symbols, so stripping punctuation deleted them and a word written in
-/// them vanished (found by re-attack: `🇹🇭🇪`, a "fancy text" font). Two of them side by side
-/// are drawn as a flag where the platform has it: a flag reads as its two letters (`🇫🇷` is
-/// `fr`), a word where it was nothing.
-#[inline]
-fn regional_letter(c: char) -> Option<char> {
-    matches!(c, '\u{1F1E6}'..='\u{1F1FF}').then(|| enclosed_letter(c, 0x1F1E6))
-}
-
-/// `text` with each regional indicator as its letter ([`regional_letter`]) where `fold`
-/// (loose matching): what goes before [`normalize`] and [`fold_lookalikes`] for a text read
-/// whole as the scanner reads it word by word. Borrows when nothing changes.
-pub fn regional_letters(text: &str, fold: bool) -> Cow<'_, str> {
-    if !fold || !text.chars().any(|c| regional_letter(c).is_some()) {
-        return Cow::Borrowed(text);
-    }
-    Cow::Owned(
-        text.chars()
-            .map(|c| regional_letter(c).unwrap_or(c))
-            .collect(),
-    )
 }
 
 /// `ǫ` (o with ogonek, U+01EB; `Ǫ` lowercases to it), which "small caps" generators write
@@ -1130,10 +1091,9 @@ mod tests {
     }
 
     #[test]
-    fn lisu_enclosed_and_regional_indicator_letters_fold() {
+    fn lisu_and_enclosed_letters_fold() {
         // Found by re-attack: a copy with Lisu letters drawn like Latin capitals, in the
-        // negative circled or squared "fancy text" fonts, or in regional indicators (which
-        // normalizing deleted) matched nothing.
+        // negative circled or squared "fancy text" fonts matched nothing.
         let lisu = "\u{A4D4}H\u{A4F0} C\u{A4F3}MMI\u{A4D4}\u{A4D4}\u{A4F0}\u{A4F0} \u{A4EE}PPR\u{A4F3}V\u{A4F0}D";
         assert_eq!(tok(lisu).hashes, tok("the committee approved").hashes);
         let every_lisu: String = "\u{A4D0}\u{A4D1}\u{A4D2}\u{A4D3}\u{A4D4}\u{A4D6}\u{A4D7}\u{A4D9}\u{A4DA}\u{A4DC}\u{A4DD}\u{A4DF}\u{A4E0}\u{A4E1}\u{A4E2}\u{A4E3}\u{A4E6}\u{A4E7}\u{A4EA}\u{A4EB}\u{A4EC}\u{A4EE}\u{A4F0}\u{A4F2}\u{A4F3}\u{A4F4}".into();
@@ -1143,16 +1103,19 @@ mod tests {
         );
         let circled: String = (0x1F150..=0x1F169).filter_map(char::from_u32).collect();
         let squared: String = (0x1F170..=0x1F189).filter_map(char::from_u32).collect();
-        let regional: String = (0x1F1E6..=0x1F1FF).filter_map(char::from_u32).collect();
         let alphabet = tok("abcdefghijklmnopqrstuvwxyz");
-        for fancy in [&circled, &squared, &regional] {
+        for fancy in [&circled, &squared] {
             assert_eq!(tok(fancy).hashes, alphabet.hashes, "{fancy:?}");
         }
-        let spans = tok(
-            "\u{1F1F9}\u{1F1ED}\u{1F1EA} \u{1F163}\u{1F157}\u{1F154} \u{1F183}\u{1F177}\u{1F174}",
+        let spans = tok("\u{1F163}\u{1F157}\u{1F154} \u{1F183}\u{1F177}\u{1F174}");
+        assert_eq!(spans.hashes, tok("the the").hashes);
+        assert_eq!(spans.spans, [(0, 12), (13, 25)]);
+        // Regional indicators stay symbols, deleted: a flag between an item's words must not
+        // become a word that cuts its n-grams (`🇫🇷`, `fr`).
+        assert_eq!(
+            tok("the \u{1F1EB}\u{1F1F7} cat").hashes,
+            tok("the cat").hashes
         );
-        assert_eq!(spans.hashes, tok("the the the").hashes);
-        assert_eq!(spans.spans, [(0, 12), (13, 25), (26, 38)]);
         // The dental click drawn as a bar; `ǫ`, the small-caps fonts' q, in a word of small
         // capitals (its capital too); elsewhere an o with an ogonek, as any accent.
         assert_eq!(tok("\u{01C0}amp").hashes, tok("lamp").hashes);
