@@ -226,11 +226,9 @@ def test_a_staged_file_whose_name_starts_with_a_dash_is_checked(repo: Path) -> N
     assert "usage:" not in out
 
 
-def test_a_commit_too_long_for_one_command_line_still_finds_duplicates_across_runs(
-    repo: Path,
-) -> None:
-    # pre-commit splits ~128 KiB of file names over several runs of the hook; require_serial
-    # only orders them, so a duplicate between the first and the last staged file passed.
+def _too_many_names_for_one_run(repo: Path) -> None:
+    """Stage 1,402 data files whose names fill several command lines, the first and the
+    last (aaa, zzz) holding one record twice."""
     rec = {"prompt": "the same duplicated prompt text here", "completion": "same answer"}
     jsonl(repo / "data" / "aaa.jsonl", [rec])
     jsonl(repo / "data" / "zzz.jsonl", [rec])
@@ -239,6 +237,14 @@ def test_a_commit_too_long_for_one_command_line_still_finds_duplicates_across_ru
             repo / "data" / f"m_{i:05d}_{'x' * 90}.jsonl", [{"prompt": f"p {i}", "completion": "c"}]
         )
     git(repo, "add", "data")
+
+
+def test_a_commit_too_long_for_one_command_line_still_finds_duplicates_across_runs(
+    repo: Path,
+) -> None:
+    # pre-commit splits ~128 KiB of file names over several runs of the hook; require_serial
+    # only orders them, so a duplicate between the first and the last staged file passed.
+    _too_many_names_for_one_run(repo)
     res = git(repo, "commit", "-m", "bulk import")
     assert res.returncode != 0, res.stdout + res.stderr
     assert "data/zzz.jsonl:1: DUP001 exact duplicate of data/aaa.jsonl:1" in res.stdout + res.stderr
@@ -271,14 +277,7 @@ def test_all_files_over_a_long_file_list_still_finds_duplicates_across_runs(repo
     # Found by attack: `pre-commit run --all-files` (how CI and pre-commit.ci run hooks)
     # splits a long file list over several runs as a commit does, but nothing is staged, so
     # --staged-context gave each run no context and a duplicate across the runs passed.
-    rec = {"prompt": "the same duplicated prompt text here", "completion": "same answer"}
-    jsonl(repo / "data" / "aaa.jsonl", [rec])
-    jsonl(repo / "data" / "zzz.jsonl", [rec])
-    for i in range(1400):
-        jsonl(
-            repo / "data" / f"m_{i:05d}_{'x' * 90}.jsonl", [{"prompt": f"p {i}", "completion": "c"}]
-        )
-    git(repo, "add", "data")
+    _too_many_names_for_one_run(repo)
     git(repo, "commit", "-q", "--no-verify", "-m", "bulk import")
     res = subprocess.run(
         [str(PRE_COMMIT), "run", "--all-files"],

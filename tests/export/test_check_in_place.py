@@ -29,6 +29,17 @@ with atomic_path(sys.argv[1], placed=lambda t, was: os.kill(os.getpid(), signal.
 """
 
 
+def _kill_while_checking(out: Path) -> None:
+    """Run :data:`KILLED_WHILE_CHECKING` at ``out``; it dies by SIGKILL."""
+    done = subprocess.run(
+        [sys.executable, "-c", KILLED_WHILE_CHECKING, str(out)],
+        env=ENV,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == -signal.SIGKILL, done.stderr
+
+
 def _dead_pid() -> int:
     proc = subprocess.Popen(["true"])
     proc.wait()
@@ -62,13 +73,7 @@ def test_kill_9_while_the_bundle_is_checked_in_place_gives_the_previous_back(
 ) -> None:
     out = tmp_path / "bundle"
     before = _previous(out)
-    done = subprocess.run(
-        [sys.executable, "-c", KILLED_WHILE_CHECKING, str(out)],
-        env=ENV,
-        capture_output=True,
-        text=True,
-    )
-    assert done.returncode == -signal.SIGKILL, done.stderr
+    _kill_while_checking(out)
     # Killed with its output in place, unchecked, and the previous one held aside ...
     (held,) = _beside(out)
     assert held == _held(out, int(held.split(".")[2]), out).name
@@ -86,13 +91,7 @@ def test_kill_9_while_checking_with_nothing_at_out_leaves_the_output_unaccepted(
     existed (checked and signed in its temporary folder, not yet in place); docs/export.md
     says to verify it or export again."""
     out = tmp_path / "bundle"
-    done = subprocess.run(
-        [sys.executable, "-c", KILLED_WHILE_CHECKING, str(out)],
-        env=ENV,
-        capture_output=True,
-        text=True,
-    )
-    assert done.returncode == -signal.SIGKILL, done.stderr
+    _kill_while_checking(out)
     assert _beside(out) == []
     remove_stale(out)
     assert (out / "weights").read_text() == "new, never accepted in place"
@@ -151,13 +150,7 @@ def test_a_run_begun_before_another_was_killed_while_checking_never_keeps_its_ou
 
     out = tmp_path / "bundle"
     before = _previous(out)
-    done = subprocess.run(
-        [sys.executable, "-c", KILLED_WHILE_CHECKING, str(out)],
-        env=ENV,
-        capture_output=True,
-        text=True,
-    )
-    assert done.returncode == -signal.SIGKILL, done.stderr
+    _kill_while_checking(out)
     claim = Claim(out, _identity(out))  # taken while the killed run's output was in place
     with (
         pytest.raises(InputError, match=r"another run wrote it while this one ran"),
@@ -179,13 +172,7 @@ def test_a_dead_runs_held_output_is_never_put_back_over_another_output(
     nothing, is ever replaced by it."""
     out = tmp_path / "bundle"
     _previous(out)
-    done = subprocess.run(
-        [sys.executable, "-c", KILLED_WHILE_CHECKING, str(out)],
-        env=ENV,
-        capture_output=True,
-        text=True,
-    )
-    assert done.returncode == -signal.SIGKILL, done.stderr
+    _kill_while_checking(out)
     assert len(_beside(out)) == 1  # the previous one, held
     # Another output takes --out's place: a later accepted run's, or a user's own.
     newer = tmp_path / "newer"
