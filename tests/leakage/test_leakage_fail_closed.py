@@ -788,13 +788,18 @@ def test_items_of_a_later_reference_file_keep_their_own_numbers(tmp_path: Path) 
 
 
 @pytest.mark.parametrize(
-    "inside", ["<b></b>", "<span class='x'></span>", "<wbr>", "\x1b[0m", "\x1b[1;31m"]
-)
+    "inside",
+    [
+        "<b></b>", "<span class='x'></span>", "<wbr>", "\x1b[0m", "\x1b[1;31m",
+        "<|endoftext|>", "<|im_start|>", "<|eot_id|>", "<pad>", "<unk>", "<|a|><pad>",
+    ],
+)  # fmt: skip
 def test_an_item_with_markup_inside_its_words_is_found(
     tmp_path: Path, reference: Path, inside: str
 ) -> None:
     # An empty inline tag or a terminal colour escape inside every word drew the same text
-    # and cut each word in two ("ca", "pital"): no n-gram, span or MinHash matched.
+    # and cut each word in two ("ca", "pital"): no n-gram, span or MinHash matched. So did
+    # a special token (found by re-attack): every reading took it for a space.
     hidden = " ".join(w[:1] + inside + w[1:] if len(w) > 1 else w for w in ITEM.split())
     corpus = write(tmp_path / "corpus.jsonl", [{"text": "a line<br>broken"}, {"text": hidden}])
     result = detect(reference, corpus, reference_text_field="question")
@@ -830,12 +835,15 @@ def test_the_column_decoding_is_the_decoding_of_each_row() -> None:
         "".join(rng.choice(pieces) for _ in range(rng.randrange(1, 9))) for _ in range(3000)
     ]
     rows += [None, "", "plain text", "ends in a token<|endoftext|>", "<|a|><|b|>"]
+    rows += ["co<|endoftext|>mmittee", "é<|a|>é", "a<|a|>,", "x\u3000<|a|>\u3000y", "a<|x|> b"]
+    rows += ["a <|x|><|y|>b", "<|x|>b<|y|>c", "a<|x|>\nb<|y|>c", "é<|x|><|y|>é <|z|>"]
     decoded = _decoded(pa.array(rows, pa.large_string()))
     assert decoded is not None
     expected = [(markup_decoded(r) or "") if r is not None else "" for r in rows]
     assert decoded.to_pylist() == expected
     # Both paths ran: rows decoded in Arrow (special tokens only) and row by row.
     assert "ends in a token " in expected and any("<rt>" in r for r in rows if r)
+    assert "co mmittee\ncommittee" in expected  # a token inside a word: read as nothing too
 
 
 @pytest.mark.parametrize("between", ["<span>{}</span>", "<b>{}</b>", "{}</s><s>"])

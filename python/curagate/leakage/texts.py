@@ -702,23 +702,73 @@ def _tag_as(m: re.Match[str]) -> str:
     return "" if (m[1] or "").lower() in _INLINE_TAGS else " "
 
 
+# HTML's other elements, which a browser draws as a break (a block) or as something (an
+# image, a field): `end<br>start` is two words. A tag of no name (a special token,
+# `<|endoftext|>`) or of another name (a tokenizer's `<pad>`, `<unk>`) is drawn by nothing.
+# fmt: off
+_HTML_TAGS = frozenset({
+    "address", "area", "article", "aside", "audio", "blockquote", "body", "br", "button",
+    "canvas", "caption", "center", "col", "colgroup", "dd", "details", "dialog", "dir", "div",
+    "dl", "dt", "embed", "fieldset", "figcaption", "figure", "footer", "form", "frame", "h1",
+    "h2", "h3", "h4", "h5", "h6", "head", "header", "hr", "html", "iframe", "img", "input",
+    "label", "legend", "li", "link", "main", "math", "menu", "meta", "nav", "noscript",
+    "object", "ol", "option", "p", "picture", "pre", "script", "section", "select", "source",
+    "style", "summary", "svg", "table", "tbody", "td", "template", "textarea", "tfoot", "th",
+    "thead", "title", "tr", "track", "ul", "video",
+})
+# fmt: on
+_DRAWN_TAGS = _INLINE_TAGS | _HTML_TAGS
+# Tags between two word characters (`co<|endoftext|>mmittee`, `ap<pad>proved`).
+_GLUED_TAGS_RE = re.compile(r"(?<=\w)(?:<[^<>]{1,200}>)+(?=\w)")
+
+
+def _cuts_a_word(text: str) -> bool:
+    """Whether ``text`` holds, between two word characters, a tag that nothing draws (not
+    one of HTML's: :data:`_INLINE_TAGS`, :data:`_HTML_TAGS`), read as a space in both
+    readings: only then does reading every tag as nothing join a word no other reading
+    joins (a special token at a word's end, as SFT data ends records, joins none)."""
+    return any(
+        (tag[1] or "").lower() not in _DRAWN_TAGS
+        for run in _GLUED_TAGS_RE.finditer(text)
+        for tag in _TAG_RE.finditer(run[0])
+    )
+
+
 def markup_decoded(text: str) -> str | None:
     """``text`` with its HTML entities and percent-encoded bytes decoded and its colour
     escapes and ruby's readings (``<rt>``, ``<rp>``, :data:`_RUBY_TEXT_RE`) dropped,
     twice: its tags read as a browser draws them (inline ones as nothing,
     others as a space), then every tag read as a space (one word to a `<span>` with no
     space between, as PDF-to-HTML writes it, or `</s><s>` between words: read as nothing,
-    the words ran together); or None when it holds none."""
+    the words ran together); and where a tag read as a space cuts a word
+    (:func:`_cuts_a_word`: `co<|endoftext|>mmittee`, a special token inside every word,
+    which a tokenizer reads as nothing), a third time with every tag read as nothing. Or
+    None when it holds none."""
+    readings = _tag_readings(text)
+    return None if readings is None else _entities_decoded("\n".join(readings))
+
+
+def _tag_readings(text: str) -> list[str] | None:
+    """``text`` without colour escapes and ruby's readings, its tags read each way
+    :func:`markup_decoded` reads them (distinct readings); None when it holds no markup."""
     if _MARKUP_RE.search(text) is None:
         return None
-    import html  # here: `check` imports this module, and rarely meets markup
-    import urllib.parse
-
     bare = _ANSI_RE.sub("", text)
     if "<" in bare:
         bare = _RUBY_TEXT_RE.sub("", bare)
-    drawn, spaced = _TAG_RE.sub(_tag_as, bare), _TAG_RE.sub(" ", bare)
-    decoded = html.unescape(drawn if drawn == spaced else f"{drawn}\n{spaced}")
+    readings = [_TAG_RE.sub(_tag_as, bare), _TAG_RE.sub(" ", bare)]
+    if _cuts_a_word(bare):
+        readings.append(_TAG_RE.sub("", bare))  # joined
+    return list(dict.fromkeys(readings))
+
+
+def _entities_decoded(text: str) -> str:
+    """``text``'s entities and percent-encoded bytes decoded (and ruby escaped as entities
+    dropped)."""
+    import html  # here: `check` imports this module, and rarely meets markup
+    import urllib.parse
+
+    decoded = html.unescape(text)
     if "<" in decoded and _RUBY_OPEN_RE.search(decoded):
         # Ruby escaped as entities (`&lt;rt&gt;`, a page's source shown as text): its tags
         # appear only once decoded (found by re-attack: the readings stayed).
@@ -729,9 +779,14 @@ def markup_decoded(text: str) -> str | None:
 # A chat template's special token (`<|endoftext|>`, `<|im_start|>`): a tag with no name.
 _SPECIAL_TOKEN = r"<\|[^<>]{0,199}>"
 # A text whose only markup is such tokens: no entity or percent-encoded byte (no `&`, no
-# `%`), no colour escape and no other tag. :func:`markup_decoded` reads each token as a
-# space and changes nothing else (no named tag, no ruby, nothing to unescape or unquote).
-_SPECIAL_TOKENS_ONLY = rf"^[^<&%\x1b]*(?:{_SPECIAL_TOKEN}[^<&%\x1b]*)+$"
+# `%`), no colour escape and no other tag, and none inside a word: each run of tokens has
+# an ASCII space (or the text's start or end) before or after it. :func:`markup_decoded`
+# reads each token as a space and changes nothing else (no named tag, no ruby, nothing to
+# unescape or unquote, no joined reading: :func:`_cuts_a_word`). A token between two
+# characters that are not spaces (RE2's `\s` is ASCII: a superset of Python's word
+# characters on both sides) leaves the row to be decoded on its own.
+_TOKENS = rf"(?:{_SPECIAL_TOKEN})+"
+_SPECIAL_TOKENS_ONLY = rf"^[^<&%\x1b]*(?:(?:(?:^|\s){_TOKENS}|{_TOKENS}(?:\s|$))[^<&%\x1b]*)+$"
 
 
 def _decoded(texts: pa.Array) -> pa.Array | None:
@@ -739,7 +794,7 @@ def _decoded(texts: pa.Array) -> pa.Array | None:
     (nothing to scan twice); None when no row has any.
 
     Rows whose only markup is special tokens (:data:`_SPECIAL_TOKENS_ONLY`: SFT data
-    often ends every record in one) are decoded in one Arrow pass, to the same text."""
+    often ends every record in one), none of them inside a word, are decoded in one Arrow pass, to the same text."""
     from curagate import _kernels
 
     hits = _kernels.match_substring_regex(texts, _MARKUP)
