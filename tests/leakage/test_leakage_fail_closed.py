@@ -876,3 +876,17 @@ def test_an_item_copied_with_web_markup_between_its_words_is_found(
     assert [(leak.item.text, [m.line for m in leak.matches]) for leak in result.leaks] == [
         (ITEM, [2])
     ]
+
+
+@pytest.mark.parametrize("space", ["<|endoftext|>", "&nbsp;", "%20", "</span><span>"])
+def test_an_item_written_with_markup_is_found_in_a_plain_copy(tmp_path: Path, space: str) -> None:
+    # Rows were decoded, items were not (found by re-attack: split scans val and test as
+    # the reference): an item with markup for every space matched none of its plain copy.
+    marked = f"<span>{ITEM.replace(' ', space)}</span>"
+    reference = write(tmp_path / "ref.jsonl", [{"question": marked}])
+    corpus = write(tmp_path / "corpus.jsonl", [{"text": "unrelated"}, {"text": ITEM}])
+    result = detect(reference, corpus, reference_text_field="question")
+    assert [(leak.item.text, leak.item.part) for leak in result.leaks] == [(marked, "prompt")]
+    (match,) = result.leaks[0].matches
+    assert match.line == 2 and match.span is not None
+    assert (match.span.reference_start, match.span.reference_end) == (0, len(marked))

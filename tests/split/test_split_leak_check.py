@@ -197,3 +197,33 @@ def test_a_passage_shared_inside_chat_turns_is_still_a_leak() -> None:
     assert passages["pairs"] == 1 and report["leaks_total"] == 1
     # The span is inside the assistant turn, not across the label.
     assert passages["examples"][0]["spans"][0]["text"] == passage
+
+
+def test_a_marked_up_copy_in_test_of_a_train_record_is_a_leak(tmp_path: Path) -> None:
+    """Re-attack F7: a val or test record written with `<|endoftext|>` or `&nbsp;` for
+    every space, its plain original in train. Markup was decoded on the corpus side only
+    (train), so split said passed, leaks 0, and so did `leakage --reference val test
+    --corpus train`."""
+    rng = random.Random(5)
+    vocab = [f"m{i}" for i in range(6000)]
+    rows: list[dict[str, Any]] = []
+    for i in range(40):
+        item = words(rng, 20, vocab)
+        marked = item.replace(" ", "<|endoftext|>" if i % 2 else "&nbsp;")
+        rows += [{"id": f"p{i}", "text": item}, {"id": f"c{i}", "text": marked}]
+    rows += [{"id": f"f{i}", "text": words(rng, 30, vocab)} for i in range(100)]
+    rng.shuffle(rows)
+    data = write_jsonl(tmp_path / "markup.jsonl", rows)
+    out = tmp_path / "out"
+    main(["split", str(data), "--out", str(out)])
+    w = where(out)
+    apart = {f"c{i}" for i in range(40) if w[f"p{i}"] == "train" and w[f"c{i}"] != "train"}
+    assert apart
+    v = verification(out)
+    assert not v["passed"]
+    assert apart <= {e["id"] for e in v["leakage_scan"]["examples"]}
+    report = tmp_path / "lk"
+    val, test, train = (str(out / f"{n}.parquet") for n in ("val", "test", "train"))
+    main(["leakage", "--reference", val, test, "--corpus", train, "--out", str(report)])
+    leaks = json.loads((report / "leakage.json").read_text())["leaks"]
+    assert apart <= {leak["reference"]["id"] for leak in leaks}

@@ -80,6 +80,7 @@ from curagate.leakage.texts import (
     calculator_marks_removed,
     conversations_of,
     invisible,
+    markup_readings,
     row_texts,
     strings_of,
 )
@@ -126,6 +127,9 @@ ZWNJ = "\u200c"
 # What Persian writes for a half-space inside a word: the zero-width non-joiner, and where a
 # keyboard types them instead, the zero-width joiner and the soft hyphen (_joiners_split).
 HALF_SPACES = re.compile("[\u200c\u200d\u00ad]")
+# A reference item's text with its markup decoded (each reading of markup_readings),
+# indexed beside it (LeakageIndex._add_markup_views); a hit on it is the item's.
+MARKUP_DECODED = "markup decoded"
 MAX_UNREADABLE_LISTED = 100  # leakage.json lists this many unreadable rows; counts all
 
 __all__ = [
@@ -1054,7 +1058,9 @@ class LeakageIndex:
         for i, (text, row, rid) in enumerate(items):
             part = "prompt" if parts is None else parts[i]
             self.items.append(ReferenceItem(base + i, source, row, rid, text, 0, 0, 0, False, part))
+        end = len(self.items)
         self._add_joiner_views(base, owners, sets)
+        self._add_markup_views(base, end, owners, sets)
 
     def _index(self, keys: pa.Array, owners: list[int], sets: list[int]) -> None:
         """Index ``keys`` in the core, GSM8K's calculator marks removed (as the answers)."""
@@ -1092,6 +1098,38 @@ class LeakageIndex:
             self._split_of[len(self.items)] = k
             self.items.append(
                 dataclasses.replace(item, index=len(self.items), text=text, part=JOINERS_SPLIT)
+            )
+
+    def _add_markup_views(self, base: int, end: int, owners: list[int], sets: list[int]) -> None:
+        """Each item from ``base`` to ``end`` that holds web markup or special tokens, again
+        decoded (each reading of :func:`~curagate.leakage.texts.markup_readings`): an item
+        of its own (part :data:`MARKUP_DECODED`, the owner and set of the item), whose hits
+        :meth:`scan` gives to the item (:meth:`unsplit`), as a joiners-split view's.
+
+        Rows are decoded before they are scanned, items were not: an item written with
+        `<|endoftext|>` or `&nbsp;` for every space, or each word in a `<span>`, matched
+        nothing of its plain copy (found by re-attack: `split` puts val and test on the
+        reference side, and passed with such a copy in test and its original in train).
+        The view's spans are its own: a hit on it is reported with the item's whole text
+        as the matched part of the item (:meth:`_as_item`)."""
+        views = [
+            (k, text)
+            for k in range(base, end)
+            if self.items[k].text
+            for text in markup_readings(calculator_marks_removed(self.items[k].text)) or ()
+        ]
+        if not views:
+            return
+        self._index(
+            pa.array([text for _, text in views], pa.large_string()),
+            [owners[k - base] for k, _ in views],
+            [sets[k - base] for k, _ in views],
+        )
+        for k, text in views:
+            item = self.items[k]
+            self._split_of[len(self.items)] = k
+            self.items.append(
+                dataclasses.replace(item, index=len(self.items), text=text, part=MARKUP_DECODED)
             )
 
     def unsplit(self, k: int) -> int:
@@ -1298,6 +1336,11 @@ class LeakageIndex:
         item = self.unsplit(hit.item)
         if item == hit.item:
             return hit
+        span = hit.span
+        if span is not None and self.items[hit.item].part == MARKUP_DECODED:
+            # the view's offsets are not the item's: the item's whole text
+            whole = len(self.items[item].text)
+            span = _core.LeakSpan(0, whole, span.record_start, span.record_end, span.words)
         return _core.Leak(
             hit.record,
             item,
@@ -1307,7 +1350,7 @@ class LeakageIndex:
             shared_ngrams=hit.shared_ngrams,
             ratio=hit.ratio,
             similarity=hit.similarity,
-            span=hit.span,
+            span=span,
         )
 
     def _raw_items(self) -> dict[str, list[int]]:

@@ -748,6 +748,35 @@ def markup_decoded(text: str) -> str | None:
     return None if readings is None else _entities_decoded("\n".join(readings))
 
 
+def markup_readings(text: str) -> list[str] | None:
+    """The readings :func:`markup_decoded` joins, each on its own (a reference item's
+    views: one reading's n-grams are not diluted by another's); None when ``text`` holds
+    no markup but at its start or end (a trailing `<|endoftext|>` breaks an n-gram or
+    two of the item, not the item: a view of every such item would double the index of
+    SFT data for nothing)."""
+    if _at_edges_only(text):
+        return None
+    readings = _tag_readings(text)
+    return None if readings is None else list(dict.fromkeys(map(_entities_decoded, readings)))
+
+
+def _at_edges_only(text: str) -> bool:
+    """Whether ``text``'s markup, if any, is all at its start or its end (with spaces
+    between: `<|im_start|>user\nQ<|im_end|>\n`, SFT data's trailing `<|endoftext|>`)."""
+    found = list(_MARKUP_RE.finditer(text))
+    edge, at = 0, 0
+    for m in found:  # from the start
+        if text[at : m.start()].strip():
+            break
+        edge, at = edge + 1, m.end()
+    at = len(text)
+    for m in reversed(found[edge:]):  # from the end
+        if text[m.end() : at].strip():
+            break
+        edge, at = edge + 1, m.start()
+    return edge == len(found)
+
+
 def _tag_readings(text: str) -> list[str] | None:
     """``text`` without colour escapes and ruby's readings, its tags read each way
     :func:`markup_decoded` reads them (distinct readings); None when it holds no markup."""
