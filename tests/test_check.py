@@ -1284,14 +1284,14 @@ DUP_TAIL = "(after normalization); remove one copy or run `curagate curate`"
 def test_a_named_file_of_records_no_reader_takes_is_refused_as_in_a_folder(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
 ) -> None:
-    # Found by attack: the hook never handed these to check; now it does, and check answers
-    # with the folder walk's message and fix (it said "unsupported file type").
+    # Found by attack: named, check said "unsupported file type"; it answers with the folder
+    # walk's message and fix (the hook hands it the JSON Lines and Parquet names among them).
     import gzip
 
     from curagate.commands.check import HOOK_FILES
-    from curagate.io.readers import RECORD_NAMES
+    from curagate.io.readers import HOOK_NAMES
 
-    assert HOOK_FILES == "(?i)" + RECORD_NAMES
+    assert HOOK_FILES == "(?i)" + HOOK_NAMES
     body = "".join(json.dumps(pc(i)) + "\n" for i in range(2)).encode()
     if name.endswith(".csv"):
         body = b"prompt,completion\nq,a\n"

@@ -293,9 +293,7 @@ def test_all_files_over_a_long_file_list_still_finds_duplicates_across_runs(repo
     assert "golden_sets" not in out, out
 
 
-@pytest.mark.parametrize(
-    "name", ["leak.ndjson", "leak.jsonl.bz2", "leak.jsonl.xz", "leak.json", "leak.csv"]
-)
+@pytest.mark.parametrize("name", ["leak.ndjson", "leak.jsonl.bz2", "leak.jsonl.xz"])
 def test_record_files_check_refuses_in_a_folder_reach_the_hook(repo: Path, name: str) -> None:
     # Found by attack: `files:` took only the names check reads, so a golden item in a
     # .ndjson, .jsonl.bz2, .jsonl.xz or .json array was committed ("(no files to check)
@@ -309,8 +307,6 @@ def test_record_files_check_refuses_in_a_folder_reach_the_hook(repo: Path, name:
         ".ndjson": text.encode(),
         ".bz2": bz2.compress(text.encode()),
         ".xz": lzma.compress(text.encode()),
-        ".json": json.dumps([rec]).encode(),
-        ".csv": f"prompt,completion\n{GOLDEN.replace(',', ' ')},18\n".encode(),
     }[Path(name).suffix]
     (repo / "data" / name).write_bytes(data)
     (repo / "package.json").write_text('{"name": "site", "private": true}\n')  # no records
@@ -331,11 +327,16 @@ def test_record_files_check_refuses_in_a_folder_reach_the_hook(repo: Path, name:
     assert ci.returncode == 2 and f"data/{name}: records in a " in ci.stderr, ci.stderr
 
 
-def test_a_json_document_outside_the_data_passes_the_hook(repo: Path) -> None:
-    # The hook selects .json (records kept so are refused), but a JSON document is no data.
+def test_ordinary_files_beside_the_data_pass_the_hook(repo: Path) -> None:
+    # Found by re-attack: the hook selected every .json, CSV and `.jsonl.<any>` name, so a
+    # JSON fixture (an array of objects), a metrics CSV, a checksum or DVC's pointer beside
+    # the data blocked every commit.
     (repo / "package.json").write_text('{"name": "site", "private": true}\n')
-    (repo / "tsconfig.json").write_text('{"compilerOptions": {"strict": true}}\n')
-    git(repo, "add", "package.json", "tsconfig.json")
-    res = git(repo, "commit", "-m", "site config")
+    (repo / "users.json").write_text('[{"name": "ann", "bio": "likes long walks"}]\n')
+    (repo / "metrics.csv").write_text("step,loss\n1,0.5\n2,0.4\n")
+    (repo / "data" / "train.jsonl.md5").write_text("d41d8cd98f00b204e9800998ecf8427e\n")
+    (repo / "data" / "train.jsonl.dvc").write_text("outs:\n- md5: d41d8cd9\n  path: x\n")
+    names = ["package.json", "users.json", "metrics.csv", "data/train.jsonl.md5"]
+    git(repo, "add", *names, "data/train.jsonl.dvc")
+    res = git(repo, "commit", "-m", "config, fixtures, metrics")
     assert res.returncode == 0, res.stdout + res.stderr
-    assert "Passed" in res.stdout + res.stderr  # run on them (pre-commit shows no note then)

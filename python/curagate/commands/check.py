@@ -74,13 +74,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 # The shipped hook's id, `files` and `exclude` (.pre-commit-hooks.yaml).
 HOOK_ID = "curagate-check"
-# `files` is every name a folder walk reads or refuses for its records
-# (curagate.io.readers.RECORD_NAMES): the hook passed `.ndjson`, `.jsonl.bz2` and `.json`
+# `files` is curagate.io.readers.HOOK_NAMES: the hook passed `.ndjson` and `.jsonl.bz2`
 # files of records without a word ("no files to check", Skipped) that `check data/` in CI
-# refused (found by attack).
+# refused (found by attack); not CSV or a bare `.json` (see there).
 HOOK_FILES = (
-    r"(?i)\.(jsonl|ndjson|jsonlines|csv|tsv|tab)(\.[a-z0-9]{1,4})?$"
-    r"|\.json(\.(gz|zst|bz2|xz|lzma))?$"
+    r"(?i)\.(jsonl|ndjson|jsonlines)(\.(gz|zst|bz2|xz|lzma|lz4|br))?$"
+    r"|\.json\.(gz|zst|bz2|xz|lzma)$"
     r"|\.(parquet|pq|parq)$"
 )
 HOOK_EXCLUDE = r"(^|/)golden_sets/"
@@ -378,14 +377,14 @@ def _files_to_check(files: list[str]) -> list[str]:
     import re
 
     from curagate.errors import InputError
-    from curagate.io.readers import SUPPORTED_SUFFIXES, records_unread
+    from curagate.io.readers import RECORD_NAMES, SUPPORTED_SUFFIXES, records_unread
 
     kept = []
     for name in files:
         path = Path(name)
         if (
             name.lower().endswith(SUPPORTED_SUFFIXES)
-            or not re.search(HOOK_FILES, name)
+            or not re.search("(?i)" + RECORD_NAMES, name)
             or not path.is_file()
         ):
             kept.append(name)

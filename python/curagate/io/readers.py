@@ -215,13 +215,23 @@ _PARQUET_MISNAMED = (
 
 
 # The names of the files a folder walk reads or may refuse for the records they hold
-# (:func:`records_unread`, beside :data:`SUPPORTED_SUFFIXES`): the pre-commit hook selects
-# them (`files:` in .pre-commit-hooks.yaml, case-blind), so what `check data/` refuses in
-# CI reaches the hook too. Parquet under any other name is told by content: `.pq` and
-# `.parq` are its usual ones.
+# (:func:`records_unread`, beside :data:`SUPPORTED_SUFFIXES`): `check` judges a file so named
+# as the walk does. Parquet under any other name is told by content: `.pq` and `.parq` are
+# its usual ones.
 RECORD_NAMES = (
     r"\.(jsonl|ndjson|jsonlines|csv|tsv|tab)(\.[a-z0-9]{1,4})?$"
     r"|\.json(\.(gz|zst|bz2|xz|lzma))?$"
+    r"|\.(parquet|pq|parq)$"
+)
+# The names the pre-commit hook selects (`files:` in .pre-commit-hooks.yaml, case-blind):
+# what the readers read, and the JSON Lines and Parquet names among :data:`RECORD_NAMES`
+# (`.ndjson`, `.jsonl.bz2`, `.pq`), so what `check data/` refuses of them in CI reaches the
+# hook too. Not CSV, a bare `.json` or a `.jsonl.<anything>` (found by re-attack: a metrics
+# CSV, a JSON fixture, `train.jsonl.md5` and DVC's `train.jsonl.dvc` blocked every commit):
+# CI's `check data/` still refuses CSV and JSON arrays of records.
+HOOK_NAMES = (
+    r"\.(jsonl|ndjson|jsonlines)(\.(gz|zst|bz2|xz|lzma|lz4|br))?$"
+    r"|\.json\.(gz|zst|bz2|xz|lzma)$"
     r"|\.(parquet|pq|parq)$"
 )
 
