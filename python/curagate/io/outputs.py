@@ -421,17 +421,19 @@ def is_hidden(path: Path, root: Path) -> bool:
 
 
 # A version-control folder holds a repository's history, not its data (git keeps objects
-# compressed under hashed names): a walk that reads every name skips them still.
-VCS_FOLDERS = frozenset({".git", ".hg", ".svn", ".bzr", ".jj"})
+# compressed under hashed names), and Jupyter's checkpoints folder a copy of each file
+# opened in JupyterLab (found by re-attack: every such file was an exact duplicate of its
+# checkpoint to `check data/`): a walk that reads every name skips them still.
+NOT_DATA_FOLDERS = frozenset({".git", ".hg", ".svn", ".bzr", ".jj", ".ipynb_checkpoints"})
 
 
 def passed_by(path: Path, root: Path, *, every_name: bool = False) -> bool:
     """Whether the folder walk below ``root`` passes ``path`` by: a hidden name
     (:func:`is_hidden`), or, for a walk that reads ``every_name`` (``check``'s, a golden
-    set's), a version-control folder (:data:`VCS_FOLDERS`) only."""
+    set's), a version-control or checkpoints folder (:data:`NOT_DATA_FOLDERS`) only."""
     if not every_name:
         return is_hidden(path, root)
-    return any(part in VCS_FOLDERS for part in path.relative_to(root).parts)
+    return any(part in NOT_DATA_FOLDERS for part in path.relative_to(root).parts)
 
 
 def has_magic(text: str) -> bool:
