@@ -1286,7 +1286,8 @@ class Overlap:
             # A short item quoted in a train record, a prompt equal to one: what
             # `curagate leakage` finds, by its own engine (found by attack: split said 0).
             "leakage_scan": {
-                "method": "curagate leakage: val and test the reference, train the corpus",
+                "method": "curagate leakage: val and test the reference, train the corpus; "
+                "val and test each the other's reference",
                 "ngram": self.options.ngram,
                 "max_ngram_items": self.options.max_ngram_items,
                 "pairs": len(hits),

@@ -308,7 +308,8 @@ def leakage_hits(
     max_items: int,
     write: Callable[[pa.Table, Path], None],
 ) -> list[ReferenceHit]:
-    """What ``curagate leakage --reference val test --corpus train`` finds in these splits:
+    """What ``curagate leakage --reference val test --corpus train`` finds in these splits,
+    and val and test in each other (``--reference val --corpus test``, and back):
     the rows of each split written as ``write`` writes them and scanned by the leakage
     engine itself (:func:`curagate.leakage.detect`, ``ngram`` and ``max_items`` as its
     ``--ngram`` and ``--max-ngram-items``), so that a short item quoted inside a train
@@ -317,10 +318,17 @@ def leakage_hits(
     rows: list[list[int]] = [[], [], []]
     for r, s in enumerate(split):
         rows[s].append(r)
-    if not rows[0] or not (rows[1] or rows[2]):
-        return []
     parts = {name: rows[s] for s, name in enumerate(("train", "val", "test")) if rows[s]}
-    return _scan(table, parts, ["val", "test"], "train", ngram, max_items, write)
+    hits = []
+    if rows[0] and (rows[1] or rows[2]):
+        hits += _scan(table, parts, ["val", "test"], "train", ngram, max_items, write)
+    if rows[1] and rows[2]:
+        # And val and test inside each other (found by re-attack: a val item quoted whole in
+        # a test record, or one conversation in both, passed: only train was scanned).
+        val_test = {"val": rows[1], "test": rows[2]}
+        hits += _scan(table, val_test, ["val"], "test", ngram, max_items, write)
+        hits += _scan(table, val_test, ["test"], "val", ngram, max_items, write)
+    return sorted(hits, key=lambda h: (h.item_row, h.record_row))
 
 
 def leakage_links(

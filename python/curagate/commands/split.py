@@ -272,7 +272,7 @@ def run(args: argparse.Namespace) -> int:
         scanned = result.manifest["verification"].get("leakage_scan", {}).get("pairs", 0)
         message = (
             f"{result.leaks} rows of val/test share a passage with an earlier split or are "
-            "found in train by `curagate leakage` "
+            "found by `curagate leakage` in train or in the other of val and test "
             f"({passages.get('pairs', 0) + scanned} pairs; n-grams in more than {passages['max_ngram_items']} "
             f"records count as boilerplate; see {result.out_dir / MANIFEST_NAME}); keep them "
             "together with --shared-passages join, or name prompt templates with --templates"
