@@ -208,7 +208,11 @@ class PassageIndex:
             yield from itertools.pairwise(members)
 
 
-_TURN = re.compile(r"(?m)^(?:system|user|assistant|tool):[ \t]?")
+# The roles chat data names its turns with, in any case (found by re-attack: `developer`,
+# ShareGPT's `human`/`gpt`, and `User`/`Assistant` kept the false leaks across turns).
+_TURN = re.compile(
+    r"(?im)^(?:system|developer|user|human|assistant|gpt|model|bot|tool|function|ipython):[ \t]?"
+)
 
 
 def turn_texts(key: str) -> list[str] | None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
+import pytest
 
 from curagate.cli import main
 
@@ -165,20 +166,22 @@ def chat(user: str, assistant: str) -> list[dict[str, str]]:
     ]
 
 
-def test_no_ngram_spans_a_turn_boundary_of_a_chat_record(tmp_path: Path) -> None:
+@pytest.mark.parametrize("roles", [("system", "user"), ("developer", "human"), ("System", "User")])
+def test_no_ngram_spans_a_turn_boundary_of_a_chat_record(
+    tmp_path: Path, roles: tuple[str, str]
+) -> None:
     """F2: one system prompt, a common first word, nothing else shared: the 13-gram
     (system tail, the label `user`, the first word) flagged 16 of 20 val/test rows
-    and --fail-on-leak exited 1, where `leakage` found 0."""
+    and --fail-on-leak exited 1, where `leakage` found 0. Found by re-attack: other roles
+    (`developer`, ShareGPT's `human`) and capitals kept the false leaks."""
     rng = random.Random(1)
     first = ["What", "How", "Why", "Explain", "Describe", "List", "Summarize", "Compare"]
     vocab = [f"topic{i}" for i in range(5000)]
-    rows = [
-        {
-            "id": i,
-            "messages": chat(f"{rng.choice(first)} {words(rng, 10, vocab)}", words(rng, 25, vocab)),
-        }
-        for i in range(100)
-    ]
+    rows = []
+    for i in range(100):
+        turns = chat(f"{rng.choice(first)} {words(rng, 10, vocab)}", words(rng, 25, vocab))
+        turns[0]["role"], turns[1]["role"] = roles
+        rows.append({"id": i, "messages": turns})
     data = write_jsonl(tmp_path / "chat.jsonl", rows)
     out = tmp_path / "out"
     assert main(["split", str(data), "--out", str(out), "--fail-on-leak"]) == 0
