@@ -680,6 +680,20 @@ def test_no_golden_sets_found_is_said_on_stderr(
     assert "note: leakage not checked in a.jsonl: no golden_sets folder" in err
 
 
+def test_a_removed_current_folder_is_a_usage_error_not_a_crash(tmp_path: Path) -> None:
+    # Found by re-attack: a shell left in a folder removed since (a temp folder cleaned, a
+    # checkout cloned again) made the default golden-set lookup exit 3 with a traceback.
+    data = write(tmp_path / "data" / "t.jsonl", [pc(1)])
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "python")}
+    script = f'cd "{gone}" && rmdir "{gone}" && exec "{sys.executable}" -m curagate check "{data}"'
+    done = subprocess.run(["sh", "-c", script], env=env, capture_output=True, text=True)
+    assert done.returncode == 2, done.stderr
+    assert "the current folder no longer exists" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
 def test_no_golden_skips_leakage(
     tmp_path: Path, golden: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

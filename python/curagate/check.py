@@ -88,7 +88,14 @@ def default_golden(files: Sequence[Path]) -> dict[Path, tuple[Path, ...]]:
     against their own. Named relative to the current directory where they are in it.
     A few ``stat`` calls a folder, none more when there are no golden sets.
     """
-    cwd = Path.cwd()
+    try:
+        cwd = Path.cwd()
+    except FileNotFoundError:  # found by re-attack: an exit 3
+        raise InputError(
+            "the current folder no longer exists (removed while this shell was in it), so "
+            "no ./golden_sets can be looked for; cd into an existing folder, or pass "
+            "--golden DIR or --no-golden"
+        ) from None
     here = golden_folder(DEFAULT_GOLDEN_DIR)
     seen: dict[Path, Path | None] = {}
     out: dict[Path, tuple[Path, ...]] = {}
