@@ -49,6 +49,7 @@ _PLAIN = {
     "list_value_length": "list_value_length",
     "or_": "or",
     "subtract": "subtract",
+    "string_is_ascii": "string_is_ascii",
     "sum": "sum",  # of no valid value: null (min_count 1, as pyarrow.compute.sum)
     "utf8_is_space": "utf8_is_space",
 }

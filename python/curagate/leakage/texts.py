@@ -826,6 +826,8 @@ def _decoded(texts: pa.Array) -> pa.Array | None:
     often ends every record in one), none of them inside a word, are decoded in one Arrow pass, to the same text."""
     from curagate import _kernels
 
+    if not _any_true(_kernels.match_substring_regex(texts, "[&%<\x1b]")):
+        return None  # every markup _MARKUP reads holds one: a small pattern to compile
     hits = _kernels.match_substring_regex(texts, _MARKUP)
     if not _any_true(hits):
         return None
@@ -860,6 +862,8 @@ def without_calculator_marks(texts: pa.Array) -> pa.Array | None:
     any as "" (nothing to scan twice); None when no row has any."""
     from curagate import _kernels
 
+    if not _any_true(_kernels.match_substring(texts, "<<")):
+        return None  # (a literal look first: a regex is compiled anew at each call)
     hits = _kernels.match_substring_regex(texts, CALCULATOR_MARK)
     if not _any_true(hits):
         return None
@@ -901,6 +905,11 @@ def without_readings(texts: pa.Array) -> pa.Array | None:
     has any."""
     from curagate import _kernels
 
+    if not _any_true(_kernels.invert(_kernels.string_is_ascii(texts))):
+        # A reading needs a Han character or U+FF5C: ASCII rows have none, and READING's
+        # Unicode classes took ~4 ms to compile at each call (found by re-attack: most of
+        # the 15-22 s `check` took over 1,000 small files with golden sets).
+        return None
     hits = _kernels.match_substring_regex(texts, READING)
     if not _any_true(hits):
         return None
