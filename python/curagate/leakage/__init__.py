@@ -1086,19 +1086,7 @@ class LeakageIndex:
             for k, item in enumerate(self.items[base:], base)
             if item.text and (text := _joiners_split(item.text)) is not None
         ]
-        if not split:
-            return
-        self._index(
-            pa.array([text for _, text in split], pa.large_string()),
-            [owners[k - base] for k, _ in split],
-            [sets[k - base] for k, _ in split],
-        )
-        for k, text in split:
-            item = self.items[k]
-            self._split_of[len(self.items)] = k
-            self.items.append(
-                dataclasses.replace(item, index=len(self.items), text=text, part=JOINERS_SPLIT)
-            )
+        self._add_views(base, owners, sets, split, JOINERS_SPLIT)
 
     def _add_markup_views(self, base: int, end: int, owners: list[int], sets: list[int]) -> None:
         """Each item from ``base`` to ``end`` that holds web markup or special tokens, again
@@ -1118,6 +1106,18 @@ class LeakageIndex:
             if self.items[k].text
             for text in markup_readings(calculator_marks_removed(self.items[k].text)) or ()
         ]
+        self._add_views(base, owners, sets, views, MARKUP_DECODED)
+
+    def _add_views(
+        self,
+        base: int,
+        owners: list[int],
+        sets: list[int],
+        views: list[tuple[int, str]],
+        part: str,
+    ) -> None:
+        """Index each (item ``k`` from ``base``, text) of ``views`` as an item of its own,
+        part ``part``, with ``k``'s owner and set; its hits go to ``k`` (:meth:`unsplit`)."""
         if not views:
             return
         self._index(
@@ -1129,7 +1129,7 @@ class LeakageIndex:
             item = self.items[k]
             self._split_of[len(self.items)] = k
             self.items.append(
-                dataclasses.replace(item, index=len(self.items), text=text, part=MARKUP_DECODED)
+                dataclasses.replace(item, index=len(self.items), text=text, part=part)
             )
 
     def unsplit(self, k: int) -> int:
