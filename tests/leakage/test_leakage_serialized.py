@@ -92,7 +92,7 @@ def test_a_damaged_blob_is_a_clear_error(damage: str) -> None:
         "truncate": "truncated",
         "flip": "checksum mismatch",
         "version": "format version",
-        "old": "format version 3, this curagate reads version 27",
+        "old": "format version 3, this curagate reads version 28",
     }[damage]
     assert expected in str(core_error.value)
     # Through pickle (what a worker does): a curagate input error, one line.

@@ -70,8 +70,9 @@ const MAGIC: &[u8; 8] = b"CGLEAKIX";
 /// letter (`ᴛʜᴇ`), the Cherokee letters drawn like Latin ones and Greek `σ` as `o` (other
 /// words and hashes); version 27 folds the Lisu letters drawn like Latin capitals, the
 /// negative circled and squared capitals (`🅣 🆃`), the dental click `ǀ` as `l` and, in a word of small capitals, `ǫ` as `q` (other
-/// words and hashes).
-pub const FORMAT_VERSION: u32 = 27;
+/// words and hashes); version 28 reads the lunate sigma `ϲ` as `c`, before NFKC makes it
+/// a `σ` (other words and hashes).
+pub const FORMAT_VERSION: u32 = 28;
 const HEADER: usize = 8 + 4 + 4 + 8 + 8;
 
 fn corrupt(message: impl Into<String>) -> Error {

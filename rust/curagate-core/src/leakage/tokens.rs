@@ -243,7 +243,8 @@ fn finish(
     // A spacing accent (`´`, `¨`, a haraka's isolated form, the kana voicing mark `゛`...)
     // goes to its bare mark before NFKC makes it a space and the mark (see `spaced_mark`),
     // then composes or folds away with the other marks.
-    let spaced = fold && word.chars().any(|c| spaced_mark(c).is_some());
+    // So does a lunate sigma, which NFKC makes a σ (see `before_nfkc`).
+    let spaced = fold && word.chars().any(|c| before_nfkc(c).is_some());
     let hidden = Hidden { invisible, spaced };
     if !word.chars().any(is_char_token) {
         let piece = visible(word, hidden);
@@ -297,7 +298,7 @@ impl Hidden {
     /// Whether `c` is dropped or replaced, so a token does not end before it.
     #[inline]
     fn drops(self, c: char) -> bool {
-        self.invisible && is_hidden(c) || self.spaced && spaced_mark(c).is_some()
+        self.invisible && is_hidden(c) || self.spaced && before_nfkc(c).is_some()
     }
 }
 
@@ -309,13 +310,25 @@ fn visible(piece: &str, hidden: Hidden) -> Cow<'_, str> {
     }
     let mut out = String::with_capacity(piece.len());
     for c in piece.chars() {
-        match spaced_mark(c) {
+        match before_nfkc(c) {
             Some(marks) if hidden.spaced => out.push_str(marks),
             _ if hidden.invisible && is_hidden(c) => {}
             _ => out.push(c),
         }
     }
     Cow::Owned(out)
+}
+
+/// What a character is read as before NFKC, under loose matching: a spacing accent's bare
+/// mark(s) ([`spaced_mark`]), and the lunate sigma `ϲ Ϲ` as `c`, the Latin letter it is drawn
+/// like (UTS #39): NFKC makes it a `σ`, which reads `o` (found by re-attack: a copy with `ϲ`
+/// for every c matched nothing).
+#[inline]
+fn before_nfkc(c: char) -> Option<&'static str> {
+    match c {
+        '\u{03F2}' | '\u{03F9}' => Some("c"),
+        _ => spaced_mark(c),
+    }
 }
 
 /// The bare combining mark(s) of a character whose NFKC decomposition is a space and the
@@ -1086,8 +1099,13 @@ mod tests {
         // Not the letters drawn otherwise (a reversed N, Cherokee NA).
         assert_ne!(tok("\u{1D0E}o").hashes, tok("no").hashes);
         assert_ne!(tok("\u{13BE}n").hashes, tok("on").hashes);
-        // Greek sigma is drawn like o (UTS #39).
+        // Greek sigma is drawn like o (UTS #39); the lunate sigma like c, before NFKC makes
+        // it a sigma.
         assert_eq!(tok("w\u{03C3}rd").hashes, tok("word").hashes);
+        assert_eq!(
+            tok("\u{03F2}at \u{03F9}at ca\u{03F2}").hashes,
+            tok("cat cat cac").hashes
+        );
     }
 
     #[test]
