@@ -680,6 +680,24 @@ def test_no_golden_sets_found_is_said_on_stderr(
     assert "note: leakage not checked in a.jsonl: no golden_sets folder" in err
 
 
+def test_a_json_document_of_records_in_a_data_folder_is_refused_not_skipped(
+    tmp_path: Path, golden: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found by re-attack: `{"data": [...]}` (as `load_dataset("json", field="data")` reads
+    # it) holding a golden item passed `check data/`; in a golden folder it was refused.
+    data = tmp_path / "data"
+    write(data / "a.jsonl", [pc(1)])
+    (data / "package.json").write_text('{"name": "site", "scripts": {"build": "make all"}}\n')
+    assert run([str(data), "--golden", str(golden)], capsys)[:2] == (0, [])
+    doc = {"version": "1", "data": [{"prompt": GOLDEN_ITEM, "completion": "72"}]}
+    (data / "train.json").write_text(json.dumps(doc))
+    rc, out, err = run([str(data), "--golden", str(golden)], capsys)
+    assert (rc, out) == (
+        2,
+        [],
+    ) and "train.json: records in a file that curagate does not read" in err
+
+
 def test_a_removed_current_folder_is_a_usage_error_not_a_crash(tmp_path: Path) -> None:
     # Found by re-attack: a shell left in a folder removed since (a temp folder cleaned, a
     # checkout cloned again) made the default golden-set lookup exit 3 with a traceback.

@@ -388,7 +388,7 @@ def _enclosed(first: int) -> dict[str, str]:
         {"t": "\u1d1b", "h": "\u029c", "e": "\u1d07", "a": "\u1d00", "r": "\u0280"},
         {"a": "\u13aa", "e": "\u13ac", "t": "\u13a2", "c": "\u13df", "w": "\u13b3"},
         {"o": "\u03c3"},
-        {"c": "\u03f2"},  # the lunate sigma, drawn as c (NFKC makes it a σ: found by re-attack)
+        {"c": "\u03f2"},  # the lunate sigma, drawn as c (NFKC makes it a sigma: found by re-attack)
         # Found by re-attack: Lisu letters drawn like Latin capitals, the negative circled
         # and squared "fancy text" fonts.
         {"a": "\ua4ee", "e": "\ua4f0", "o": "\ua4f3", "t": "\ua4d4", "b": "\ua4d0"},

@@ -111,8 +111,11 @@ def _unsupported_json(path: Path) -> bool:
     ``.json`` file (or ``.json.gz`` / ``.json.zst``) whose first two lines are JSON objects
     (Hugging Face's ``to_json`` writes JSON Lines there) or that opens a JSON array of
     objects, readable or not (an lm-eval suite's data, a dataset saved with ``json.dump``;
-    a truncated download of one): skipped silently before. A ``.json`` document (a schema,
-    a lock file) is not records."""
+    a truncated download of one): skipped silently before. So is a ``.json`` document that
+    holds records in another shape (:func:`json_holds_items`: `{"data": [...]}`, as
+    ``load_dataset("json", field="data")`` reads it; found by re-attack: a golden item in one
+    passed `check data/`, while the same file in a golden folder was refused). A ``.json``
+    document with no such list (a schema, a lock file, ``package.json``) is not records."""
     name = path.name.lower()
     if _suffix(path) is not None:
         return False
@@ -120,7 +123,7 @@ def _unsupported_json(path: Path) -> bool:
         return True
     if not name.endswith(JSON_SUFFIXES):
         return False
-    return looks_like_records(path)
+    return looks_like_records(path) or json_holds_items(path)
 
 
 # Records in a table (CSV, TSV; compressed with any codec) or in JSON compressed with a
@@ -643,9 +646,11 @@ def reference_inputs(
         if p.name.lower().endswith(JSON_SUFFIXES):
             if json_holds_records(p):
                 found.append(p)
+            elif json_holds_items(p):
+                documents.append(p)  # refused below, with what a golden folder asks
             else:
                 _whole_json(p)  # a damaged or cut compressed file is told so
-    refuse_unreadable([u for u in problems if Path(u.path) not in found])
+    refuse_unreadable([u for u in problems if Path(u.path) not in [*found, *documents]])
     # A .json document of items in another shape (SQuAD's `{"data": [...]}`, a list of
     # question strings) was passed by in a folder while, named, it was refused: its items
     # were never looked for (found by attack). Refused here too; schemas, locks, manifests
