@@ -458,8 +458,9 @@ def _torch_threads(threads: int | None) -> Iterator[None]:
 
 def default_cache_dir() -> Path:
     """``$XDG_CACHE_HOME/curagate/embeddings`` (``~/.cache/...``): shared by curate and split."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "curagate" / "embeddings"
+    from curagate.leakage.cache import cache_home
+
+    return cache_home() / "embeddings"
 
 
 def text_hash(text: str) -> bytes:

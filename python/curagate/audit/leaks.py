@@ -45,7 +45,9 @@ def golden_files(paths: Sequence[str | Path]) -> list[Path]:
 def build_index(
     paths: Sequence[str | Path], *, ngram: int = 13, fix: str | None = None
 ) -> LeakScan | None:
-    """An exact + n-gram index over every golden item; None when there is none.
+    """An exact + n-gram index over every golden item; None when there is none. Loaded
+    from the cache of built indexes where these golden files were indexed before
+    (:mod:`curagate.leakage.cache`).
 
     Raises :class:`InputError` when a golden row cannot be read (file:line named). With
     ``fix`` (how the command's user names other golden sets), a folder with no golden
@@ -54,12 +56,17 @@ def build_index(
     """
     from curagate.io.readers import _SUPPORTED_TEXT
     from curagate.leakage import EmptyReferenceError, LeakageIndex
+    from curagate.leakage.cache import cached_index
 
     try:
         files = golden_files(paths)
         if not files:
             return None
-        index = LeakageIndex.build(files, ngram=ngram, methods=CHECK_METHODS)
+        index, _ = cached_index(
+            files,
+            {"ngram": ngram, "methods": CHECK_METHODS},
+            lambda: LeakageIndex.build(files, ngram=ngram, methods=CHECK_METHODS),
+        )
     except InputError as e:
         empty_dir = str(e).endswith(f": directory has no {_SUPPORTED_TEXT} file")
         if fix is None or not (empty_dir or isinstance(e, EmptyReferenceError)):
