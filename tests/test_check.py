@@ -907,6 +907,10 @@ def test_column_wise_format_rules_equal_format_violations(
     ]
     assert got == want
     assert any(got) and not all(got)  # blanks and non-blanks both present
+    # A file read in several batches: its columns in chunks, the rows numbered across them.
+    chunked = pa.concat_tables([table.slice(0, 3), table.slice(3, 2), table.slice(5)])
+    assert chunked.column(0).num_chunks == 3
+    assert _violations(chunked, RecordFormat(fmt), cfg) == want
 
 
 def test_format_rules_on_records_read_fields_only() -> None:
