@@ -1155,6 +1155,7 @@ class Overlap:
         templates = (
             NearIndex(options.templates, ngram=1, threshold=1.0) if options.templates else None
         )
+        self.join_kinds: list[str] = []  # see check
         self.passages = (
             None
             if options.shared_passages == "ignore"
@@ -1319,40 +1320,157 @@ class Overlap:
                 ],
             )
         join = [(first[x], first[y]) for x, y, _ in near] + exact
+        # What each pair of `join` is, for the message of a repair that runs out of rounds.
+        self.join_kinds = [f"near copy (Jaccard {j:.2f})" for _, _, j in near]
+        self.join_kinds += ["exact copy (equal normalized text)"] * len(exact)
         if self.options.shared_passages == "join":
             join += [(first[a], first[b]) for a, b, _ in passages]
             join += [(h.item_row, h.record_row) for h in hits]
+            self.join_kinds += [
+                f"shared passage ({c} {self.options.ngram}-gram(s))" for *_, c in passages
+            ]
+            self.join_kinds += [
+                f"found by the `curagate leakage` scan ({'+'.join(h.methods)}, "
+                f"{h.ratio:.0%} of the item)"
+                for h in hits
+            ]
         return report, join
+
+
+def _out_of_rounds(
+    join: Sequence[tuple[int, int]],
+    kinds: Sequence[str],
+    rounds: int,
+    plan: SplitPlan,
+    loaded: _Loaded,
+    join_near: bool,
+) -> str:
+    """The error of a repair that ran out of rounds: what still straddles, each pair by its
+    kind, input file and line (or row), record id and split, and what to do."""
+
+    def row(r: int) -> str:
+        return f"{_where(loaded.where[r])} (id {loaded.ids[r]}, in {SPLIT_NAMES[plan.split[r]]})"
+
+    shown = "; ".join(
+        f"{kind}: {row(a)} ~ {row(b)}" for (a, b), kind in zip(join[:5], kinds, strict=False)
+    )
+    more = f"; and {len(join) - 5} more" if len(join) > 5 else ""
+    return (
+        f"{len(join)} pair(s) of rows that must share a split still straddle splits after "
+        f"{rounds} round(s) of repair: {shown}{more}. Each round joins the pairs found and "
+        "assigns the units again, and the units joined can make other pairs straddle (chains "
+        f"of near copies or shared passages); nothing was written. Raise {_opt('--max-rounds')} "
+        f"(e.g. {rounds * 2}), or keep such rows together before assignment: "
+        + ("" if join_near else f"drop {_opt('--no-join-near')} (near copies joined first), ")
+        + f"{_opt('--group')} COLUMN for rows of one source"
+    )
 
 
 def verify_splits(
     keys_by_split: Sequence[Sequence[str]],
     ids_by_split: Sequence[Sequence[str]],
     options: CheckOptions | None = None,
+    *,
+    records_by_split: Sequence[pa.Table] | None = None,
 ) -> dict[str, Any]:
     """Check given splits against each other (the report :func:`split` writes).
 
     Near copies (exact Jaccard >= ``near_threshold``, all pairs) and exact
     copies in two splits must not exist; shared passages (a word n-gram in at
     most ``max_ngram_items`` records and in no template) are reported, and so is what
-    ``curagate leakage`` finds of val/test in train (the keys scanned as text records).
+    ``curagate leakage`` finds of val/test in train.
+
+    ``records_by_split``: each split's records (a table per split, a row per key, the
+    columns as the split files hold them); the leakage engine scans them as
+    :func:`split` scans the files it writes, so the verdict is the CLI's. Without them it
+    scans the keys as text records, and misses what is only in a record's other fields
+    (a preference record's answers under its ``prompt`` key): :func:`verify_split_files`
+    reads split files as ``curagate split`` reads its inputs.
     """
     options = options or CheckOptions()
     options.validate()
+    if len(keys_by_split) != len(ids_by_split):
+        raise ConfigError(
+            f"verify_splits: {len(keys_by_split)} key lists but {len(ids_by_split)} id lists; "
+            "give one of each per split (train, val, test)"
+        )
     keys = [k for part in keys_by_split for k in part]
     ids = [i for part in ids_by_split for i in part]
     split = [s for s, part in enumerate(keys_by_split) for _ in part]
-    overlap = Overlap(keys, fingerprints(pa.array(keys, pa.large_string())), options)
+    if len(ids) != len(keys):
+        raise ConfigError(
+            f"verify_splits: {len(keys)} keys but {len(ids)} ids; give one id per key"
+        )
+    if records_by_split is None:
+        table = pa.table({"text": pa.array(keys, pa.large_string())})
+    else:
+        if len(records_by_split) != len(keys_by_split) or any(
+            t.num_rows != len(k) for t, k in zip(records_by_split, keys_by_split, strict=False)
+        ):
+            raise ConfigError(
+                "verify_splits: records_by_split must hold a table per split with a row per "
+                f"key (got {[t.num_rows for t in records_by_split]} rows for "
+                f"{[len(k) for k in keys_by_split]} keys)"
+            )
+        table = pa.concat_tables(list(records_by_split), promote_options="permissive")
+    return _verification(keys, ids, split, table, options)
+
+
+def verify_split_files(
+    train: str | Path,
+    val: str | Path | None,
+    test: str | Path | None,
+    options: CheckOptions | None = None,
+    *,
+    format: str | None = None,
+    text_field: str | None = None,
+    preference_key: str = "prompt",
+) -> dict[str, Any]:
+    """Check split files made elsewhere (Parquet or JSON Lines, one per split, ``None``
+    for a split that has none) as ``curagate split`` checks the files it writes: the files
+    read as split reads its inputs (``format``, ``text_field``, ``preference_key``), the
+    same keys, the same check and the same leakage-engine scan of the records. Returns the
+    ``verification`` report; ``leaks_total`` 0 is the CLI's pass."""
+    options = options or CheckOptions()
+    options.validate()
+    given_paths = [(s, Path(p)) for s, p in enumerate((train, val, test)) if p is not None]
+    loaded = _load(
+        [p for _, p in given_paths],
+        format=format,
+        text_field=text_field,
+        preference_key=preference_key,
+        relabel=None,
+    )
+    split_of = {p.as_posix(): s for s, p in given_paths}
+    if len(split_of) != len(given_paths):
+        raise ConfigError("verify_split_files: one file is given for two splits")
+    split = [split_of[source] for source, _, _ in loaded.where]
+    return _verification(loaded.keys, loaded.ids, split, loaded.table, options)
+
+
+def _verification(
+    keys: Sequence[str],
+    ids: Sequence[str],
+    split: Sequence[int],
+    table: pa.Table,
+    options: CheckOptions,
+) -> dict[str, Any]:
+    """The check :func:`split` runs on its final assignment: copies, shared passages and
+    the leakage engine's scan of ``table`` (the records, a row per key)."""
     from curagate.split_pairs import leakage_hits
 
+    overlap = Overlap(keys, fingerprints(pa.array(keys, pa.large_string())), options)
+    report, _ = overlap.check(split, ids)
     hits = leakage_hits(
-        pa.table({"text": pa.array(keys, pa.large_string())}),
+        table,
         split,
         ngram=options.ngram,
         max_items=options.max_ngram_items,
         write=_write_parquet,
+        templates=options.templates,
     )
-    report, _ = overlap.check(split, ids, hits)
+    if hits:
+        report, _ = overlap.check(split, ids, hits)
     return report
 
 
@@ -1702,6 +1820,7 @@ def split(
     ngram: int = 13,
     max_rounds: int = DEFAULT_MAX_ROUNDS,
     fail_on_leak: bool = False,
+    strict: bool = False,
     verify: bool = True,
     relabel: tuple[Path, Path] | None = None,
     number_rows: Callable[[str, int, str], bool] | None = None,
@@ -1727,7 +1846,10 @@ def split(
     before assignment too), are reported in ``manifest["verification"]`` (the CLI warns
     or, with --fail-on-leak, exits 1). ``fail_on_leak`` is recorded there with the verdict
     (``fail_on_leak``, ``passed``): the output of a run that failed it is written, for
-    inspection, and `curagate verify` and `curagate train` refuse it.
+    inspection, and `curagate verify` and `curagate train` refuse it. ``strict`` (curate's
+    ``--strict``) is recorded likewise (``strict``: ``enabled``, ``passed``, no row or input
+    file quarantined): the CLI exits 1 on a quarantine, the output is written for
+    inspection, and `verify` and `train` refuse it.
 
     ``out`` is replaced as a whole, as curate's output (:mod:`curagate.io.outputs`):
     it is built in a temporary sibling folder, marked complete and renamed into
@@ -1838,7 +1960,11 @@ def split(
         from curagate.split_pairs import leakage_links
 
         contained = leakage_links(
-            loaded.table, ngram=ngram, max_items=max_ngram_items, write=_write_parquet
+            loaded.table,
+            ngram=ngram,
+            max_items=max_ngram_items,
+            write=_write_parquet,
+            templates=options.templates,
         )
         prejoined["leakage_links"] = len(contained)
         links.extend(contained)
@@ -1883,20 +2009,15 @@ def split(
                 ngram=ngram,
                 max_items=max_ngram_items,
                 write=_write_parquet,
+                templates=options.templates,
             )
             if hits:
                 verification, join = overlap.check(plan.split, loaded.ids, hits)
         if not join:
             break
         if rounds >= max_rounds:
-            shown = "; ".join(
-                f"{loaded.ids[a]} ({SPLIT_NAMES[plan.split[a]]}) ~ "
-                f"{loaded.ids[b]} ({SPLIT_NAMES[plan.split[b]]})"
-                for a, b in join[:5]
-            )
             raise CheckFailed(
-                f"{len(join)} near or exact copies still straddle splits after {rounds} "
-                f"round(s) of repair: {shown}; raise --max-rounds"
+                _out_of_rounds(join, overlap.join_kinds, rounds, plan, loaded, join_near)
             )
         # Join every straddling pair and assign again; units only grow, so
         # this ends (at worst with every linked component in one unit).
@@ -1939,6 +2060,10 @@ def split(
         "splits": None,  # _write_split fills these two
         "quarantined": None,
         "verification": verification,
+        # --strict and its verdict, in the manifest the run id hashes, as fail_on_leak's: the
+        # output of a run that failed --strict (exit 1, written for inspection) was a
+        # complete, verify-ok output that train accepted (found by review).
+        "strict": {"enabled": strict, "passed": not loaded.quarantined},
         "warnings": empty_split_warnings(plan.split, fractions, plan.n_units, plan.largest_unit),
     }
     # Everything is written into a temporary folder that replaces `out` last.

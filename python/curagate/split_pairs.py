@@ -311,6 +311,7 @@ def leakage_hits(
     ngram: int,
     max_items: int,
     write: Callable[[pa.Table, Path], None],
+    templates: Sequence[str] = (),
 ) -> list[ReferenceHit]:
     """What ``curagate leakage --reference val test --corpus train`` finds in these splits,
     and val and test in each other (``--reference val --corpus test``, and back):
@@ -318,12 +319,15 @@ def leakage_hits(
     engine itself (:func:`curagate.leakage.detect`, ``ngram`` and ``max_items`` as its
     ``--ngram`` and ``--max-ngram-items``), so that a short item quoted inside a train
     record (span, containment) and a prompt equal to a train record's (exact, whole
-    prompt) are found as ``leakage`` finds them. Sorted by (item row, record row)."""
+    prompt) are found as ``leakage`` finds them. ``templates``: the literal template
+    fragments (``--templates``), taken out of the rows before the scan (see
+    :func:`without_templates`). Sorted by (item row, record row)."""
     rows: list[list[int]] = [[], [], []]
     for r, s in enumerate(split):
         rows[s].append(r)
     parts = {name: rows[s] for s, name in enumerate(("train", "val", "test")) if rows[s]}
     hits = []
+    table = without_templates(table, templates)
     if rows[0] and (rows[1] or rows[2]):
         hits += _scan(table, parts, ["val", "test"], "train", ngram, max_items, write)
     if rows[1] and rows[2]:
@@ -341,15 +345,67 @@ def leakage_links(
     ngram: int,
     max_items: int,
     write: Callable[[pa.Table, Path], None],
+    templates: Sequence[str] = (),
 ) -> list[tuple[int, int]]:
     """Row pairs (item, record) where the leakage engine finds one row inside another,
     every row both reference and corpus: joined before assignment (``--shared-passages
-    join``), so that what :func:`leakage_hits` finds is not left for repair rounds."""
+    join``), so that what :func:`leakage_hits` finds is not left for repair rounds;
+    ``templates`` as there."""
     if table.num_rows < 2:
         return []
+    table = without_templates(table, templates)
     everything = {"rows": list(range(table.num_rows))}
     hits = _scan(table, everything, ["rows"], "rows", ngram, max_items, write)
     return [(h.item_row, h.record_row) for h in hits if h.item_row != h.record_row]
+
+
+def template_pattern(templates: Sequence[str]) -> str | None:
+    """A regular expression matching any of the literal template fragments, in any case
+    and with any whitespace between its words; ``None`` when no fragment holds a word."""
+    alternatives = []
+    for fragment in templates:
+        words = fragment.split()
+        if any(any(c.isalnum() for c in w) for w in words):
+            alternatives.append(r"\s+".join(re.escape(w) for w in words))
+    if not alternatives:
+        return None
+    # Longest first: a fragment inside another must not leave the other's tail behind.
+    alternatives.sort(key=len, reverse=True)
+    return "(?i)(?:" + "|".join(alternatives) + ")"
+
+
+def without_templates(table: pa.Table, templates: Sequence[str]) -> pa.Table:
+    """``table`` with every literal template fragment (``--templates``) taken out of each
+    string it holds (nested ones too: a chat's turns, a preference's answers), as the
+    scan by the leakage engine must not take a shared template for a leak: ``--templates``
+    made the template's n-grams boilerplate to split's shared-passage check only, and the
+    engine flagged two records that shared nothing but a template the user named (found by
+    review). The filled-in values stay, so a value copied under the template is found."""
+    pattern = template_pattern(templates)
+    if pattern is None:
+        return table
+    columns = [_stripped(column, pattern) for column in table.columns]
+    return pa.Table.from_arrays(columns, schema=table.schema)
+
+
+def _stripped(array: pa.Array | pa.ChunkedArray, pattern: str) -> pa.Array | pa.ChunkedArray:
+    """``array`` with ``pattern`` replaced by a space in every string leaf."""
+    if isinstance(array, pa.ChunkedArray):
+        return pa.chunked_array([_stripped(c, pattern) for c in array.chunks], type=array.type)
+    t = array.type
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return pc.replace_substring_regex(array, pattern=pattern, replacement=" ")
+    if pa.types.is_struct(t):
+        fields = [_stripped(array.field(i), pattern) for i in range(t.num_fields)]
+        return pa.StructArray.from_arrays(
+            fields, fields=list(t), mask=array.is_null() if array.null_count else None
+        )
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        cls = pa.LargeListArray if pa.types.is_large_list(t) else pa.ListArray
+        mask = array.is_null() if array.null_count else None
+        # .offsets are the slice's, into the whole .values
+        return cls.from_arrays(array.offsets, _stripped(array.values, pattern), type=t, mask=mask)
+    return array
 
 
 def _scan(

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
+from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from curagate.errors import ConfigError, InputError
@@ -175,6 +179,97 @@ def test_ngrams_of_a_given_template_are_not_evidence() -> None:
     assert plain["shared_passages"]["pairs"] == 1
     assert listed["shared_passages"]["pairs"] == 0
     assert listed["shared_passages"]["template_ngrams"] > 0
+    # The leakage engine's scan honours the templates too: it flagged the shared template
+    # (leaks_total 1) after the shared-passage check had left it out.
+    assert plain["leakage_scan"]["pairs"] == 1
+    assert listed["leakage_scan"]["pairs"] == 0
+    assert listed["leaks_total"] == 0
+
+
+TEMPLATE = (
+    "You are a careful assistant. Read the passage below and answer the question that "
+    "follows it in one short sentence, citing the passage where you can.\n\n{passage}\n\n"
+    "Question: {q}"
+)
+
+
+def filled(passage: str, question: str) -> str:
+    return TEMPLATE.replace("{passage}", passage).replace("{q}", question)
+
+
+def test_the_leakage_scan_leaves_templates_out_but_finds_a_value_copied_under_one() -> None:
+    train = [
+        filled("the river floods every spring after the snow melts in the hills", "when?"),
+        filled("copper wire conducts heat and electricity very well indeed", "what conducts"),
+        "an unrelated train record about baking sourdough bread at home on weekends",
+    ]
+    ids = [["a", "b", "c"], [], ["x"]]
+    # Written in another case and spacing than the template file: still the template.
+    other = filled("owls hunt at night using their sharp hearing and silent flight", "how")
+    options = CheckOptions(templates=tuple(template_fragments(TEMPLATE)))
+    plain = verify_splits([train, [], [other.upper()]], ids)
+    named = verify_splits([train, [], [other.upper().replace(" ", "  ")]], ids, options)
+    assert plain["leakage_scan"]["pairs"] == 2  # both templated train records
+    assert named["leakage_scan"]["pairs"] == 0 and named["leaks_total"] == 0
+    # A passage copied under the template is a leak all the same.
+    copied = filled("copper wire conducts heat and electricity very well indeed", "which metal?")
+    found = verify_splits([train, [], [copied]], ids, options)["leakage_scan"]
+    assert found["pairs"] == 1 and found["examples"][0]["in_id"] == "b"
+
+
+def test_verify_splits_scans_the_records_as_the_cli_does_when_given_them() -> None:
+    """A preference record's key is its prompt; the leakage engine reads its answers too
+    (`curagate split` scans the records): keys alone missed an answer copied into train."""
+    answer = (
+        "The mitochondria is the powerhouse of the cell, producing most of the chemical "
+        "energy needed to power the biochemical reactions of living organisms."
+    )
+    train = [
+        {"prompt": "Tell me something about biology", "chosen": answer, "rejected": "No."},
+        {"prompt": "What is the weather on Mars", "chosen": "Cold and dusty.", "rejected": "Hot."},
+    ]
+    test = [{"prompt": "Explain organelles to a child", "chosen": answer, "rejected": "Hm."}]
+    keys = [[r["prompt"] for r in train], [], [r["prompt"] for r in test]]
+    ids = [["a", "b"], [], ["x"]]
+    assert verify_splits(keys, ids)["leaks_total"] == 0  # the keys share nothing
+    records = [
+        pa.Table.from_pylist(train),
+        pa.Table.from_pylist(test[:0]),
+        pa.Table.from_pylist(test),
+    ]
+    report = verify_splits(keys, ids, records_by_split=records)
+    assert report["leaks_total"] == 1
+    assert report["leakage_scan"]["examples"][0]["id"] == "x"
+    assert report["leakage_scan"]["examples"][0]["in_id"] == "a"
+    with pytest.raises(ConfigError, match="a row per key"):
+        verify_splits(keys, ids, records_by_split=records[:2])
+
+
+def test_verify_split_files_gives_the_verdict_split_writes(tmp_path: Path) -> None:
+    from curagate.split import verify_split_files
+
+    answer = (
+        "The mitochondria is the powerhouse of the cell, producing most of the chemical "
+        "energy needed to power the biochemical reactions of living organisms."
+    )
+    train = tmp_path / "train.jsonl"
+    test = tmp_path / "test.parquet"
+    train.write_text(
+        json.dumps(
+            {"id": "a", "prompt": "Tell me about biology", "chosen": answer, "rejected": "No."}
+        )
+        + "\n"
+    )
+    pq.write_table(
+        pa.Table.from_pylist(
+            [{"id": "x", "prompt": "Organelles for a child?", "chosen": answer, "rejected": "Hm."}]
+        ),
+        test,
+    )
+    report = verify_split_files(train, None, test)
+    assert report["leaks_total"] == 1
+    hit = report["leakage_scan"]["examples"][0]
+    assert (hit["split"], hit["id"], hit["in_split"], hit["in_id"]) == ("test", "x", "train", "a")
 
 
 def test_verify_finds_a_near_copy_by_exact_jaccard() -> None:

@@ -113,6 +113,11 @@ def test_when_repair_runs_out_of_rounds_it_fails_listing_the_pairs(
     err = capsys.readouterr().err
     assert "still straddle splits after 1 round(s) of repair" in err
     assert ":" in err.split("repair: ", 1)[1]  # record ids (<template>:<row>) are listed
+    # Each pair by its kind, file and line, record id and split, and the fixes.
+    assert "near copy (Jaccard 0." in err
+    assert f"{SAMPLE}:" in err and "(id " in err and ", in train)" in err
+    assert "nothing was written" in err and "Raise --max-rounds (e.g. 2)" in err
+    assert "drop --no-join-near" in err
     assert not (out / "train.parquet").exists()
 
 
