@@ -56,7 +56,12 @@ def test_a_failed_fail_on_leak_split_is_recorded_and_refused(
     assert main(["verify", str(out)]) == 1
     err = capsys.readouterr().err
     assert "3 files match the split manifest, but its split " + FAILED in err
-    assert "1 val/test row(s) share a passage" in err and "--shared-passages join" in err
+    assert (
+        "1 val/test row(s) leak: 1 share a passage with an earlier split, 1 are found by the "
+        "`curagate leakage` scan"
+    ) in err
+    assert "e.g. test.parquet id 'r9' shares a passage with train.parquet id 'r0'" in err
+    assert "--shared-passages join" in err and "--templates FILE" in err
 
     for name, role in (("train", "train"), ("val", "validation")):
         with pytest.raises(

@@ -93,7 +93,7 @@ def short_items_quoted(n: int) -> list[dict[str, Any]]:
 
 
 def test_a_short_item_quoted_in_a_train_record_is_a_leak_as_leakage_finds_it(
-    tmp_path: Path,
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """F1: an item under 13 words has no 13-gram and a low Jaccard with the record quoting
     it: split said leaks_total 0 and --fail-on-leak passed, `leakage` found 17."""
@@ -110,6 +110,18 @@ def test_a_short_item_quoted_in_a_train_record_is_a_leak_as_leakage_finds_it(
     assert quoted == leakage_items(out, tmp_path)
     in_splits = {e["in_split"] for e in v["leakage_scan"]["examples"]}
     assert in_splits == {"train", "val", "test"}
+    # verify says what was found, by which check, and where (it said "share a passage").
+    capsys.readouterr()
+    assert main(["verify", str(out)]) == 1
+    err = capsys.readouterr().err
+    first = v["leakage_scan"]["examples"][0]
+    assert f"{v['leaks_total']} val/test row(s) are found by the `curagate leakage` scan" in err
+    assert "share a passage" not in err
+    assert (
+        f"e.g. {first['split']}.parquet id {first['id']!r} found inside "
+        f"{first['in_split']}.parquet id {first['in_id']!r} (by {first['method']}"
+    ) in err
+    assert "verification.leakage_scan.examples in split_manifest.json" in err
     # Joined before assignment: leakage-free by construction, in one round.
     joined = tmp_path / "sj"
     argv = ["split", str(data), "--out", str(joined), "--shared-passages", "join"]

@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 
 from curagate.cli import main
+from curagate.errors import CheckFailed
+from curagate.train.data import read_records
 
 
 def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
@@ -59,9 +61,26 @@ def test_a_damaged_shard_is_named_not_counted_as_a_row_and_strict_fails(
     assert main(["split", str(bad), str(good), "--out", str(strict), "--strict"]) == 1
     assert "--strict: 1 input file(s) could not be read" in capsys.readouterr().err
     assert (strict / "quarantine.jsonl").is_file()
-    # curate --split says the same of the same inputs.
+    # Recorded as failed, as a failed --fail-on-leak is: verify and train refuse it (it was a
+    # complete, verify-ok output that train accepted).
+    assert manifest(strict)["strict"] == {"enabled": True, "passed": False}
+    assert manifest(out)["strict"] == {"enabled": False, "passed": False}
+    assert main(["verify", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["verify", str(strict)]) == 1
+    err = capsys.readouterr().err
+    assert "its split run failed --strict" in err and "1 row(s) or input file(s)" in err
+    assert "fix or remove the quarantined rows" in err
+    with pytest.raises(CheckFailed, match=r"failed --strict.*Fix or remove the quarantined"):
+        read_records([str(strict / "train.parquet")], None)
+    # curate --split says the same of the same inputs, and its output is refused likewise.
     cur = tmp_path / "cur"
     assert main(["curate", str(bad), str(good), "--out", str(cur), "--split", "--strict"]) == 1
+    capsys.readouterr()
+    assert main(["verify", str(cur)]) == 1
+    assert "its curate run failed --strict" in capsys.readouterr().err
+    with pytest.raises(CheckFailed, match="curate run failed --strict"):
+        read_records([str(cur / "splits" / "train.parquet")], None)
 
 
 def test_no_usable_record_says_why(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

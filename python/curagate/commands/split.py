@@ -169,7 +169,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         default=None,
         help="exit 1 if any row was quarantined or an input file could not be read, as "
-        "curate's --strict (config strict); the output is still written",
+        "curate's --strict (config strict); the output is still written, recorded as failed",
     )
     parser.add_argument(
         "--fail-on-leak",
@@ -241,6 +241,7 @@ def run(args: argparse.Namespace) -> int:
             ngram=pick(args.ngram, sc.ngram),
             max_rounds=pick(args.max_rounds, sc.max_rounds),
             fail_on_leak=pick(args.fail_on_leak, sc.fail_on_leak),
+            strict=bool(args.strict or cfg.strict),
             batch_rows=cfg.batch_rows,
         )
     counts = ", ".join(f"{name} {rows}" for name, rows in result.counts.items())
@@ -301,7 +302,9 @@ def run(args: argparse.Namespace) -> int:
         flag = "--strict" if args.strict else f"strict (in {args.config})"
         raise CheckFailed(
             f"{flag}: {_quarantine_count(quarantined, len(unreadable))} (see "
-            f"{result.out_dir / 'quarantine.jsonl'}); fix or remove them, or drop {flag}"
+            f"{result.out_dir / 'quarantine.jsonl'}); fix or remove them, or drop {flag}; the "
+            "splits are written for inspection and recorded as failing it (strict.passed: "
+            "false): `curagate verify` and `curagate train` refuse them"
         )
     return 0
 

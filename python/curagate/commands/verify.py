@@ -15,7 +15,8 @@ checked against manifest.json / split_manifest.json: every listed file's sha256,
 file added, and the marker's run id against the manifest. That catches edits made
 after the run, not a forger who rewrites the manifest and marker too. A split (or a
 curate output's splits/) whose run failed --fail-on-leak (split.fail_on_leak) is
-written for inspection and recorded as failed in split_manifest.json: exit 1, saying so.
+written for inspection and recorded as failed in split_manifest.json: exit 1, saying so;
+so is one whose run failed --strict (a row or input file quarantined, split's or curate's).
 
 examples:
   curagate verify exports/support-bot
@@ -98,10 +99,21 @@ def run(args: argparse.Namespace) -> int:
             )
         if output.failed_check is not None:
             # Intact, and failed: a CI step that only ran `verify` took it for a good split.
+            if output.failed_kind == "strict":
+                fix = (
+                    "fix or remove the quarantined rows (or input files) and "
+                    f"{_AGAIN[output.command]}"
+                )
+            else:
+                fix = (
+                    f"keep those rows together ({_JOIN[output.command]}) or name the prompt "
+                    f"templates ({_TEMPLATES[output.command]}), and {_AGAIN[output.command]}; "
+                    "`curagate leakage --reference val.parquet test.parquet --corpus "
+                    "train.parquet` of the split lists what its engine finds"
+                )
             raise CheckFailed(
                 f"{args.bundle}: {output.checked} files match the {output.command} manifest, "
-                f"but {output.failed_check}; keep those rows together ({_JOIN[output.command]}"
-                f") or name the prompt templates, and {_AGAIN[output.command]}"
+                f"but {output.failed_check}; {fix}"
             )
         print(
             f"{args.bundle}: ok, {output.checked} files match the {output.command} manifest; "
@@ -113,6 +125,7 @@ def run(args: argparse.Namespace) -> int:
 
 # How each command is told to keep rows that share a passage in one split.
 _JOIN = {"split": "--shared-passages join", "curate": "split.shared_passages: join"}
+_TEMPLATES = {"split": "--templates FILE", "curate": "split.templates"}
 _AGAIN = {
     "split": "split again (`curagate split`, or `curagate curate --split`)",
     "curate": "run `curagate curate` again",

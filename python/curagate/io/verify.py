@@ -38,8 +38,11 @@ class OutputCheck:
     checked: int = 0
     problems: list[str] = field(default_factory=list)
     # Why the output, intact, is not one to train on: the split check its run was told to
-    # pass (--fail-on-leak, split.fail_on_leak) failed; it was written for inspection.
+    # pass (--fail-on-leak, split.fail_on_leak) failed, or its run failed --strict (a row or
+    # an input file quarantined); it was written for inspection.
     failed_check: str | None = None
+    # Which: "leak" or "strict" (the fix differs)
+    failed_kind: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -161,38 +164,145 @@ def check_output_folder(folder: Path) -> OutputCheck | None:
         # the run got wrong (or a manifest and stats rewritten with the marker) passed.
         result.problems += _count_problems(folder, command, manifest, raw.get("stats.json"))
     if not result.problems:
-        result.failed_check = _failed_check(folder, command, manifest)
+        failed = _failed_check(folder, command, manifest, raw.get("stats.json"))
+        if failed is not None:
+            result.failed_check, result.failed_kind = failed
     return result
 
 
 def failed_leak_check(manifest: Any, name: str = "split_manifest.json") -> str | None:
     """Why a split manifest's output failed the leak check its run was told to pass
-    (``verification.fail_on_leak`` and not ``passed``); None when it passed or was not
-    told to (a manifest from before these fields were recorded: None)."""
+    (``verification.fail_on_leak`` and not ``passed``): what was found, by which check, and
+    the first pair (split file, record id); None when it passed or was not told to (a
+    manifest from before these fields were recorded: None)."""
     verification = manifest.get("verification") if isinstance(manifest, dict) else None
     if not isinstance(verification, dict) or verification.get("fail_on_leak") is not True:
         return None
     if verification.get("passed") is not False:
         return None
     leaks = verification.get("leaks_total")
+    found = []
+    example = None
+    # The sections' words: the leakage engine's finds said "share a passage" (found by review)
+    for section, what in (
+        ("near_copies", "are near copies of a row of another split"),
+        ("exact_copies", "are exact copies of a row of another split"),
+        ("shared_passages", "share a passage with an earlier split"),
+        (
+            "leakage_scan",
+            "are found by the `curagate leakage` scan inside a train row (or inside the other "
+            "of val and test)",
+        ),
+    ):
+        part = verification.get(section)
+        if not isinstance(part, dict) or not part.get("rows"):
+            continue
+        found.append((part["rows"], what, section))
+        examples = part.get("examples")
+        if example is None and isinstance(examples, list) and examples:
+            example = (section, examples[0])
+    if len(found) == 1:
+        what = f"{leaks} val/test row(s) {found[0][1]}"
+    elif found:
+        what = f"{leaks} val/test row(s) leak: " + ", ".join(f"{n} {w}" for n, w, _ in found)
+    else:
+        what = f"{leaks} val/test row(s) leak"
+    shown = f"; e.g. {_example(*example)}" if example is not None else ""
+    where = ", ".join(f"verification.{section}.examples" for *_, section in found)
     return (
         "its split failed the leak check its run was told to pass (--fail-on-leak, or "
-        f"split.fail_on_leak in a config): {leaks} val/test row(s) share a passage with an "
-        f"earlier split (verification in {name}); it was written for inspection only"
+        f"split.fail_on_leak in a config): {what}{shown} (every pair: "
+        f"{where or 'verification'} in {name}); it was written for inspection only"
     )
 
 
-def _failed_check(folder: Path, command: str, manifest: Any) -> str | None:
-    """:func:`failed_leak_check` of a split output's manifest, or of the split a curate
-    output holds in ``splits/`` (a file its manifest lists, so checked above)."""
-    if command == "split":
-        return failed_leak_check(manifest)
-    try:
-        raw = read_regular(folder / "splits" / "split_manifest.json", MAX_MANIFEST_BYTES)
-        inner = loads_strict(raw)
-    except (OSError, ValueError, RecursionError):  # no splits/: curated without --split
+def _example(section: str, e: Any) -> str:
+    """A manifest example pair in words: the split file and record id of each row."""
+    if not isinstance(e, dict):
+        return "see the manifest"
+    row = f"{e.get('split')}.parquet id {e.get('id')!r}"
+    other = f"{e.get('in_split')}.parquet id {e.get('in_id')!r}"
+    if section == "leakage_scan":
+        similarity = e.get("similarity")
+        share = f", {similarity:.0%} of it" if isinstance(similarity, int | float) else ""
+        span = e.get("span")
+        quote = ""
+        if isinstance(span, str) and span:
+            quote = f": {span[:80]!r}" + ("..." if len(span) > 80 else "")
+        return f"{row} found inside {other} (by {e.get('method')}{share}){quote}"
+    if section == "shared_passages":
+        spans = e.get("spans")
+        quote = ""
+        if isinstance(spans, list) and spans and isinstance(spans[0], dict):
+            quote = f": {str(spans[0].get('text'))[:80]!r}"
+        return f"{row} shares a passage with {other}{quote}"
+    return f"{row} is a copy of {other}"
+
+
+def failed_strict_check(manifest: Any, name: str = "split_manifest.json") -> str | None:
+    """Why a split manifest's output failed the ``--strict`` its run was told to pass (a
+    row or an input file quarantined); None when it passed, was not told to, or the
+    manifest is from before ``strict`` was recorded."""
+    strict = manifest.get("strict") if isinstance(manifest, dict) else None
+    if not isinstance(strict, dict) or strict.get("enabled") is not True:
         return None
-    return failed_leak_check(inner, "splits/split_manifest.json")
+    if strict.get("passed") is not False:
+        return None
+    quarantined = manifest.get("quarantined")
+    rows = quarantined.get("rows") if isinstance(quarantined, dict) else None
+    file = quarantined.get("file") if isinstance(quarantined, dict) else None
+    return (
+        f"its split run failed --strict (or strict in a config): {rows} row(s) or input "
+        f"file(s) quarantined (see {file or 'quarantine.jsonl'} for file, line and reason; "
+        f"strict in {name}); it was written for inspection only"
+    )
+
+
+def _curate_strict(stats_raw: bytes | None) -> str | None:
+    """Why a curate output failed the ``--strict`` its run was told to pass (stats.json:
+    ``config.strict`` and rows quarantined), as :func:`failed_strict_check` for a split."""
+    try:
+        stats = loads_strict(stats_raw) if stats_raw is not None else None
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(stats, dict):
+        return None
+    config, totals = stats.get("config"), stats.get("totals")
+    if not isinstance(config, dict) or config.get("strict") is not True:
+        return None
+    quarantined = totals.get("quarantined") if isinstance(totals, dict) else None
+    if not isinstance(quarantined, int) or quarantined <= 0:
+        return None
+    return (
+        f"its curate run failed --strict (or strict in its config): {quarantined} row(s) "
+        "quarantined (see quarantine.jsonl for file, line and reason; config.strict and "
+        "totals.quarantined in stats.json); it was written for inspection only"
+    )
+
+
+def _failed_check(
+    folder: Path, command: str, manifest: Any, stats_raw: bytes | None = None
+) -> tuple[str, str] | None:
+    """(why, "strict" or "leak"): :func:`failed_strict_check` and :func:`failed_leak_check`
+    of a split output's manifest, or of the split a curate output holds in ``splits/`` (a
+    file its manifest lists, so checked above), and a curate run's own ``--strict``."""
+    if command == "split":
+        inner, name = manifest, "split_manifest.json"
+    else:
+        why = _curate_strict(stats_raw)
+        if why is not None:
+            return why, "strict"
+        try:
+            raw = read_regular(folder / "splits" / "split_manifest.json", MAX_MANIFEST_BYTES)
+            inner = loads_strict(raw)
+        except (OSError, ValueError, RecursionError):  # no splits/: curated without --split
+            return None
+        name = "splits/split_manifest.json"
+    why = failed_strict_check(inner, name)
+    if why is not None:
+        return why, "strict"
+    why = failed_leak_check(inner, name)
+    return (why, "leak") if why is not None else None
 
 
 def _rows_of(path: Path) -> int:

@@ -130,7 +130,8 @@ def check_curagate_outputs(
     and the splits that are not ``role``'s (``data.train`` reads ``train.parquet``,
     ``data.validation`` ``val.parquet``): a run given ``splits/`` trained on its test split.
     And refuse a split whose run failed the leak check it was told to pass (--fail-on-leak:
-    written for inspection) unless ``allow_leakage``; returns the reasons then accepted."""
+    written for inspection), or an output whose run failed --strict, unless
+    ``allow_leakage``; returns the reasons then accepted."""
     from curagate.io.outputs import read_marker
     from curagate.io.verify import check_output_folder, enclosing_outputs
 
@@ -180,9 +181,14 @@ def check_curagate_outputs(
         if check is not None and check.failed_check is not None:
             why = f"{folder}: {check.failed_check}"
             if not allow_leakage:
+                again = (
+                    f"Fix or remove the quarantined rows and run `curagate {check.command}` again"
+                    if check.failed_kind == "strict"
+                    else "Split again so that it passes"
+                )
                 raise CheckFailed(
-                    f"data.{role}: {why}; refusing to train on it. Split again so that it "
-                    "passes, or pass --allow-leakage to train anyway (recorded in run.json)"
+                    f"data.{role}: {why}; refusing to train on it. {again}, or pass "
+                    "--allow-leakage to train anyway (recorded in run.json)"
                 )
             if why not in accepted:
                 accepted.append(why)
