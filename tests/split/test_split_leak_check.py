@@ -249,3 +249,42 @@ def test_a_marked_up_copy_in_test_of_a_train_record_is_a_leak(tmp_path: Path) ->
     main(["leakage", "--reference", val, test, "--corpus", train, "--out", str(report)])
     leaks = json.loads((report / "leakage.json").read_text())["leaks"]
     assert apart <= {leak["reference"]["id"] for leak in leaks}
+
+
+PROMPT_TEMPLATE = (
+    "Read the passage below carefully and answer the question that follows it in one short "
+    "sentence, quoting the passage where you can.\n\n{{passage}}\n\nQuestion: {{question}}"
+)
+
+
+@pytest.mark.slow
+def test_templates_reach_the_leakage_scan_of_the_written_splits(tmp_path: Path) -> None:
+    """--templates made a template's n-grams boilerplate to the shared-passage check only:
+    the leakage engine's scan of the splits flagged records sharing nothing but the
+    template the user named (leaks_total > 0, --fail-on-leak exit 1)."""
+    rng = random.Random(5)
+    vocab = [f"w{i}" for i in range(5000)]
+    rows: list[dict[str, Any]] = [
+        {
+            "id": f"t{i}",
+            "text": PROMPT_TEMPLATE.replace("{{passage}}", words(rng, 20, vocab)).replace(
+                "{{question}}", words(rng, 6, vocab)
+            ),
+        }
+        for i in range(8)
+    ]
+    rows += [{"id": f"f{i}", "text": words(rng, 40, vocab)} for i in range(60)]
+    data = write_jsonl(tmp_path / "d.jsonl", rows)
+    template = tmp_path / "template.txt"
+    template.write_text(PROMPT_TEMPLATE, encoding="utf-8")
+    plain = tmp_path / "plain"
+    # --shared-passages ignore: only the engine's scan can flag the template.
+    argv = ["split", str(data), "--ratios", "60/20/20", "--shared-passages", "ignore"]
+    assert main([*argv, "--out", str(plain)]) == 0
+    assert verification(plain)["leakage_scan"]["rows"] > 0
+    named = tmp_path / "named"
+    argv += ["--out", str(named), "--templates", str(template), "--fail-on-leak"]
+    assert main(argv) == 0
+    assert where(named) == where(plain)  # the same split, now with no leak
+    assert verification(named)["leakage_scan"]["pairs"] == 0
+    assert verification(named)["leaks_total"] == 0
