@@ -359,19 +359,29 @@ def leakage_links(
     return [(h.item_row, h.record_row) for h in hits if h.item_row != h.record_row]
 
 
-def template_pattern(templates: Sequence[str]) -> str | None:
-    """A regular expression matching any of the literal template fragments, in any case
-    and with any whitespace between its words; ``None`` when no fragment holds a word."""
+# RE2 refuses a pattern over its memory bound ("pattern too large": 600 KB of templates).
+_PATTERN_CHARS = 20_000
+
+
+def template_patterns(templates: Sequence[str]) -> list[str]:
+    """Regular expressions that together match every literal template fragment that holds a
+    word, in any case and with any whitespace between its words, each under RE2's bound."""
     alternatives = []
     for fragment in templates:
         words = fragment.split()
         if any(any(c.isalnum() for c in w) for w in words):
             alternatives.append(r"\s+".join(re.escape(w) for w in words))
-    if not alternatives:
-        return None
     # Longest first: a fragment inside another must not leave the other's tail behind.
     alternatives.sort(key=len, reverse=True)
-    return "(?i)(?:" + "|".join(alternatives) + ")"
+    groups: list[list[str]] = []
+    size = 0
+    for alt in dict.fromkeys(alternatives):
+        if not groups or size + len(alt) > _PATTERN_CHARS:
+            groups.append([])
+            size = 0
+        groups[-1].append(alt)
+        size += len(alt) + 1
+    return ["(?i)(?:" + "|".join(group) + ")" for group in groups]
 
 
 def without_templates(table: pa.Table, templates: Sequence[str]) -> pa.Table:
@@ -381,10 +391,12 @@ def without_templates(table: pa.Table, templates: Sequence[str]) -> pa.Table:
     made the template's n-grams boilerplate to split's shared-passage check only, and the
     engine flagged two records that shared nothing but a template the user named (found by
     review). The filled-in values stay, so a value copied under the template is found."""
-    pattern = template_pattern(templates)
-    if pattern is None:
+    patterns = template_patterns(templates)
+    if not patterns:
         return table
-    columns = [_stripped(column, pattern) for column in table.columns]
+    columns = list(table.columns)
+    for pattern in patterns:
+        columns = [_stripped(column, pattern) for column in columns]
     return pa.Table.from_arrays(columns, schema=table.schema)
 
 
