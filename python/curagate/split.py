@@ -1426,24 +1426,31 @@ def verify_split_files(
     text_field: str | None = None,
     preference_key: str = "prompt",
 ) -> dict[str, Any]:
-    """Check split files made elsewhere (Parquet or JSON Lines, one per split, ``None``
-    for a split that has none) as ``curagate split`` checks the files it writes: the files
+    """Check split files made elsewhere (Parquet or JSON Lines: a file, folder or glob per
+    split, ``None`` for a split that has none) as ``curagate split`` checks the files it writes: the files
     read as split reads its inputs (``format``, ``text_field``, ``preference_key``), the
     same keys, the same check and the same leakage-engine scan of the records. Returns the
     ``verification`` report; ``leaks_total`` 0 is the CLI's pass."""
+    from curagate.io import expand_inputs
+
     options = options or CheckOptions()
     options.validate()
-    given_paths = [(s, Path(p)) for s, p in enumerate((train, val, test)) if p is not None]
+    split_of: dict[str, int] = {}
+    files: list[Path] = []
+    for s, given_path in enumerate((train, val, test)):
+        if given_path is None:
+            continue
+        for path in expand_inputs([given_path]):  # a folder of parts, a glob
+            if path.as_posix() in split_of:
+                raise ConfigError(
+                    f"verify_split_files: {path.as_posix()} is given for both "
+                    f"{SPLIT_NAMES[split_of[path.as_posix()]]} and {SPLIT_NAMES[s]}"
+                )
+            split_of[path.as_posix()] = s
+            files.append(path)
     loaded = _load(
-        [p for _, p in given_paths],
-        format=format,
-        text_field=text_field,
-        preference_key=preference_key,
-        relabel=None,
+        files, format=format, text_field=text_field, preference_key=preference_key, relabel=None
     )
-    split_of = {p.as_posix(): s for s, p in given_paths}
-    if len(split_of) != len(given_paths):
-        raise ConfigError("verify_split_files: one file is given for two splits")
     split = [split_of[source] for source, _, _ in loaded.where]
     return _verification(loaded.keys, loaded.ids, split, loaded.table, options)
 

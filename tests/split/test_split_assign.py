@@ -270,6 +270,8 @@ def test_verify_split_files_gives_the_verdict_split_writes(tmp_path: Path) -> No
     assert report["leaks_total"] == 1
     hit = report["leakage_scan"]["examples"][0]
     assert (hit["split"], hit["id"], hit["in_split"], hit["in_id"]) == ("test", "x", "train", "a")
+    with pytest.raises(ConfigError, match="is given for both train and test"):
+        verify_split_files(train, None, train)
 
 
 def test_verify_finds_a_near_copy_by_exact_jaccard() -> None:
