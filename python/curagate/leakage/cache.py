@@ -133,7 +133,17 @@ def load(path: Path) -> LeakageIndex | None:
         state = _NoGlobals(io.BytesIO(body)).load()
         index = LeakageIndex.__new__(LeakageIndex)
         index.__setstate__(state)
-    except (pickle.UnpicklingError, InputError, EOFError, TypeError, ValueError, KeyError):
+    except (
+        pickle.UnpicklingError,
+        InputError,
+        EOFError,
+        TypeError,
+        ValueError,
+        KeyError,
+        IndexError,
+        AttributeError,
+        RecursionError,
+    ):
         return None
     return index
 
