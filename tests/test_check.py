@@ -1017,9 +1017,19 @@ INVISIBLE_NOT_CF = [
     "\x7f",
     "\x9f",
     "\u3164\x00 \ufe0f\u200b",
+    # Found by re-attack: the musical null notehead (So, not default-ignorable, drawn as
+    # nothing) and noncharacters (Cn: no text) passed as content.
+    "\U0001d159",
+    "\ufdd0",
+    "\ufdef",
+    "\ufffe",
+    "\uffff",
+    "\U0001fffe",
+    "\U0010ffff",
+    "\U0001d159 \ufdd0\u3164",
 ]
 # Real text among such characters is content.
-WITH_FILLERS = "\u3164 real words \ufe0f\x00"
+WITH_FILLERS = "\u3164 real words \ufe0f\x00\U0001d159\ufdd0"
 
 
 def blank_record(shape: str, blank: str) -> tuple[dict[str, Any], str]:

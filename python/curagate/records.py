@@ -301,9 +301,12 @@ def _empty(field_name: str) -> str:
 # ZWNJ/ZWJ U+200C/U+200D, the word joiner U+2060, the BOM U+FEFF, the soft hyphen U+00AD,
 # bidi controls, tags, ...), another default-ignorable code point
 # (:data:`IGNORABLE_MARKS`: the Hangul fillers, the variation selectors, the combining
-# grapheme joiner), a control character (category Cc: NUL, BEL, DEL, the C1 controls) or
-# the blank braille pattern U+2800. (Found by attack: a completion of three Hangul
-# fillers, variation selectors or NULs passed FMT005 and was kept by ``curate``.) The
+# grapheme joiner), a control character (category Cc: NUL, BEL, DEL, the C1 controls), a
+# symbol drawn as an empty cell (the blank braille pattern U+2800, the musical null notehead
+# U+1D159: category So, not default-ignorable, but fonts draw nothing) or a noncharacter
+# (:data:`NONCHARACTERS`: no text, never to be interchanged; category Cn). (Found by attack:
+# a completion of three Hangul fillers, variation selectors or NULs passed FMT005 and was
+# kept by ``curate``; one of U+1D159 or of noncharacters, by re-attack.) The
 # format table is Cf of Unicode 14 (Python 3.11's ``unicodedata``), spelled out so that
 # every Python agrees with the native reader (``py_space`` in
 # rust/curagate-core/src/jsonl.rs holds the same definition).
@@ -347,16 +350,22 @@ IGNORABLE_MARKS: tuple[tuple[int, int], ...] = (
     (0xFFF0, 0xFFF8),
     (0xE0000, 0xE0FFF),
 )
-# The control characters (category Cc) and the blank braille pattern (category So, drawn
-# as an empty cell).
-_CONTROLS_AND_BRAILLE_BLANK = ((0x00, 0x1F), (0x7F, 0x9F), (0x2800, 0x2800))
+# The control characters (category Cc), and the blank braille pattern and the musical null
+# notehead (category So, drawn as an empty cell).
+_CONTROLS_AND_EMPTY_CELLS = ((0x00, 0x1F), (0x7F, 0x9F), (0x2800, 0x2800), (0x1D159, 0x1D159))
+# The 66 noncharacters: U+FDD0..U+FDEF, and the last two code points of every plane.
+NONCHARACTERS: tuple[tuple[int, int], ...] = (
+    (0xFDD0, 0xFDEF),
+    *((p << 16 | 0xFFFE, p << 16 | 0xFFFF) for p in range(17)),
+)
 _SPACE_CHARS = frozenset(chr(c) for c in range(0x3001) if chr(c).isspace())
 BLANK_RANGES: tuple[tuple[int, int], ...] = tuple(
     sorted(
         {(ord(c), ord(c)) for c in _SPACE_CHARS}
         | set(FORMAT_RANGES)
         | set(IGNORABLE_MARKS)
-        | set(_CONTROLS_AND_BRAILLE_BLANK)
+        | set(_CONTROLS_AND_EMPTY_CELLS)
+        | set(NONCHARACTERS)
     )
 )
 BLANK_CHARS = frozenset(chr(c) for lo, hi in BLANK_RANGES for c in range(lo, hi + 1))
@@ -370,8 +379,8 @@ _BLANK_PATTERN = f"^[{BLANK_CLASS}]*$"
 
 def is_blank(text: str) -> bool:
     """Empty, or only characters a reader does not see (:data:`BLANK_CHARS`: whitespace,
-    format and other default-ignorable characters, controls, U+2800): nothing normalization
-    keeps (docs/formats.md)."""
+    format and other default-ignorable characters, controls, U+2800, U+1D159,
+    noncharacters): nothing normalization keeps (docs/formats.md)."""
     if not text.strip():
         return True
     return all(c in BLANK_CHARS for c in text)

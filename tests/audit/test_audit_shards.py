@@ -158,6 +158,7 @@ def test_python_whitespace_list_is_complete() -> None:
     every = "".join(chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace())
     assert sorted(PY_WHITESPACE) == sorted(every)
     invisible = ["\u200b", "\x00", "\x07", "\u3164", "\ufe0f", "\U000e0100", "\u034f", "\u2800"]
+    invisible += ["\U0001d159", "\ufdd0", "\ufffe", "\U0010ffff"]
     texts = [*every, "", every, "a", f"{every}.{every}", *invisible, "\u3164a", "\x00 b"]
     blank = (~pl.Series(texts).str.contains(VISIBLE)).to_list()
     assert blank == [is_blank(t) for t in texts]

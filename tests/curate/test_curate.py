@@ -609,7 +609,7 @@ def test_blank_is_one_definition_for_python_arrow_and_the_native_reader(
     assert FORMAT_CHARS | set(spaces) < BLANK_CHARS
     invisible = sorted(BLANK_CHARS)
     visible = ["a", "-", "\u00e9", "\U0001f389", "\u2801", "\ufffc", "\u2060a", "\u00ad\u00e9"]
-    visible += ["\u3164\u3131", "\x00a", "\ufe0f\u2764"]
+    visible += ["\u3164\u3131", "\x00a", "\ufe0f\u2764", "\U0001d158", "\ufdcf", "\ufffd"]
     texts = invisible + visible
     mask = blank_mask(pa.array(texts)).to_pylist()
     assert mask == [is_blank(t) for t in texts] == [True] * len(invisible) + [False] * len(visible)
@@ -617,7 +617,13 @@ def test_blank_is_one_definition_for_python_arrow_and_the_native_reader(
     # blank characters, in chat lists and in plain strings.
     rows = [
         {"chosen": f"{t} x", "rejected": f"{t} y"}
-        for t in ("\u2060\ufeff", "\u00ad\u200d", "\u3164\ufe0f\x07", "\u00e9")
+        for t in (
+            "\u2060\ufeff",
+            "\u00ad\u200d",
+            "\u3164\ufe0f\x07",
+            "\U0001d159\ufdd0\U0010ffff",
+            "\u00e9",
+        )
     ] + [
         {
             "chosen": [
@@ -636,11 +642,11 @@ def test_blank_is_one_definition_for_python_arrow_and_the_native_reader(
         json.loads(line)["reason"]
         for line in (tmp_path / "out" / "quarantine.jsonl").read_text().splitlines()
     ]
-    assert result.kept == 1 and result.quarantined == 4, reasons
+    assert result.kept == 1 and result.quarantined == 5, reasons
     # Strings only: the native reader finds the blank implicit prompts itself.
-    path = write_jsonl("s.jsonl", rows[:4])
+    path = write_jsonl("s.jsonl", rows[:5])
     result = curate([path], tmp_path / "out_s")
-    assert result.kept == 1 and result.quarantined == 3
+    assert result.kept == 1 and result.quarantined == 4
 
 
 @pytest.mark.parametrize(

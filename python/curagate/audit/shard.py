@@ -56,7 +56,8 @@ PY_WHITESPACE = (
     "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
 )
 # A text is blank iff it holds no character outside the blank ones (records.is_blank:
-# whitespace, format and default-ignorable characters, controls, U+2800): a regex search
+# whitespace, format and default-ignorable characters, controls, U+2800, U+1D159,
+# noncharacters): a regex search
 # that stops at the first visible character, instead of stripping (copying) every text.
 VISIBLE = f"[^{BLANK_CLASS}]"
 _NESTED_KEYS = ("messages", "prompt", "completion", "chosen", "rejected")

@@ -1260,12 +1260,26 @@ fn concat_strings(table: &FlatTable, c: usize) -> JoinedColumn {
 /// (`records.FORMAT_RANGES`: Unicode 14's category Cf, e.g. U+200B, U+200C,
 /// U+200D, U+2060, U+FEFF, U+00AD), another default-ignorable code point
 /// (`joiners::IGNORABLE_MARKS`: the Hangul fillers, the variation selectors,
-/// U+034F) or the blank braille pattern U+2800: nothing a reader sees, and
-/// nothing normalization keeps.
+/// U+034F), a blank drawn as an empty cell (the braille pattern U+2800, the
+/// musical null notehead U+1D159) or a noncharacter (U+FDD0..U+FDEF and the
+/// last two code points of every plane, U+xFFFE/U+xFFFF: no text, never to
+/// be interchanged): nothing a reader sees, and nothing normalization keeps.
 fn py_space(c: char) -> bool {
     c.is_whitespace()
         || c.is_control()
-        || (!c.is_ascii() && (is_format(c) || ignorable(c) || c == '\u{2800}'))
+        || (!c.is_ascii()
+            && (is_format(c)
+                || ignorable(c)
+                || c == '\u{2800}'
+                || c == '\u{1D159}'
+                || is_noncharacter(c)))
+}
+
+/// A noncharacter: U+FDD0..U+FDEF, and U+xFFFE and U+xFFFF of every plane
+/// (`records.NONCHARACTERS`).
+fn is_noncharacter(c: char) -> bool {
+    let u = c as u32;
+    (0xFDD0..=0xFDEF).contains(&u) || u & 0xFFFE == 0xFFFE
 }
 
 /// Unicode 14's general category Cf, the same ranges as `records.FORMAT_RANGES`.
@@ -1979,10 +1993,29 @@ mod tests {
             '\u{FE0F}',
             '\u{FFA0}',
             '\u{E0100}',
+            '\u{1D159}',
+            '\u{FDD0}',
+            '\u{FDEF}',
+            '\u{FFFE}',
+            '\u{FFFF}',
+            '\u{1FFFE}',
+            '\u{10FFFF}',
         ] {
             assert!(py_space(c), "U+{:04X}", c as u32);
         }
-        for c in ['a', '-', '\u{E9}', '\u{1F389}', '\u{2801}', '\u{FFFC}'] {
+        for c in [
+            'a',
+            '-',
+            '\u{E9}',
+            '\u{1F389}',
+            '\u{2801}',
+            '\u{FFFC}',
+            '\u{FDCF}',
+            '\u{FDF0}',
+            '\u{FFFD}',
+            '\u{1D158}',
+            '\u{1FFFD}',
+        ] {
             assert!(!py_space(c), "U+{:04X}", c as u32);
         }
     }

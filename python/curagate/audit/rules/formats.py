@@ -74,8 +74,9 @@ RULES = (
         Severity.ERROR,
         "A text, prompt, completion or chat message is empty or blank: only whitespace, "
         "invisible characters (U+200B and the other format characters, the Hangul fillers "
-        "U+3164 and U+FFA0, variation selectors, U+034F, the blank braille pattern U+2800) or "
-        "controls (NUL, BEL).",
+        "U+3164 and U+FFA0, variation selectors, U+034F, the blank braille pattern U+2800, "
+        "the musical null notehead U+1D159), noncharacters (U+FDD0 to U+FDEF, U+FFFE, U+FFFF and "
+        "the last two code points of every plane) or controls (NUL, BEL).",
         "Empty turns teach the model to answer with nothing and break some templates.",
         "Fill in the content or remove the turn/record.",
     ),
