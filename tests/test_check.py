@@ -659,6 +659,104 @@ def test_each_file_is_checked_against_the_nearest_golden_sets_above_it(
     assert (rc, out) == (0, [])
 
 
+OTHER_ITEM = "A wholly different question about the colour of the lighthouse on the far hill."
+
+
+@pytest.mark.parametrize(
+    ("golden_at", "git"), [("repo", "dir"), ("repo/ml", "dir"), ("repo", "worktree file")]
+)
+def test_run_in_a_subfolder_the_search_goes_up_to_the_repositorys_root(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    golden_at: str,
+    git: str,
+) -> None:
+    # Found by re-attack: `cd repo/ml/data && curagate check x.jsonl` stopped the search at
+    # the current folder and passed a verbatim item of repo/golden_sets (exit 0, a note).
+    repo = tmp_path / "repo"
+    if git == "dir":
+        (repo / ".git").mkdir(parents=True)
+    else:  # a linked worktree's .git file: its git folder is elsewhere
+        repo.mkdir()
+        (repo / ".git").write_text(f"gitdir: {tmp_path}/main/.git/worktrees/repo\n")
+    write(
+        tmp_path / golden_at / "golden_sets/gsm/data.jsonl",
+        [{"id": "gsm_0", "prompt": GOLDEN_ITEM}],
+    )
+    write(repo / "ml/data/x.jsonl", [{"prompt": GOLDEN_ITEM, "completion": "72"}])
+    monkeypatch.chdir(repo / "ml" / "data")
+    rc, out, err = run(["x.jsonl"], capsys)
+    assert rc == 1, err
+    assert out[0].startswith("x.jsonl:1: LEAK001") and "gsm_0" in out[0]
+    # Never above the repository's root: golden sets beside it are another project's.
+    (repo / ".git").rename(repo / "ml" / ".git")
+    if golden_at == "repo":
+        assert run(["x.jsonl"], capsys)[:2] == (0, [])
+
+
+def test_a_submodule_is_checked_against_its_superprojects_golden_sets(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A data submodule: its .git file points into the superproject's .git/modules/. Its
+    # hook runs at its own root, where the search stopped: the superproject's golden items
+    # passed. It goes on to the superproject's root (a submodule's own golden_sets, nearer,
+    # still win).
+    (tmp_path / ".git" / "modules" / "data").mkdir(parents=True)
+    write(tmp_path / "golden_sets/gsm/data.jsonl", [{"id": "gsm_0", "prompt": GOLDEN_ITEM}])
+    sub = tmp_path / "data"
+    write(sub / "train/x.jsonl", [{"prompt": GOLDEN_ITEM, "completion": "72"}])
+    (sub / ".git").write_text("gitdir: ../.git/modules/data\n")
+    monkeypatch.chdir(sub)
+    rc, out, err = run(["train/x.jsonl"], capsys)
+    assert rc == 1 and out[0].startswith("train/x.jsonl:1: LEAK001"), err
+    write(sub / "golden_sets/q/data.jsonl", [{"id": "q_0", "prompt": OTHER_ITEM}])
+    assert run(["train/x.jsonl"], capsys)[:2] == (0, [])
+
+
+def test_outside_any_repository_the_search_never_leaves_the_files_own_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found by re-attack: a file outside the current folder and any repository was looked
+    # up to the file system's root (a /golden_sets, /home/golden_sets of someone else).
+    write(tmp_path / "golden_sets/gsm/data.jsonl", [{"id": "gsm_0", "prompt": GOLDEN_ITEM}])
+    x = write(tmp_path / "shared/data/x.jsonl", [{"prompt": GOLDEN_ITEM, "completion": "72"}])
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    rc, out, err = run([str(x)], capsys)
+    assert (rc, out) == (0, []) and "note: leakage not checked" in err
+    # Beside the file it is found; under the current folder, up to it.
+    write(x.parent / "golden_sets/gsm/data.jsonl", [{"id": "gsm_0", "prompt": GOLDEN_ITEM}])
+    assert run([str(x)], capsys)[0] == 1
+    monkeypatch.chdir(tmp_path / "shared")
+    assert run(["data/x.jsonl"], capsys)[0] == 1
+
+
+def test_a_file_under_two_names_is_checked_the_same_in_any_order(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One file linked into two projects: it was checked against the golden sets of the
+    # name given first only, so `check a b` and `check b a` disagreed. It is checked
+    # against those of every name it is given by.
+    (tmp_path / ".git").mkdir()
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path / "ml/golden_sets/gsm/data.jsonl", [{"id": "gsm_0", "prompt": GOLDEN_ITEM}])
+    write(tmp_path / "nlp/golden_sets/q/data.jsonl", [{"id": "q_0", "prompt": OTHER_ITEM}])
+    rows = [{"prompt": GOLDEN_ITEM, "completion": "a"}, {"prompt": OTHER_ITEM, "completion": "b"}]
+    write(tmp_path / "ml/data/x.jsonl", rows)
+    (tmp_path / "nlp/data").mkdir(parents=True)
+    (tmp_path / "nlp/data/x.jsonl").symlink_to(tmp_path / "ml/data/x.jsonl")
+    names = ["ml/data/x.jsonl", "nlp/data/x.jsonl"]
+    found = []
+    for argv in (names, names[::-1]):
+        rc, out, err = run(argv, capsys)
+        assert rc == 1, err
+        # the file is named by its first name given; what is found is the same
+        found.append([line.split(":", 1)[1] for line in out])
+    assert found[0] == found[1]
+    assert [x.split(" contains ")[0] for x in found[0]] == ["1: LEAK001", "2: LEAK001"]
+
+
 def test_no_golden_sets_found_is_said_on_stderr(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -58,35 +58,114 @@ def golden_folder(path: Path, fix: str = _NO_GOLDEN_FIX) -> Path | None:
     )
 
 
-def nearest_golden(folder: Path, cwd: Path, seen: dict[Path, Path | None]) -> Path | None:
-    """The nearest ``golden_sets`` folder in ``folder`` or above it (both absolute), up to
-    whichever comes first of ``cwd``, the root of the git repository holding it (the
-    folder holding ``.git``) and the file system's root; ``seen`` caches it per folder.
+def _repository_root(d: Path) -> bool:
+    """Whether the upward search for golden sets ends at ``d``: it holds ``.git``, a folder
+    (a repository's root) or a file (a linked worktree's, a ``--separate-git-dir``
+    checkout's) whose git folder is not inside a folder above ``d``. A submodule's
+    ``.git`` file points into its superproject's ``.git/modules/``: the search goes on to
+    the superproject's root, whose checkout holds it (a data submodule is checked against
+    the golden sets of the project it is part of, when it has none of its own; stopped at
+    the submodule's root, a hook run in it passed the superproject's golden items). One
+    ``stat`` a folder, and a read of the rare ``.git`` file."""
+    git = d / ".git"
+    if git.is_dir():
+        return True
+    if not os.path.lexists(git):
+        return False
+    try:
+        line = git.read_text(encoding="utf-8", errors="replace").partition("\n")[0]
+    except OSError:
+        return True
+    target = line.removeprefix("gitdir:").strip() if line.startswith("gitdir:") else ""
+    if not target:
+        return True
+    gitdir = os.path.normpath(os.path.join(d, target))  # noqa: PTH118
+    top, sep, _ = gitdir.partition(f"{os.sep}.git{os.sep}")
+    inside = Path(top or os.sep)
+    return not (sep and inside != d and d.is_relative_to(inside))
+
+
+@dataclass(slots=True)
+class _GoldenLookup:
+    """Per-folder caches of :func:`nearest_golden` (one lookup serves many files)."""
+
+    cwd: Path
+    fix: str  # how else to name golden sets, for golden_folder's errors
+    root: dict[Path, Path | None]  # the repository root the search ends at, or None
+    near: dict[Path, Path | None]  # the nearest golden_sets folder, or None
+
+    @classmethod
+    def here(cls, cwd: Path, fix: str) -> _GoldenLookup:
+        return cls(cwd=cwd, fix=fix, root={}, near={})
+
+    def repository(self, folder: Path) -> Path | None:
+        walked: list[Path] = []
+        d = folder
+        while d not in self.root:
+            walked.append(d)
+            if _repository_root(d):
+                found: Path | None = d
+                break
+            if d.parent == d:
+                found = None
+                break
+            d = d.parent
+        else:
+            found = self.root[d]
+        for w in walked:
+            self.root[w] = found
+        return found
+
+
+def nearest_golden(folder: Path, lookup: _GoldenLookup) -> Path | None:
+    """The nearest ``golden_sets`` folder in ``folder`` (absolute) or above it, up to the
+    root of the git repository holding it (:func:`_repository_root`), even above the
+    current directory; outside any repository up to the current directory when
+    ``folder`` is in it, else ``folder`` alone (never the file system's root: a file
+    outside both read ``/golden_sets`` or ``/home/golden_sets``). A few ``stat`` calls a
+    folder, cached in ``lookup``.
 
     pre-commit runs a hook at the repository's root: a data project in ``ml/`` keeps its
-    golden sets in ``ml/golden_sets``, and ``./golden_sets`` alone found none there.
+    golden sets in ``ml/golden_sets``, and ``./golden_sets`` alone found none there; run
+    in ``ml/data/``, the search stopped there and passed a verbatim golden item.
     """
+    root = lookup.repository(folder)
+    if root is not None:
+        end = root
+    elif folder.is_relative_to(lookup.cwd):
+        end = lookup.cwd
+    else:
+        end = folder
     walked: list[Path] = []
     d = folder
-    while d not in seen:
+    while d not in lookup.near:
         walked.append(d)
-        found = golden_folder(d / GOLDEN_DIR_NAME)
-        if found is not None or d == cwd or (d / ".git").exists() or d.parent == d:
+        found = golden_folder(d / GOLDEN_DIR_NAME, lookup.fix)
+        if found is not None or d == end or d.parent == d:
             break
         d = d.parent
     else:
-        found = seen[d]
+        found = lookup.near[d]
+    # Every folder walked ends where ``folder`` does (the same repository, or the same
+    # current directory), so the answer is theirs too.
     for w in walked:
-        seen[w] = found
+        lookup.near[w] = found
     return found
 
 
-def default_golden(files: Sequence[Path]) -> dict[Path, tuple[Path, ...]]:
+def default_golden(
+    files: Sequence[Path],
+    aliases: dict[Path, list[Path]] | None = None,
+    fix: str = _NO_GOLDEN_FIX,
+) -> dict[Path, tuple[Path, ...]]:
     """Each file's golden sets where neither ``--golden`` nor the config names any:
     ``./golden_sets``, and the nearest ``golden_sets`` folder beside or above the file
     (:func:`nearest_golden`), so files of two projects of one repository are each checked
     against their own. Named relative to the current directory where they are in it.
-    A few ``stat`` calls a folder, none more when there are no golden sets.
+    ``aliases``: every name of a file (a link to it from another project,
+    :func:`curagate.io.expand_inputs`): it is checked against the golden sets of all its
+    names, sorted, whichever name was given first. A few ``stat`` calls a folder.
+    ``fix``: how else to name golden sets, where one found is no folder.
     """
     try:
         cwd = Path.cwd()
@@ -96,19 +175,36 @@ def default_golden(files: Sequence[Path]) -> dict[Path, tuple[Path, ...]]:
             "no ./golden_sets can be looked for; cd into an existing folder, or pass "
             "--golden DIR or --no-golden"
         ) from None
-    here = golden_folder(DEFAULT_GOLDEN_DIR)
-    seen: dict[Path, Path | None] = {}
+    here = golden_folder(DEFAULT_GOLDEN_DIR, fix)
+    lookup = _GoldenLookup.here(cwd, fix)
     out: dict[Path, tuple[Path, ...]] = {}
     for f in files:
-        # Where the file is named, not where a link leads: a project's linked-in data file
-        # is checked against the project's golden sets.
-        near = nearest_golden(Path(os.path.abspath(f)).parent, cwd, seen)  # noqa: PTH100
-        if near is None or (here is not None and near == cwd / GOLDEN_DIR_NAME):
-            out[f] = () if here is None else (here,)
-            continue
-        shown = Path(os.path.relpath(near, cwd)) if near.is_relative_to(cwd) else near
-        out[f] = (shown,) if here is None else (here, shown)
+        names = (aliases or {}).get(f) or [f]
+        refs: list[Path] = [] if here is None else [here]
+        for name in names:
+            # Where the file is named, not where a link leads: a project's linked-in data
+            # file is checked against the project's golden sets.
+            near = nearest_golden(Path(os.path.abspath(name)).parent, lookup)  # noqa: PTH100
+            if near is None or (here is not None and near == cwd / GOLDEN_DIR_NAME):
+                continue
+            shown = Path(os.path.relpath(near, cwd)) if near.is_relative_to(cwd) else near
+            if shown not in refs:
+                refs.append(shown)
+        # One name: ./golden_sets, then the file's own. Several: sorted, so the result does
+        # not hang on which name came first.
+        out[f] = tuple(refs) if len(names) == 1 else tuple(sorted(refs, key=str))
     return out
+
+
+def golden_sets_of(
+    files: Sequence[Path],
+    aliases: dict[Path, list[Path]] | None = None,
+    fix: str = _NO_GOLDEN_FIX,
+) -> list[Path]:
+    """Every golden-sets folder :func:`default_golden` finds for ``files``, once each and
+    sorted: ``curagate audit`` scans its inputs against them all (one index a run)."""
+    found = default_golden(files, aliases, fix)
+    return sorted({g for refs in found.values() for g in refs}, key=str)
 
 
 # What could break a finding's one line or make two names print alike, as escapes: C0
@@ -256,14 +352,20 @@ def check(
     # records twice (read once, the hook passed what CI on the clone failed). A folder's
     # `_*`/`.*` files are read too: the hook checks them when staged, and CI's `check data/`
     # passed a committed leak in data/_z.jsonl (found by attack).
-    paths = expand_inputs(list(files), hard_links_apart=True, every_name=True)
+    # Every name of each file: one linked into two projects is checked against the golden
+    # sets beside both (under the first name alone, the result hung on the argument order).
+    aliases: dict[Path, list[Path]] = {}
+    paths = expand_inputs(list(files), hard_links_apart=True, every_name=True, aliases=aliases)
     own: set[str] | None = None
     if context:
         # A file is the user's by what it is, not how it is spelled (`$PWD/x.jsonl`,
         # `sub/../x.jsonl` or a link to it is the staged `x.jsonl`); read once, under
         # the user's spelling (theirs come first: the first spelling of a file is kept).
         own = {str(p.resolve()) for p in paths}
-        paths = expand_inputs([*files, *context], hard_links_apart=True, every_name=True)
+        aliases.clear()
+        paths = expand_inputs(
+            [*files, *context], hard_links_apart=True, every_name=True, aliases=aliases
+        )
     # In the order of where the files are, not of how they are named: `$PWD/b.jsonl` sorted
     # before the staged `a.jsonl`, and b's copy of a record of a was never the duplicate.
     paths.sort(key=lambda p: str(p.resolve()))
@@ -297,7 +399,7 @@ def check(
     # The index each checked file (resolved) is scanned against; None: no golden sets.
     leaks_of: dict[str, LeakScan | None] = {}
     if leakage and "LEAK001" in rules:
-        leaks_of = _leak_scans(mine, golden_dirs, cfg, ngram, notes)
+        leaks_of = _leak_scans(mine, golden_dirs, cfg, ngram, notes, aliases)
     leaks: LeakScan | None = None
 
     for batch in _read(paths, own, cfg):
@@ -377,6 +479,7 @@ def _leak_scans(
     cfg: _Settings,
     ngram: int | None,
     notes: list[str] | None,
+    aliases: dict[Path, list[Path]] | None = None,
 ) -> dict[str, LeakScan | None]:
     """The leakage index each of ``files`` (by resolved path) is scanned against: the
     ``--golden`` folders, else the config's ``leakage.reference`` (as audit reads it: they
@@ -393,7 +496,7 @@ def _leak_scans(
             else "fix leakage.reference in the --config file"
         )
     else:
-        wanted = default_golden(files)
+        wanted = default_golden(files, aliases)
         fix = "point --golden at your golden sets"
     built: dict[tuple[Path, ...], LeakScan | None] = {}
     out: dict[str, LeakScan | None] = {}

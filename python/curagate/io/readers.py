@@ -454,6 +454,7 @@ def expand_inputs(
     skip_unreadable: bool = False,
     hard_links_apart: bool = False,
     every_name: bool = False,
+    aliases: dict[Path, list[Path]] | None = None,
 ) -> list[Path]:
     """Files, directories (searched recursively) and globs -> sorted shard paths.
 
@@ -461,12 +462,14 @@ def expand_inputs(
     a missing path, a glob that matches nothing, a directory without shards,
     a file whose type is not supported and (unless ``skip_unreadable``)
     anything inside a folder that cannot be read: see :func:`scan_inputs`.
+    ``aliases``: filled as :func:`scan_inputs` fills it.
     """
     paths, _ = scan_inputs(
         inputs,
         skip_unreadable=skip_unreadable,
         hard_links_apart=hard_links_apart,
         every_name=every_name,
+        aliases=aliases,
     )
     return paths
 
@@ -479,6 +482,7 @@ def scan_inputs(
     hard_links_apart: bool = False,
     every_name: bool = False,
     documents: list[Path] | None = None,
+    aliases: dict[Path, list[Path]] | None = None,
 ) -> tuple[list[Path], list[Unreadable]]:
     """:func:`expand_inputs` and what was skipped.
 
@@ -497,6 +501,9 @@ def scan_inputs(
     (an item never looked for is a leak passed). By default they are skipped, as
     ``pyarrow.dataset`` and Spark skip ``_SUCCESS``, ``_temporary/`` and ``.cache/``.
     ``documents``: see :func:`_shards_in`.
+    ``aliases``: filled with each returned path's every name it was reached by (itself
+    first, the others sorted): one file linked into two projects is read once, under the
+    name first reached, and ``check`` looks for golden sets beside each of its names.
     """
     problems: list[Unreadable] = []
     if isinstance(inputs, str | os.PathLike):
@@ -509,6 +516,7 @@ def scan_inputs(
     # Each file's place in the order: the smallest name it was reached by (as given), never
     # when it was named nor where it really is.
     place: dict[tuple[int, int] | str, str] = {}
+    names: dict[tuple[int, int] | str, set[str]] = {}
     for item in inputs:
         text = os.fspath(item)
         path = Path(text)
@@ -564,6 +572,8 @@ def scan_inputs(
             found.setdefault(ident, shard)
             name = shard.as_posix()
             place[ident] = min(place.get(ident, name), name)
+            if aliases is not None:
+                names.setdefault(ident, set()).add(name)
     problems = sorted(set(problems), key=lambda u: u.path)
     if not skip_unreadable:
         refuse_unreadable(problems)
@@ -581,6 +591,10 @@ def scan_inputs(
     # and git-annex alike) was read in hash order, and an input outside the working folder
     # sorted by where the checkout sits on disk (both by attack).
     order = sorted(found, key=lambda k: (place[k], found[k].as_posix()))
+    if aliases is not None:
+        for k in order:
+            kept = found[k]
+            aliases[kept] = [kept, *(Path(n) for n in sorted(names[k] - {kept.as_posix()}))]
     return [found[k] for k in order], problems
 
 
