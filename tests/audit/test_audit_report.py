@@ -367,6 +367,30 @@ def test_audit_scans_golden_sets_in_the_working_folder_as_check_does(
         assert not (tmp_path / "golden_sets" / "o").exists()
 
 
+def test_audit_finds_the_golden_sets_beside_or_above_its_inputs_as_check_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found by re-attack: audit read ./golden_sets only; run at a repository's root on
+    # ml/data/, or inside ml/data/, it passed a verbatim item of ml/golden_sets that
+    # `check` failed.
+    (tmp_path / ".git").mkdir()
+    item = {"prompt": "Which walled city is the secret capital of the northern kingdom?"}
+    write_records(tmp_path / "ml" / "golden_sets" / "g.jsonl", [{"id": "g1", **item}])
+    write_records(tmp_path / "ml" / "data" / "a.jsonl", [{**item, "completion": "Zembla"}])
+    for cwd, data, golden in [
+        (tmp_path, "ml/data/a.jsonl", "ml/golden_sets"),
+        (tmp_path / "ml" / "data", "a.jsonl", str(tmp_path / "ml" / "golden_sets")),
+    ]:
+        monkeypatch.chdir(cwd)
+        out = tmp_path / f"o{len(str(cwd))}"
+        assert main(["audit", data, "--out", str(out)]) == 1
+        report = json.loads((out / "audit.json").read_text(encoding="utf-8"))
+        assert report["stats"]["leakage"]["golden_sets"] == [golden]
+        assert [f["rule"] for f in report["findings"] if f["rule"] == "LEAK001"] == ["LEAK001"]
+        assert main(["audit", data, "--out", str(out), "--no-golden"]) == 0
+    capsys.readouterr()
+
+
 def test_a_golden_sets_link_to_nowhere_is_refused_not_read_as_no_golden_sets(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

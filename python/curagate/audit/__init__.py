@@ -60,21 +60,25 @@ def audit(
     ray_address: str | None = None,
     default_golden: Path | None = None,
     leakage: bool = True,
+    nearest_golden: bool = False,
 ) -> dict[str, Any]:
     """Audit ``data`` and write the reports into ``out``; returns audit.json's content.
 
     ``executor`` (``local`` or ``ray``) audits each input file as a task and
     merges the per-file statistics; the outputs are the same bytes.
     The golden sets are the config's ``leakage.reference``, else ``default_golden``
-    (the CLI's is ``./golden_sets`` when it is there, as ``check``'s: an
-    :class:`InputError` when it is no folder, a dangling link); a config's
-    ``reference: []`` names none; ``leakage=False`` checks none.
+    (a folder of golden sets: an :class:`InputError` when it is there but no folder,
+    a dangling link) and those ``nearest_golden`` finds; a config's
+    ``reference: []`` names none; ``leakage=False`` checks none. ``nearest_golden``
+    (the CLI's): also the golden sets ``check`` finds for each input file,
+    ``./golden_sets`` and the nearest ``golden_sets`` folder beside or above it
+    (:func:`curagate.check.default_golden`, the same code), all of them for every file.
     ``out`` must be new, empty or a previous audit output, outside every input folder
     and holding no input (the next audit would read its sample.jsonl back); the reports
     replace it as one folder.
     """
     from curagate.audit.config import AuditConfig, load_config
-    from curagate.check import golden_folder
+    from curagate.check import DEFAULT_GOLDEN_DIR, golden_folder, golden_sets_of
     from curagate.io import expand_inputs
     from curagate.io.outputs import check_output, report_folder
 
@@ -84,19 +88,25 @@ def audit(
     # One that is there but no folder (a link to a share not mounted) is refused where it
     # would be read: read as none, the leakage check was silently off.
     named = "reference" in cfg.leakage.model_fields_set
-    default = (
-        golden_folder(default_golden, _NO_GOLDEN_FIX)
-        if default_golden and leakage and not named and cfg.enabled("LEAK001")
-        else None
-    )
+    aliases: dict[Path, list[Path]] = {}
+    paths = expand_inputs(list(data), aliases=aliases)
+    looked_for = leakage and not named and cfg.enabled("LEAK001")
+    default: list[Path] = []
+    if looked_for and default_golden:
+        found = golden_folder(default_golden, _NO_GOLDEN_FIX)
+        default += [found] if found is not None else []
+    if looked_for and nearest_golden:
+        # As check finds them (one lookup, shared): run in ml/data/, audit read no
+        # golden sets where check found ml/golden_sets and failed the leak.
+        default += [g for g in golden_sets_of(paths, aliases, _NO_GOLDEN_FIX) if g not in default]
     if not leakage or default:
         cfg = cfg.model_copy(deep=True)
-        cfg.leakage.reference = [default] if leakage and default else []
+        cfg.leakage.reference = list(default) if leakage else []
     out_dir = Path(out)
-    paths = expand_inputs(list(data))
     keep = [] if config is None or isinstance(config, AuditConfig) else [("config", config)]
     # ./golden_sets too when it is not read this time: the next check reads it.
-    extra = [default_golden] if default_golden and default_golden.is_dir() else []
+    mine = default_golden or (DEFAULT_GOLDEN_DIR if nearest_golden else None)
+    extra = [mine] if mine and mine.is_dir() else []
     golden = [("golden sets", p) for p in [*cfg.leakage.reference, *extra]]
     # Golden sets holding the output read its sample.jsonl back as golden items.
     claim = check_output(out_dir, "audit", data, paths, keep=[*keep, *golden], records=golden)

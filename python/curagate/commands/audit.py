@@ -15,7 +15,6 @@ examples:
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 from curagate.errors import ConfigError
@@ -51,7 +50,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from curagate.audit import audit
-    from curagate.check import DEFAULT_GOLDEN_DIR
 
     if args.ray_address and args.executor != "ray":
         raise ConfigError("--ray-address needs --executor ray")
@@ -62,9 +60,10 @@ def run(args: argparse.Namespace) -> int:
         gx=args.gx,
         executor=args.executor,
         ray_address=args.ray_address,
-        # As check reads them: the hook failed a leak of ./golden_sets audit passed unsaid;
-        # one that is there but no folder (a dangling link) is audit()'s to refuse.
-        default_golden=DEFAULT_GOLDEN_DIR if os.path.lexists(DEFAULT_GOLDEN_DIR) else None,
+        # As check reads them (./golden_sets and the nearest beside or above each input):
+        # the hook failed a leak audit passed unsaid; one that is there but no folder (a
+        # dangling link) is audit()'s to refuse.
+        nearest_golden=True,
         leakage=not args.no_golden,
     )
     s = report["summary"]
