@@ -236,6 +236,12 @@ _PHONE = re.compile(
 # Unicode dashes and minus signs as "-", see _DASHES.)
 _CARD = re.compile(r"(?<![\d-])\d(?:[ -]{1,2}\d|\d){12,}(?![\d-])")
 _CARD_GROUP = re.compile(r"\d+")
+# A decimal point (the Arabic decimal separator U+066B too; a full-width dot reads as "." in
+# the text the card pattern reads) between digits: the digits after it are a number's
+# fraction and those before it its whole part, no card. Found by attack: the fractions of
+# ordinary floats (`The loss is 0.5409537045890636.`, `latitude 45.4539148803436467`) pass the
+# prefix and Luhn checks by chance, about one float in forty, and were reported as cards.
+_DECIMAL_POINTS = ".\u066b"
 _CARD_PREFIX = re.compile(r"^(?:4|5[1-5]|2[2-7]|3[47]|6(?:011|5|4[4-9])|35|30[0-5]|36|38)")
 # Dots full-width too (U+FF0E), as full-width text writes them with full-width digits, and
 # the other look-alikes (DOTS: `192\u3002168\u30021\u30022`). A dot (not an ideographic full
@@ -551,12 +557,20 @@ def _cards_in(run: re.Match[str], cuts: Sequence[int] = ()) -> list[tuple[int, i
     part groups too. Found by attack: `4111\u200b1111\u200b1111\u200b1111\u200b123`, a card
     and its CVV joined by zero-width spaces, read as one run of 19 digits that failed the
     Luhn sum, and the card was missed."""
-    if _is_card(run.group()):
-        return [run.span()]
+    text = run.string
     groups = [
         (run.start() + g.start(), run.start() + g.end()) for g in _CARD_GROUP.finditer(run.group())
     ]
-    found = _card_windows(run.string, groups)
+    fraction = run.start() >= 2 and text[run.start() - 1] in _DECIMAL_POINTS
+    fraction = fraction and text[run.start() - 2].isdecimal()
+    whole = run.end() + 1 < len(text) and text[run.end()] in _DECIMAL_POINTS
+    whole = whole and text[run.end() + 1].isdecimal()
+    if fraction or whole:
+        # (its other groups may still hold a card: `3.14 4111 1111 1111 1111`)
+        groups = groups[1 if fraction else 0 : -1 if whole else None]
+    elif _is_card(run.group()):
+        return [run.span()]
+    found = _card_windows(text, groups)
     inside = sorted({c for c in cuts if run.start() < c < run.end()})
     if found or not inside:
         return found
@@ -564,7 +578,7 @@ def _cards_in(run: re.Match[str], cuts: Sequence[int] = ()) -> list[tuple[int, i
     for start, end in groups:
         at = [start, *(c for c in inside if start < c < end), end]
         parted.extend(itertools.pairwise(at))
-    return _card_windows(run.string, parted) if len(parted) > len(groups) else []
+    return _card_windows(text, parted) if len(parted) > len(groups) else []
 
 
 def _card_windows(text: str, groups: list[tuple[int, int]]) -> list[tuple[int, int]]:
