@@ -4,6 +4,7 @@ command says so instead of failing on the whole file (or crashing)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pyarrow as pa
@@ -111,3 +112,71 @@ def test_a_column_name_that_is_not_utf8_is_a_file_problem_not_a_crash(
     }[command]
     assert main(argv) in (0, 1, 2)
     assert "internal error" not in capsys.readouterr().err
+
+
+def _secret_beside_bad_bytes(tmp_path: Path) -> Path:
+    prompts = pa.array(
+        [b"normal prompt 0", b"bad \xff prompt", b"normal prompt 2"], pa.binary()
+    ).view(pa.string())
+    completions = ["c0", "my key is AKIAIOSFODNN7EXAMPLQ, mail maria.gonzalez@telefonica.es", "c2"]
+    path = tmp_path / "p.parquet"
+    pq.write_table(pa.table({"prompt": prompts, "completion": completions}), path)
+    return path
+
+
+@pytest.mark.parametrize("kind", ["plain", "list<struct>", "dictionary", "map"])
+def test_a_quarantined_row_shows_its_other_columns_and_the_bad_bytes_replaced(
+    tmp_path: Path, kind: str
+) -> None:
+    # As a JSONL line with such bytes: the row as text, U+FFFD for the bytes, lossy.
+    path = tmp_path / "p.parquet"
+    if kind == "plain":
+        path = _secret_beside_bad_bytes(tmp_path)
+        wanted = {"prompt": "bad \ufffd prompt", "completion": "my key is AKIAIOSFODNN7EXAMPLQ"}
+    else:
+        table = pa.table({"prompt": [f"question {i}" for i in range(4)], "extra": _nested(kind)})
+        pq.write_table(table, path)
+        wanted = {"prompt": "question 2"}
+    [q] = [q for b in read_batches([path]) for q in b.quarantined]
+    assert q.raw is not None and q.lossy
+    row = json.loads(q.raw)
+    for name, text in wanted.items():
+        assert row[name].startswith(text)
+    if kind != "plain":
+        assert "caf\ufffd" in q.raw
+
+
+def test_audit_scans_the_other_columns_of_a_row_with_bytes_that_are_not_utf8(
+    tmp_path: Path,
+) -> None:
+    # Found by attack: only FMT001 was reported (the same row as JSONL: FMT001, SEC001
+    # and PII001), and the key and the address were in no finding.
+    from curagate.audit import audit
+
+    report = audit([_secret_beside_bad_bytes(tmp_path)], out=tmp_path / "out")
+    rows = {f["rule"]: f["rows"] for f in report["findings"]}
+    assert {r: [x.rsplit(":", 1)[1] for x in rows.get(r, [])] for r in ("FMT001", "SEC001")} == {
+        "FMT001": ["2"],
+        "SEC001": ["2"],
+    }
+    assert [x.rsplit(":", 1)[1] for x in rows.get("PII001", [])] == ["2"]
+    for p in (tmp_path / "out").iterdir():
+        assert "AKIAIOSFODNN7EXAMPLQ" not in p.read_text(encoding="utf-8"), p.name
+
+
+def test_leakage_finds_a_golden_item_beside_bytes_that_are_not_utf8(tmp_path: Path) -> None:
+    # The row's other strings are scanned; it is still listed as unreadable (what the
+    # replaced bytes held cannot be shown clean), and --fail-on-leak still exits 2.
+    question = "What is the boiling point of liquid nitrogen at sea level in kelvin exactly"
+    prompts = pa.array([b"normal prompt 0", b"bad \xff prompt"], pa.binary()).view(pa.string())
+    corpus = tmp_path / "c.parquet"
+    pq.write_table(pa.table({"prompt": prompts, "completion": ["c0", question]}), corpus)
+    golden = tmp_path / "g.jsonl"
+    golden.write_text(json.dumps({"prompt": question, "completion": "77 K"}) + "\n")
+    out = tmp_path / "out"
+    argv = ["leakage", "--reference", str(golden), "--corpus", str(corpus), "--out", str(out)]
+    assert main([*argv, "--fail-on-leak"]) == 2
+    report = json.loads((out / "leakage.json").read_text(encoding="utf-8"))
+    assert report["summary"]["leaked_reference_items"] == 1
+    assert [m["row"] for leak in report["leaks"] for m in leak["matches"]] == [1]
+    assert [r["row"] for r in report["corpus"]["unreadable_rows"]] == [1]
