@@ -2678,12 +2678,23 @@ def _lossy_rows(table: pa.Table, bad: list[int]) -> dict[int, str]:
         )
     except (pa.ArrowException, ValueError, TypeError):
         return {}
+    try:
+        rows = table.take(pa.array(bad, pa.int64())).cast(as_bytes)
+        as_text = _nanoseconds_as_text(rows.schema)  # as _parquet_raw shows them
+        values = (rows if as_text is None else rows.cast(as_text)).to_pylist()
+    except (pa.ArrowException, ValueError, TypeError):
+        return {}
+
+    def text_of(value: Any) -> str:
+        if isinstance(value, bytes):
+            return value.decode("utf-8", errors="replace")
+        return str(value)
+
     out: dict[int, str] = {}
-    for i in bad:
+    for i, value in zip(bad, values, strict=True):
         try:
-            one = table.slice(i, 1).cast(as_bytes)
-            out[i] = _parquet_raw(one)(0)
-        except (pa.ArrowException, ValueError, TypeError, RecursionError):
+            out[i] = json.dumps(value, ensure_ascii=False, default=text_of)
+        except (ValueError, TypeError, RecursionError):
             continue
     return out
 
