@@ -27,7 +27,7 @@ from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, unquote, urlencode
 
 from fastapi import Depends, FastAPI, Form, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -555,6 +555,53 @@ def _declared_over(declared: str, cap: int) -> bool:
     return len(digits) > len(str(cap)) or int(digits or "0") > cap
 
 
+# Names a browser (any WHATWG URL parser) removes from a path as dot segments, percent-encoded
+# (%2E, %2e%2E) or not: a schema-1 registry may hold models named so.
+DOT_SEGMENTS = (".", "..")
+
+
+def model_url(name: str, version: int | None = None, action: str = "", *, ui: bool = False) -> str:
+    """The page (``ui``: the form action) of model ``name`` (of its ``version``; ``action``
+    such as ``/promote``): the name is one path segment, every character but letters,
+    digits and ``_.-~`` percent-encoded (``team%2Fbot`` is ``team%252Fbot``), which the
+    service decodes once. The names ``.`` and ``..`` go in the query instead
+    (``/model/versions/1?name=..``): in a path a browser drops them."""
+    tail = (f"/versions/{version}" if version is not None else "") + action
+    prefix = "/ui" if ui else ""
+    if name in DOT_SEGMENTS:
+        return f"{prefix}/model{tail}?{urlencode({'name': name})}"
+    return f"{prefix}/models/{quote(name, safe='')}{tail}"
+
+
+def exact_name(request: Request, name: str) -> str:
+    """The model name of a request, decoded once: from the query (``?name=``), or from the
+    path segment as the client sent it. Starlette's ``{name:path}`` is the path as the
+    server decoded it, which may be decoded again on the way (Starlette's TestClient does:
+    ``team%252Fbot`` reached ``team/bot``, another model); read from the raw path, a
+    ``%25`` is a ``%`` of the name and ``%2F`` a ``/`` of it, whatever the server did."""
+    if "name" not in request.path_params:
+        return name  # the query form: Starlette decodes a query once
+    raw = request.scope.get("raw_path")
+    route = request.scope.get("route")
+    regex = getattr(route, "path_regex", None)
+    if not isinstance(raw, bytes) or regex is None:
+        return name  # a server that passes no raw path: the path it decoded
+    root = quote(request.scope.get("root_path", "")).encode()
+    if root and raw.startswith(root):
+        raw = raw[len(root) :]
+    try:
+        match = regex.match(raw.decode("ascii"))
+    except UnicodeDecodeError:
+        match = None  # a request target is ASCII; a server passed other bytes on
+    if match is None:
+        raise ApiError(
+            404,
+            "the path does not name a model and version as this route does",
+            "percent-encode the model name as one path segment (`/` as %2F, `%` as %25)",
+        )
+    return unquote(match["name"])
+
+
 def create_app(
     db: str | Path, *, webhooks: Webhooks | None = None, head_file: str | Path | None = None
 ) -> FastAPI:
@@ -819,7 +866,7 @@ def create_app(
             )
 
     def version_url(mv: ModelVersion) -> str:
-        return f"/models/{quote(mv.name, safe='')}/versions/{mv.version}"
+        return model_url(mv.name, mv.version)
 
     # health and static
 
@@ -892,6 +939,7 @@ def create_app(
                 user=who.user,
                 csrf=who.session.csrf,
                 can_approve=who.user.can_approve,
+                model_url=model_url,
                 **ctx,
             )
         )
@@ -950,12 +998,15 @@ def create_app(
         response_class=HTMLResponse,
         include_in_schema=False,
     )
+    @app.get("/model/versions/{version}", response_class=HTMLResponse, include_in_schema=False)
     def version_page(
+        request: Request,
         name: str,
         version: int,
         b: Browser = Depends(browser),
         reg: Registry = Depends(registry),
     ) -> HTMLResponse:
+        name = exact_name(request, name)
         mv = found(lambda: reg.get(name, version))
         reports = []
         not_ok = []
@@ -1261,7 +1312,9 @@ def create_app(
         return notice
 
     @app.post("/ui/models/{name:path}/versions/{version}/promote", include_in_schema=False)
+    @app.post("/ui/model/versions/{version}/promote", include_in_schema=False)
     def ui_promote(
+        request: Request,
         name: str,
         version: int,
         to: Literal["staging", "production"] = Form(...),
@@ -1272,6 +1325,7 @@ def create_app(
         b: Browser = Depends(browser),
         reg: Registry = Depends(registry),
     ) -> Response:
+        name = exact_name(request, name)
         check_csrf(b, csrf)
         mv = found(lambda: reg.get(name, version))
         # The form names what backed the version when the page was shown ("": nothing).
@@ -1305,7 +1359,9 @@ def create_app(
         return back(b, mv, f"approved: {mv.ref} is now in {mv.stage}")
 
     @app.post("/ui/models/{name:path}/versions/{version}/waive", include_in_schema=False)
+    @app.post("/ui/model/versions/{version}/waive", include_in_schema=False)
     def ui_waive(
+        request: Request,
         name: str,
         version: int,
         reason: str = Form("", max_length=2000),
@@ -1315,6 +1371,7 @@ def create_app(
         b: Browser = Depends(browser),
         reg: Registry = Depends(registry),
     ) -> Response:
+        name = exact_name(request, name)
         check_csrf(b, csrf)
         mv = found(lambda: reg.get(name, version))
         w = reg.waive(
@@ -1329,7 +1386,9 @@ def create_app(
         return back(b, mv, f"waiver {w.id} granted until {w.expires_at}")
 
     @app.post("/ui/models/{name:path}/rollback", include_in_schema=False)
+    @app.post("/ui/model/rollback", include_in_schema=False)
     def ui_rollback(
+        request: Request,
         name: str,
         from_version: int = Form(..., ge=1, le=2**31 - 1),
         to_version: int = Form(..., ge=1, le=2**31 - 1),
@@ -1338,6 +1397,7 @@ def create_app(
         b: Browser = Depends(browser),
         reg: Registry = Depends(registry),
     ) -> Response:
+        name = exact_name(request, name)
         check_csrf(b, csrf)
         check_known_name(name)
         known_model(reg, name)
@@ -1386,10 +1446,16 @@ def create_app(
         return [model_json(o, vouching) for o in reg.overview()]
 
     @app.get("/api/v1/models/{name:path}/versions/{version}", tags=["models"])
+    @app.get("/api/v1/model/versions/{version}", tags=["models"])
     def api_version(
-        name: str, version: int, user: User = Depends(api_user), reg: Registry = Depends(registry)
+        request: Request,
+        name: str,
+        version: int,
+        user: User = Depends(api_user),
+        reg: Registry = Depends(registry),
     ) -> dict[str, Any]:
         """One version with lineage, gate reports, waivers, requests and its audit log."""
+        name = exact_name(request, name)
         check_known_name(name)
         check_version(version)
         mv = found(lambda: reg.get(name, version))
@@ -1426,7 +1492,13 @@ def create_app(
         tags=["workflow"],
         responses={201: {"description": "a second approver must approve the request"}},
     )
+    @app.post(
+        "/api/v1/model/versions/{version}/promotions",
+        tags=["workflow"],
+        responses={201: {"description": "a second approver must approve the request"}},
+    )
     def api_promote(
+        request: Request,
         name: str,
         version: int,
         body: PromotionBody,
@@ -1434,6 +1506,7 @@ def create_app(
         reg: Registry = Depends(registry),
     ) -> JSONResponse:
         """Staging: done at once (200). Production: a request for a second approver (201)."""
+        name = exact_name(request, name)
         approver(user)
         check_known_name(name)
         found(lambda: reg.get(name, version))
@@ -1443,7 +1516,7 @@ def create_app(
             raise InputError(
                 "a production request names what backs it, as reviewed: report_sha256 and "
                 "waiver_id (null for a pass), the version's `backing` (GET "
-                f"/api/v1/models/{name}/versions/{version})"
+                f"/api/v1{model_url(name, version)})"
             )
         out = reg.request_promotion(
             name,
@@ -1483,7 +1556,9 @@ def create_app(
         return {"status": "done", "name": mv.name, "version": mv.version, "stage": mv.stage}
 
     @app.post("/api/v1/models/{name:path}/versions/{version}/waivers", tags=["workflow"])
+    @app.post("/api/v1/model/versions/{version}/waivers", tags=["workflow"])
     def api_waive(
+        request: Request,
         name: str,
         version: int,
         body: WaiverBody,
@@ -1491,6 +1566,7 @@ def create_app(
         reg: Registry = Depends(registry),
     ) -> JSONResponse:
         """Let this version's verified warn report back production until ``expires``."""
+        name = exact_name(request, name)
         approver(user)
         check_known_name(name)
         found(lambda: reg.get(name, version))
@@ -1507,7 +1583,9 @@ def create_app(
         return JSONResponse(w.to_dict(), status_code=201)
 
     @app.post("/api/v1/models/{name:path}/rollback", tags=["workflow"])
+    @app.post("/api/v1/model/rollback", tags=["workflow"])
     def api_rollback(
+        request: Request,
         name: str,
         body: RollbackBody,
         user: User = Depends(api_user),
@@ -1515,6 +1593,7 @@ def create_app(
     ) -> dict[str, Any]:
         """Put the previous production version back (its bytes re-verified first), if
         production is still ``from_version`` and the previous one ``to_version``."""
+        name = exact_name(request, name)
         approver(user)
         check_known_name(name)
         known_model(reg, name)
