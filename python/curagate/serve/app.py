@@ -555,6 +555,20 @@ def _declared_over(declared: str, cap: int) -> bool:
     return len(digits) > len(str(cap)) or int(digits or "0") > cap
 
 
+def unverified_lineage(mv: ModelVersion) -> str:
+    """Why a version's lineage is its bundle's unverified claims (see ``lineage_verified``)."""
+    why = (
+        "the bundle is unsigned"
+        if mv.signed_by is None
+        else f"its export key {mv.signed_by[:12]} is not a trusted, unrevoked export key today"
+    )
+    return (
+        f"{why}: the lineage is what the bundle's MANIFEST.json claims, verified by no one "
+        "(its `verified`, `verdict` and `signed_by` fields too); the gate verdict is the "
+        "registry's"
+    )
+
+
 # Names a browser (any WHATWG URL parser) removes from a path as dot segments, percent-encoded
 # (%2E, %2e%2E) or not: a schema-1 registry may hold models named so.
 DOT_SEGMENTS = (".", "..")
@@ -1060,6 +1074,8 @@ def create_app(
             backing=reg.backing(mv) if mv.stage in ("experiment", "staging") else None,
             rollback_to=reg.rollback_target(name) if mv.stage == "production" else None,
             signature_revoked=mv.signed_by is not None and mv.signed_by not in export_keys(reg),
+            lineage_verified=lineage_verified(mv, export_keys(reg)),
+            lineage_note=unverified_lineage(mv),
             reports=reports,
             checks=checks,
             checks_report=shown.id if shown is not None else None,
@@ -1418,6 +1434,13 @@ def create_app(
         since is not shown as signed (its promotion is refused for that reason)."""
         return frozenset(k.fingerprint for k in reg.trusted_keys("export") if k.active)
 
+    def lineage_verified(mv: ModelVersion, vouching: frozenset[str | None]) -> bool:
+        """Whether a version's lineage is more than its bundle's word: only the signature of
+        an export key trusted (and not revoked) today covers MANIFEST.json. An unsigned
+        bundle's lineage is whatever its writer typed (`"verified": true`, a pass verdict,
+        a trainer's key), a claim the pages and API show as such."""
+        return mv.signed_by is not None and mv.signed_by in vouching
+
     def model_json(o: dict[str, Any], vouching: frozenset[str | None]) -> dict[str, Any]:
         mv: ModelVersion = o["version"]
         decision = o["decision"].to_dict()
@@ -1473,8 +1496,14 @@ def create_app(
                 "has_items": reg.has_items(r),
             }
 
+        vouched = lineage_verified(mv, export_keys(reg))
         return {
             **mv.to_dict(),
+            # The lineage is MANIFEST.json's: the bundle's own claims unless a trusted export
+            # key signed it (an unsigned bundle's said `"verified": true` of a pass nobody
+            # signed, and the API passed it on as it was).
+            "lineage_verified": vouched,
+            "lineage_note": None if vouched else unverified_lineage(mv),
             # The verdict that decides, by promotion's rule: a twin's reports count too.
             "decision": reg.decision(mv).to_dict(),
             # What a production request of it names (null: nothing backs it now).
