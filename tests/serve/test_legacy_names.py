@@ -66,11 +66,17 @@ def test_the_browser_path_helper_removes_dot_segments_as_a_browser_does() -> Non
     assert browser_path("/model/versions/1?name=..") == "/model/versions/1?name=.."
 
 
-@pytest.fixture(scope="module")
-def legacy(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str], dict[str, str]]:
+Legacy = tuple[Path, dict[str, str], dict[str, str]]
+
+
+@pytest.fixture
+def legacy(tmp_path: Path) -> Legacy:
+    return make_legacy(tmp_path)
+
+
+def make_legacy(root: Path) -> Legacy:
     """A migrated schema-1 registry holding NAMES, each v1 in experiment with its own bytes;
     returns the database, each name's digest and the tokens of vera (viewer) and alice."""
-    root = tmp_path_factory.mktemp("legacy")
     db = root / "old.db"
     versions, digests = [], {}
     for i, name in enumerate(NAMES):
@@ -88,7 +94,7 @@ def legacy(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, st
 
 
 @pytest.fixture
-def client(legacy: tuple[Path, dict[str, str], dict[str, str]]) -> Iterator[TestClient]:
+def client(legacy: Legacy) -> Iterator[TestClient]:
     with TestClient(create_app(legacy[0]), raise_server_exceptions=False) as c:
         yield c
 
@@ -109,9 +115,7 @@ def title(page: str) -> str:
     return html.unescape(m.group(1))
 
 
-def test_the_api_reaches_each_legacy_name_and_no_other(
-    client: TestClient, legacy: tuple[Path, dict[str, str], dict[str, str]]
-) -> None:
+def test_the_api_reaches_each_legacy_name_and_no_other(client: TestClient, legacy: Legacy) -> None:
     _, digests, tokens = legacy
     auth = {"Authorization": f"Bearer {tokens['vera']}"}
     # The path form, a segment percent-encoded once (a client that keeps dot segments)
@@ -137,7 +141,7 @@ def test_the_api_reaches_each_legacy_name_and_no_other(
 
 
 def test_every_link_of_the_home_page_opens_its_own_model_in_a_browser(
-    client: TestClient, legacy: tuple[Path, dict[str, str], dict[str, str]]
+    client: TestClient, legacy: Legacy
 ) -> None:
     _, digests, tokens = legacy
     log_in(client, tokens["vera"])
@@ -155,7 +159,7 @@ def test_every_link_of_the_home_page_opens_its_own_model_in_a_browser(
 
 
 def test_the_forms_of_each_legacy_name_act_on_that_model(
-    client: TestClient, legacy: tuple[Path, dict[str, str], dict[str, str]]
+    client: TestClient, legacy: Legacy
 ) -> None:
     db, _, tokens = legacy
     csrf = log_in(client, tokens["alice"])
@@ -192,3 +196,41 @@ def test_the_forms_of_each_legacy_name_act_on_that_model(
             error = re.search(r'<p class="notice error">(.*?)</p>', r.text, re.S)
             said = html.unescape(error.group(1)) if error is not None else r.text
             assert said.startswith(f"{name} v1: ") or f"model {name!r} " in said, (name, said)
+
+
+@pytest.mark.slow
+def test_in_a_real_browser_each_link_and_promote_form_reaches_its_own_model(
+    legacy: Legacy,
+) -> None:
+    """Chromium against uvicorn: the links of `/` and each version page's promote form."""
+    import shutil
+
+    from playwright.sync_api import expect, sync_playwright
+
+    from .serve_fixtures import running_server
+
+    db, _, tokens = legacy
+    chromium = shutil.which("chromium")
+    assert chromium is not None, "Debian's chromium is not installed (scripts/setup.sh)"
+    with running_server(create_app(db)) as server, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        page = browser.new_page()
+        page.goto(f"{server}/login")
+        page.fill("#token", tokens["alice"])
+        page.click("#login")
+        expect(page.locator("#versions")).to_be_visible()
+        for i, name in enumerate(NAMES):
+            page.goto(f"{server}/")
+            row = page.locator("#versions tr").filter(has=page.locator(f"td >> text='{name}'"))
+            row.first.locator("a").first.click()
+            expect(page.locator("h1")).to_contain_text(f"{name} v1")
+            assert title(page.content()) == name
+            page.fill("#promote-reason", "to staging")
+            page.click("#promote")  # staging: done at once, back on the version's page
+            expect(page.locator(".notice")).to_contain_text("is now in staging")
+            expect(page.locator("#stage")).to_have_text("staging")
+            assert title(page.content()) == name
+            with Registry(db) as reg:
+                staged = sorted(v.name for v in reg.list_versions() if v.stage == "staging")
+            assert staged == sorted(NAMES[: i + 1]), (name, staged)
+        browser.close()
