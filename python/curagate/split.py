@@ -56,7 +56,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from curagate.split_pairs import ReferenceHit
+    from curagate.split_pairs import ReferenceHit, ScanRead
 else:
     pa = lazy_import("pyarrow")
     pq = lazy_import("pyarrow.parquet")
@@ -1372,6 +1372,8 @@ def verify_splits(
     options: CheckOptions | None = None,
     *,
     records_by_split: Sequence[pa.Table] | None = None,
+    format: str | None = None,
+    text_field: str | None = None,
 ) -> dict[str, Any]:
     """Check given splits against each other (the report :func:`split` writes).
 
@@ -1385,7 +1387,10 @@ def verify_splits(
     :func:`split` scans the files it writes, so the verdict is the CLI's. Without them it
     scans the keys as text records, and misses what is only in a record's other fields
     (a preference record's answers under its ``prompt`` key): :func:`verify_split_files`
-    reads split files as ``curagate split`` reads its inputs.
+    reads split files as ``curagate split`` reads its inputs. ``format`` and ``text_field``
+    say how the engine reads ``records_by_split`` (``curagate split``'s ``--format`` and
+    ``--text-field``: records whose columns name no format, a ``question`` column); they
+    need the records.
     """
     options = options or CheckOptions()
     options.validate()
@@ -1402,6 +1407,11 @@ def verify_splits(
             f"verify_splits: {len(keys)} keys but {len(ids)} ids; give one id per key"
         )
     if records_by_split is None:
+        if format is not None or text_field is not None:
+            raise ConfigError(
+                "verify_splits: format and text_field say how records_by_split is read; "
+                "give records_by_split (a table per split), or leave them out to scan the keys"
+            )
         table = pa.table({"text": pa.array(keys, pa.large_string())})
     else:
         if len(records_by_split) != len(keys_by_split) or any(
@@ -1413,7 +1423,14 @@ def verify_splits(
                 f"{[len(k) for k in keys_by_split]} keys)"
             )
         table = pa.concat_tables(list(records_by_split), promote_options="permissive")
-    return _verification(keys, ids, split, table, options)
+    from curagate.split_pairs import ScanRead
+
+    read = ScanRead(
+        format,
+        text_field,
+        "the records given (records_by_split; say how to read them: format=, text_field=)",
+    )
+    return _verification(keys, ids, split, table, options, read)
 
 
 def verify_split_files(
@@ -1452,7 +1469,10 @@ def verify_split_files(
         files, format=format, text_field=text_field, preference_key=preference_key, relabel=None
     )
     split = [split_of[source] for source, _, _ in loaded.where]
-    return _verification(loaded.keys, loaded.ids, split, loaded.table, options)
+    from curagate.split_pairs import ScanRead
+
+    read = ScanRead(format, text_field, _files(f["path"] for f in loaded.files))
+    return _verification(loaded.keys, loaded.ids, split, loaded.table, options, read)
 
 
 def _verification(
@@ -1461,9 +1481,11 @@ def _verification(
     split: Sequence[int],
     table: pa.Table,
     options: CheckOptions,
+    read: ScanRead | None = None,
 ) -> dict[str, Any]:
     """The check :func:`split` runs on its final assignment: copies, shared passages and
-    the leakage engine's scan of ``table`` (the records, a row per key)."""
+    the leakage engine's scan of ``table`` (the records, a row per key), read as ``read``
+    says (the format and text field the records were read with)."""
     from curagate.split_pairs import leakage_hits
 
     overlap = Overlap(keys, fingerprints(pa.array(keys, pa.large_string())), options)
@@ -1475,6 +1497,7 @@ def _verification(
         max_items=options.max_ngram_items,
         write=_write_parquet,
         templates=options.templates,
+        read=read,
     )
     if hits:
         report, _ = overlap.check(split, ids, hits)
@@ -1951,6 +1974,11 @@ def split(
         }
     key_fps = fingerprints(loaded.key_array)
     overlap = Overlap(loaded.keys, key_fps, options) if (verify or join_near) else None
+    from curagate.split_pairs import ScanRead
+
+    # The leakage engine reads the records as they were read here (it re-detected the
+    # format from the columns: --text-field question failed, naming a temporary file).
+    scan_read = ScanRead(format, text_field, _files(f["path"] for f in loaded.files))
     # Joined before assignment, so that the first assignment is usually clean.
     links: list[tuple[int, int]] = []
     prejoined = {"near_links": 0, "passage_links": 0, "leakage_links": 0}
@@ -1972,6 +2000,7 @@ def split(
             max_items=max_ngram_items,
             write=_write_parquet,
             templates=options.templates,
+            read=scan_read,
         )
         prejoined["leakage_links"] = len(contained)
         links.extend(contained)
@@ -2017,6 +2046,7 @@ def split(
                 max_items=max_ngram_items,
                 write=_write_parquet,
                 templates=options.templates,
+                read=scan_read,
             )
             if hits:
                 verification, join = overlap.check(plan.split, loaded.ids, hits)

@@ -36,6 +36,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from curagate import _core
+from curagate.errors import CheckFailed, ConfigError, CuragateError, InputError
 
 SPAN_TEXT_WORDS = 60
 
@@ -294,6 +295,15 @@ def shared_spans(
 
 
 @dataclass(frozen=True, slots=True)
+class ScanRead:
+    """How the leakage engine reads the splits it scans: as the run read its inputs."""
+
+    format: str | None = None  # the run's record format (None: from the columns)
+    text_field: str | None = None  # the run's text field
+    inputs: str = "the input"  # the user's inputs, as error messages name them
+
+
+@dataclass(frozen=True, slots=True)
 class ReferenceHit:
     """A val/test row found inside a train row by ``curagate leakage``'s engine."""
 
@@ -312,6 +322,7 @@ def leakage_hits(
     max_items: int,
     write: Callable[[pa.Table, Path], None],
     templates: Sequence[str] = (),
+    read: ScanRead | None = None,
 ) -> list[ReferenceHit]:
     """What ``curagate leakage --reference val test --corpus train`` finds in these splits,
     and val and test in each other (``--reference val --corpus test``, and back):
@@ -321,7 +332,10 @@ def leakage_hits(
     record (span, containment) and a prompt equal to a train record's (exact, whole
     prompt) are found as ``leakage`` finds them. ``templates``: the literal template
     fragments (``--templates``), taken out of the rows before the scan (see
-    :func:`without_templates`). Sorted by (item row, record row)."""
+    :func:`without_templates`). ``read``: how the rows were read (the run's ``format`` and
+    ``text_field``), so that the engine reads each split, as corpus and as reference, as the
+    run read its inputs, and names the user's inputs if it cannot. Sorted by (item row,
+    record row)."""
     rows: list[list[int]] = [[], [], []]
     for r, s in enumerate(split):
         rows[s].append(r)
@@ -329,13 +343,13 @@ def leakage_hits(
     hits = []
     table = without_templates(table, templates)
     if rows[0] and (rows[1] or rows[2]):
-        hits += _scan(table, parts, ["val", "test"], "train", ngram, max_items, write)
+        hits += _scan(table, parts, ["val", "test"], "train", ngram, max_items, write, read)
     if rows[1] and rows[2]:
         # And val and test inside each other (found by re-attack: a val item quoted whole in
         # a test record, or one conversation in both, passed: only train was scanned).
         val_test = {"val": rows[1], "test": rows[2]}
-        hits += _scan(table, val_test, ["val"], "test", ngram, max_items, write)
-        hits += _scan(table, val_test, ["test"], "val", ngram, max_items, write)
+        hits += _scan(table, val_test, ["val"], "test", ngram, max_items, write, read)
+        hits += _scan(table, val_test, ["test"], "val", ngram, max_items, write, read)
     return sorted(hits, key=lambda h: (h.item_row, h.record_row))
 
 
@@ -346,16 +360,17 @@ def leakage_links(
     max_items: int,
     write: Callable[[pa.Table, Path], None],
     templates: Sequence[str] = (),
+    read: ScanRead | None = None,
 ) -> list[tuple[int, int]]:
     """Row pairs (item, record) where the leakage engine finds one row inside another,
     every row both reference and corpus: joined before assignment (``--shared-passages
     join``), so that what :func:`leakage_hits` finds is not left for repair rounds;
-    ``templates`` as there."""
+    ``templates`` and ``read`` as there."""
     if table.num_rows < 2:
         return []
     table = without_templates(table, templates)
     everything = {"rows": list(range(table.num_rows))}
-    hits = _scan(table, everything, ["rows"], "rows", ngram, max_items, write)
+    hits = _scan(table, everything, ["rows"], "rows", ngram, max_items, write, read)
     return [(h.item_row, h.record_row) for h in hits if h.item_row != h.record_row]
 
 
@@ -428,27 +443,53 @@ def _scan(
     ngram: int,
     max_items: int,
     write: Callable[[pa.Table, Path], None],
+    read: ScanRead | None = None,
 ) -> list[ReferenceHit]:
     """``parts`` (name -> rows of ``table``) written as Parquet files and scanned by
-    :func:`curagate.leakage.detect`, the ``reference`` parts against ``corpus``."""
+    :func:`curagate.leakage.detect`, the ``reference`` parts against ``corpus``, both read
+    as ``read`` says (the engine re-detected the format from the columns: a run with
+    ``--text-field question`` or ``--format prompt_only`` failed, exit 2, naming a temporary
+    file). An error of the scan names the splits and the user's inputs, never the
+    temporary files."""
     import tempfile
 
     from curagate.leakage import detect
 
+    read = read or ScanRead()
+    scanned = [n for n in (*reference, corpus) if n in parts]
     with tempfile.TemporaryDirectory(prefix="curagate-split-check-") as tmp:
         paths: dict[str, list[int]] = {}
         named: dict[str, str] = {}
-        for name, part_rows in parts.items():
-            path = Path(tmp) / f"{name}.parquet"
-            write(table.take(pa.array(part_rows, pa.int64())), path)
-            paths[path.as_posix()] = part_rows
-            named[name] = path.as_posix()
-        result = detect(
-            [named[n] for n in reference if n in named],
-            [named[corpus]],
-            ngram=ngram,
-            max_ngram_items=max_items,
-        )
+        try:
+            for name, part_rows in parts.items():
+                path = Path(tmp) / f"{name}.parquet"
+                write(table.take(pa.array(part_rows, pa.int64())), path)
+                paths[path.as_posix()] = part_rows
+                named[name] = path.as_posix()
+            result = detect(
+                [named[n] for n in reference if n in named],
+                [named[corpus]],
+                ngram=ngram,
+                max_ngram_items=max_items,
+                reference_format=_reference_format(table, read),
+                reference_text_field=read.text_field,
+                # Every other text a model reads of a reference row (a `context` beside the
+                # `question` read by --text-field) is an item too, as without a text field.
+                reference_item_fields=True,
+                format=read.format,
+                text_field=read.text_field,
+            )
+        except CuragateError as e:
+            raise _scan_error(e, tmp, named, scanned, read.inputs) from None
+        except OSError as e:
+            if e.filename is None or not str(e.filename).startswith(tmp):
+                raise
+            # A full disk (or an unwritable TMPDIR) where the splits are written to be scanned.
+            raise InputError(
+                f"split's leakage scan of the {_names(scanned)} of {read.inputs} could not "
+                f"write the rows to a temporary folder ({e.strerror}); free space there or "
+                "set TMPDIR to a folder with room"
+            ) from None
     hits: dict[tuple[int, int], ReferenceHit] = {}
     for leak in result.leaks:
         item_row = paths[leak.item.file][leak.item.row]
@@ -467,3 +508,50 @@ def _scan(
             ):
                 hits[pair] = hit
     return [hits[p] for p in sorted(hits)]
+
+
+def _reference_format(table: pa.Table, read: ScanRead) -> str | None:
+    """The format the engine reads the reference side in: the run's, unless the columns
+    give that format anyway (then none, so that the engine looks for every other text a
+    model reads of each row as well, as it does for a run without ``--format``: read in a
+    named format, a `context` beside the messages of `--format chat` was no item)."""
+    if read.format is None:
+        return None
+    from curagate.records import detect_format, parse_format
+
+    bools = [f.name for f in table.schema if pa.types.is_boolean(f.type)]
+    try:
+        found = detect_format(table.column_names, text_field=read.text_field, bool_columns=bools)
+    except CuragateError:
+        return read.format
+    return None if found == parse_format(read.format) else read.format
+
+
+def _names(splits: Sequence[str]) -> str:
+    """``["val", "train"]`` as ``val and train splits``; the rows of :func:`leakage_links`
+    (every row both reference and corpus) as ``records``."""
+    if list(splits) == ["rows"] or not splits:
+        return "records"
+    shown = list(dict.fromkeys(splits))
+    words = shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " and " + shown[-1]
+    return f"{words} split{'s' if len(shown) > 1 else ''}"
+
+
+def _scan_error(
+    error: CuragateError, tmp: str, named: Mapping[str, str], scanned: Sequence[str], inputs: str
+) -> CuragateError:
+    """``error`` of the engine's scan, its temporary files named by split, and said to be
+    the scan's of ``inputs``; of the same class and exit code."""
+    text = str(error)
+    for name, path in named.items():
+        shown = "the records" if name == "rows" else f"the {name} split"
+        text = text.replace(path, shown)
+        text = text.replace(Path(path).resolve().as_posix(), shown)
+    for folder in (tmp, Path(tmp).resolve().as_posix()):
+        text = text.replace(folder, "a temporary folder")
+    kinds = (InputError, ConfigError, CheckFailed, CuragateError)
+    cls = type(error) if type(error) in kinds else CuragateError
+    out = cls(f"split's leakage scan of the {_names(scanned)} of {inputs} failed: {text}")
+    out.exit_code = error.exit_code
+    out.one_per_line = error.one_per_line
+    return out
