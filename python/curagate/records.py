@@ -21,7 +21,8 @@ preference           ``chosen``, ``rejected``, optional          the prompt (imp
 ===================  ==========================================  ===============================
 
 A message's ``content`` is a string, a list of parts (``{"type": "text",
-"text": ...}``, ``{"type": "image"}``, ...; only text parts enter keys), or
+"text": ...}``, ``{"type": "image"}``, ...; the parts that hold text enter keys, as
+:func:`part_text` renders them), or
 null on an assistant turn that carries ``tool_calls`` (rendered into the key
 as ``name(arguments)``).
 
@@ -491,6 +492,11 @@ def message_problem(message: object, *, types_only: bool = False) -> str | None:
                 if not isinstance(text, str):
                     return f"'content' part {j} (text) must have a string 'text'"
                 has_text = has_text or not is_blank(text)
+            elif kind in TEXT_UNDER and not isinstance(part.get(TEXT_UNDER[kind]), str | None):
+                return f"'content' part {j} ({kind}) must have a string '{TEXT_UNDER[kind]}'"
+            elif kind in KEYED_PARTS:
+                # Content when its text is: a turn of only an empty refusal is empty.
+                has_text = has_text or not is_blank(part_text(part) or "")
             else:
                 has_text = True  # an image or audio part is content, counted not dropped
     elif content is not None and not isinstance(content, str):
@@ -629,6 +635,52 @@ def strip_nulls(value: Any) -> Any:
 ROLES = frozenset({"system", "user", "assistant", "tool"})
 
 
+# Content parts whose text is under another key than ``text`` (docs/formats.md, "Content
+# parts"): OpenAI's refusal, Anthropic's thinking, tool_use and tool_result.
+TEXT_UNDER = {"refusal": "refusal", "thinking": "thinking"}
+TOOL_USE = "tool_use"
+TOOL_RESULT = "tool_result"
+KEYED_PARTS = frozenset({*TEXT_UNDER, TOOL_USE, TOOL_RESULT})
+
+
+def part_text(part: object) -> str | None:
+    """The text a content part gives keys and text checks, or ``None`` for a part that holds
+    none (an image, audio). A string ``text`` whatever the type; a ``refusal`` part's
+    ``refusal`` and a ``thinking`` part's ``thinking`` (missing: ``""``); a ``tool_use`` as
+    ``name(input)``, the input as canonical JSON, as a tool call is rendered
+    (:func:`tool_call_texts`; its ``id`` is left out); a ``tool_result``'s ``content``, a
+    string or parts read the same way (its ``tool_use_id`` left out). Their text was in no
+    key: three conversations that differed only in a tool's input or result, or a refusal
+    and a harmful compliance, were "exact" copies and removed (found by attack)."""
+    if not isinstance(part, dict):
+        return None
+    text = part.get("text")
+    if isinstance(text, str):
+        return text
+    kind = part.get("type")
+    if kind in TEXT_UNDER:
+        value = part.get(TEXT_UNDER[kind])
+        return value if isinstance(value, str) else ""
+    if kind == TOOL_USE:
+        name = part.get("name")
+        call = _call_text(name if isinstance(name, str) else "", part.get("input"))
+        return "" if call == "()" else call
+    if kind == TOOL_RESULT:
+        return content_key_text(part.get("content"))
+    return None
+
+
+def content_key_text(content: object) -> str:
+    """The text of a message's content as keys and text checks read it: the string, or the
+    text of each of its parts that holds some (:func:`part_text`), joined with "\n"."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        texts = (part_text(p) for p in content)
+        return "\n".join(t for t in texts if t is not None)
+    return ""
+
+
 def content_text(content: object) -> str:
     """The text of a message's content: the string, or its text parts joined (a part is
     text when it holds a string ``text``, whatever its type: OpenAI's Responses format
@@ -685,7 +737,9 @@ def strings_as_parts(records: Sequence[dict[str, Any]]) -> list[int]:
 
 def is_non_text_part(part: object) -> bool:
     """Whether an item of a message's content list is a part that is not text (an image,
-    audio: no string ``text``): kept in the data, read by no text check."""
+    audio, a tool_use: no string ``text``): kept in the data, not in a text-only chat
+    template's content (:func:`content_text`). Keys and text checks read a tool_use,
+    tool_result, thinking or refusal part's text too (:func:`part_text`)."""
     return isinstance(part, dict) and not isinstance(part.get("text"), str)
 
 
@@ -703,27 +757,32 @@ def tool_call_texts(message: dict[str, Any]) -> list[str]:
         fn = call.get("function") if isinstance(call, dict) else None
         if not isinstance(fn, dict):
             continue
-        args = fn.get("arguments")
-        if isinstance(args, str):
-            # Arguments nested past the records' own limit stay the string they are
-            # (parsing them raised RecursionError: exit 3 in every data command).
-            with contextlib.suppress(ValueError, RecursionError):
-                parsed = json.loads(args)
-                args = parsed if json_depth(parsed) <= MAX_NESTING else args
-        if not isinstance(args, str):
-            args = _without_empty(args)
-        if args is None:
-            text = ""
-        elif isinstance(args, str):
-            text = args
-        else:
-            text = json.dumps(args, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-        # A \ud800-style escape inside the arguments parses to a lone surrogate, which
-        # no UTF-8 column holds (exit 3 in every data command): read it as U+FFFD, as
-        # the reader does for one in the record itself.
-        text = LONE_SURROGATE.sub("\ufffd", text)
-        out.append(f"{fn.get('name')}({text})")
+        out.append(_call_text(fn.get("name"), fn.get("arguments")))
     return out
+
+
+def _call_text(name: object, args: Any) -> str:
+    """A call of tool ``name`` as ``name(arguments)``, arguments as canonical JSON when they
+    are an object or parse as JSON (a tool call's, a tool_use part's input)."""
+    if isinstance(args, str):
+        # Arguments nested past the records' own limit stay the string they are
+        # (parsing them raised RecursionError: exit 3 in every data command).
+        with contextlib.suppress(ValueError, RecursionError):
+            parsed = json.loads(args)
+            args = parsed if json_depth(parsed) <= MAX_NESTING else args
+    if not isinstance(args, str):
+        args = _without_empty(args)
+    if args is None:
+        text = ""
+    elif isinstance(args, str):
+        text = args
+    else:
+        text = json.dumps(args, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    # A \ud800-style escape inside the arguments parses to a lone surrogate, which
+    # no UTF-8 column holds (exit 3 in every data command): read it as U+FFFD, as
+    # the reader does for one in the record itself.
+    text = LONE_SURROGATE.sub("\ufffd", text)
+    return f"{name}({text})"
 
 
 def _without_empty(value: Any) -> Any:
@@ -748,7 +807,7 @@ _EXACT_INTS = 2**53  # every integer up to this is a float exactly
 
 def message_line(message: dict[str, Any]) -> str:
     """One turn of a key: ``role: text``, tool calls after the text."""
-    parts = [content_text(message.get("content")), *tool_call_texts(message)]
+    parts = [content_key_text(message.get("content")), *tool_call_texts(message)]
     return f"{message.get('role')}: " + "\n".join(p for p in parts if p)
 
 

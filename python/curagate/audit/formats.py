@@ -15,11 +15,12 @@ from curagate.records import (
     ROLES,
     Quarantined,
     RecordFormat,
+    content_key_text,
     content_text,
     extract_prompt,
     is_blank,
     is_non_text_part,
-    non_text_parts,
+    part_text,
     tool_call_texts,
 )
 
@@ -31,8 +32,10 @@ class Violation:
 
 
 def _message_text(m: dict[str, Any]) -> str:
-    """A turn's text parts and tool calls (``name(arguments)``): what a scanner reads."""
-    return "\n".join(p for p in [content_text(m.get("content")), *tool_call_texts(m)] if p)
+    """A turn's text parts (:func:`curagate.records.part_text`: a tool_use, tool_result,
+    thinking or refusal part's text too) and tool calls (``name(arguments)``): what a
+    scanner reads, as the key does."""
+    return "\n".join(p for p in [content_key_text(m.get("content")), *tool_call_texts(m)] if p)
 
 
 def _text(value: Any) -> str:
@@ -49,9 +52,17 @@ def _text(value: Any) -> str:
 
 
 def _content_empty(m: dict[str, Any]) -> bool:
-    """No text and no image/audio part (a tool-call turn is judged by its caller)."""
+    """No text and no image/audio part (a tool-call turn is judged by its caller): a turn
+    of only an empty refusal part is empty."""
     content = m.get("content")
-    return is_blank(content_text(content)) and non_text_parts(content) == 0
+    return is_blank(content_key_text(content)) and _media_parts(content) == 0
+
+
+def _media_parts(content: object) -> int:
+    """How many parts of a content list hold no text at all (images, audio)."""
+    if not isinstance(content, list):
+        return 0
+    return sum(1 for p in content if isinstance(p, dict) and part_text(p) is None)
 
 
 def messages_of(record: dict[str, Any]) -> list[dict[str, Any]]:
@@ -96,7 +107,7 @@ def non_text_part_kinds(record: dict[str, Any]) -> Counter[str]:
         for m in value if isinstance(value, list) else ():
             content = m.get("content") if isinstance(m, dict) else None
             for part in content if isinstance(content, list) else ():
-                if is_non_text_part(part):
+                if is_non_text_part(part) and part_text(part) is None:
                     kinds[str(part.get("type"))] += 1
     return kinds
 
