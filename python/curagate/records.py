@@ -296,6 +296,28 @@ def _empty(field_name: str) -> str:
     return f"field '{field_name}' is empty"
 
 
+# A preference pair whose two responses are one (audit's FMT006; :func:`quarantine_rule`
+# in curagate.audit.formats tells it by these words).
+SAME_RESPONSES = (
+    "fields 'chosen' and 'rejected' are identical: the pair ranks a response above itself "
+    "and teaches nothing (DPO learns from their difference); regenerate the rejected "
+    "response or drop the pair"
+)
+# The same without a ``prompt`` field: the implicit prompt (what the two share) is all of
+# them, and both responses are empty (audit's FMT007).
+SAME_RESPONSES_NO_PROMPT = (
+    "fields 'chosen' and 'rejected' are identical, so the implicit prompt (what they share) "
+    "is all of them and both responses are empty; regenerate the rejected response or drop "
+    "the pair"
+)
+# What Python's str.strip() removes (str.isspace over all of Unicode; a test in
+# tests/audit checks this list): FMT006 compares the responses stripped.
+PY_WHITESPACE = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
+    "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+
+
 # Blank: every character is one a reader does not see and normalization does not keep:
 # whitespace (Python's ``str.isspace``: Unicode White_Space and the separators
 # U+001C-U+001F), a format character (Unicode category Cf: the zero-width space U+200B,
@@ -1024,9 +1046,35 @@ def validate_table(
             reasons.add_mask(pc.is_valid(col), f"{_expected(name, shape)}; got {arrow_kind(dtype)}")
     if fmt is RecordFormat.PREFERENCE and "prompt" not in table.column_names:
         _check_implicit_prompts(table, reasons, blank_prompts)
+    if fmt is RecordFormat.PREFERENCE:
+        _check_distinct_responses(table, reasons)
     if fmt is RecordFormat.STEPWISE_SUPERVISION:
         _check_step_labels(table, reasons)
     return reasons.valid_mask(), reasons.by_row
+
+
+def _check_distinct_responses(table: pa.Table, reasons: _Reasons) -> None:
+    """A pair's ``chosen`` and ``rejected`` must differ: rendered as a key renders them
+    (:func:`render_column`) and stripped of whitespace, the same text is quarantined, as an
+    empty response is (found by attack: such a pair was kept, and as the first of its prompt
+    the valid pair for that prompt was removed as its exact copy). Rows already found bad
+    keep their first reason; columns of two kinds (a string and turns) never match."""
+    chosen, rejected = _column(table, "chosen"), _column(table, "rejected")
+    if chosen is None or rejected is None:
+        return
+    kinds = {arrow_kind(c.type) for c in (chosen, rejected)}
+    if len(kinds) != 1 or not kinds <= {"string", "list"}:
+        return
+    texts = [
+        pc.utf8_trim(
+            _render(c.combine_chunks() if isinstance(c, pa.ChunkedArray) else c), PY_WHITESPACE
+        )
+        for c in (chosen, rejected)
+    ]
+    same = pc.indices_nonzero(pc.fill_null(pc.equal(*texts), False))
+    reason = SAME_RESPONSES if "prompt" in table.column_names else SAME_RESPONSES_NO_PROMPT
+    for row in same.to_pylist():
+        reasons.by_row.setdefault(row, reason)
 
 
 def _check_steps(col: pa.Array, name: str, shape: str, reasons: _Reasons) -> None:

@@ -15,8 +15,9 @@ from audit_support import finding, write_records
 from curagate.audit.config import AuditConfig
 from curagate.audit.engine import AuditResult, audit_context, finish, run_audit
 from curagate.audit.partial import merge, merge_all
-from curagate.audit.shard import PY_WHITESPACE, VISIBLE, audit_shard
+from curagate.audit.shard import VISIBLE, audit_shard
 from curagate.io import expand_inputs, read_batches
+from curagate.records import PY_WHITESPACE
 
 GOLDEN = "Natalia sold clips to 48 of her friends in April and then she sold half as many in May"
 
@@ -117,7 +118,8 @@ def test_shards_merge_to_the_single_shard_report(setup: tuple[list[Path], AuditC
     assert finding(report, "LEN001")["count"] >= 2
     assert report["stats"]["labels"]["counts"]["pos"] > 0
     assert report["stats"]["mix"]["conversations"] == 25
-    assert report["inputs"]["quarantined_rows"] == 3  # broken JSON, two blank fields
+    # Broken JSON, two blank fields, a pair whose chosen is its rejected (FMT006).
+    assert report["inputs"]["quarantined_rows"] == 4
     assert len(one.sample) == 6
     for shards in (2, 3, 5):
         assert dump(run_audit(paths, cfg, collect_table=True, shards=shards)) == dump(one)

@@ -89,7 +89,8 @@ MALFORMED = {
     ],
     "preference_implicit": [
         (2, "FMT005", "the implicit prompt is empty: 'chosen' and 'rejected' share no leading"),
-        (3, "FMT007", "'chosen' and 'rejected' empty"),
+        # Identical: the implicit prompt is all of them, both responses empty; quarantined.
+        (3, "FMT007", "fields 'chosen' and 'rejected' are identical, so the implicit prompt"),
         (4, "FMT001", "missing field 'rejected' (absent or null)"),
     ],
     "unpaired_preference": [
@@ -110,7 +111,7 @@ QUARANTINED = {
     "chat_content_parts": [2, 3],
     "prompt_only": [2, 3],
     "prompt_completion_conversational": [3],
-    "preference_implicit": [2, 4],
+    "preference_implicit": [2, 3, 4],
     "unpaired_preference": [2, 3],
     "stepwise_supervision": [2, 3, 4],
 }

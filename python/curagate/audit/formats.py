@@ -13,6 +13,8 @@ from typing import Any
 
 from curagate.records import (
     ROLES,
+    SAME_RESPONSES,
+    SAME_RESPONSES_NO_PROMPT,
     Quarantined,
     RecordFormat,
     content_key_text,
@@ -271,6 +273,10 @@ def quarantine_rule(q: Quarantined, fmt: RecordFormat) -> str:
     if q.read_failure:
         return "FMT010"
     reason = q.reason
+    if reason == SAME_RESPONSES:
+        return "FMT006"
+    if reason == SAME_RESPONSES_NO_PROMPT:
+        return "FMT007"  # what audit says of the pair read: both responses empty
     if "is empty" in reason or "has empty" in reason:
         if "implicit prompt" in reason:
             return "FMT005"

@@ -49,12 +49,6 @@ if TYPE_CHECKING:
     from curagate.audit.leaks import LeakScan
     from curagate.audit.rules.formats import StructuredOutputs
 
-# What Python's str.strip() removes (str.isspace over all of Unicode; a test
-# checks this list), so "empty" means the same in both paths.
-PY_WHITESPACE = (
-    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
-    "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
-)
 # A text is blank iff it holds no character outside the blank ones (records.is_blank:
 # whitespace, format and default-ignorable characters, controls, U+2800, U+1D159,
 # noncharacters): a regex search

@@ -174,7 +174,8 @@ def _per_record(view: BatchView) -> list[RowHit]:
 def _columnar(view: BatchView) -> list[RowHit]:
     import polars as pl
 
-    from curagate.audit.shard import PY_WHITESPACE, VISIBLE
+    from curagate.audit.shard import VISIBLE
+    from curagate.records import PY_WHITESPACE
 
     df, fields = view.frame(), view.fields
     assert fields is not None
