@@ -803,3 +803,27 @@ def test_curate_keeps_the_same_duplicates_in_any_checkout_location_order(
         files = sorted((repo / "out" / "kept").glob("*.parquet"))
         kept.append([r["id"] for f in files for r in pq.read_table(f).to_pylist()])
     assert kept[0] == kept[1] == [f"EXT{i}" for i in range(20)]
+
+
+def test_the_documented_code_settings_keep_indentation_variants_apart(tmp_path: Path) -> None:
+    # Found by attack: docs/curate.md advised only `strip_punctuation: false` for code, and
+    # whitespace collapsing (on by default) made two Python completions differing only in a
+    # line's indentation one key: one was removed as an exact copy. The settings the docs
+    # name for code keep them apart.
+    import yaml
+
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "curate.md").read_text()
+    advice = re.search(r"[Cc]ode data[^`]*?set `(normalize: \{[^`]*\})`", docs)
+    assert advice is not None, "docs/curate.md names no normalize settings for code"
+    config = tmp_path / "code.yaml"
+    config.write_text(
+        yaml.safe_dump({**yaml.safe_load(advice.group(1)), "near": {"enabled": False}})
+    )
+    body = "def f(xs):\n    for x in xs:\n        if x:\n            log(x)\n{}total += x\n    return total"
+    prompt = "Write f that sums the truthy values of xs and logs them."
+    rows = [{"prompt": prompt, "completion": body.format(" " * n)} for n in (8, 12)]
+    path = tmp_path / "code.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert curate([path], tmp_path / "out", config=config).kept == 2
+    # The default (whitespace collapsed) makes them one key: what the advice is for.
+    assert curate([path], tmp_path / "default", near__enabled=False).removed == {"exact": 1}
