@@ -753,3 +753,31 @@ def test_parquet_with_a_struct_field_name_twice_is_quarantined_naming_it(tmp_pat
     assert batch.quarantined[0].reason.startswith(
         "field 'messages.role' appears 2 times in the Parquet schema"
     )
+
+
+def test_a_file_with_cr_line_endings_is_quarantined_with_how_to_convert_it(
+    tmp_path: Path,
+) -> None:
+    # Found by attack: classic-Mac line ends (a lone CR) made the file one line, one row,
+    # quarantined as "Extra data at column 31" with no word of the line ends. Lines still end
+    # at LF in every reader (the line numbers every command reports count LFs); the reason
+    # says what the file seems to be and how to convert it.
+    rows = [{"text": "first record alpha"}, {"text": "second record beta"}, {"text": "third"}]
+    data = "".join(json.dumps(r) + "\r" for r in rows).encode()
+    path = tmp_path / "mac.jsonl"
+    path.write_bytes(data)
+    [q] = all_quarantined(read_all([path]))
+    assert (q.line, q.row) == (1, 0)
+    assert q.reason.startswith("malformed JSON: Extra data at column 32; the file seems to use CR")
+    assert "tr '\\r' '\\n' < FILE > FILE.lf.jsonl" in q.reason
+    # The conversion the reason names reads every record.
+    fixed = tmp_path / "fixed.jsonl"
+    fixed.write_bytes(data.replace(b"\r", b"\n"))
+    assert all_keys(read_all([fixed])) == [r["text"] for r in rows]
+    # Other extra data (two records on a line, CR LF line ends) gets no such hint.
+    other = tmp_path / "two.jsonl"
+    other.write_bytes(b'{"text": "a"} {"text": "b"}\r\n{"text": "c"}\r\n')
+    batches = read_all([other])
+    [q] = all_quarantined(batches)
+    assert q.reason == "malformed JSON: Extra data at column 15"
+    assert all_keys(batches) == ["c"]

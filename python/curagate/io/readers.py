@@ -2065,6 +2065,25 @@ def _jsonl_raw(layout: _Lines, good: pa.Array | None) -> Any:
     return raw
 
 
+def _cr_hint(text: str, exc: json.JSONDecodeError) -> str:
+    """What to do about a line that holds records separated by lone CRs (classic Mac line
+    ends): "Extra data" after a run of whitespace with a CR in it. Lines end at "\n" (a
+    "\r\n" is one line end too) in every reader, the native one, the compressed streams and
+    the line numbers every command reports, so such a file is one line, read as one row; a
+    CR is not taken as a line end here (found by attack: its reason said "Extra data",
+    with no hint at the line ends)."""
+    if exc.msg != "Extra data":
+        return ""
+    before = text[: exc.pos]
+    if "\r" not in before[len(before.rstrip(" \t\r\n")) :]:
+        return ""
+    return (
+        "; the file seems to use CR line endings (classic Mac), where JSON Lines ends each "
+        "line in LF (or CR LF), so its records were read as one line: convert it, e.g. "
+        "`tr '\\r' '\\n' < FILE > FILE.lf.jsonl`"
+    )
+
+
 def _parse_slowly(
     layout: _Lines, state: _FileState, options: _Options, first: int = 0, stop: int | None = None
 ) -> tuple[pa.Table, list[int], list[Quarantined]]:
@@ -2107,7 +2126,8 @@ def _parse_slowly(
         try:
             value = json.loads(text)
         except json.JSONDecodeError as exc:
-            reject(k, f"malformed JSON: {exc.msg.removesuffix(' at')} at column {exc.colno}", raw)
+            reason = f"malformed JSON: {exc.msg.removesuffix(' at')} at column {exc.colno}"
+            reject(k, reason + _cr_hint(text, exc), raw)
             continue
         except RecursionError:
             reject(k, _TOO_DEEP, raw)
