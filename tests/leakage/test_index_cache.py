@@ -193,3 +193,50 @@ def test_two_checks_at_once_leave_one_whole_entry(tmp_path: Path, own_cache: Pat
     (entry,) = entries(own_cache)
     assert index_cache.load(entry) is not None
     assert not list(own_cache.glob(".*.tmp"))
+
+
+def test_a_set_yaml_made_multiple_choice_is_indexed_again_and_the_option_view_found(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The build reads the set.yaml above a golden file: a multiple-choice set's items are
+    # looked for as the gate shows them, with their options. Cached by the data files alone,
+    # the index built for "classification" was served after the set became multiple choice
+    # and a copy of the item with its options passed (found by re-attack).
+    from curagate.gate.tasks.multiple_choice import choice_views
+
+    item = {"id": "q1", "prompt": "Which is red?", "choices": ["apple", "sky"], "reference": "A"}
+    g = tmp_path / "golden_sets" / "mc"
+    g.mkdir(parents=True)
+    (g / "data.jsonl").write_text(json.dumps(item) + "\n", encoding="utf-8")
+    set_yaml = 'name: mc\ntask: {task}\nversion: "1"\nfiles: [data.jsonl]\n'
+    (g / "set.yaml").write_text(set_yaml.format(task="classification"), encoding="utf-8")
+    shown = next(v for k, v in choice_views(item).items() if k != "prompt")
+    d = tmp_path / "train.jsonl"
+    d.write_text(json.dumps({"prompt": shown, "completion": "A"}) + "\n", encoding="utf-8")
+    assert check(tmp_path, capsys, d)[0] == 0
+    (g / "set.yaml").write_text(set_yaml.format(task="multiple_choice"), encoding="utf-8")
+    rc, out = check(tmp_path, capsys, d)
+    assert rc == 1 and "q1" in out
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        {"items": []},  # scanned into an IndexError (exit 3)
+        {"threads": -1},  # an OverflowError loading the core
+        {"threads": 10**30},
+    ],
+    ids=["no items", "negative threads", "huge threads"],
+)
+def test_an_entry_whose_state_does_not_fit_its_index_is_built_again(
+    tmp_path: Path, own_cache: Path, edit: dict[str, object]
+) -> None:
+    g = golden(tmp_path, ITEM, OTHER)
+    built, _ = lookup([g])
+    (entry,) = entries(own_cache)
+    state = {**built.__getstate__(), **edit}
+    body = pickle.dumps(state)
+    entry.write_bytes(index_cache.MAGIC + hashlib.blake2b(body, digest_size=32).digest() + body)
+    assert index_cache.load(entry) is None
+    again, hit = lookup([g])
+    assert not hit and again.__getstate__() == built.__getstate__()

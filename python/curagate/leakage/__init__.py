@@ -589,6 +589,16 @@ def _multiple_choice_set(path: Path, sets: dict[Path, Any]) -> bool:
     return False
 
 
+def multiple_choice_files(paths: Sequence[Path]) -> list[bool]:
+    """Per file, whether :meth:`LeakageIndex.build` indexes it as a multiple-choice golden
+    set's (:func:`_multiple_choice_set`: the nearest ``set.yaml`` above it), which adds its
+    items' views: the golden-index cache keys on it (a ``set.yaml`` turned to
+    ``task: multiple_choice`` served the index built without those views, found by
+    re-attack)."""
+    sets: dict[Path, Any] = {}
+    return [_multiple_choice_set(p, sets) for p in paths]
+
+
 def _jsonl_values(path: Path) -> Iterator[tuple[int, Any]]:
     """(row, JSON value) of each line of a JSON Lines file that parses, rows numbered as
     the readers number them (non-blank lines, :func:`curagate.item_fields.is_blank`)."""

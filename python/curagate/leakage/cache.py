@@ -6,9 +6,10 @@ items). The index is built once and saved; a later run whose golden files, param
 curagate code are all the same loads it instead.
 
 What makes an entry's key (:func:`entry_key`): the golden files as named (their names are
-in the index's items) and the digest of each one's bytes, the build's parameters, the
-format of an entry, and the curagate code itself (name, size and modification time of every
-module of the package and of its Rust core): an edited golden item, another ``--ngram`` or
+in the index's items) and the digest of each one's bytes, whether a ``set.yaml`` above each
+makes it a multiple-choice set's (:func:`~curagate.leakage.multiple_choice_files`), the
+build's parameters, the format of an entry, and the curagate code itself
+(:func:`_code_fingerprint`): an edited golden item or ``set.yaml``, another ``--ngram`` or
 another curagate is another key, never a stale index.
 
 An entry is the pickled state of a :class:`~curagate.leakage.LeakageIndex` (what Ray ships
@@ -19,7 +20,8 @@ BLAKE2b digest of the rest. Reading one:
   and the entry written over;
 - the state is unpickled with no global allowed: an entry that names any class or function
   (as a planted pickle that runs code does) is refused, and built again;
-- an entry of another format, or whose core blob does not load, is a miss too.
+- an entry of another format, whose core blob does not load, or whose items are not its
+  core's (:func:`_whole`), is a miss too.
 
 The cache is as trusted as the folder holding it: whoever can write there could hide a
 golden item from `check`, as whoever can write the installed package could. Keep it in the
@@ -72,12 +74,21 @@ def index_cache_dir() -> Path | None:
 
 
 def _code_fingerprint() -> list[tuple[str, int, int]]:
-    """Name, size and modification time of every module of the curagate package and of
-    its Rust core: any change to the code that builds an index is another key."""
+    """Where the curagate package is, the versions of Python and pyarrow, and the name, size
+    and modification time of every module of the package and of its Rust core: any change to
+    the code that builds an index is another key (an install whose files all carry one
+    modification time, as Nix's and reproducible wheels' do, is in another folder)."""
+    import sys
+
+    import pyarrow
+
     import curagate
 
     root = Path(curagate.__file__).parent
-    out: list[tuple[str, int, int]] = []
+    out: list[tuple[str, int, int]] = [
+        (str(root.resolve()), 0, 0),
+        (f"python {sys.version} pyarrow {pyarrow.__version__}", 0, 0),
+    ]
     stack = [root]
     while stack:
         with os.scandir(stack.pop()) as it:
@@ -88,16 +99,19 @@ def _code_fingerprint() -> list[tuple[str, int, int]]:
                 elif e.name.endswith((".py", ".so", ".pyd")):
                     st = e.stat()
                     out.append((os.path.relpath(e.path, root), st.st_size, st.st_mtime_ns))
-    return sorted(out)
+    return out[:2] + sorted(out[2:])
 
 
 def entry_key(files: Sequence[Path], params: dict[str, Any]) -> str:
     """The key of the index of ``files`` (as named) built with ``params``: see the module.
     Raises :class:`OSError` where a file cannot be read (the build says which)."""
-    from curagate.leakage import PICKLE_VERSION
+    from curagate.leakage import PICKLE_VERSION, multiple_choice_files
 
     h = hashlib.blake2b(digest_size=_DIGEST)
-    head = repr((ENTRY_FORMAT, PICKLE_VERSION, sorted(params.items()), _code_fingerprint()))
+    # What else the build reads of a file: whether a set.yaml above it makes it a
+    # multiple-choice set's (that adds views of its items).
+    choice = multiple_choice_files(files)
+    head = repr((ENTRY_FORMAT, PICKLE_VERSION, sorted(params.items()), choice, _code_fingerprint()))
     h.update(head.encode("utf-8", "surrogateescape"))
     for f in files:
         name = os.fsencode(f)
@@ -133,7 +147,10 @@ def load(path: Path) -> LeakageIndex | None:
         state = _NoGlobals(io.BytesIO(body)).load()
         index = LeakageIndex.__new__(LeakageIndex)
         index.__setstate__(state)
+        if not _whole(index):
+            return None
     except (
+        OverflowError,
         pickle.UnpicklingError,
         InputError,
         EOFError,
@@ -146,6 +163,16 @@ def load(path: Path) -> LeakageIndex | None:
     ):
         return None
     return index
+
+
+def _whole(index: LeakageIndex) -> bool:
+    """Whether the items of an index loaded are those of its core: one per text the core
+    holds, prompts then answers (an entry whose state holds no item scanned into an
+    IndexError, found by re-attack)."""
+    counts = [len(index._core.items().words) // 4]
+    if index._answers is not None:
+        counts.append(len(index._answers.items().words) // 4)
+    return sum(counts) == len(index.items) and counts[0] == index._prompts
 
 
 def save(path: Path, index: LeakageIndex) -> None:
