@@ -570,33 +570,32 @@ def _multiple_choice_set(path: Path, sets: dict[Path, Any]) -> bool:
     from curagate.yamlio import read_yaml_file
 
     target = path.resolve()
+    set_yaml = set_file(target)
+    if set_yaml is None:
+        return False
+    if set_yaml not in sets:
+        try:
+            data = read_yaml_file(set_yaml)[0]
+        except (CuragateError, OSError):
+            data = None
+        sets[set_yaml] = data if isinstance(data, dict) else None
+    data = sets[set_yaml]
+    files = data.get("files") if data is not None else None
+    if not isinstance(files, list):
+        return False
+    folder = set_yaml.parent
+    listed = any(isinstance(f, str) and (folder / f).resolve() == target for f in files)
+    return listed and data.get("task") == _MULTIPLE_CHOICE
+
+
+def set_file(target: Path) -> Path | None:
+    """The ``set.yaml`` nearest above ``target`` (resolved), whose set it is part of: what
+    :meth:`LeakageIndex.build` reads of a golden file besides its rows
+    (:func:`_multiple_choice_set`), so the golden-index cache keys on its bytes too."""
     for folder in target.parents:
-        set_yaml = folder / _SET_FILE
-        if not set_yaml.is_file():
-            continue
-        if set_yaml not in sets:
-            try:
-                data = read_yaml_file(set_yaml)[0]
-            except (CuragateError, OSError):
-                data = None
-            sets[set_yaml] = data if isinstance(data, dict) else None
-        data = sets[set_yaml]
-        files = data.get("files") if data is not None else None
-        if not isinstance(files, list):
-            return False
-        listed = any(isinstance(f, str) and (folder / f).resolve() == target for f in files)
-        return listed and data.get("task") == _MULTIPLE_CHOICE
-    return False
-
-
-def multiple_choice_files(paths: Sequence[Path]) -> list[bool]:
-    """Per file, whether :meth:`LeakageIndex.build` indexes it as a multiple-choice golden
-    set's (:func:`_multiple_choice_set`: the nearest ``set.yaml`` above it), which adds its
-    items' views: the golden-index cache keys on it (a ``set.yaml`` turned to
-    ``task: multiple_choice`` served the index built without those views, found by
-    re-attack)."""
-    sets: dict[Path, Any] = {}
-    return [_multiple_choice_set(p, sets) for p in paths]
+        if (folder / _SET_FILE).is_file():
+            return folder / _SET_FILE
+    return None
 
 
 def _jsonl_values(path: Path) -> Iterator[tuple[int, Any]]:

@@ -6,9 +6,9 @@ items). The index is built once and saved; a later run whose golden files, param
 curagate code are all the same loads it instead.
 
 What makes an entry's key (:func:`entry_key`): the golden files as named (their names are
-in the index's items) and the digest of each one's bytes, whether a ``set.yaml`` above each
-makes it a multiple-choice set's (:func:`~curagate.leakage.multiple_choice_files`), the
-build's parameters, the format of an entry, and the curagate code itself
+in the index's items), where each leads and the digest of its bytes, the name and bytes of
+the ``set.yaml`` above it (:func:`~curagate.leakage.set_file`: it makes a multiple-choice
+set, whose items get views), the build's parameters, the format of an entry, and the curagate code itself
 (:func:`_code_fingerprint`): an edited golden item or ``set.yaml``, another ``--ngram`` or
 another curagate is another key, never a stale index.
 
@@ -105,20 +105,29 @@ def _code_fingerprint() -> list[tuple[str, int, int]]:
 def entry_key(files: Sequence[Path], params: dict[str, Any]) -> str:
     """The key of the index of ``files`` (as named) built with ``params``: see the module.
     Raises :class:`OSError` where a file cannot be read (the build says which)."""
-    from curagate.leakage import PICKLE_VERSION, multiple_choice_files
+    from curagate.leakage import PICKLE_VERSION, set_file
 
     h = hashlib.blake2b(digest_size=_DIGEST)
-    # What else the build reads of a file: whether a set.yaml above it makes it a
-    # multiple-choice set's (that adds views of its items).
-    choice = multiple_choice_files(files)
-    head = repr((ENTRY_FORMAT, PICKLE_VERSION, sorted(params.items()), choice, _code_fingerprint()))
+    head = repr((ENTRY_FORMAT, PICKLE_VERSION, sorted(params.items()), _code_fingerprint()))
     h.update(head.encode("utf-8", "surrogateescape"))
     for f in files:
-        name = os.fsencode(f)
-        h.update(len(name).to_bytes(8, "little") + name)
-        with Path(f).open("rb") as fh:
-            h.update(hashlib.file_digest(fh, "blake2b").digest())
+        # What the build reads of a file besides its rows: the set.yaml above it (a
+        # multiple-choice set's items get views with their options), found from where the
+        # file leads. Parsing it would cost a hook ~15 ms; its bytes say as much.
+        target = Path(f).resolve()
+        set_yaml = set_file(target)
+        for part in (f, target, set_yaml):
+            _update(h, b"" if part is None else os.fsencode(part))
+        for read in (f, set_yaml):
+            if read is not None:
+                with Path(read).open("rb") as fh:
+                    h.update(hashlib.file_digest(fh, "blake2b").digest())
     return h.hexdigest()
+
+
+def _update(h: Any, data: bytes) -> None:
+    """Add ``data`` to ``h`` after its length (so no two sequences of parts hash alike)."""
+    h.update(len(data).to_bytes(8, "little") + data)
 
 
 class _NoGlobals(pickle.Unpickler):
