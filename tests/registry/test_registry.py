@@ -320,6 +320,38 @@ def test_check_bundles_finds_bytes_changed_after_promotion(
     assert main(["registry", "--db", str(reg.path), "check"]) == 0  # the log itself is intact
 
 
+def test_a_model_sig_added_after_an_unsigned_registration_is_changed_bytes(
+    reg: Registry,
+    bundle: MakeBundle,
+    tmp_path: Path,
+    ci_key: tuple[Path, Path],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Found by attack: 5 MB of anything saved as model.sig in a bundle registered
+    # unsigned rode into production (exit 0) and `check --bundles` said intact, while
+    # `register` refuses a bundle whose model.sig no trusted export key checks.
+    path, digest = bundle("a")
+    reg.register(path, name="bot")
+    production_ready(reg, bundle, tmp_path, ci_key[0], "b")  # bot v2, in production
+    (path / "model.sig").write_bytes(b"\x00" * 4096)
+    with pytest.raises(CheckFailed, match=r"model\.sig was added after it was registered"):
+        reg.promote(
+            "bot", 1, to="production", gate_report=signed_report(tmp_path, ci_key[0], digest)
+        )
+    assert reg.get("bot", 1).stage == "experiment"
+    shipped = Path(reg.get("bot", 2).artifact_path)
+    (shipped / "model.sig").write_bytes(b"\x00" * 4096)
+    [(kind, problem)] = reg.check_bundles()
+    assert kind == "changed" and problem.startswith("production: bot v2: its bytes are not")
+    assert main(["registry", "--db", str(reg.path), "check", "--bundles"]) == 1
+    out = capsys.readouterr()
+    assert "CHANGED production: bot v2" in out.out and "model.sig was added" in out.out
+    assert "intact" not in out.out
+    (shipped / "model.sig").unlink()
+    (path / "model.sig").unlink()
+    assert reg.check_bundles() == []
+
+
 @pytest.mark.slow
 def test_check_bundles_tells_a_revoked_signer_from_changed_bytes(
     reg: Registry,

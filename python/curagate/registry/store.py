@@ -1993,6 +1993,17 @@ class Registry:
             )
         except (CheckFailed, InputError) as e:
             raise CheckFailed(f"{mv.ref}: its bytes are not the registered ones: {e}") from None
+        sig = Path(mv.artifact_path) / BUNDLE_SIGNATURE_NAME
+        if mv.signed_by is None and (sig.exists() or sig.is_symlink()):
+            # Found by attack: a model.sig added to a bundle registered unsigned (5 MB of
+            # anything: another weight file) rode into production and `check --bundles` said
+            # intact, while `register` refuses a bundle whose model.sig no trusted key checks.
+            raise CheckFailed(
+                f"{mv.ref}: its bytes are not the registered ones: {sig} was added after it "
+                f"was registered unsigned (registered bundles are verified as registered); "
+                f"remove {BUNDLE_SIGNATURE_NAME}, or register the signed bundle as a new "
+                "version (its key trusted with `curagate registry trust add --role export`)"
+            )
         # The rules read the registered lineage (rule 6: lineage.run.signed_by); the signed
         # MANIFEST.json, whose sha256 is the registered digest, is what vouches for it. A
         # register row written by hand named a trusted trainer for a run nobody signed.
