@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from curagate.artifacts import BundleManifest
+from curagate.artifacts import BundleManifest, iso_utc
 from curagate.cli import main
 from curagate.digest import sha256_bytes
 from curagate.errors import InputError
@@ -38,7 +38,10 @@ class Forger:
         self.c = sqlite3.connect(db)
         self.t = 0
         self.tokens = tokens or {}  # the users whose tokens the forger holds
-        self.minute = "2030-01-01T00:00"  # the rows' times: this minute, second 1, 2, ...
+        # The rows' times: this minute, second 1, 2, ...; None: now, never before the last
+        # row (as the commands date rows, so that `check` finds the rule under test, not
+        # a row dated in the future).
+        self.minute: str | None = None
 
     def log(
         self,
@@ -52,8 +55,13 @@ class Forger:
     ) -> str:
         """Append a row; a str ``payload`` is written as it is."""
         self.t += 1
-        at = f"{self.minute}:{self.t:02d}.000000Z"
-        rid, prev = self.c.execute("SELECT id, hash FROM log ORDER BY id DESC LIMIT 1").fetchone()
+        rid, prev, last = self.c.execute(
+            "SELECT id, hash, at FROM log ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+        if self.minute is not None:
+            at = f"{self.minute}:{self.t:02d}.000000Z"
+        else:
+            at = iso_utc(max(datetime.now(UTC), datetime.fromisoformat(last)))
         text = payload if isinstance(payload, str) else canonical(payload)
         f = (at, actor, action, name, version, frm, to, "", text)
         if actor in self.tokens and isinstance(payload, dict):

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from curagate.artifacts import iso_utc
 from curagate.cli import main
 from curagate.digest import sha256_bytes
 from curagate.errors import CheckFailed, InputError
@@ -330,7 +331,7 @@ def _legacy_user(db: Path, name: str, role: str) -> str:
     token."""
     token = "cgt_" + name * 8
     c = sqlite3.connect(db)
-    at = "2026-01-01T00:00:00.000000Z"
+    at = iso_utc()  # now: after the rows before it, as curagate dated its rows
     uid = c.execute(
         "INSERT INTO users (name, role, token_sha256, created_by, created_at) "
         "VALUES (?, ?, ?, 'admin', ?)",

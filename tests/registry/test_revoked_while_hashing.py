@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from curagate.artifacts import iso_utc
 from curagate.cli import main
 from curagate.errors import CheckFailed
 from curagate.registry import Registry
@@ -133,7 +134,8 @@ def forged_promote_after_revoke(
     if marked and to == "production":
         fields |= {VERDICTS_PER_ARTIFACT: True, SIGNER_IN_LOCK: True}
     payload = canonical(fields)
-    f = ("2030-01-01T00:00:01.000000Z", "ci", "promote", "bot", 1, "experiment", to)
+    # Dated now, after the rows before it, as an older curagate dated its rows.
+    f = (iso_utc(), "ci", "promote", "bot", 1, "experiment", to)
     f = (*f, "", payload)
     c.execute(
         "INSERT INTO log VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",

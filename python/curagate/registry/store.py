@@ -115,6 +115,11 @@ ITEMS_NAME = "items.jsonl"
 TOKEN_PREFIX = "cgt_"
 ENROLLMENT_PREFIX = "cge1_"
 MAX_WAIVER_DAYS = 90
+# Row times are the writer's clock, held never to go back: a writer whose clock is behind the
+# log's last row by at most this much (jitter between machines) writes its row at the last
+# row's time; further behind, it is refused. `registry check` reports a row dated before its
+# predecessor, or more than this ahead of the checker's clock.
+CLOCK_TOLERANCE = timedelta(seconds=5)
 
 
 class Forbidden(CheckFailed):
@@ -167,12 +172,13 @@ def _token_shaped(token: str | None) -> TypeGuard[str]:
     )
 
 
-def parse_expiry(value: str) -> datetime:
-    """An ISO 8601 time (``2026-12-31T00:00:00Z``) or a duration in days (``7d``)."""
+def parse_expiry(value: str, start: datetime | None = None) -> datetime:
+    """An ISO 8601 time (``2026-12-31T00:00:00Z``) or a duration in days (``7d``) counted
+    from ``start`` (default: now; a waiver's, from its own row's time)."""
     text = value.strip()
     m = re.fullmatch(r"([0-9]{1,3})d", text)
     if m:
-        return datetime.now(UTC) + timedelta(days=int(m.group(1)))
+        return (start or datetime.now(UTC)) + timedelta(days=int(m.group(1)))
     try:
         at = datetime.fromisoformat(text.replace("Z", "+00:00"))
         at = at if at.tzinfo is not None else at.replace(tzinfo=UTC)
@@ -261,6 +267,31 @@ def _statement_of(attestation: bytes | None) -> str | None:
     payload text, ``QUJD==`` for ``QUJD`` was a first offer of a pass held to the clock);
     None for none, or an envelope that does not read as one."""
     return None if attestation is None else signed_digest(attestation)
+
+
+def _parsed_at(at: object) -> datetime | None:
+    """A log row's time as a UTC datetime; None when it is not one (schema-1 history)."""
+    if not isinstance(at, str):
+        return None
+    try:
+        when = datetime.fromisoformat(at.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else None
+
+
+def _span(delta: timedelta) -> str:
+    """A time difference as people read it: "24.0 s", "3.5 h", "365.0 days"."""
+    seconds = delta.total_seconds()
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
+
+
+class ClockBehind(InputError):
+    """This machine's clock is behind the registry's last log row (exit 2)."""
 
 
 def _clock_at(at: str | None) -> datetime:
@@ -618,19 +649,34 @@ class Waiver:
 
     def active(self, now: datetime | None = None) -> bool:
         at = datetime.fromisoformat(self.expires_at.replace("Z", "+00:00"))
+        now = now or datetime.now(UTC)
         return (
             not self.granter_revoked
             and self.backs_nothing is None
-            and (now or datetime.now(UTC)) < at
+            and not self.granted_ahead(now)
+            and now < at
         )
+
+    def granted_ahead(self, now: datetime | None = None) -> bool:
+        """Dated further ahead of ``now`` than clock jitter: its granter's clock is ahead
+        (found by attack: a "90d" waiver granted a year ahead showed "active" for 15
+        months; `registry check` names its row)."""
+        granted = _parsed_at(self.granted_at)
+        return granted is not None and granted > (now or datetime.now(UTC)) + CLOCK_TOLERANCE
 
     def state(self) -> str:
         """What the waiver does now: "active", "void: granter revoked", "superseded: a
-        newer report decides", "void: its report no longer verifies" or "expired"."""
+        newer report decides", "void: its report no longer verifies", "void: granted
+        ahead of this clock" or "expired"."""
         if self.granter_revoked:
             return "void: granter revoked"
         if self.backs_nothing is not None:
             return self.backs_nothing
+        if self.granted_ahead():
+            return (
+                f"void: granted at {self.granted_at}, ahead of this clock (the granter's clock "
+                "was ahead; `curagate registry check` names its row)"
+            )
         return "active" if self.active() else "expired"
 
     def to_dict(self) -> dict[str, Any]:
@@ -1356,6 +1402,7 @@ class Registry:
                 verify(self._conn)
                 if self._floor is not None:
                     self._floor.check(self._conn)
+                self._clock(self._conn)  # a clock behind the log is refused before any work
             yield self._conn
         except BaseException:
             self._conn.execute("ROLLBACK")
@@ -1604,6 +1651,7 @@ class Registry:
                     )
             if head is not None:
                 state.after_head = _check_head(db, head, state)
+            _check_row_times(db)
         return state
 
     def _check_decision(
@@ -1787,6 +1835,46 @@ class Registry:
 
     # writing
 
+    @staticmethod
+    def _last_row(db: sqlite3.Connection) -> tuple[int, str, str, str, datetime] | None:
+        """The log's last row (id, at, actor, action, its time), if it has a readable time."""
+        row = db.execute(
+            "SELECT id, at, actor, action FROM log ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+        when = None if row is None else _parsed_at(row[1])
+        return None if row is None or when is None else (*row, when)
+
+    def _now_at_least_log(self, db: sqlite3.Connection) -> datetime:
+        """max(this machine's clock, the log's last row time): what a waiver's expiry is
+        judged against (found by attack: an approver whose clock was 30 s behind approved on
+        a waiver that had expired by the log's own order of rows)."""
+        mine = datetime.now(UTC)
+        last = self._last_row(db)
+        return mine if last is None or last[4] <= mine else last[4]
+
+    def _clock(self, db: sqlite3.Connection) -> str:
+        """The time of a row written now: this machine's clock, never before the log's last
+        row. Within CLOCK_TOLERANCE behind it, the last row's time; further behind, refused
+        (:class:`ClockBehind`, naming both times)."""
+        own = _now()
+        last = self._last_row(db)
+        mine = _parsed_at(own)
+        if last is None or mine is None or mine >= last[4]:
+            return own
+        row_id, at, actor, action, when = last
+        if when - mine <= CLOCK_TOLERANCE:
+            return iso_utc(when)
+        raise ClockBehind(
+            f"{self.path}: this machine's clock says {own}, {_span(when - mine)} before the "
+            f"registry's last log row {row_id} ({action} by {actor}, dated {at}); a row is "
+            "never dated before the row it follows (at most "
+            f"{CLOCK_TOLERANCE.total_seconds():g} s behind is taken as jitter). If this "
+            "clock is wrong, fix it (sync it with NTP) and run the command again; if it is "
+            f"right, the clock of the machine that wrote row {row_id} is ahead: fix that one "
+            "(`curagate registry check` names rows dated ahead of its clock; "
+            'docs/registry.md, "Row times")'
+        )
+
     def _log(
         self,
         db: sqlite3.Connection,
@@ -1805,7 +1893,16 @@ class Registry:
         with it (see :func:`~curagate.registry.chain.actor_message`)."""
         last = db.execute("SELECT id, hash FROM log ORDER BY id DESC LIMIT 1").fetchone()
         row_id, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
-        head = (at or _now(), _name(actor), action, name, version, from_stage, to_stage, reason)
+        head = (
+            at or self._clock(db),
+            _name(actor),
+            action,
+            name,
+            version,
+            from_stage,
+            to_stage,
+            reason,
+        )
         data = payload or {}
         seed = None if isinstance(actor, str) else actor.actor_seed
         if seed is not None:
@@ -1927,7 +2024,7 @@ class Registry:
             # Stored only when it is the file the report names (and so the attestation covers).
             items_sha = self._put_blob(offer.items)
         path = offer.label
-        at = _now()
+        at = self._clock(db)
         cur = db.execute(
             "INSERT INTO gate_reports (model_version_id, report_sha256, attestation_sha256, "
             "verdict, accepted, why, keyid, path, actor, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -2097,7 +2194,7 @@ class Registry:
                 "SELECT COALESCE(MAX(version), 0) + 1 FROM model_versions WHERE name = ?", (name,)
             ).fetchone()
             path = str(root.resolve())
-            at = _now()
+            at = self._clock(db)
             cur = db.execute(
                 "INSERT INTO model_versions (name, version, artifact_digest, artifact_path, "
                 "lineage, signed_by, stage, created_at) VALUES (?, ?, ?, ?, ?, ?, 'experiment', ?)",
@@ -2233,7 +2330,7 @@ class Registry:
             "SELECT w.id FROM waivers w WHERE w.model_version_id = ? AND w.report_sha256 = ? "
             "AND w.expires_at > ? AND NOT EXISTS (SELECT 1 FROM users u JOIN user_revocations r "
             "ON r.user_id = u.id WHERE u.name = w.granted_by) ORDER BY w.id DESC LIMIT 1",
-            (mv.id, report_sha256, _now()),
+            (mv.id, report_sha256, iso_utc(self._now_at_least_log(db))),
         ).fetchone()
         return int(row[0]) if row else None
 
@@ -2785,7 +2882,7 @@ class Registry:
                     f"two people: {name} makes a new code (`curagate registry users token`) "
                     "and hands it over in a way no one can change"
                 )
-            at = _now()
+            at = self._clock(db)
             cur = db.execute(
                 "INSERT INTO users (name, role, token_sha256, created_by, created_at) "
                 "VALUES (?, ?, ?, ?, ?)",
@@ -2838,7 +2935,7 @@ class Registry:
             user = self._user(db, int(row[0]))
             if not user.active:
                 raise InputError(f"user {name!r} was already revoked at {user.revoked_at}")
-            at = _now()
+            at = self._clock(db)
             db.execute(
                 "INSERT INTO user_revocations (user_id, reason, revoked_by, revoked_at) "
                 "VALUES (?, ?, ?, ?)",
@@ -3120,7 +3217,7 @@ class Registry:
                     "again"
                 )
             report_id, waiver_id = backing.report_id, backing.waiver_id
-            at = _now()
+            at = self._clock(db)
             cur = db.execute(
                 "INSERT INTO promotion_requests (model_version_id, to_stage, requested_by, "
                 "reason, created_at) VALUES (?, ?, ?, ?, ?)",
@@ -3176,7 +3273,7 @@ class Registry:
                     f"promotion request {request_id}: {req.blocked and req.blocked[1]}"
                 )
             mv = self._get(db, req.name, req.version)
-            at = _now()
+            at = self._clock(db)
             db.execute(
                 "INSERT INTO approvals (request_id, approved_by, reason, approved_at) "
                 "VALUES (?, ?, ?, ?)",
@@ -3236,19 +3333,30 @@ class Registry:
         report_sha256: str | None = None,
     ) -> Waiver:
         """Let a verified ``warn`` report back production until ``expires`` (at most
-        MAX_WAIVER_DAYS ahead). An expired waiver backs nothing."""
+        MAX_WAIVER_DAYS after the waiver's own row time, from which a duration such as
+        ``90d`` counts too). An expired waiver backs nothing."""
         if not reason.strip():
             raise InputError("a waiver needs a reason (--reason): it is what auditors read")
         check_text(reason, "reason")
-        at_dt = parse_expiry(expires) if isinstance(expires, str) else expires
-        now = datetime.now(UTC)
-        if at_dt <= now:
-            raise InputError(f"waiver expiry {iso_utc(at_dt)} is in the past; give a future time")
-        if at_dt > now + timedelta(days=MAX_WAIVER_DAYS):
-            raise InputError(
-                f"waiver expiry {iso_utc(at_dt)}: at most {MAX_WAIVER_DAYS} days ahead; renew it later"
-            )
+        if isinstance(expires, str):
+            parse_expiry(expires)  # a usage error before the lock
         with self._write() as db:
+            at = self._clock(db)
+            # Measured from the row's time, the one `check` holds the cap to: a duration
+            # counted from this clock where the row took the last row's (jitter) would be
+            # longer than it says.
+            granted = _clock_at(at)
+            at_dt = parse_expiry(expires, granted) if isinstance(expires, str) else expires
+            if at_dt <= granted:
+                raise InputError(
+                    f"waiver expiry {iso_utc(at_dt)} is in the past (the waiver's time is "
+                    f"{at}); give a future time"
+                )
+            if at_dt > granted + timedelta(days=MAX_WAIVER_DAYS):
+                raise InputError(
+                    f"waiver expiry {iso_utc(at_dt)} (the waiver's time is {at}): at most "
+                    f"{MAX_WAIVER_DAYS} days ahead; renew it later"
+                )
             u = self._approver(db, user, "granting a waiver")
             mv = self._get(db, name, version)
             # Only the report that decides for the version, of every report on its bytes as
@@ -3288,7 +3396,6 @@ class Registry:
                     f"{mv.ref}: report sha256 {report_sha256[:12]} does not decide for it; "
                     f"report {target.id} ({target.report_sha256[:12]}) does: waive that one"
                 )
-            at = _now()
             expires_at = iso_utc(at_dt)
             cur = db.execute(
                 "INSERT INTO waivers (model_version_id, report_sha256, reason, expires_at, "
@@ -3718,7 +3825,7 @@ class Registry:
                     f"a {role} key named {clash[0]!r} with this name or fingerprint is already "
                     "trusted"
                 )
-            at = _now()
+            at = self._clock(db)
             cur = db.execute(
                 "INSERT INTO trusted_keys (fingerprint, name, role, public_pem, added_by, added_at) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
@@ -3761,7 +3868,7 @@ class Registry:
             k = matches[0]
             if not k.active:
                 raise InputError(f"key {k.name!r} ({k.role}) was already revoked at {k.revoked_at}")
-            at = _now()
+            at = self._clock(db)
             db.execute(
                 "INSERT INTO key_revocations (key_id, reason, revoked_by, revoked_at) VALUES (?, ?, ?, ?)",
                 (k.id, reason, _name(who), at),
@@ -3775,6 +3882,55 @@ class Registry:
                 at=at,
             )
         return next(x for x in self.trusted_keys() if x.id == k.id)
+
+
+def _check_row_times(db: sqlite3.Connection) -> None:
+    """`registry check`: no row dated before the row it follows (a writer whose clock was
+    behind, before curagate refused them, or a row written by hand), none further ahead of
+    this clock than CLOCK_TOLERANCE (a writer whose clock is ahead), and no waiver longer
+    than MAX_WAIVER_DAYS after its own row. Rows of schema-1 history without a readable
+    time are skipped. Not part of the replay every write runs: a log an older curagate
+    wrote out of order is reported here, and still takes rows (in order from then on)."""
+    now = datetime.now(UTC)
+    before: tuple[int, str, datetime] | None = None
+    for row_id, at, actor, action, payload in db.execute(
+        "SELECT id, at, actor, action, payload FROM log ORDER BY id"
+    ):
+        when = _parsed_at(at)
+        if when is None:
+            continue
+        what = f"registry log row {row_id} ({action} by {actor})"
+        if before is not None and when < before[2]:
+            raise ChainBroken(
+                f"{what} is dated {at}, before row {before[0]} ({before[1]}), which it follows: "
+                "its writer's clock was behind (or the row was written by hand), so what was "
+                "judged by that clock (a waiver's expiry, a signed time) was judged too early; "
+                f"review the rows from {row_id} on (`curagate registry log`) and restore the "
+                "database from a backup made before it if a decision there was wrong "
+                '(docs/registry.md, "Row times")'
+            )
+        if when > now + CLOCK_TOLERANCE:
+            raise ChainBroken(
+                f"{what} is dated {at}, {_span(when - now)} ahead of this machine's clock "
+                f"({iso_utc(now)}): "
+                f"the clock of the machine that wrote it is ahead (or the row was written by "
+                "hand); writers with right clocks are refused until their clocks pass it, and a "
+                "waiver it grants counts its days from it: fix that machine's clock and restore "
+                f"the database from a backup made before row {row_id} "
+                '(docs/registry.md, "Row times")'
+            )
+        if action == "waive":
+            try:
+                expires = _parsed_at(parse_json(payload).get("expires_at"))
+            except (ValueError, AttributeError):
+                expires = None  # the replay judged the payload
+            if expires is not None and expires > when + timedelta(days=MAX_WAIVER_DAYS):
+                raise ChainBroken(
+                    f"{what} grants a waiver until {iso_utc(expires)}, more than "
+                    f"{MAX_WAIVER_DAYS} days after its own time {at}: `curagate registry waive` "
+                    "never writes one; the row was written by hand"
+                )
+        before = (row_id, at, when)
 
 
 def _parse_head(head: str, *, what: str) -> tuple[int, str]:

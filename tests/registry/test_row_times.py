@@ -1,0 +1,140 @@
+"""A log row's time is its writer's clock, and never goes before the previous row's: a
+writer whose clock is behind the log is refused (or, within clock jitter, dated at the last
+row's time), and `registry check` reports a row dated before its predecessor or ahead of the
+checker's clock. Found by attack: an approver whose clock was 30 s behind approved on a
+waiver that had expired by the log's own order of rows, and a granter whose clock was a year
+ahead wrote a "90d" waiver that lasted 15 months; `check` passed both.
+
+Rows at other clocks' times come from a schema-1 registry (its history keeps the times an
+older curagate wrote, whatever they were) migrated through `registry migrate`."""
+
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from curagate.artifacts import iso_utc
+from curagate.cli import main
+from curagate.registry import Registry
+from curagate.registry.schema import SCHEMA_V1
+from curagate.registry.store import CLOCK_TOLERANCE, MAX_WAIVER_DAYS, Waiver
+
+from .registry_fixtures import keypair, write_bundle, write_gate_report
+
+
+def v1_registry(tmp_path: Path, times: list[datetime]) -> Path:
+    """A schema-1 registry migrated to the current schema: bot v1 registered at
+    ``times[0]``, then promoted to staging and production at the next two times (log rows
+    1-3 carry these times as written)."""
+    bundle = tmp_path / "b1"
+    digest = write_bundle(bundle, b"one" * 16)
+    db = tmp_path / "reg" / "registry.db"
+    db.parent.mkdir()
+    conn = sqlite3.connect(db)
+    conn.executescript(SCHEMA_V1)
+    at = [iso_utc(t) for t in times]
+    conn.execute(
+        "INSERT INTO model_versions VALUES (1, 'bot', 1, ?, ?, ?, '{\"run\": \"r\"}', "
+        "'production', ?)",
+        (digest, "f" * 64, str(bundle), at[0]),
+    )
+    moves = [("register", None, "experiment"), ("promote", "experiment", "staging")]
+    moves.append(("promote", "staging", "production"))
+    for i, (action, frm, to) in enumerate(moves, start=1):
+        conn.execute(
+            "INSERT INTO transitions VALUES (?, 1, ?, ?, ?, 'owner', ?, 'r', NULL)",
+            (i, action, frm, to, at[i - 1]),
+        )
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+    assert main(["registry", "--db", str(db), "migrate"]) == 0
+    return db
+
+
+def test_a_row_dated_before_the_row_it_follows_fails_check(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # An older curagate wrote the promotion to production with a clock 30 s behind the
+    # promotion to staging before it.
+    now = datetime.now(UTC) - timedelta(hours=1)
+    db = v1_registry(tmp_path, [now, now + timedelta(seconds=40), now + timedelta(seconds=10)])
+    capsys.readouterr()
+    assert main(["registry", "--db", str(db), "check"]) == 1
+    err = capsys.readouterr().err
+    assert "registry log row 3 (promote by owner) is dated " in err
+    assert f"before row 2 ({iso_utc(now + timedelta(seconds=40))})" in err
+    assert "its writer's clock was behind" in err and "Traceback" not in err
+
+
+def test_a_row_dated_ahead_of_the_clock_fails_check_and_refuses_writers_behind_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The last row was written by a machine whose clock is a year ahead: every writer with
+    # a right clock is behind it, and is refused, naming both times and which clock to fix.
+    ahead = datetime.now(UTC) + timedelta(days=365)
+    earlier = datetime.now(UTC) - timedelta(hours=1)
+    db = v1_registry(tmp_path, [earlier, earlier, ahead])
+    capsys.readouterr()
+    assert main(["registry", "--db", str(db), "check"]) == 1
+    err = capsys.readouterr().err
+    assert f"registry log row 3 (promote by owner) is dated {iso_utc(ahead)}" in err
+    assert "ahead of this machine's clock" in err and "days" in err
+    _, pub = keypair(tmp_path / "keys")
+    argv = ["registry", "--db", str(db), "trust", "add", str(pub), "--role", "gate"]
+    assert main([*argv, "--name", "ci"]) == 2
+    err = capsys.readouterr().err
+    assert "before the registry's last log row 3 (promote by owner, dated " in err
+    assert iso_utc(ahead) in err and "this machine's clock says" in err
+    assert "If this clock is wrong, fix it" in err and "row 3 is ahead" in err
+    assert "Traceback" not in err
+    with Registry(db) as reg:
+        assert len(reg.log()) == 3 and reg.trusted_keys() == []  # nothing written
+
+
+def test_a_writer_within_clock_jitter_behind_the_log_writes_at_the_last_rows_time(
+    tmp_path: Path,
+) -> None:
+    # The last row is a little ahead of this clock (another machine's jitter): the next row
+    # takes its time, never an earlier one; a waiver's days count from the row's time.
+    ahead = datetime.now(UTC) + CLOCK_TOLERANCE - timedelta(seconds=1)
+    db = v1_registry(tmp_path, [ahead, ahead, ahead])
+    priv, pub = keypair(tmp_path / "keys")
+    with Registry(db) as reg:
+        reg.trust_add(pub, role="gate", name="ci", actor="owner")
+        rows = reg.log()
+        assert rows[-1].at >= rows[-2].at == iso_utc(ahead)
+        bob = reg.user_add("bob", role="approver", actor="owner")[0]
+        digest = write_bundle(tmp_path / "b2", b"two" * 16)
+        warn = write_gate_report(tmp_path / "g2", digest, "warn", sign_key=priv)
+        reg.register(tmp_path / "b2", name="bot", gate_report=warn, actor="ci")
+        waiver = reg.waive("bot", 2, user=bob, reason="small set", expires=f"{MAX_WAIVER_DAYS}d")
+        assert reg.log()[-1].at == waiver.granted_at
+        granted = datetime.fromisoformat(waiver.granted_at)
+        assert datetime.fromisoformat(waiver.expires_at) - granted == timedelta(days=90)
+        times = [r.at for r in reg.log()]
+        assert times == sorted(times)
+        reg.check()
+
+
+def test_a_waiver_dated_ahead_of_this_clock_is_shown_void_not_active() -> None:
+    # The page showed a "90d" waiver granted a year ahead "active" until its expiry.
+    now = datetime.now(UTC)
+    ahead = Waiver(
+        id=1,
+        name="bot",
+        version=2,
+        report_sha256="a" * 64,
+        reason="small set",
+        expires_at=iso_utc(now + timedelta(days=455)),
+        granted_by="alice",
+        granted_at=iso_utc(now + timedelta(days=365)),
+    )
+    assert not ahead.active() and ahead.state().startswith("void: granted at ")
+    assert "ahead of this clock" in ahead.state() and not ahead.to_dict()["active"]
+    honest = dataclasses.replace(ahead, granted_at=iso_utc(now))
+    assert honest.active() and honest.state() == "active"
