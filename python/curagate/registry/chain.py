@@ -48,6 +48,13 @@ GENESIS = "0" * 64
 # (true). From the first such row on, the replay refuses a register row naming bytes already
 # registered; twins an older curagate registered before it stay as they were.
 ONE_PER_ARTIFACT = "one_version_per_artifact"
+# The artifact's identity, which every `register` row this curagate writes carries: the
+# digest of the manifest's file list (each file's path and sha256, :func:`files_digest`),
+# not of MANIFEST.json's bytes. Found by attack: a copy of a registered bundle with its
+# MANIFEST.json re-indented (the same weights, another digest) was registered under a
+# second name, and the twin rule missed it. Rows without it (an older curagate's) are
+# known by their artifact digest.
+FILES_IDENTITY = "files_sha256"
 # The field every move into production carries (true) that was decided on the newest signed
 # verdict on its bytes across every version holding them (twins such a registry keeps). From
 # the first such row on, `registry check` holds every move into production to that rule;
@@ -198,6 +205,8 @@ class State:
     # Every artifact digest registered, with the version and log row that registered it
     # first; and whether a register row written under "one version per artifact" was seen.
     digests: dict[str, tuple[str, int, int]] = field(default_factory=dict)
+    # The same by files identity (:data:`FILES_IDENTITY`), for the rows that carry one.
+    identities: dict[str, tuple[str, int, int]] = field(default_factory=dict)
     one_per_artifact: bool = False
     # Whether a move into production decided on every verdict on its bytes was seen.
     verdicts_per_artifact: bool = False
@@ -449,21 +458,35 @@ def same_person(a: object, b: object) -> bool:
     return str(a).lower() == str(b).lower()
 
 
+def artifact_key(data: dict[str, Any]) -> str:
+    """What a register row's version is known by as an artifact: its files identity, or
+    for a row an older curagate wrote, its artifact digest."""
+    return str(data.get(FILES_IDENTITY) or data.get("artifact_digest"))
+
+
 def _twin(state: State, row: LogRow, data: dict[str, Any], migrated: bool) -> str | None:
     """Why a register row names bytes already registered, as the command refuses (one
     version per artifact: under a second name the same bytes shipped on an older pass while
-    a newer signed fail held the first back). Held from the first register row the rule
-    wrote on (:data:`ONE_PER_ARTIFACT`): a registry an older curagate wrote may hold twins,
-    which stay as they were (`check --head` refuses one after the recorded head)."""
+    a newer signed fail held the first back). The same bytes: the same artifact digest, or
+    the same files identity (:data:`FILES_IDENTITY`: a copy with MANIFEST.json spelled
+    otherwise). Held from the first register row the rule wrote on
+    (:data:`ONE_PER_ARTIFACT`): a registry an older curagate wrote may hold twins, which
+    stay as they were (`check --head` refuses one after the recorded head)."""
     digest = str(data.get("artifact_digest"))
     first = state.digests.setdefault(digest, (row.name or "", row.version or 0, row.id))
+    what = f"artifact {digest[:12]}…"
+    files = data.get(FILES_IDENTITY)
+    if files is not None:
+        same = state.identities.setdefault(str(files), (row.name or "", row.version or 0, row.id))
+        if first[2] == row.id and same[2] != row.id:
+            first, what = same, f"files {str(files)[:12]}… (its manifest's file list)"
     if migrated:
         return None
     state.one_per_artifact = state.one_per_artifact or data.get(ONE_PER_ARTIFACT) is True
     if first[2] == row.id or not state.one_per_artifact:
         return None
     return (
-        f"registers {row.name} v{row.version} with artifact {digest[:12]}…, already registered "
+        f"registers {row.name} v{row.version} with {what}, already registered "
         f"as {first[0]} v{first[1]} at log row {first[2]}; `registry register` refuses the same "
         "bytes a second time (one version per artifact, so a newer signed fail on them holds "
         "every name back): this row was written by hand"
@@ -524,6 +547,13 @@ def _apply(state: State, row: LogRow) -> str | None:
             )
         if row.to_stage != "experiment" and not migrated:
             return f"registers {row.name} v{row.version} into {row.to_stage}, not experiment"
+        files = data.get(FILES_IDENTITY)
+        if files is not None and (not isinstance(files, str) or not _DIGEST.fullmatch(files)):
+            return (
+                f"registers {row.name} v{row.version} with files identity {str(files)[:80]!r}, "
+                "not 64 lowercase hex characters as `registry register` writes: the row was "
+                "written by hand"
+            )
         why = _twin(state, row, data, migrated)
         if why:
             return why
@@ -1111,6 +1141,7 @@ def _verify_people(conn: sqlite3.Connection, state: State) -> None:
 
 __all__ = [
     "ACTOR_SIG",
+    "FILES_IDENTITY",
     "GENESIS",
     "LOG_COLS",
     "MAX_JSON_DEPTH",
@@ -1121,6 +1152,7 @@ __all__ = [
     "LogRow",
     "State",
     "actor_message",
+    "artifact_key",
     "canonical",
     "lineage_sha256",
     "not_utf8",

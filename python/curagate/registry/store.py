@@ -45,13 +45,14 @@ from curagate.artifacts import (
     parse_artifact,
     verify_gate_attestation,
 )
-from curagate.digest import sha256_bytes
+from curagate.digest import files_digest, sha256_bytes
 from curagate.errors import CheckFailed, ConfigError, InputError
 from curagate.export.manifest import MANIFEST_NAME, VerifyResult, verify_bundle
 from curagate.io.atomic import write_bytes_atomic
 from curagate.io.outputs import read_regular
 from curagate.registry.chain import (
     ACTOR_SIG,
+    FILES_IDENTITY,
     GENESIS,
     LOG_COLS,
     ONE_PER_ARTIFACT,
@@ -61,6 +62,7 @@ from curagate.registry.chain import (
     LogRow,
     State,
     actor_message,
+    artifact_key,
     canonical,
     lineage_sha256,
     not_utf8,
@@ -731,6 +733,33 @@ def _reviewed(report_sha256: str, waiver_id: int | None) -> str:
 def _waiver(row: Sequence[Any]) -> Waiver:
     wid, name, version, sha, reason, expires, by, at, revoked = row
     return Waiver(wid, name, version, sha, reason, expires, by, at, granter_revoked=bool(revoked))
+
+
+# Each version's artifact key (chain.artifact_key): the files identity its register row
+# carries, or (a row an older curagate wrote) its artifact digest.
+_KEY_SQL = f"COALESCE(json_extract(l.payload, '$.{FILES_IDENTITY}'), m.artifact_digest)"
+_KEY_JOIN = (
+    "FROM model_versions m JOIN log l ON l.action = 'register' AND l.name = m.name "
+    "AND l.version = m.version"
+)
+
+
+def files_identity(files: dict[str, str]) -> str:
+    """An artifact's identity: the digest of its manifest's file list (every file's path
+    and sha256), whatever MANIFEST.json's spelling (indentation, key order, lineage)."""
+    return files_digest(files)
+
+
+def _on_disk_identity(mv: ModelVersion) -> str | None:
+    """The files identity of a version registered without one (an older curagate), from its
+    MANIFEST.json on disk when that still hashes to the registered digest; None otherwise."""
+    from curagate.export.manifest import _read_manifest
+
+    try:
+        raw, manifest = _read_manifest(mv.artifact_path)
+    except (CheckFailed, InputError, OSError):
+        return None
+    return files_identity(manifest.files) if sha256_bytes(raw) == mv.artifact_digest else None
 
 
 _WAIVER_SQL = (
@@ -1674,10 +1703,11 @@ class Registry:
         mv = self._get(db, name, version)
         holders = [(name, version)]
         if across:
+            own = artifact_key(state.versions[(name, version)])
             holders = [
                 k
                 for k, v in state.versions.items()
-                if v.get("artifact_digest") == mv.artifact_digest
+                if v.get("artifact_digest") == mv.artifact_digest or artifact_key(v) == own
             ]
         before = sorted(
             (
@@ -2104,6 +2134,20 @@ class Registry:
         # The rules read the registered lineage (rule 6: lineage.run.signed_by); the signed
         # MANIFEST.json, whose sha256 is the registered digest, is what vouches for it. A
         # register row written by hand named a trusted trainer for a run nobody signed.
+        with self._read() as db:
+            logged = db.execute(
+                f"SELECT json_extract(l.payload, '$.{FILES_IDENTITY}') {_KEY_JOIN} WHERE m.id = ?",
+                (mv.id,),
+            ).fetchone()
+        listed = files_identity(checked.manifest.files)
+        if logged is not None and logged[0] is not None and listed != logged[0]:
+            raise RegistrationForged(
+                f"{mv.ref}: its register row names files {str(logged[0])[:12]}…, but "
+                f"{mv.artifact_path}/{MANIFEST_NAME}, whose sha256 is the registered "
+                f"digest, lists files {listed[:12]}…: the "
+                "row was not written by `curagate registry register`; restore the "
+                "database from a backup made before that row"
+            )
         differs = _first_difference(checked.manifest.lineage, mv.lineage, "lineage")
         if differs is not None:
             field_name, in_bundle, registered = differs
@@ -2175,20 +2219,36 @@ class Registry:
         offer = read_offer(gate_report, attestation) if gate_report is not None else None
         signed_by = self._signer(checked) if (root / BUNDLE_SIGNATURE_NAME).exists() else None
         check_text(reason, "reason")
+        identity = files_identity(checked.manifest.files)
         with self._write() as db:
             who = self._writer(db, actor, "registering a version")
             # One version per artifact, whatever its name: the same bytes under a second
-            # name shipped on an older pass where a newer signed fail held them back.
+            # name shipped on an older pass where a newer signed fail held them back. The
+            # same bytes are the same files (path and sha256 of each): found by attack, a
+            # copy with MANIFEST.json re-indented was another digest, and registered.
             dup = db.execute(
-                "SELECT name, version FROM model_versions WHERE artifact_digest = ? "
-                "ORDER BY id LIMIT 1",
-                (checked.digest,),
+                f"SELECT m.name, m.version {_KEY_JOIN} WHERE m.artifact_digest = ? "
+                f"OR json_extract(l.payload, '$.{FILES_IDENTITY}') = ? ORDER BY m.id LIMIT 1",
+                (checked.digest, identity),
             ).fetchone()
+            if dup is None:
+                # Versions an older curagate registered carry no files identity: read from
+                # their manifests on disk (those still the registered bytes).
+                for row in db.execute(
+                    f"SELECT {', '.join('m.' + c for c in _VERSION_COLS.split(', '))} "
+                    f"{_KEY_JOIN} WHERE json_extract(l.payload, '$.{FILES_IDENTITY}') IS NULL "
+                    "ORDER BY m.id"
+                ).fetchall():
+                    old = _version(row)
+                    if _on_disk_identity(old) == identity:
+                        dup = (old.name, old.version)
+                        break
             if dup is not None:
                 raise InputError(
                     f"{bundle}: artifact {checked.digest[:12]}… is already registered as "
-                    f"{dup[0]} v{dup[1]}; the same bytes are one version, so every gate verdict "
-                    f"on them counts together: use {dup[0]} v{dup[1]}"
+                    f"{dup[0]} v{dup[1]}; the same bytes are one version (the same files: "
+                    "every file's path and sha256, however MANIFEST.json is spelled), so "
+                    f"every gate verdict on them counts together: use {dup[0]} v{dup[1]}"
                 )
             (version,) = db.execute(
                 "SELECT COALESCE(MAX(version), 0) + 1 FROM model_versions WHERE name = ?", (name,)
@@ -2214,6 +2274,7 @@ class Registry:
                     "lineage_sha256": lineage_sha256(lineage_json),
                     "signed_by": signed_by,
                     ONE_PER_ARTIFACT: True,
+                    FILES_IDENTITY: identity,
                 },
                 at=at,
             )
@@ -2475,14 +2536,16 @@ class Registry:
         ``reports`` ((version id, report) of those versions, by report id) when the caller
         has read them already."""
         if holders is None:
+            key = self._artifact_key(db, mv)
             holders = {
                 v.id: v
                 for v in (
                     _version(row)
                     for row in db.execute(
-                        f"SELECT {_VERSION_COLS} FROM model_versions WHERE artifact_digest = ? "
-                        "ORDER BY id",
-                        (mv.artifact_digest,),
+                        f"SELECT {', '.join('m.' + c for c in _VERSION_COLS.split(', '))} "
+                        f"{_KEY_JOIN} WHERE m.artifact_digest = ? OR {_KEY_SQL} = ? "
+                        "ORDER BY m.id",
+                        (mv.artifact_digest, key),
                     )
                 )
             }
@@ -2501,6 +2564,12 @@ class Registry:
         ranked = self._ranked(db, mv, [r for _, r in reports], kept_with, own=own)
         twins = tuple(v for v in holders.values() if v.id != mv.id)
         return Decision(mv, tuple(ranked), owners, twins)
+
+    @staticmethod
+    def _artifact_key(db: sqlite3.Connection, mv: ModelVersion) -> str:
+        """``mv``'s artifact key (:func:`~curagate.registry.chain.artifact_key`)."""
+        row = db.execute(f"SELECT {_KEY_SQL} {_KEY_JOIN} WHERE m.id = ?", (mv.id,)).fetchone()
+        return str(row[0]) if row else mv.artifact_digest
 
     def _ranked(
         self,
@@ -3536,9 +3605,14 @@ class Registry:
             decisions: dict[int, Decision] = {}
             reports_on: dict[str, list[tuple[int, RecordedGateReport]]] = {}
             holders: dict[str, dict[int, ModelVersion]] = {}
+            key_of = {
+                int(vid): str(key)
+                for vid, key in db.execute(f"SELECT m.id, {_KEY_SQL} {_KEY_JOIN}")
+            }
             for mv in versions:
-                holders.setdefault(mv.artifact_digest, {})[mv.id] = mv
-            digest_of = {mv.id: mv.artifact_digest for mv in versions}
+                key_of.setdefault(mv.id, mv.artifact_digest)
+                holders.setdefault(key_of[mv.id], {})[mv.id] = mv
+            digest_of = key_of
             for row in db.execute(
                 f"SELECT model_version_id, {_REPORT_COLS} FROM gate_reports ORDER BY id"
             ):
@@ -3549,10 +3623,8 @@ class Registry:
             keys = tuple(sorted(self._trusted(db, "gate").items()))
             for mv in versions:
                 # As promotion decides: of every report on its bytes, a twin's too.
-                on = reports_on.get(mv.artifact_digest, [])
-                decision = self._decision(
-                    db, mv, keys, holders=holders[mv.artifact_digest], reports=on
-                )
+                on = reports_on.get(key_of[mv.id], [])
+                decision = self._decision(db, mv, keys, holders=holders[key_of[mv.id]], reports=on)
                 decisions[mv.id] = decision
                 if decision.ranked:
                     rec, j = decision.ranked[0]
@@ -3976,6 +4048,8 @@ def _check_head(db: sqlite3.Connection, head: str, state: State) -> list[LogRow]
                 f"recorded head {ident}; a migration writes its rows at once, before any head"
             )
         first = state.digests.get(str(row.data.get("artifact_digest")))
+        if first is None or first[2] == row.id:
+            first = state.identities.get(str(row.data.get(FILES_IDENTITY)))
         if row.action == "register" and first is not None and first[2] != row.id:
             raise ChainBroken(
                 f"registry log row {row.id}: registers {row.name} v{row.version} after the "
