@@ -4207,10 +4207,12 @@ class _V1Data:
 
 
 __all__ = [
+    "CLOCK_TOLERANCE",
     "DEFAULT_DB",
     "ENV_DB",
     "ITEMS_NAME",
     "NAME_RULE",
+    "ClockBehind",
     "Forbidden",
     "ModelVersion",
     "PromotionRequest",
@@ -4223,6 +4225,7 @@ __all__ = [
     "check_version",
     "default_actor",
     "default_db_path",
+    "files_identity",
     "parse_expiry",
     "read_offer",
 ]
