@@ -376,6 +376,9 @@ class ReferenceIndex:
         """Words, indexed n-grams and boilerplate n-grams of every item."""
 
     def bands_rows(self) -> tuple[int, int]: ...
+    def scan_with(self, other: ReferenceIndex, texts: ArrowText) -> tuple[list[Leak], list[Leak]]:
+        """``scan`` of one batch against this index and ``other`` at once, each text
+        tokenized once (both must normalize alike): (this index's pairs, ``other``'s)."""
     def scan(self, texts: ArrowText) -> list[Leak]:
         """Flagged (record, item) pairs of one batch, sorted by record then item."""
 

@@ -1287,8 +1287,10 @@ class LeakageIndex:
         self._freeze()
         if len(keys) == 0:
             return []
-        found = self._core.scan(keys)
         if self._answers is not None and len(self.items) > self._prompts:
+            # Both indexes at once: each key tokenized once (it was twice, ~45% of a
+            # scan of T0 records against golden sets with answers).
+            found, answered = self._core.scan_with(self._answers, keys)
             base = self._prompts
             answers = [
                 _core.Leak(
@@ -1299,10 +1301,12 @@ class LeakageIndex:
                     ratio=h.ratio,
                     span=h.span,
                 )
-                for h in self._answers.scan(keys)
+                for h in answered
             ]
             if answers:
                 found = sorted([*found, *answers], key=lambda leak: (leak.record, leak.item))
+        else:
+            found = self._core.scan(keys)
         raw = self._raw_items()
         if raw:
             at = pc.index_in(keys, value_set=pa.array(list(raw), keys.type)).to_pylist()

@@ -1,7 +1,8 @@
 //! The `ReferenceIndex` class: leakage detection over Arrow string columns.
 
 use curagate_core::leakage::{
-    ItemInfo, LeakageConfig, Methods, ReferenceIndex as CoreIndex, ReferenceIndexBuilder,
+    ItemInfo, Leak as CoreLeak, LeakageConfig, Methods, ReferenceIndex as CoreIndex,
+    ReferenceIndexBuilder,
 };
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
@@ -238,6 +239,31 @@ impl ReferenceIndex {
         Ok(self.frozen(py)?.bands_rows())
     }
 
+    /// `scan` of a batch against this index and `other` at once, each text tokenized
+    /// once (the two must normalize alike): (this index's pairs, `other`'s).
+    fn scan_with(
+        &mut self,
+        py: Python<'_>,
+        other: &Bound<'_, ReferenceIndex>,
+        texts: &Bound<'_, PyAny>,
+    ) -> PyResult<(Vec<Leak>, Vec<Leak>)> {
+        let column = TextColumn::from_py(texts, "texts")?;
+        let mut other = other.try_borrow_mut().map_err(|_| {
+            PyRuntimeError::new_err("scan_with: `other` must be another index than this one")
+        })?;
+        other.frozen(py)?;
+        self.frozen(py)?;
+        let theirs = other.index.as_ref().expect("frozen above");
+        let (index, pool) = (self.index.as_ref().expect("frozen above"), &self.pool);
+        let (mine, found) = crate::enter(py, Some(pool), || {
+            index.scan_with(theirs, &column.strs()?[..])
+        })?;
+        Ok((
+            mine.into_iter().map(Leak::from).collect(),
+            found.into_iter().map(Leak::from).collect(),
+        ))
+    }
+
     /// Scan a batch of corpus texts (an Arrow text column); returns the
     /// flagged pairs only, by record then item.
     fn scan(&mut self, py: Python<'_>, texts: &Bound<'_, PyAny>) -> PyResult<Vec<Leak>> {
@@ -245,26 +271,29 @@ impl ReferenceIndex {
         self.frozen(py)?;
         let (index, pool) = (self.index.as_ref().expect("frozen above"), &self.pool);
         let leaks = crate::enter(py, Some(pool), || index.scan(&column.strs()?[..]))?;
-        Ok(leaks
-            .into_iter()
-            .map(|l| Leak {
-                record: l.record,
-                item: l.item,
-                exact: l.exact,
-                ngram: l.ngram,
-                minhash: l.minhash,
-                shared_ngrams: l.shared_ngrams,
-                ratio: l.ratio,
-                similarity: l.similarity,
-                span: l.longest.map(|s| LeakSpan {
-                    reference_start: s.reference_start,
-                    reference_end: s.reference_end,
-                    record_start: s.record_start,
-                    record_end: s.record_end,
-                    words: s.words,
-                }),
-            })
-            .collect())
+        Ok(leaks.into_iter().map(Leak::from).collect())
+    }
+}
+
+impl From<CoreLeak> for Leak {
+    fn from(l: CoreLeak) -> Self {
+        Leak {
+            record: l.record,
+            item: l.item,
+            exact: l.exact,
+            ngram: l.ngram,
+            minhash: l.minhash,
+            shared_ngrams: l.shared_ngrams,
+            ratio: l.ratio,
+            similarity: l.similarity,
+            span: l.longest.map(|s| LeakSpan {
+                reference_start: s.reference_start,
+                reference_end: s.reference_end,
+                record_start: s.record_start,
+                record_end: s.record_end,
+                words: s.words,
+            }),
+        }
     }
 }
 

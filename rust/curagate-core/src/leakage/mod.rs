@@ -1974,6 +1974,48 @@ impl ReferenceIndex {
         Ok(per_chunk.into_iter().flatten().collect())
     }
 
+    /// [`scan`](Self::scan) of `source` against this index and `other` at once: each text
+    /// is tokenized once for both (a golden set's answers are indexed apart from its
+    /// prompts, and every text was tokenized again for them). Both indexes must read words
+    /// alike (one [`NormalizeOptions`]); else an error.
+    pub fn scan_with<S: TextSource + ?Sized>(
+        &self,
+        other: &ReferenceIndex,
+        source: &S,
+    ) -> Result<(Vec<Leak>, Vec<Leak>)> {
+        if self.config.normalize != other.config.normalize {
+            return Err(Error::param(
+                "other",
+                "the two indexes normalize words differently; scan each on its own",
+            ));
+        }
+        thread_local! {
+            static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+        }
+        let per_chunk: Vec<(Vec<Leak>, Vec<Leak>)> = (0..source.len())
+            .into_par_iter()
+            .chunks(256)
+            .map(|rows| {
+                SCRATCH.with(|cell| {
+                    let scratch = &mut *cell.borrow_mut();
+                    let (mut mine, mut theirs) = (Vec::new(), Vec::new());
+                    for row in rows {
+                        let text = source.text(row)?;
+                        tokenize_into(text, &self.config.normalize, &mut scratch.tokens);
+                        self.scan_tokens(row as u32, text, scratch, &mut mine);
+                        other.scan_tokens(row as u32, text, scratch, &mut theirs);
+                    }
+                    Ok((mine, theirs))
+                })
+            })
+            .collect::<Result<_>>()?;
+        let (mine, theirs): (Vec<_>, Vec<_>) = per_chunk.into_iter().unzip();
+        Ok((
+            mine.into_iter().flatten().collect(),
+            theirs.into_iter().flatten().collect(),
+        ))
+    }
+
     fn item_words(&self, item: u32) -> &[u64] {
         &self.word_hashes[self.word_start[item as usize]..self.word_start[item as usize + 1]]
     }
@@ -2316,6 +2358,12 @@ impl ReferenceIndex {
     /// Append the leaks of one record to `out`, sorted by item.
     fn scan_one(&self, record: u32, text: &str, s: &mut Scratch, out: &mut Vec<Leak>) {
         tokenize_into(text, &self.config.normalize, &mut s.tokens);
+        self.scan_tokens(record, text, s, out);
+    }
+
+    /// [`scan_one`](Self::scan_one) of a text already tokenized into `s.tokens` (with this
+    /// index's options), which it reads only.
+    fn scan_tokens(&self, record: u32, text: &str, s: &mut Scratch, out: &mut Vec<Leak>) {
         let words = s.tokens.len();
         if words == 0 {
             return;

@@ -1475,3 +1475,38 @@ fn a_short_item_behind_an_instruction_is_found_whole() {
     };
     assert!(index(&items, off).own_runs().iter().all(|r| !r.whole));
 }
+
+#[test]
+fn scan_with_finds_in_each_index_what_each_scan_finds() {
+    // One tokenization for two indexes (a golden set's prompts and its answers): the same
+    // pairs as two scans, whatever the records hold.
+    let prompts = index(
+        &[GSM, "What is the capital of France?"],
+        config(Methods::default()),
+    );
+    let answers = index(
+        &[
+            "She makes 9 * 2 = $18 every day at the farmer's market. The answer is 18",
+            "The capital of France is Paris, a city on the Seine in the north of the country.",
+        ],
+        config(only(true, true, false)),
+    );
+    let records = [
+        GSM,
+        "What is the capital of France?",
+        "Q: what is the capital of france? A: The capital of France is Paris, a city on the \
+         Seine in the north of the country, and it is large.",
+        "She makes 9 * 2 = $18 every day at the farmer's market. The answer is 18",
+        "nothing to see here",
+        "",
+    ];
+    let (mine, theirs) = prompts.scan_with(&answers, &records[..]).unwrap();
+    assert_eq!(mine, scan(&prompts, &records));
+    assert_eq!(theirs, scan(&answers, &records));
+    assert!(!mine.is_empty() && !theirs.is_empty());
+    // Indexes that read words differently cannot share a tokenization.
+    let mut other = config(only(true, true, false));
+    other.normalize.lowercase = false;
+    let apart = index(&["The capital of France is Paris."], other);
+    assert!(prompts.scan_with(&apart, &records[..]).is_err());
+}
