@@ -1293,6 +1293,9 @@ class Overlap:
                 "max_ngram_items": self.options.max_ngram_items,
                 "pairs": len(hits),
                 "rows": len({h.item_row for h in hits}),
+                # Pairs whose record holds the item's own text (not template text alone):
+                # naming templates does not clear them.
+                "item_text_pairs": sum(1 for h in hits if h.item_text),
                 "examples": [
                     {
                         "split": SPLIT_NAMES[split[h.item_row]],
@@ -1302,6 +1305,7 @@ class Overlap:
                         "method": "+".join(h.methods),
                         "similarity": round(h.ratio, 6),
                         "span": h.span,
+                        "item_text": h.item_text,
                     }
                     for h in hits[:MAX_REPORTED_LEAKS]
                 ],
@@ -1330,11 +1334,17 @@ class Overlap:
                 f"shared passage ({c} {self.options.ngram}-gram(s))" for *_, c in passages
             ]
             self.join_kinds += [
-                f"found by the `curagate leakage` scan ({'+'.join(h.methods)}, "
-                f"{h.ratio:.0%} of the item)"
+                f"found by the `curagate leakage` scan ({'+'.join(h.methods)}"
+                f"{_hit_share(h.item_text, h.ratio)})"
                 for h in hits
             ]
         return report, join
+
+
+def _hit_share(item_text: object, ratio: object) -> str:
+    from curagate.io.verify import hit_share
+
+    return hit_share(item_text, ratio)
 
 
 def _out_of_rounds(
@@ -1486,18 +1496,22 @@ def _verification(
     """The check :func:`split` runs on its final assignment: copies, shared passages and
     the leakage engine's scan of ``table`` (the records, a row per key), read as ``read``
     says (the format and text field the records were read with)."""
-    from curagate.split_pairs import leakage_hits
+    from curagate.split_pairs import hits_with_templates, leakage_hits
 
     overlap = Overlap(keys, fingerprints(pa.array(keys, pa.large_string())), options)
     report, _ = overlap.check(split, ids)
-    hits = leakage_hits(
+    hits = hits_with_templates(
+        lambda named: leakage_hits(
+            table,
+            split,
+            ngram=options.ngram,
+            max_items=options.max_ngram_items,
+            write=_write_parquet,
+            templates=named,
+            read=read,
+        ),
         table,
-        split,
-        ngram=options.ngram,
-        max_items=options.max_ngram_items,
-        write=_write_parquet,
-        templates=options.templates,
-        read=read,
+        options.templates,
     )
     if hits:
         report, _ = overlap.check(split, ids, hits)
@@ -2032,21 +2046,25 @@ def split(
     rounds = 1
     repaired_pairs = 0
     verification: dict[str, Any] = {"skipped": True, "leaks_total": 0}
-    from curagate.split_pairs import leakage_hits
+    from curagate.split_pairs import hits_with_templates, leakage_hits
 
     while overlap is not None and verify:
         verification, join = overlap.check(plan.split, loaded.ids)
         if not join:
             # Scanned once copies no longer straddle (a scan a round cost seconds on
             # 16K rows): what `curagate leakage` finds is a leak too, joined with `join`.
-            hits = leakage_hits(
+            hits = hits_with_templates(
+                lambda named, assigned=plan.split: leakage_hits(
+                    loaded.table,
+                    assigned,
+                    ngram=ngram,
+                    max_items=max_ngram_items,
+                    write=_write_parquet,
+                    templates=named,
+                    read=scan_read,
+                ),
                 loaded.table,
-                plan.split,
-                ngram=ngram,
-                max_items=max_ngram_items,
-                write=_write_parquet,
-                templates=options.templates,
-                read=scan_read,
+                options.templates,
             )
             if hits:
                 verification, join = overlap.check(plan.split, loaded.ids, hits)

@@ -27,9 +27,10 @@ from __future__ import annotations
 
 import itertools
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pyarrow as pa
@@ -312,6 +313,9 @@ class ReferenceHit:
     methods: tuple[str, ...]  # exact, ngram, minhash
     ratio: float  # the share of the item's n-grams (or of its words, by span) found
     span: str | None  # the matched part of the train row, when the engine names one
+    # It holds the item's own text, not template text alone (covers_item_text); None: not
+    # asked (hits_with_templates asks).
+    item_text: bool | None = None
 
 
 def leakage_hits(
@@ -433,6 +437,101 @@ def _stripped(array: pa.Array | pa.ChunkedArray, pattern: str) -> pa.Array | pa.
         # .offsets are the slice's, into the whole .values
         return cls.from_arrays(array.offsets, _stripped(array.values, pattern), type=t, mask=mask)
     return array
+
+
+def _words(text: str) -> list[str]:
+    """``text``'s words as the checks below compare them: NFKC, case folded, punctuation
+    and whitespace ignored."""
+    return _WORD.findall(unicodedata.normalize("NFKC", text).casefold())
+
+
+_WORD = re.compile(r"\w+")
+
+
+def _holds(words: Sequence[str], part: Sequence[str]) -> bool:
+    """Whether ``part`` occurs in ``words`` as a contiguous run."""
+    n = len(part)
+    return any(list(words[i : i + n]) == list(part) for i in range(len(words) - n + 1))
+
+
+def own_pieces(text: str, templates: Sequence[str]) -> list[list[str]]:
+    """The words of ``text`` that are not template text: the pieces between the template
+    fragments that match in it (as :func:`without_templates` takes them out), and between
+    a chat's role labels, each a list of words; empty pieces left out."""
+    pieces = [text]
+    for pattern in template_patterns(templates):
+        compiled = re.compile(pattern)
+        pieces = [p for piece in pieces for p in compiled.split(piece)]
+    out = []
+    for piece in pieces:
+        for part in turn_texts(piece) or [piece]:
+            words = _words(part)
+            if words:
+                out.append(words)
+    return out
+
+
+def _strings(value: object) -> Iterable[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _strings(v)
+    elif isinstance(value, list | tuple):
+        for v in value:
+            yield from _strings(v)
+
+
+def covers_item_text(
+    hit: ReferenceHit, item: Mapping[str, object], templates: Sequence[str] = ()
+) -> bool:
+    """Whether ``hit`` holds its item's own text, not template text alone: the engine found
+    the item whole (``exact``), or one string of the item row (``item``, the id left out)
+    that has words outside the templates has all of them, each piece between template
+    fragments word for word, inside the part of the record the engine matched (``span``).
+    Such a hit is a copy of the item: naming templates does not explain it away."""
+    if "exact" in hit.methods:
+        return True
+    if not hit.span:
+        return False
+    matched = _words(hit.span)
+    for name, value in item.items():
+        if name == "id":
+            continue
+        for text in _strings(value):
+            pieces = own_pieces(text, templates)
+            if pieces and all(_holds(matched, p) for p in pieces):
+                return True
+    return False
+
+
+def hits_with_templates(
+    scan: Callable[[Sequence[str]], list[ReferenceHit]],
+    table: pa.Table,
+    templates: Sequence[str],
+) -> list[ReferenceHit]:
+    """What the leakage engine finds (``scan``: :func:`leakage_hits` of the rows with the
+    given templates taken out) when templates are named: the finds of the rows with the
+    templates taken out, and those of the rows as they are that hold an item's own text
+    (:func:`covers_item_text`). Stripping alone hid copies: a test prompt (a template and a
+    6-word review) quoted whole in a train answer was 6 words once stripped, under every
+    rule of the engine, and split passed while `curagate leakage` found it (found by
+    re-attack). Templates stop template text from being evidence, not a copied item."""
+    items: dict[int, dict[str, object]] = {}
+
+    def asked(h: ReferenceHit) -> ReferenceHit:
+        if h.item_row not in items:
+            items[h.item_row] = table.slice(h.item_row, 1).to_pylist()[0]
+        return replace(h, item_text=covers_item_text(h, items[h.item_row], templates))
+
+    hits = [asked(h) for h in scan(templates)]
+    if not template_patterns(templates):
+        return hits
+    found = {(h.item_row, h.record_row) for h in hits}
+    for h in scan(()):
+        if (h.item_row, h.record_row) not in found and (h := asked(h)).item_text:
+            hits.append(h)
+    return sorted(hits, key=lambda h: (h.item_row, h.record_row))
 
 
 def _scan(

@@ -269,15 +269,25 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     if result.leaks:
+        from curagate.io.verify import templates_may_clear
+
         passages = result.manifest["verification"]["shared_passages"]
-        scanned = result.manifest["verification"].get("leakage_scan", {}).get("pairs", 0)
+        scan = result.manifest["verification"].get("leakage_scan", {})
+        scanned, copies = scan.get("pairs", 0), scan.get("item_text_pairs", 0)
         message = (
             f"{result.leaks} rows of val/test share a passage with an earlier split or are "
             "found by `curagate leakage` in train or in the other of val and test "
             f"({passages.get('pairs', 0) + scanned} pairs; n-grams in more than {passages['max_ngram_items']} "
             f"records count as boilerplate; see {result.out_dir / MANIFEST_NAME}); keep them "
-            "together with --shared-passages join, or name prompt templates with --templates"
+            "together with --shared-passages join"
         )
+        if copies:
+            message += (
+                f" ({copies} pair(s) hold an item's own text, not template text alone: "
+                "copies, which --templates does not clear)"
+            )
+        if templates_may_clear(result.manifest["verification"]):
+            message += ", or name prompt templates with --templates"
         if pick(args.fail_on_leak, sc.fail_on_leak):
             raise CheckFailed(
                 f"{message}; the splits are written for inspection and recorded as failing "

@@ -105,9 +105,15 @@ def run(args: argparse.Namespace) -> int:
                     f"{_AGAIN[output.command]}"
                 )
             else:
+                # Not for copies of an item's own text: templates do not clear those.
+                templates = (
+                    f" or name the prompt templates ({_TEMPLATES[output.command]})"
+                    if output.failed_kind == "leak"
+                    else ""
+                )
                 fix = (
-                    f"keep those rows together ({_JOIN[output.command]}) or name the prompt "
-                    f"templates ({_TEMPLATES[output.command]}), and {_AGAIN[output.command]}; "
+                    f"keep those rows together ({_JOIN[output.command]}){templates}, and "
+                    f"{_AGAIN[output.command]}; "
                     "`curagate leakage --reference val.parquet test.parquet --corpus "
                     "train.parquet` of the split lists what its engine finds"
                 )

@@ -216,6 +216,17 @@ def failed_leak_check(manifest: Any, name: str = "split_manifest.json") -> str |
     )
 
 
+def hit_share(item_text: object, ratio: object) -> str:
+    """How much of its item a find of the leakage scan shows, in words for a message: the
+    engine's ratio is the share of the item's n-grams, 0 for an item found by its words
+    whole (a span, a short item): "0% of the item" was printed for an item copied whole."""
+    if item_text is True:
+        return ", the item's own text whole"
+    if isinstance(ratio, int | float) and not isinstance(ratio, bool) and ratio > 0:
+        return f", {ratio:.0%} of the item's n-grams"
+    return ""
+
+
 def _example(section: str, e: Any) -> str:
     """A manifest example pair in words: the split file and record id of each row."""
     if not isinstance(e, dict):
@@ -223,8 +234,7 @@ def _example(section: str, e: Any) -> str:
     row = f"{e.get('split')}.parquet id {e.get('id')!r}"
     other = f"{e.get('in_split')}.parquet id {e.get('in_id')!r}"
     if section == "leakage_scan":
-        similarity = e.get("similarity")
-        share = f", {similarity:.0%} of it" if isinstance(similarity, int | float) else ""
+        share = hit_share(e.get("item_text"), e.get("similarity"))
         span = e.get("span")
         quote = ""
         if isinstance(span, str) and span:
@@ -302,7 +312,30 @@ def _failed_check(
     if why is not None:
         return why, "strict"
     why = failed_leak_check(inner, name)
-    return (why, "leak") if why is not None else None
+    if why is None:
+        return None
+    return why, "leak" if templates_may_clear(inner.get("verification")) else "copy"
+
+
+def templates_may_clear(verification: Any) -> bool:
+    """Whether naming prompt templates could clear a failed leak check: some pair shares a
+    passage, or was found by the leakage scan without holding the item's own text
+    (``item_text_pairs``, :func:`curagate.split_pairs.covers_item_text`). Copies of an
+    item are leaks whatever the templates: advising ``--templates`` for them told the user
+    to launder a verbatim copy (found by re-attack). A manifest from before
+    ``item_text_pairs``: True."""
+    if not isinstance(verification, dict):
+        return True
+    passages = verification.get("shared_passages")
+    if isinstance(passages, dict) and passages.get("rows"):
+        return True
+    scan = verification.get("leakage_scan")
+    if not isinstance(scan, dict):
+        return False
+    pairs, copies = scan.get("pairs"), scan.get("item_text_pairs")
+    if not isinstance(pairs, int) or not pairs:
+        return False
+    return not isinstance(copies, int) or copies < pairs
 
 
 def _rows_of(path: Path) -> int:

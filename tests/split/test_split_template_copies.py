@@ -1,0 +1,109 @@
+"""--templates and the leakage engine's scan: template text is not evidence, a copy of an
+item is, whatever the templates (docs/split.md, "Prompt templates")."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from curagate.cli import main
+from curagate.split import CheckOptions, read_templates, verify_split_files
+
+TEMPLATE = (
+    "Read the customer review below and decide whether the customer was happy with the "
+    "product they bought.\nReview: {review}\nAnswer:"
+)
+
+
+def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def preference_data(tmp_path: Path) -> tuple[list[dict[str, Any]], ...]:
+    """Items of the template and a 6-word review; one train record quotes test item t0's
+    prompt whole in its `chosen` answer."""
+    rng = random.Random(1)
+    vocab = [f"v{i}x" for i in range(20000)]
+
+    def words(n: int) -> str:
+        return " ".join(rng.choice(vocab) for _ in range(n))
+
+    def item(i: int) -> dict[str, Any]:
+        return {
+            "id": f"t{i}",
+            "prompt": TEMPLATE.format(review=words(6)),
+            "chosen": words(12),
+            "rejected": words(12),
+        }
+
+    test = [item(i) for i in range(20)]
+    val = [item(100 + i) for i in range(20)]
+    train = [item(200 + i) for i in range(40)]
+    quote = "Sure. The question was: " + str(test[0]["prompt"]) + " My answer: yes, clearly."
+    train.append({"id": "quoter", "prompt": words(15), "chosen": quote, "rejected": words(10)})
+    (tmp_path / "templates.txt").write_text(TEMPLATE + "\n", encoding="utf-8")
+    return train, val, test
+
+
+def test_an_item_copied_whole_is_a_leak_whatever_the_templates(tmp_path: Path) -> None:
+    """With the template named it was taken out of every string: the test item was its
+    6-word review, under every rule of the engine, and the copy passed (leaks_total 0)."""
+    train, val, test = preference_data(tmp_path)
+    files = [
+        write_jsonl(tmp_path / f"{n}.jsonl", r)
+        for n, r in zip("abc", (train, val, test), strict=True)
+    ]
+    fragments = tuple(read_templates([tmp_path / "templates.txt"]))
+    for options in (CheckOptions(), CheckOptions(templates=fragments)):
+        report = verify_split_files(*files, options)
+        scan = report["leakage_scan"]
+        assert report["leaks_total"] == 1, options
+        assert [(e["id"], e["in_id"]) for e in scan["examples"]] == [("t0", "quoter")]
+    assert scan["item_text_pairs"] == 1
+    assert scan["examples"][0]["item_text"] is True
+
+
+def test_records_sharing_only_a_named_template_are_still_no_leak(tmp_path: Path) -> None:
+    """The scan of the rows as they are finds every pair sharing the template; only a pair
+    whose record holds the item's own words is kept."""
+    train, val, test = preference_data(tmp_path)
+    train = [r for r in train if r["id"] != "quoter"]
+    files = [
+        write_jsonl(tmp_path / f"{n}.jsonl", r)
+        for n, r in zip("abc", (train, val, test), strict=True)
+    ]
+    fragments = tuple(read_templates([tmp_path / "templates.txt"]))
+    report = verify_split_files(*files, CheckOptions(templates=fragments))
+    assert report["leaks_total"] == 0
+
+
+@pytest.mark.slow
+def test_verify_of_a_copy_names_it_and_does_not_advise_templates(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """verify printed "(by ngram, 0% of it)" for an item copied whole (the engine's n-gram
+    ratio, 0 for an item found by its words), and advised naming the templates, which
+    then hid it."""
+    train, val, test = preference_data(tmp_path)
+    rows = [dict(r, t=-1 if r["id"] == "quoter" else 0) for r in train]
+    rows += [dict(r, t=1) for r in val] + [dict(r, t=2) for r in test]
+    data = write_jsonl(tmp_path / "all.jsonl", rows)
+    out = tmp_path / "out"
+    argv = ["split", str(data), "--out", str(out), "--time", "t", "--ratios", "50/25/25"]
+    argv += ["--templates", str(tmp_path / "templates.txt"), "--fail-on-leak"]
+    argv += ["--shared-passages", "ignore"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "--templates does not clear" in err
+    assert "name prompt templates" not in err
+    assert main(["verify", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "test.parquet id 't0' found inside train.parquet id 'quoter'" in err, err
+    assert "the item's own text whole" in err
+    assert "0%" not in err
+    assert "--templates FILE" not in err
