@@ -1424,6 +1424,12 @@ def verify_splits(
             )
         table = pa.table({"text": pa.array(keys, pa.large_string())})
     else:
+        for s, t in enumerate(records_by_split):
+            if not isinstance(t, pa.Table):
+                raise ConfigError(
+                    f"verify_splits: records_by_split[{s}] is a {type(t).__name__}, not a "
+                    "pyarrow Table; give a table per split (pyarrow.Table.from_pylist(rows))"
+                )
         if len(records_by_split) != len(keys_by_split) or any(
             t.num_rows != len(k) for t, k in zip(records_by_split, keys_by_split, strict=False)
         ):
@@ -1432,7 +1438,7 @@ def verify_splits(
                 f"key (got {[t.num_rows for t in records_by_split]} rows for "
                 f"{[len(k) for k in keys_by_split]} keys)"
             )
-        table = pa.concat_tables(list(records_by_split), promote_options="permissive")
+        table = _records_table(records_by_split)
     from curagate.split_pairs import ScanRead
 
     read = ScanRead(
@@ -1441,6 +1447,44 @@ def verify_splits(
         "the records given (records_by_split; say how to read them: format=, text_field=)",
     )
     return _verification(keys, ids, split, table, options, read)
+
+
+def _records_table(records_by_split: Sequence[pa.Table]) -> pa.Table:
+    """``verify_splits``' ``records_by_split`` as one table, each split's holding text: a
+    split of records with no string (null strings, no text column) was an error naming the
+    scan's temporary files, a list a raw AttributeError (found by re-attack)."""
+    for s, t in enumerate(records_by_split):
+        if t.num_rows and s > 0 and not any(_has_text(t.column(c)) for c in t.column_names):
+            raise ConfigError(
+                f"verify_splits: records_by_split[{s}] ({SPLIT_NAMES[s]}) holds no text "
+                f"(columns {t.column_names}: no string that is not null or blank); give its "
+                "records with their text (a prompt, question or text column, or a record "
+                "format), or leave records_by_split out to scan the keys"
+            )
+    try:
+        return pa.concat_tables(list(records_by_split), promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
+        raise ConfigError(
+            f"verify_splits: records_by_split's tables do not fit together ({e}); give the "
+            "splits' records with the same column types"
+        ) from None
+
+
+def _has_text(array: pa.ChunkedArray | pa.Array) -> bool:
+    """Whether ``array`` holds a string (nested ones too) that is not null or blank."""
+    if isinstance(array, pa.ChunkedArray):
+        return any(_has_text(c) for c in array.chunks)
+    t = array.type
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        import pyarrow.compute as pc
+
+        lengths = pc.utf8_length(pc.utf8_trim_whitespace(array))
+        return bool(pc.any(pc.greater(lengths, 0)).as_py())
+    if pa.types.is_struct(t):
+        return any(_has_text(array.field(i)) for i in range(t.num_fields))
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        return _has_text(array.flatten())
+    return False
 
 
 def verify_split_files(
@@ -1485,6 +1529,10 @@ def verify_split_files(
     return _verification(loaded.keys, loaded.ids, split, loaded.table, options, read)
 
 
+# A split's records as _scan writes them for the leakage engine (a temporary file).
+_SCAN_FILE = re.compile(r"\S*curagate-split-check-[^/\s]*/(\w+)\.parquet")
+
+
 def _verification(
     keys: Sequence[str],
     ids: Sequence[str],
@@ -1500,19 +1548,33 @@ def _verification(
 
     overlap = Overlap(keys, fingerprints(pa.array(keys, pa.large_string())), options)
     report, _ = overlap.check(split, ids)
-    hits = hits_with_templates(
-        lambda named: leakage_hits(
+    try:
+        hits = hits_with_templates(
+            lambda named: leakage_hits(
+                table,
+                split,
+                ngram=options.ngram,
+                max_items=options.max_ngram_items,
+                write=_write_parquet,
+                templates=named,
+                read=read,
+            ),
             table,
-            split,
-            ngram=options.ngram,
-            max_items=options.max_ngram_items,
-            write=_write_parquet,
-            templates=named,
-            read=read,
-        ),
-        table,
-        options.templates,
-    )
+            options.templates,
+        )
+    except (ConfigError, InputError) as e:
+        # The scan's files are temporary: an error naming them (and advising golden-set
+        # options) told the caller nothing (found by re-attack: records_by_split of null
+        # strings, or of no text column).
+        if _SCAN_FILE.search(str(e)) is None:
+            raise
+        said = _SCAN_FILE.sub(lambda m: f"the {m.group(1)} records", str(e))
+        said = said.split("; point the reference at", 1)[0]
+        raise type(e)(
+            f"the leakage scan of the splits cannot read their records: {said}; give records "
+            "whose text is in a string column (a record format, or prompt, question, text, "
+            "...)"
+        ) from None
     if hits:
         report, _ = overlap.check(split, ids, hits)
     return report
@@ -2006,16 +2068,24 @@ def split(
         links.extend(passage_links)
         # What `curagate leakage` would find across splits (a short item quoted in
         # another record, an equal prompt): kept together from the start.
+        from curagate.leakage import EmptyReferenceError
         from curagate.split_pairs import leakage_links
 
-        contained = leakage_links(
-            loaded.table,
-            ngram=ngram,
-            max_items=max_ngram_items,
-            write=_write_parquet,
-            templates=options.templates,
-            read=scan_read,
-        )
+        try:
+            contained = leakage_links(
+                loaded.table,
+                ngram=ngram,
+                max_items=max_ngram_items,
+                write=_write_parquet,
+                templates=options.templates,
+                read=scan_read,
+            )
+        except EmptyReferenceError:
+            if not options.templates:
+                raise
+            # Every row is template text and nothing else once the templates are out:
+            # nothing to join (see split_pairs.hits_with_templates).
+            contained = []
         prejoined["leakage_links"] = len(contained)
         links.extend(contained)
     groups = _column(loaded, group, "--group") if group else None

@@ -8,10 +8,12 @@ import random
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pytest
 
 from curagate.cli import main
-from curagate.split import CheckOptions, read_templates, verify_split_files
+from curagate.errors import ConfigError, InputError
+from curagate.split import CheckOptions, read_templates, verify_split_files, verify_splits
 
 TEMPLATE = (
     "Read the customer review below and decide whether the customer was happy with the "
@@ -107,3 +109,50 @@ def test_verify_of_a_copy_names_it_and_does_not_advise_templates(
     assert "the item's own text whole" in err
     assert "0%" not in err
     assert "--templates FILE" not in err
+
+
+def test_records_that_are_only_template_text_split(tmp_path: Path) -> None:
+    """Every record one of the template's lines: nothing is left of the val/test rows once
+    the templates are out, and the scan was exit 2, an error naming its temporary files and
+    advising golden-set options. Such rows hold nothing to leak."""
+    names = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel"]
+    names += ["india", "juliet", "kilo", "lima", "mike", "november", "oscar", "papa"]
+    lines = [f"Instruction number {w} tells the model to behave in style {w}." for w in names]
+    data = write_jsonl(
+        tmp_path / "d.jsonl", [{"id": f"r{i}", "text": t} for i, t in enumerate(lines)]
+    )
+    templates = tmp_path / "templates.txt"
+    templates.write_text("\n\n".join(lines) + "\n", encoding="utf-8")
+    for join in ("warn", "join"):
+        out = tmp_path / join
+        argv = ["split", str(data), "--out", str(out), "--templates", str(templates)]
+        assert main([*argv, "--shared-passages", join, "--fail-on-leak"]) == 0
+
+
+@pytest.mark.parametrize(
+    "records",
+    [
+        [pa.table({"text": [None] * 5}), pa.table({"text": [None]}), pa.table({"text": [None]})],
+        [pa.table({"n": list(range(5))}), pa.table({"n": [1]}), pa.table({"n": [2]})],
+        [pa.table({"text": ["  "] * 5}), pa.table({"text": [""]}), pa.table({"text": [" "]})],
+    ],
+)
+def test_verify_splits_of_records_without_text_is_a_clear_error(records: list[pa.Table]) -> None:
+    """An error naming the scan's temporary files and advising golden-set options."""
+    keys = [[f"train text number {i} with several words in it" for i in range(5)]]
+    keys += [["val text alpha words here"], ["test text beta words here"]]
+    ids = [[f"a{i}" for i in range(5)], ["v"], ["t"]]
+    with pytest.raises(ConfigError, match=r"records_by_split\[1\] \(val\) holds no text") as e:
+        verify_splits(keys, ids, records_by_split=records)
+    assert "curagate-split-check" not in str(e.value)
+
+
+def test_verify_splits_records_of_the_wrong_kind_are_a_clear_error() -> None:
+    keys = [["a b c d e f"], ["g h i j k l"], ["m n o p q r"]]
+    ids = [["a"], ["b"], ["c"]]
+    with pytest.raises(ConfigError, match=r"records_by_split\[0\] is a list, not a pyarrow"):
+        verify_splits(keys, ids, records_by_split=keys)  # type: ignore[arg-type]
+    records = [pa.table({"id": k}) for k in keys]  # no column the engine reads as text
+    with pytest.raises(InputError, match=r"cannot read their records: the (val|test) records") as e:
+        verify_splits(keys, ids, records_by_split=records)
+    assert "curagate-split-check" not in str(e.value)
