@@ -389,7 +389,7 @@ def template_patterns(templates: Sequence[str]) -> list[str]:
     for fragment in templates:
         words = fragment.split()
         if any(any(c.isalnum() for c in w) for w in words):
-            alternatives.append(r"\s+".join(re.escape(w) for w in words))
+            alternatives += _literal_parts(words)
     # Longest first: a fragment inside another must not leave the other's tail behind.
     alternatives.sort(key=len, reverse=True)
     groups: list[list[str]] = []
@@ -401,6 +401,30 @@ def template_patterns(templates: Sequence[str]) -> list[str]:
         groups[-1].append(alt)
         size += len(alt) + 1
     return ["(?i)(?:" + "|".join(group) + ")" for group in groups]
+
+
+def _literal_parts(words: Sequence[str]) -> list[str]:
+    """The pattern of one fragment (its words, any whitespace between them), cut at words
+    into parts of at most ``_PATTERN_CHARS`` (a word longer than that into pieces): a single
+    fragment over RE2's bound (a 700 KB few-shot prompt on one line) was exit 3, "pattern too
+    large" (found by re-attack). Each part is template text of its own, taken out wherever
+    it is; the whole fragment is taken out as before."""
+    parts: list[list[str]] = [[]]
+    size = 0
+    for word in words:
+        piece = re.escape(word)
+        if len(piece) > _PATTERN_CHARS:
+            step = _PATTERN_CHARS // 2  # an escaped character is at most 2 (\\ and itself)
+            parts += [[re.escape(word[k : k + step])] for k in range(0, len(word), step)]
+            parts.append([])
+            size = 0
+            continue
+        if parts[-1] and size + len(piece) + 3 > _PATTERN_CHARS:
+            parts.append([])
+            size = 0
+        parts[-1].append(piece)
+        size += len(piece) + 3
+    return [r"\s+".join(part) for part in parts if part]
 
 
 def without_templates(table: pa.Table, templates: Sequence[str]) -> pa.Table:

@@ -14,6 +14,7 @@ import pytest
 from curagate.cli import main
 from curagate.errors import ConfigError, InputError
 from curagate.split import CheckOptions, read_templates, verify_split_files, verify_splits
+from curagate.split_pairs import without_templates
 
 TEMPLATE = (
     "Read the customer review below and decide whether the customer was happy with the "
@@ -156,3 +157,27 @@ def test_verify_splits_records_of_the_wrong_kind_are_a_clear_error() -> None:
     with pytest.raises(InputError, match=r"cannot read their records: the (val|test) records") as e:
         verify_splits(keys, ids, records_by_split=records)
     assert "curagate-split-check" not in str(e.value)
+
+
+@pytest.mark.slow
+def test_a_template_fragment_over_the_regex_bound_is_taken_out(tmp_path: Path) -> None:
+    """One fragment longer than RE2's bound (a long few-shot prompt on one line, no
+    placeholder to cut it) was exit 3, "pattern too large"."""
+    rng = random.Random(0)
+    vocab = [f"word{i}" for i in range(5000)]
+    long_line = " ".join(rng.choice(vocab) for _ in range(60_000))  # ~530,000 characters
+    long_word = "x" * 30_000  # no whitespace at all
+    fragments = [f"{long_line} {long_word}"]
+    table = pa.table({"text": [f"{long_line} {long_word} the filled in value", "other words"]})
+    stripped = without_templates(table, fragments).column("text").to_pylist()
+    assert [" ".join(t.split()) for t in stripped] == ["the filled in value", "other words"]
+    rows = [
+        {"id": f"r{i}", "prompt": " ".join(rng.choice(vocab) for _ in range(20))} for i in range(60)
+    ]
+    data = write_jsonl(tmp_path / "d.jsonl", rows)
+    templates = tmp_path / "templates.txt"
+    templates.write_text(fragments[0] + " {question}\n", encoding="utf-8")
+    assert (
+        main(["split", str(data), "--out", str(tmp_path / "out"), "--templates", str(templates)])
+        == 0
+    )
