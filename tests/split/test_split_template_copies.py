@@ -181,3 +181,21 @@ def test_a_template_fragment_over_the_regex_bound_is_taken_out(tmp_path: Path) -
         main(["split", str(data), "--out", str(tmp_path / "out"), "--templates", str(templates)])
         == 0
     )
+
+
+@pytest.mark.slow
+def test_out_of_rounds_names_a_copy_without_a_zero_share(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The repair's message said "(ngram, 0% of the item)" for an item copied whole."""
+    train, val, test = preference_data(tmp_path)
+    rows = [dict(r, t=-1 if r["id"] == "quoter" else 0) for r in train]
+    rows += [dict(r, t=1) for r in val] + [dict(r, t=2) for r in test]
+    data = write_jsonl(tmp_path / "all.jsonl", rows)
+    argv = ["split", str(data), "--out", str(tmp_path / "out"), "--time", "t"]
+    argv += ["--ratios", "50/25/25", "--templates", str(tmp_path / "templates.txt")]
+    assert main([*argv, "--shared-passages", "join", "--max-rounds", "1"]) == 1
+    err = capsys.readouterr().err
+    assert "found by the `curagate leakage` scan (ngram, the item's own text whole)" in err, err
+    assert "(id t0, in test)" in err
+    assert "0% of the item" not in err
