@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 import re
 import shlex
@@ -1507,17 +1508,35 @@ def verify_split_files(
     options = options or CheckOptions()
     options.validate()
     split_of: dict[str, int] = {}
+    # A file by its identity (device and inode): `a.jsonl` and `./a.jsonl`, an absolute path
+    # or a link to it were one file given for two splits, and its rows leaked to themselves.
+    seen: dict[tuple[int, int], tuple[str, int]] = {}
     files: list[Path] = []
     for s, given_path in enumerate((train, val, test)):
         if given_path is None:
             continue
+        if not isinstance(given_path, str | os.PathLike):
+            raise ConfigError(
+                f"verify_split_files: {SPLIT_NAMES[s]} is a {type(given_path).__name__}; give "
+                "one path (a file, a folder of parts or a glob) per split, or None"
+            )
         for path in expand_inputs([given_path]):  # a folder of parts, a glob
-            if path.as_posix() in split_of:
+            try:
+                st = path.stat()
+                identity = (st.st_dev, st.st_ino)
+            except OSError:  # read (and named) below
+                identity = (-1, len(seen))
+            if path.as_posix() in split_of or identity in seen:
+                first, first_split = seen.get(
+                    identity, (path.as_posix(), split_of.get(path.as_posix(), s))
+                )
+                also = "" if first == path.as_posix() else f" (as {first})"
                 raise ConfigError(
-                    f"verify_split_files: {path.as_posix()} is given for both "
-                    f"{SPLIT_NAMES[split_of[path.as_posix()]]} and {SPLIT_NAMES[s]}"
+                    f"verify_split_files: {path.as_posix()}{also} is given for both "
+                    f"{SPLIT_NAMES[first_split]} and {SPLIT_NAMES[s]}"
                 )
             split_of[path.as_posix()] = s
+            seen[identity] = (path.as_posix(), s)
             files.append(path)
     loaded = _load(
         files, format=format, text_field=text_field, preference_key=preference_key, relabel=None

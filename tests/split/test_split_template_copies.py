@@ -199,3 +199,20 @@ def test_out_of_rounds_names_a_copy_without_a_zero_share(
     assert "found by the `curagate leakage` scan (ngram, the item's own text whole)" in err, err
     assert "(id t0, in test)" in err
     assert "0% of the item" not in err
+
+
+def test_verify_split_files_refuses_one_file_for_two_splits_however_spelled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the same spelling was refused: a link, an absolute path or a hard link to the
+    train file given for val passed, its rows found in train as leaks."""
+    rows = [{"id": f"r{i}", "prompt": f"alpha bravo charlie number {i}"} for i in range(4)]
+    a = write_jsonl(tmp_path / "a.jsonl", rows)
+    (tmp_path / "link.jsonl").symlink_to(a)
+    (tmp_path / "hard.jsonl").hardlink_to(a)
+    monkeypatch.chdir(tmp_path)
+    for other in ("link.jsonl", str(a), "hard.jsonl", "./a.jsonl"):
+        with pytest.raises(ConfigError, match=r"is given for both train and val"):
+            verify_split_files("a.jsonl", other, None)
+    with pytest.raises(ConfigError, match=r"train is a list; give one path"):
+        verify_split_files(["a.jsonl"], None, None)  # type: ignore[arg-type]
