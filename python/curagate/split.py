@@ -1048,8 +1048,10 @@ _PLACEHOLDER = re.compile(r"\{\{.*?\}\}|\{[^{}\s]*\}|\n\s*\n")
 
 def template_fragments(text: str) -> list[str]:
     """The literal parts of a template file: split at ``{{placeholders}}``,
-    ``{fields}`` and blank lines, so no n-gram spans a filled-in value."""
-    return [part for part in _PLACEHOLDER.split(text) if part.strip()]
+    ``{fields}`` and blank lines, so no n-gram spans a filled-in value. A leading byte order
+    mark is no part of them (a file saved with one kept U+FEFF on its first fragment, which
+    then matched nothing; found by re-attack)."""
+    return [part for part in _PLACEHOLDER.split(text.removeprefix("\ufeff")) if part.strip()]
 
 
 def read_templates(paths: Sequence[str | Path]) -> list[str]:

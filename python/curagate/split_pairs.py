@@ -382,14 +382,19 @@ def leakage_links(
 _PATTERN_CHARS = 20_000
 
 
-def template_patterns(templates: Sequence[str]) -> list[str]:
+def template_patterns(templates: Sequence[str], *, python: bool = False) -> list[str]:
     """Regular expressions that together match every literal template fragment that holds a
-    word, in any case and with any whitespace between its words, each under RE2's bound."""
+    word, in any case and with any whitespace between its words, each under RE2's bound;
+    a fragment that starts (ends) with a letter, digit or ``_`` of ASCII only where no such
+    character comes before (after) it: a one-word fragment (``Review``) was taken out of the
+    inside of other words (``Reviewer``; found by re-attack). (RE2's ``\\b`` is ASCII's:
+    a fragment's edge in another script is not bounded, as it would never match.)
+    ``python``: the same patterns for Python's :mod:`re` (its ``\\b`` is Unicode's)."""
     alternatives = []
     for fragment in templates:
         words = fragment.split()
         if any(any(c.isalnum() for c in w) for w in words):
-            alternatives += _literal_parts(words)
+            alternatives += _literal_parts(words, python=python)
     # Longest first: a fragment inside another must not leave the other's tail behind.
     alternatives.sort(key=len, reverse=True)
     groups: list[list[str]] = []
@@ -403,28 +408,50 @@ def template_patterns(templates: Sequence[str]) -> list[str]:
     return ["(?i)(?:" + "|".join(group) + ")" for group in groups]
 
 
-def _literal_parts(words: Sequence[str]) -> list[str]:
+_ASCII_WORD = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+
+
+def _literal_parts(words: Sequence[str], *, python: bool = False) -> list[str]:
     """The pattern of one fragment (its words, any whitespace between them), cut at words
-    into parts of at most ``_PATTERN_CHARS`` (a word longer than that into pieces): a single
-    fragment over RE2's bound (a 700 KB few-shot prompt on one line) was exit 3, "pattern too
-    large" (found by re-attack). Each part is template text of its own, taken out wherever
-    it is; the whole fragment is taken out as before."""
-    parts: list[list[str]] = [[]]
+    into parts of at most ``_PATTERN_CHARS`` (a word longer than that into pieces), each
+    bounded at an edge that is an ASCII word character (see :func:`template_patterns`): a
+    single fragment over RE2's bound (a 700 KB few-shot prompt on one line) was exit 3,
+    "pattern too large" (found by re-attack). Each part is template text of its own, taken
+    out wherever it is; the whole fragment is taken out as before."""
+    start = r"(?<![A-Za-z0-9_])" if python else r"\b"
+    end = r"(?![A-Za-z0-9_])" if python else r"\b"
+    # (escaped words, bounded before, bounded after)
+    parts: list[tuple[list[str], bool, bool]] = [([], True, True)]
     size = 0
     for word in words:
         piece = re.escape(word)
         if len(piece) > _PATTERN_CHARS:
             step = _PATTERN_CHARS // 2  # an escaped character is at most 2 (\\ and itself)
-            parts += [[re.escape(word[k : k + step])] for k in range(0, len(word), step)]
-            parts.append([])
+            chunks = range(0, len(word), step)
+            parts += [
+                ([re.escape(word[k : k + step])], k == 0, k + step >= len(word)) for k in chunks
+            ]
+            parts.append(([], True, True))
             size = 0
             continue
-        if parts[-1] and size + len(piece) + 3 > _PATTERN_CHARS:
-            parts.append([])
+        if parts[-1][0] and size + len(piece) + 3 > _PATTERN_CHARS:
+            parts.append(([], True, True))
             size = 0
-        parts[-1].append(piece)
+        parts[-1][0].append(piece)
         size += len(piece) + 3
-    return [r"\s+".join(part) for part in parts if part]
+    out = []
+    for pieces, before, after in parts:
+        if not pieces:
+            continue
+        pattern = r"\s+".join(pieces)
+        # The escaped text's first and last characters are the words' own when they are
+        # word characters (re.escape leaves those as they are).
+        if before and pattern[0] in _ASCII_WORD:
+            pattern = start + pattern
+        if after and pattern[-1] in _ASCII_WORD:
+            pattern += end
+        out.append(pattern)
+    return out
 
 
 def without_templates(table: pa.Table, templates: Sequence[str]) -> pa.Table:
@@ -483,7 +510,7 @@ def own_pieces(text: str, templates: Sequence[str]) -> list[list[str]]:
     fragments that match in it (as :func:`without_templates` takes them out), and between
     a chat's role labels, each a list of words; empty pieces left out."""
     pieces = [text]
-    for pattern in template_patterns(templates):
+    for pattern in template_patterns(templates, python=True):
         compiled = re.compile(pattern)
         pieces = [p for piece in pieces for p in compiled.split(piece)]
     out = []

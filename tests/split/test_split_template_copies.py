@@ -216,3 +216,27 @@ def test_verify_split_files_refuses_one_file_for_two_splits_however_spelled(
             verify_split_files("a.jsonl", other, None)
     with pytest.raises(ConfigError, match=r"train is a list; give one path"):
         verify_split_files(["a.jsonl"], None, None)  # type: ignore[arg-type]
+
+
+def test_a_templates_file_with_a_byte_order_mark_matches(tmp_path: Path) -> None:
+    """A file saved with a BOM kept U+FEFF on its first fragment, which matched nothing."""
+    path = tmp_path / "bom.txt"
+    path.write_bytes(b"\xef\xbb\xbfRead the review and say if it is positive. {review}\n")
+    fragments = read_templates([path])
+    assert fragments == ["Read the review and say if it is positive. "]
+    table = pa.table({"prompt": ["Read the review and say if it is positive. great phone"]})
+    assert without_templates(table, fragments).column(0).to_pylist()[0].split() == [
+        "great",
+        "phone",
+    ]
+
+
+def test_a_fragment_is_taken_out_at_word_boundaries_only() -> None:
+    """A one-word fragment was taken out of the inside of other words."""
+    table = pa.table({"p": ["Reviewer Review: good. Reviews", "preQ: x. Q: x.", "Ответ: да"]})
+    out = without_templates(table, ["Review", "Q: x.", "Ответ"]).column(0).to_pylist()
+    assert [t.split() for t in out] == [
+        ["Reviewer", ":", "good.", "Reviews"],
+        ["preQ:", "x."],
+        [":", "да"],
+    ]
