@@ -155,3 +155,34 @@ def test_curate_split_leaks_without_fail_on_leak_stay_a_warning(
     assert "curagate curate: warning: 1 cross-split leak(s)" in capsys.readouterr().err
     assert main(["verify", str(out)]) == 0
     assert check_curagate_outputs([out / "splits" / "train.parquet"], "train") == []
+
+
+def test_a_strict_verdict_that_contradicts_the_quarantine_count_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A --strict run that failed, its manifest edited to strict.passed: true and the marker
+    resealed, was verify ok: nothing compared the verdict with the quarantine's rows."""
+    src = tmp_path / "data.jsonl"
+    rows = [
+        {"id": f"r{i}", "prompt": f"question {i} about thing {i * 7}", "completion": "a"}
+        for i in range(30)
+    ]
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows) + '{"id": "bad", "prompt": "x"\n')
+    out = tmp_path / "out"
+    assert main(["split", str(src), "--out", str(out), "--strict"]) == 1
+    reseal(out, lambda data: data["strict"].update(passed=True))
+    capsys.readouterr()
+    assert main(["verify", str(out)]) == 1
+    assert "strict.passed true, but quarantined.rows 1" in capsys.readouterr().err
+
+
+def test_train_help_names_every_failed_check_allow_leakage_covers(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """It said a split that failed --fail-on-leak only; train refuses curate outputs and
+    failed --strict runs too unless --allow-leakage."""
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "or is a split or curate output whose run failed its --fail-on-leak" in text
+    assert "--strict check" in text

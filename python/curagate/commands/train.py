@@ -26,8 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--allow-leakage",
         action="store_true",
-        help="train even if the data contains golden-set items or is a split that failed "
-        "its --fail-on-leak check (recorded in run.json)",
+        help="train even if the data contains golden-set items, or is a split or curate "
+        "output whose run failed its --fail-on-leak (split.fail_on_leak) or --strict check "
+        "(recorded in run.json)",
     )
     parser.add_argument(
         "--overwrite", action="store_true", help="replace an existing run with the same name"

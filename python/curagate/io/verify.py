@@ -348,6 +348,25 @@ def _rows_of(path: Path) -> int:
         return sum(1 for line in f if line.strip())
 
 
+def _strict_problems(manifest: Any) -> list[str]:
+    """A split manifest's ``strict.passed`` against its own quarantine count (the file's
+    records, checked before): ``passed: true`` beside quarantined rows (a manifest and
+    marker rewritten after a --strict run that failed) was verify ok and train's data."""
+    strict = manifest.get("strict") if isinstance(manifest, dict) else None
+    quarantined = manifest.get("quarantined") if isinstance(manifest, dict) else None
+    if not isinstance(strict, dict) or not isinstance(quarantined, dict):
+        return []
+    passed, rows = strict.get("passed"), quarantined.get("rows")
+    if not isinstance(passed, bool) or not isinstance(rows, int) or isinstance(rows, bool):
+        return []
+    if passed == (rows == 0):
+        return []
+    return [
+        f"split_manifest.json: strict.passed {str(passed).lower()}, but quarantined.rows "
+        f"{rows} (the run passes --strict exactly when it quarantines nothing)"
+    ]
+
+
 def _count_problems(
     folder: Path, command: str, manifest: Any, stats_raw: bytes | None
 ) -> list[str]:
@@ -375,6 +394,8 @@ def _count_problems(
             problems.append(
                 f"{rel}: holds {actual[rel]} records, {_IDENTITY[command][-1]} says {rows}"
             )
+    if command == "split" and not problems:
+        problems += _strict_problems(manifest)
     if command != "curate" or stats_raw is None or problems:
         return problems
     try:
