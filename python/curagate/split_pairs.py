@@ -536,22 +536,18 @@ def _strings(value: object) -> Iterable[str]:
 def covers_item_text(
     hit: ReferenceHit, item: Mapping[str, object], templates: Sequence[str] = ()
 ) -> bool:
-    """Whether ``hit`` holds its item's own text, not template text alone: the engine found
-    the item whole (``exact``), or one string of the item row (``item``, the id left out)
-    that has words outside the templates has all of them, each piece between template
-    fragments word for word, inside the part of the record the engine matched (``span``).
+    """Whether ``hit`` holds its item's own text, not template text alone: one string of the
+    item row (``item``, the id left out) has words outside the templates, and the engine
+    found the item whole (``exact``) or all those words, each piece between template
+    fragments word for word, lie inside the part of the record it matched (``span``).
     Such a hit is a copy of the item: naming templates does not explain it away."""
-    if "exact" in hit.methods:
-        return True
-    if not hit.span:
-        return False
-    matched = _words(hit.span)
+    matched = _words(hit.span or "")
     for name, value in item.items():
         if name == "id":
             continue
         for text in _strings(value):
             pieces = own_pieces(text, templates)
-            if pieces and all(_holds(matched, p) for p in pieces):
+            if pieces and ("exact" in hit.methods or all(_holds(matched, p) for p in pieces)):
                 return True
     return False
 
