@@ -153,7 +153,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--templates",
         action="append",
         metavar="FILE",
-        help="text file of prompt templates: their n-grams are not evidence (repeatable)",
+        help="text file of prompt templates: their text is not evidence of a leak, a copy of "
+        "an item's own text still is (repeatable)",
     )
     parser.add_argument(
         "--ngram", type=int, help="word n-gram length of a shared passage (default 13)"
