@@ -42,6 +42,7 @@ from curagate.audit.rules import CHECKS, RULES, BatchView, Checks, RowHit
 from curagate.audit.rules.pii import SCAN_RULES, in_quarantined
 from curagate.audit.stats import add_counts
 from curagate.errors import CuragateError
+from curagate.io.readers import row_as_python
 from curagate.records import BLANK_CLASS, Batch, RecordFormat, label_text
 
 if TYPE_CHECKING:
@@ -303,7 +304,7 @@ class ShardAuditor:
                     key=keys[i].as_py(),
                     pos=first + i,
                     ref=f"{src}:{lines[i].as_py()}",
-                    record=table.slice(i, 1).to_pylist()[0],
+                    record=row_as_python(table.slice(i, 1)),
                 )
                 for i in chosen
             ]

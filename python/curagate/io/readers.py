@@ -2701,9 +2701,20 @@ def _lossy_rows(table: pa.Table, bad: list[int]) -> dict[int, str]:
     try:
         rows = table.take(pa.array(bad, pa.int64())).cast(as_bytes)
         as_text = _nanoseconds_as_text(rows.schema)  # as _parquet_raw shows them
-        values = (rows if as_text is None else rows.cast(as_text)).to_pylist()
+        rows = rows if as_text is None else rows.cast(as_text)
     except (pa.ArrowException, ValueError, TypeError):
         return {}
+    try:
+        values = rows.to_pylist()
+    except (pa.ArrowException, ValueError, TypeError, OverflowError):
+        # One row holding a value Python cannot hold (a year-10000 date) must not cost the
+        # other rows their raw (and so their PII, secret and leakage scans): row by row.
+        values = []
+        for k in range(len(bad)):
+            try:
+                values.append(row_as_python(rows.slice(k, 1)))
+            except (pa.ArrowException, ValueError, TypeError, OverflowError):
+                values.append(_NO_RAW)
 
     def text_of(value: Any) -> str:
         if isinstance(value, bytes):
@@ -2712,11 +2723,66 @@ def _lossy_rows(table: pa.Table, bad: list[int]) -> dict[int, str]:
 
     out: dict[int, str] = {}
     for i, value in zip(bad, values, strict=True):
+        if value is _NO_RAW:
+            continue
         try:
             out[i] = json.dumps(value, ensure_ascii=False, default=text_of)
         except (ValueError, TypeError, RecursionError):
             continue
     return out
+
+
+_NO_RAW = object()  # a row _lossy_rows could not turn into Python values
+
+
+def row_as_python(one: pa.Table) -> dict[str, Any]:
+    """The one row of ``one`` as Python values (``to_pylist``), except that a date, time,
+    timestamp or duration Python cannot hold (past the year 9999, as Spark's year-10000
+    sentinel; a duration past about 2.7 million years) is its text as Arrow writes it:
+    ``"10183-09-21"`` for such a date, ``"<value out of range: 10000000000000>"`` (the
+    count of its unit since 1970) for a timestamp Arrow cannot write as a date either, a
+    duration as the count of its unit. Only a column that fails is so read, the others as
+    ``to_pylist`` gives them. Found by attack: ``to_pylist`` raised OverflowError on such a
+    row (exit 3 in check, curate and audit)."""
+    try:
+        return one.to_pylist()[0]
+    except (OverflowError, ValueError, pa.ArrowException):
+        pass
+    row: dict[str, Any] = {}
+    for name, column in zip(one.column_names, one.columns, strict=True):
+        try:
+            row[name] = column.to_pylist()[0]
+        except (OverflowError, ValueError, pa.ArrowException):
+            row[name] = column.cast(_temporals_as(column.type, pa.string())).to_pylist()[0]
+    return row
+
+
+def _temporals_as(dtype: pa.DataType, into: pa.DataType) -> pa.DataType:
+    """``dtype`` with each date, time, timestamp and duration in it (at any depth) as
+    ``into``."""
+    if (
+        pa.types.is_timestamp(dtype)
+        or pa.types.is_date(dtype)
+        or pa.types.is_time(dtype)
+        or pa.types.is_duration(dtype)
+    ):
+        return into
+    if pa.types.is_struct(dtype):
+        return pa.struct([f.with_type(_temporals_as(f.type, into)) for f in dtype])
+    if pa.types.is_list(dtype) or pa.types.is_large_list(dtype):
+        field = dtype.value_field.with_type(_temporals_as(dtype.value_type, into))
+        return pa.list_(field) if pa.types.is_list(dtype) else pa.large_list(field)
+    if pa.types.is_fixed_size_list(dtype):
+        field = dtype.value_field.with_type(_temporals_as(dtype.value_type, into))
+        return pa.list_(field, dtype.list_size)
+    if pa.types.is_map(dtype):
+        return pa.map_(
+            dtype.key_field.with_type(_temporals_as(dtype.key_type, into)),
+            dtype.item_field.with_type(_temporals_as(dtype.item_type, into)),
+        )
+    if pa.types.is_dictionary(dtype):
+        return pa.dictionary(dtype.index_type, _temporals_as(dtype.value_type, into))
+    return dtype
 
 
 def _strings_as_binary(dtype: pa.DataType) -> pa.DataType:
@@ -2793,7 +2859,7 @@ def _parquet_raw(table: pa.Table) -> Any:
 
     def raw(table_row: int) -> str:
         one = table.slice(table_row, 1)
-        row = (one if as_text is None else one.cast(as_text)).to_pylist()[0]
+        row = row_as_python(one if as_text is None else one.cast(as_text))
 
         def text_of(value: Any) -> str:
             if isinstance(value, bytes):
