@@ -1310,7 +1310,16 @@ def test_windows_of_an_ordinary_number_list_are_not_card_numbers() -> None:
         "The loss is 0.5409537045890636.",
         "latitude 45.4539148803436467",
         "x = -0.5409537045890636",
-        "total 5409537045890636.25",  # the whole part of a decimal number
+        "loss .5409537045890636",  # a leading decimal point
+        "x=-.5409537045890636",
+        "coords (45.1, .5409537045890636)",
+        "Verlust 0,5409537045890636 nach Epoche 3",  # a decimal comma
+        "Breite 45,5409537045890636",
+        "Verlust 0,5409537045890636, Genauigkeit 0,9",
+        "loss 0\u00b75409537045890636",  # a middle dot
+        "val 5409537045890636e-16",  # an exponent right after the digits
+        "vals 0.5409537045890636 0.3502939673965323",  # a float, then another number
+        "vals 0.5409537045890636-0.35",
         "lr 0.5409537045890636e-3, scale 3.4539148803436467E+02",
         "at 45.4539148803436467, -122.5409537045890636",
         "\uff10\uff0e\uff15\uff14\uff10\uff19\uff15\uff13\uff17\uff10\uff14\uff15\uff18"
@@ -1338,6 +1347,26 @@ def test_the_digits_of_a_decimal_number_are_no_card_number(text: str) -> None:
         ("Card no. 5500 0000 0000 0004.", "5500 0000 0000 0004"),
         ("pi is 3.14 4111 1111 1111 1111", "4111 1111 1111 1111"),
         ("paid 12.50. 4111111111111111 was the card.", "4111111111111111"),
+        # Found by re-attack: the whole part before a decimal point was read as no card, and
+        # a card written as a float (a card column with a missing value: float64) was missed.
+        ("card_number 4111111111111111.0, exp 12/27", "4111111111111111"),
+        ("card_number=5500000000000004.0", "5500000000000004"),
+        ("my card 4111111111111111.5 stars", "4111111111111111"),
+        ("card 4111 1111 1111 1111.25 USD charged", "4111 1111 1111 1111"),
+        ('{"cc": 4111111111111111.0}', "4111111111111111"),
+        (wide("card 4111111111111111.0"), wide("4111111111111111")),
+        # a grouped run after a decimal point is card formatting (a numbered list, no space)
+        ("Cards on file:\n1.4111 1111 1111 1111", "4111 1111 1111 1111"),
+        ("2.5500-0000-0000-0004", "5500-0000-0000-0004"),
+        ("1.3782 822463 10005", "3782 822463 10005"),
+        ("pi 3.1415 4111 1111 1111 1111", "4111 1111 1111 1111"),
+        # no decimal comma in a CSV row, nor a leading point after a word
+        ("1,4111111111111111,Bob", "4111111111111111"),
+        ("Bob 1,4111111111111111,x", "4111111111111111"),
+        ("0,4111111111111111", "4111111111111111"),
+        ("card 4111111111111111,5", "4111111111111111"),
+        ("Card No.4111111111111111", "4111111111111111"),
+        ("(see above).4111111111111111", "4111111111111111"),
     ],
 )
 def test_a_card_beside_a_dot_or_a_decimal_number_is_still_found(text: str, card: str) -> None:
@@ -1359,6 +1388,24 @@ def test_audit_reports_no_card_in_a_log_of_floats(
     )
     assert report["stats"]["pii"]["PII003"] == 1
     assert [r.rsplit(":", 1)[1] for r in finding(report, "PII003")["rows"]] == ["4"]
+
+
+def test_a_card_written_as_a_float_is_found_and_redacted_in_the_sample(
+    tmp_path: Any, run_audit: Callable[..., dict[str, Any]]
+) -> None:
+    # Found by re-attack: `4111111111111111.0` (a card column with a missing value, float64)
+    # was no card, and audit's sample.jsonl quoted it unredacted.
+    report = run_audit(
+        [
+            pc(1, "Customer record: name Bob, card_number 4111111111111111.0, exp 12/27"),
+            pc(2, "Cards on file:\n1.5500 0000 0000 0004"),
+            pc(3, "The loss is 0.5409537045890636."),
+        ]
+    )
+    assert [r.rsplit(":", 1)[1] for r in finding(report, "PII003")["rows"]] == ["1", "2"]
+    sample = (tmp_path / "out0" / "sample.jsonl").read_text(encoding="utf-8")
+    assert "4111111111111111" not in sample and "5500 0000 0000 0004" not in sample
+    assert sample.count("[REDACTED:PII003]") == 2 and "0.5409537045890636" in sample
 
 
 def test_a_line_of_many_card_numbers_finds_each_and_the_spans_taken_stay_exact() -> None:

@@ -236,12 +236,21 @@ _PHONE = re.compile(
 # Unicode dashes and minus signs as "-", see _DASHES.)
 _CARD = re.compile(r"(?<![\d-])\d(?:[ -]{1,2}\d|\d){12,}(?![\d-])")
 _CARD_GROUP = re.compile(r"\d+")
-# A decimal point (the Arabic decimal separator U+066B too; a full-width dot reads as "." in
-# the text the card pattern reads) between digits: the digits after it are a number's
-# fraction and those before it its whole part, no card. Found by attack: the fractions of
-# ordinary floats (`The loss is 0.5409537045890636.`, `latitude 45.4539148803436467`) pass the
-# prefix and Luhn checks by chance, about one float in forty, and were reported as cards.
-_DECIMAL_POINTS = ".\u066b"
+# A decimal point (the Arabic decimal separator U+066B and the middle dot U+00B7 too; a
+# full-width dot reads as "." in the text the card pattern reads) with a digit before it: the
+# digits after it are a number's fraction, no card. Found by attack: the fractions of ordinary
+# floats (`The loss is 0.5409537045890636.`, `latitude 45.4539148803436467`) pass the prefix
+# and Luhn checks by chance, about one float in forty, and were reported as cards. See
+# _decimal_fraction for the rest (a leading dot, a decimal comma, an exponent). The digits
+# before a decimal point are a card still: a float64 with a 16-digit whole part has no
+# fraction bits, and a card column with a missing value prints `4111111111111111.0`.
+_DECIMAL_POINTS = ".\u066b\u00b7"
+# What may stand before a leading decimal point (`loss .54...`, `x=-.54...`, `(45.1, .54...)`):
+# the text's start, a space, a sign or an opening bracket, an operator or a comma; a letter
+# or another character before the dot (`No.4111...`, `(see above).4111...`) leaves a card.
+_BEFORE_LEADING_POINT = " -+=([{,"
+# An exponent right after the digits (`5409537045890636e-16`): they are a number's mantissa.
+_EXPONENT = re.compile(r"[eE][+-]?\d")
 _CARD_PREFIX = re.compile(r"^(?:4|5[1-5]|2[2-7]|3[47]|6(?:011|5|4[4-9])|35|30[0-5]|36|38)")
 # Dots full-width too (U+FF0E), as full-width text writes them with full-width digits, and
 # the other look-alikes (DOTS: `192\u3002168\u30021\u30022`). A dot (not an ideographic full
@@ -549,6 +558,40 @@ def _card_head(sizes: list[int]) -> bool:
     return sizes[0] == 4 and (all(n == 4 for n in sizes[1:]) or sizes[1:] == [6])
 
 
+def _decimal_fraction(run: re.Match[str], grouped: bool, first: int) -> bool:
+    """Whether the first group of the digit ``run`` (``first`` digits long; ``grouped``: the
+    run has more than one group) is a decimal number's fraction, or its mantissa, no card.
+
+    After a decimal point with a digit before it (_DECIMAL_POINTS: `0.5409537045890636`),
+    but for a grouped run whose first group has the four digits a card's first group has:
+    that is card formatting (`1.4111 1111 1111 1111`, a numbered list with no space after
+    the dot), while a float then another number (`0.5409537045890636 0.35`) is a fraction.
+    Only for a run of digits alone: after a leading point (`loss .5409537045890636`,
+    `x=-.54...`: the text's start, a space, a sign, an opening bracket, "=" or "," before
+    the dot); after a decimal comma whose whole part has a space before it and the run no
+    comma and more right after (`Verlust 0,5409537045890636`, not a CSV's
+    `1,4111111111111111,Bob`); before an exponent (`5409537045890636e-16`).
+    Found by attacks: the whole part before a decimal point read as no card hid
+    `card_number 4111111111111111.0`; the fraction rule on grouped runs hid
+    `1.4111 1111 1111 1111`; leading dots, decimal commas, the middle dot and exponents
+    left fractions read as cards."""
+    text, start, end = run.string, run.start(), run.end()
+    before = text[start - 1] if start else ""
+    if before in _DECIMAL_POINTS and start >= 2 and text[start - 2].isdecimal():
+        return not grouped or first != 4
+    if grouped:
+        return False
+    if before == ".":
+        return start < 2 or text[start - 2] in _BEFORE_LEADING_POINT
+    if before == ",":
+        whole = start - 1  # where the whole part before the comma starts
+        while whole > 0 and text[whole - 1].isdecimal():
+            whole -= 1
+        csv = text.startswith(",", end) and end + 1 < len(text) and not text[end + 1].isspace()
+        return whole < start - 1 and whole > 0 and text[whole - 1] == " " and not csv
+    return _EXPONENT.match(text, end) is not None
+
+
 def _cards_in(run: re.Match[str], cuts: Sequence[int] = ()) -> list[tuple[int, int]]:
     """The card numbers in a digit run: the whole run, else from the left the longest
     window of its groups (13 to 19 digits, laid out as cards are) that is one, then on
@@ -561,13 +604,9 @@ def _cards_in(run: re.Match[str], cuts: Sequence[int] = ()) -> list[tuple[int, i
     groups = [
         (run.start() + g.start(), run.start() + g.end()) for g in _CARD_GROUP.finditer(run.group())
     ]
-    fraction = run.start() >= 2 and text[run.start() - 1] in _DECIMAL_POINTS
-    fraction = fraction and text[run.start() - 2].isdecimal()
-    whole = run.end() + 1 < len(text) and text[run.end()] in _DECIMAL_POINTS
-    whole = whole and text[run.end() + 1].isdecimal()
-    if fraction or whole:
+    if _decimal_fraction(run, len(groups) > 1, groups[0][1] - groups[0][0]):
         # (its other groups may still hold a card: `3.14 4111 1111 1111 1111`)
-        groups = groups[1 if fraction else 0 : -1 if whole else None]
+        groups = groups[1:]
     elif _is_card(run.group()):
         return [run.span()]
     found = _card_windows(text, groups)
