@@ -1550,10 +1550,6 @@ def verify_split_files(
     return _verification(loaded.keys, loaded.ids, split, loaded.table, options, read)
 
 
-# A split's records as _scan writes them for the leakage engine (a temporary file).
-_SCAN_FILE = re.compile(r"\S*curagate-split-check-[^/\s]*/(\w+)\.parquet")
-
-
 def _verification(
     keys: Sequence[str],
     ids: Sequence[str],
@@ -1569,33 +1565,20 @@ def _verification(
 
     overlap = Overlap(keys, fingerprints(pa.array(keys, pa.large_string())), options)
     report, _ = overlap.check(split, ids)
-    try:
-        hits = hits_with_templates(
-            lambda named: leakage_hits(
-                table,
-                split,
-                ngram=options.ngram,
-                max_items=options.max_ngram_items,
-                write=_write_parquet,
-                templates=named,
-                read=read,
-            ),
+    # (An error of the scan names the splits, never its temporary files: _scan_error.)
+    hits = hits_with_templates(
+        lambda named: leakage_hits(
             table,
-            options.templates,
-        )
-    except (ConfigError, InputError) as e:
-        # The scan's files are temporary: an error naming them (and advising golden-set
-        # options) told the caller nothing (found by re-attack: records_by_split of null
-        # strings, or of no text column).
-        if _SCAN_FILE.search(str(e)) is None:
-            raise
-        said = _SCAN_FILE.sub(lambda m: f"the {m.group(1)} records", str(e))
-        said = said.split("; point the reference at", 1)[0]
-        raise type(e)(
-            f"the leakage scan of the splits cannot read their records: {said}; give records "
-            "whose text is in a string column (a record format, or prompt, question, text, "
-            "...)"
-        ) from None
+            split,
+            ngram=options.ngram,
+            max_items=options.max_ngram_items,
+            write=_write_parquet,
+            templates=named,
+            read=read,
+        ),
+        table,
+        options.templates,
+    )
     if hits:
         report, _ = overlap.check(split, ids, hits)
     return report

@@ -705,7 +705,10 @@ def _scan_error(
         text = text.replace(Path(path).resolve().as_posix(), shown)
     for folder in (tmp, Path(tmp).resolve().as_posix()):
         text = text.replace(folder, "a temporary folder")
-    kinds = (InputError, ConfigError, CheckFailed, CuragateError)
+    from curagate.leakage import EmptyReferenceError
+
+    # (EmptyReferenceError kept: hits_with_templates reads it as "only template text".)
+    kinds = (InputError, ConfigError, CheckFailed, CuragateError, EmptyReferenceError)
     cls = type(error) if type(error) in kinds else CuragateError
     out = cls(f"split's leakage scan of the {_names(scanned)} of {inputs} failed: {text}")
     out.exit_code = error.exit_code
