@@ -29,6 +29,15 @@ def write(path: Path, records: list[Any]) -> Path:
     return path
 
 
+def git_folder(path: Path) -> Path:
+    """A ``.git`` folder as git lays one out (a ``HEAD`` file, ``objects/``, ``refs/``): what
+    the golden-sets lookup takes for a repository (an empty ``.git`` is none, to git too)."""
+    for sub in ("objects", "refs"):
+        (path / sub).mkdir(parents=True, exist_ok=True)
+    (path / "HEAD").write_text("ref: refs/heads/main\n", encoding="utf-8")
+    return path
+
+
 def pc(i: int) -> dict[str, str]:
     return {"prompt": f"prompt number {i}", "completion": f"completion number {i}"}
 
@@ -634,7 +643,7 @@ def test_each_file_is_checked_against_the_nearest_golden_sets_above_it(
 ) -> None:
     # A monorepo: pre-commit runs the hook at the root, the data projects are in ml/ and
     # nlp/, each with its own golden sets; there is no ./golden_sets at the root.
-    (tmp_path / ".git").mkdir()
+    git_folder(tmp_path / ".git")
     monkeypatch.chdir(tmp_path)
     write(tmp_path / "ml/golden_sets/gsm/data.jsonl", [{"id": "gsm_0", "prompt": GOLDEN_ITEM}])
     other = "A wholly different question about the colour of the lighthouse on the far hill."
@@ -676,7 +685,7 @@ def test_run_in_a_subfolder_the_search_goes_up_to_the_repositorys_root(
     # the current folder and passed a verbatim item of repo/golden_sets (exit 0, a note).
     repo = tmp_path / "repo"
     if git == "dir":
-        (repo / ".git").mkdir(parents=True)
+        git_folder(repo / ".git")
     else:  # a linked worktree's .git file: its git folder is elsewhere
         repo.mkdir()
         (repo / ".git").write_text(f"gitdir: {tmp_path}/main/.git/worktrees/repo\n")
@@ -702,7 +711,8 @@ def test_a_submodule_is_checked_against_its_superprojects_golden_sets(
     # hook runs at its own root, where the search stopped: the superproject's golden items
     # passed. It goes on to the superproject's root (a submodule's own golden_sets, nearer,
     # still win).
-    (tmp_path / ".git" / "modules" / "data").mkdir(parents=True)
+    git_folder(tmp_path / ".git")
+    git_folder(tmp_path / ".git" / "modules" / "data")
     write(tmp_path / "golden_sets/gsm/data.jsonl", [{"id": "gsm_0", "prompt": GOLDEN_ITEM}])
     sub = tmp_path / "data"
     write(sub / "train/x.jsonl", [{"prompt": GOLDEN_ITEM, "completion": "72"}])
@@ -712,6 +722,129 @@ def test_a_submodule_is_checked_against_its_superprojects_golden_sets(
     assert rc == 1 and out[0].startswith("train/x.jsonl:1: LEAK001"), err
     write(sub / "golden_sets/q/data.jsonl", [{"id": "q_0", "prompt": OTHER_ITEM}])
     assert run(["train/x.jsonl"], capsys)[:2] == (0, [])
+
+
+def _superproject(tmp_path: Path, layout: str) -> tuple[Path, Path]:
+    """A superproject checkout holding the data submodule ``datasub``, laid out as git 2.47
+    lays it out: (the checkout, the submodule's checkout)."""
+    main_git = git_folder(tmp_path / "main" / ".git")
+    if layout == "main checkout":
+        top, modules = tmp_path / "main", main_git / "modules"
+    elif layout == "linked worktree":  # `git worktree add ../wt`, then `submodule update`
+        top = tmp_path / "wt"
+        wt_git = main_git / "worktrees" / "wt"
+        wt_git.mkdir(parents=True)
+        (wt_git / "HEAD").write_text("0" * 40 + "\n", encoding="utf-8")
+        (wt_git / "commondir").write_text("../..\n", encoding="utf-8")
+        top.mkdir()
+        (top / ".git").write_text("gitdir: ../main/.git/worktrees/wt\n", encoding="utf-8")
+        modules = wt_git / "modules"
+    else:  # `git init --separate-git-dir ../main.gitdir main`
+        top = tmp_path / "main"
+        sep = git_folder(tmp_path / "main.gitdir")
+        main_git.rename(tmp_path / "unused.git")
+        (top / ".git").write_text(f"gitdir: {sep}\n", encoding="utf-8")
+        modules = sep / "modules"
+    git_folder(modules / "datasub")
+    sub = top / "datasub"
+    sub.mkdir()
+    gitdir = os.path.relpath(modules / "datasub", sub)
+    (sub / ".git").write_text(f"gitdir: {gitdir}\n", encoding="utf-8")
+    return top, sub
+
+
+@pytest.mark.parametrize("layout", ["main checkout", "linked worktree", "separate git dir"])
+def test_a_submodule_of_a_linked_worktree_or_a_separate_git_dir_is_a_submodule_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, layout: str
+) -> None:
+    # Found by re-attack: in a linked worktree of the superproject the submodule's .git says
+    # `gitdir: ../../main/.git/worktrees/wt/modules/datasub`, with --separate-git-dir
+    # `../../main.gitdir/modules/datasub`: read as a repository's own root, so check and
+    # audit run in the submodule passed the superproject's golden items (exit 0, "leakage
+    # not checked"), which the same branch in the main checkout failed.
+    top, sub = _superproject(tmp_path, layout)
+    write(top / "golden_sets/gsm/data.jsonl", [{"id": "gsm_0", "prompt": GOLDEN_ITEM}])
+    write(sub / "data/x.jsonl", [{"prompt": GOLDEN_ITEM, "completion": "72"}])
+    for cwd, name in [(sub, "data/x.jsonl"), (sub / "data", "x.jsonl")]:
+        monkeypatch.chdir(cwd)
+        rc, out, err = run([name], capsys)
+        assert rc == 1 and out[0].startswith(f"{name}:1: LEAK001"), err
+    monkeypatch.chdir(sub)
+    assert main(["audit", "data/x.jsonl", "--out", str(tmp_path / "aud")]) == 1
+    capsys.readouterr()
+    report = json.loads((tmp_path / "aud" / "audit.json").read_text(encoding="utf-8"))
+    assert report["stats"]["leakage"]["golden_sets"] == [str(top / "golden_sets")]
+
+
+def test_a_linked_worktree_inside_the_main_checkout_is_its_own_repository(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found by re-attack: a worktree kept in <main>/.worktrees/feat (its .git file points
+    # into <main>/.git/worktrees/feat) was read as a submodule: its files were checked
+    # against the main checkout's golden sets, another branch's. Its git folder holds a
+    # `commondir` file: a linked worktree, whose own root ends the search.
+    main_git = git_folder(tmp_path / ".git")
+    write(tmp_path / "golden_sets/gsm/data.jsonl", [{"id": "gsm_0", "prompt": GOLDEN_ITEM}])
+    wt_git = main_git / "worktrees" / "feat"
+    wt_git.mkdir(parents=True)
+    (wt_git / "HEAD").write_text("ref: refs/heads/feat\n", encoding="utf-8")
+    (wt_git / "commondir").write_text("../..\n", encoding="utf-8")
+    feat = tmp_path / ".worktrees" / "feat"
+    write(feat / "ml/data/x.jsonl", [{"prompt": GOLDEN_ITEM, "completion": "72"}])
+    (feat / ".git").write_text(f"gitdir: {wt_git}\n", encoding="utf-8")
+    monkeypatch.chdir(feat / "ml" / "data")
+    rc, out, err = run(["x.jsonl"], capsys)
+    assert (rc, out) == (0, []) and "note: leakage not checked" in err
+    # Its own golden sets are found, up to its root.
+    write(feat / "golden_sets/gsm/data.jsonl", [{"id": "gsm_0", "prompt": GOLDEN_ITEM}])
+    assert run(["x.jsonl"], capsys)[0] == 1
+
+
+def test_a_stray_git_in_a_shared_parent_is_no_repository(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found by re-attack: outside any repository, a `.git` made in a shared parent (anyone
+    # may make /tmp/.git) made it a repository's root, and the search read the golden sets
+    # there, above the current folder (exit 2 on a golden_sets file, or their items
+    # applied); a `.git` FIFO hung check. Neither is a repository to git: outside one the
+    # search stops at the current folder, and a `.git` is never opened unless a plain file.
+    proj = tmp_path / "me" / "proj"
+    write(proj / "data/x.jsonl", [{"prompt": GOLDEN_ITEM, "completion": "72"}])
+    monkeypatch.chdir(proj)
+    (tmp_path / "golden_sets").write_text("not golden\n", encoding="utf-8")
+    (tmp_path / ".git").mkdir()  # empty: no HEAD, objects, refs
+    rc, out, err = run(["data/x.jsonl"], capsys)
+    assert (rc, out) == (0, []) and "note: leakage not checked" in err
+    (tmp_path / "golden_sets").unlink()
+    write(tmp_path / "golden_sets/gsm/data.jsonl", [{"id": "gsm_0", "prompt": GOLDEN_ITEM}])
+    assert run(["data/x.jsonl"], capsys)[:2] == (0, [])
+    if hasattr(os, "mkfifo"):
+        (tmp_path / ".git").rmdir()
+        os.mkfifo(tmp_path / ".git")  # opened for reading, it blocked until a writer came
+        assert run(["data/x.jsonl"], capsys)[:2] == (0, [])
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() != 0, reason="giving a .git away needs root"
+)
+def test_a_git_of_another_users_is_passed_by_as_git_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A repository another user made in a shared parent ends no search (git refuses it too:
+    # safe.directory, CVE-2022-24765); the same one of our own is a repository's root.
+    monkeypatch.delenv("SUDO_UID", raising=False)
+    git = git_folder(tmp_path / ".git")
+    write(tmp_path / "golden_sets/gsm/data.jsonl", [{"id": "gsm_0", "prompt": GOLDEN_ITEM}])
+    proj = tmp_path / "me" / "proj"
+    write(proj / "data/x.jsonl", [{"prompt": GOLDEN_ITEM, "completion": "72"}])
+    monkeypatch.chdir(proj)
+    assert run(["data/x.jsonl"], capsys)[0] == 1  # ours: its golden sets are ours
+    os.chown(git, 54321, 54321)
+    rc, out, err = run(["data/x.jsonl"], capsys)
+    assert (rc, out) == (0, []) and "note: leakage not checked" in err
+    # Under sudo, the user who ran it owns what it may take for a repository, as in git.
+    monkeypatch.setenv("SUDO_UID", "54321")
+    assert run(["data/x.jsonl"], capsys)[0] == 1
 
 
 def test_outside_any_repository_the_search_never_leaves_the_files_own_folder(
@@ -738,7 +871,7 @@ def test_a_file_under_two_names_is_checked_the_same_in_any_order(
     # One file linked into two projects: it was checked against the golden sets of the
     # name given first only, so `check a b` and `check b a` disagreed. It is checked
     # against those of every name it is given by.
-    (tmp_path / ".git").mkdir()
+    git_folder(tmp_path / ".git")
     monkeypatch.chdir(tmp_path)
     write(tmp_path / "ml/golden_sets/gsm/data.jsonl", [{"id": "gsm_0", "prompt": GOLDEN_ITEM}])
     write(tmp_path / "nlp/golden_sets/q/data.jsonl", [{"id": "q_0", "prompt": OTHER_ITEM}])
@@ -761,7 +894,7 @@ def test_no_golden_sets_found_is_said_on_stderr(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A clone without the (often git-ignored) golden sets lost its leak check unsaid.
-    (tmp_path / ".git").mkdir()
+    git_folder(tmp_path / ".git")
     monkeypatch.chdir(tmp_path)
     write(tmp_path / "a.jsonl", [pc(1)])
     rc, out, err = run(["a.jsonl"], capsys)

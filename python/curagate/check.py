@@ -11,6 +11,7 @@ well under a second for a few thousand records.
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -58,31 +59,102 @@ def golden_folder(path: Path, fix: str = _NO_GOLDEN_FIX) -> Path | None:
     )
 
 
-def _repository_root(d: Path) -> bool:
-    """Whether the upward search for golden sets ends at ``d``: it holds ``.git``, a folder
-    (a repository's root) or a file (a linked worktree's, a ``--separate-git-dir``
-    checkout's) whose git folder is not inside a folder above ``d``. A submodule's
-    ``.git`` file points into its superproject's ``.git/modules/``: the search goes on to
-    the superproject's root, whose checkout holds it (a data submodule is checked against
-    the golden sets of the project it is part of, when it has none of its own; stopped at
-    the submodule's root, a hook run in it passed the superproject's golden items). One
-    ``stat`` a folder, and a read of the rare ``.git`` file."""
-    git = d / ".git"
-    if git.is_dir():
-        return True
-    if not os.path.lexists(git):
-        return False
+def _owner() -> int | None:
+    """Whose ``.git`` may end the search: the effective user's (under ``sudo``, the
+    ``SUDO_UID`` that ran it), as git's ``safe.directory`` check reads it; None where the
+    system has no owners to compare (Windows)."""
+    geteuid = getattr(os, "geteuid", None)
+    if geteuid is None:
+        return None
+    uid: int = geteuid()
+    sudo = os.environ.get("SUDO_UID", "")
+    return int(sudo) if uid == 0 and sudo.isdigit() else uid
+
+
+def _stat(path: Path) -> os.stat_result | None:
     try:
-        line = git.read_text(encoding="utf-8", errors="replace").partition("\n")[0]
+        return path.stat()
+    except (OSError, ValueError):
+        return None
+
+
+def _is_file(path: Path) -> bool:
+    st = _stat(path)
+    return st is not None and stat.S_ISREG(st.st_mode)
+
+
+def _is_git_folder(path: Path) -> bool:
+    """git's own test of a ``.git`` folder (``is_git_directory``): a ``HEAD`` file and the
+    ``objects`` and ``refs`` folders. An empty ``.git`` (a stray ``mkdir``) is no
+    repository to git, nor here."""
+    objects, refs = _stat(path / "objects"), _stat(path / "refs")
+    return (
+        _is_file(path / "HEAD")
+        and objects is not None
+        and stat.S_ISDIR(objects.st_mode)
+        and refs is not None
+        and stat.S_ISDIR(refs.st_mode)
+    )
+
+
+def _gitdir_line(git: Path) -> str | None:
+    """The first line of a ``.git`` file, None where it cannot be read or is no plain file
+    (opened without blocking and checked again once open: a FIFO swapped in never hangs)."""
+    try:
+        fd = os.open(git, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError:
-        return True
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        head = os.read(fd, 8192)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return head.decode("utf-8", errors="replace").partition("\n")[0]
+
+
+def _repository_root(d: Path, owner: int | None) -> bool:
+    """Whether the upward search for golden sets ends at ``d``: it holds a ``.git`` of
+    ``owner``'s (:func:`_owner`) that git would take for a repository. A ``.git`` of another
+    user's is passed by, as git's ``safe.directory`` refuses it (CVE-2022-24765: anyone may
+    make ``/tmp/.git``, and the search then read their ``/tmp/golden_sets``), so is one that
+    is neither a folder nor a file (a FIFO there hung check) and an empty ``.git`` folder.
+
+    A ``.git`` folder ends it. A ``.git`` file (``gitdir: PATH``) ends it unless it is a
+    submodule's, whose git folder is ``<superproject's git folder>/modules/<name>`` (in the
+    main checkout ``.git/modules/``, in a linked worktree of the superproject
+    ``.git/worktrees/<wt>/modules/``, with ``--separate-git-dir`` that folder's
+    ``modules/``): the search goes on to the superproject's root, whose checkout holds it
+    (a data submodule is checked against the golden sets of the project it is part of,
+    when it has none of its own). A linked worktree's git folder holds a ``commondir`` file
+    and ends it wherever it is (one kept in ``<main>/.worktrees/`` is its own checkout,
+    another branch's, not part of the main one); a ``--separate-git-dir`` checkout's ends
+    it. A few ``stat`` calls where there is a ``.git``, and a read of the rare ``.git``
+    file; none where there is not."""
+    git = d / ".git"
+    st = _stat(git)
+    if st is None or (owner is not None and st.st_uid != owner):
+        return False
+    if stat.S_ISDIR(st.st_mode):
+        return _is_git_folder(git)
+    if not stat.S_ISREG(st.st_mode):
+        return False
+    line = _gitdir_line(git)
+    if line is None:
+        return False
     target = line.removeprefix("gitdir:").strip() if line.startswith("gitdir:") else ""
     if not target:
-        return True
-    gitdir = os.path.normpath(os.path.join(d, target))  # noqa: PTH118
-    top, sep, _ = gitdir.partition(f"{os.sep}.git{os.sep}")
-    inside = Path(top or os.sep)
-    return not (sep and inside != d and d.is_relative_to(inside))
+        return True  # a .git file git cannot use: the search ends here, as before
+    gitdir = Path(os.path.normpath(d / target))
+    if _is_file(gitdir / "commondir"):
+        return True  # a linked worktree
+    parts = gitdir.parts
+    for i in range(len(parts) - 2, 0, -1):
+        if parts[i] == "modules" and _is_file(Path(*parts[:i]) / "HEAD"):
+            return False  # a submodule: <git folder>/modules/<name>, name may hold a "/"
+    return True
 
 
 @dataclass(slots=True)
@@ -91,19 +163,20 @@ class _GoldenLookup:
 
     cwd: Path
     fix: str  # how else to name golden sets, for golden_folder's errors
+    owner: int | None  # whose .git ends the search (_owner)
     root: dict[Path, Path | None]  # the repository root the search ends at, or None
     near: dict[Path, Path | None]  # the nearest golden_sets folder, or None
 
     @classmethod
     def here(cls, cwd: Path, fix: str) -> _GoldenLookup:
-        return cls(cwd=cwd, fix=fix, root={}, near={})
+        return cls(cwd=cwd, fix=fix, owner=_owner(), root={}, near={})
 
     def repository(self, folder: Path) -> Path | None:
         walked: list[Path] = []
         d = folder
         while d not in self.root:
             walked.append(d)
-            if _repository_root(d):
+            if _repository_root(d, self.owner):
                 found: Path | None = d
                 break
             if d.parent == d:

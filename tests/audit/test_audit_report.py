@@ -373,7 +373,10 @@ def test_audit_finds_the_golden_sets_beside_or_above_its_inputs_as_check_does(
     # Found by re-attack: audit read ./golden_sets only; run at a repository's root on
     # ml/data/, or inside ml/data/, it passed a verbatim item of ml/golden_sets that
     # `check` failed.
-    (tmp_path / ".git").mkdir()
+    git = tmp_path / ".git"  # a repository's, as git lays it out
+    for sub in ("objects", "refs"):
+        (git / sub).mkdir(parents=True)
+    (git / "HEAD").write_text("ref: refs/heads/main\n", encoding="utf-8")
     item = {"prompt": "Which walled city is the secret capital of the northern kingdom?"}
     write_records(tmp_path / "ml" / "golden_sets" / "g.jsonl", [{"id": "g1", **item}])
     write_records(tmp_path / "ml" / "data" / "a.jsonl", [{**item, "completion": "Zembla"}])
