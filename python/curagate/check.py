@@ -10,6 +10,7 @@ well under a second for a few thousand records.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from collections.abc import Iterator, Sequence
@@ -132,10 +133,16 @@ def _repository_root(d: Path, owner: int | None) -> bool:
     and ends it wherever it is (one kept in ``<main>/.worktrees/`` is its own checkout,
     another branch's, not part of the main one); a ``--separate-git-dir`` checkout's ends
     it. A few ``stat`` calls where there is a ``.git``, and a read of the rare ``.git``
-    file; none where there is not."""
+    file; none where there is not. A ``.git`` that cannot be looked at (no permission, a
+    name too long) is an :class:`OSError`, as before: no answer is no "no repository"."""
     git = d / ".git"
-    st = _stat(git)
-    if st is None or (owner is not None and st.st_uid != owner):
+    try:
+        st = git.stat()
+    except OSError as e:
+        if e.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
+            return False  # none there (a link that loops is none to git either)
+        raise  # cannot tell (no permission, a name too long): an error, not "no repository"
+    if owner is not None and st.st_uid != owner:
         return False
     if stat.S_ISDIR(st.st_mode):
         return _is_git_folder(git)
