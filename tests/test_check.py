@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -1602,3 +1604,30 @@ def test_a_named_json_document_is_no_data_and_is_left_out_with_a_note(
     notes.write_text("hello\n")
     rc, _, err = run([str(notes), "--no-golden"], capsys)
     assert rc == 2 and "unsupported file type" in err
+
+
+@pytest.mark.parametrize("command", ["check", "audit"])
+def test_the_cr_line_end_fix_as_printed_converts_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    # Found by attack: check's text output writes a backslash as two (so an escaped file
+    # name differs from one holding the control character) and audit.md's Markdown escapes
+    # it too, so the CR hint read `tr '\\r' '\\n' < FILE > FILE.lf.jsonl`: pasted into a
+    # shell it turned every "r" into "n" and left the CRs. The command as a user reads it,
+    # run by a real shell, converts the file.
+    data = b'{"text": "error report one"}\r{"text": "rare error two"}\r'
+    path = tmp_path / "mac.jsonl"
+    path.write_bytes(data)
+    assert main(check_or_audit(command, [path], tmp_path)) in (1, 2)
+    shown = capsys.readouterr().out
+    if command == "audit":
+        shown = (tmp_path / "out" / "audit.md").read_text(encoding="utf-8")
+    [fix] = re.findall(r"e\.g\. \\?`(.*?)\\?`", shown)
+    subprocess.run(
+        ["sh", "-c", fix.replace("FILE", shlex.quote(str(path)))],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        check=False,
+    )
+    converted = tmp_path / "mac.jsonl.lf.jsonl"
+    assert converted.read_bytes() == data.replace(b"\r", b"\n")

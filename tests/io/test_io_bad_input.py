@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 import json
+import shlex
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,6 +13,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from io_support import all_keys, all_quarantined, all_rows, read_all
+
+from curagate.io.readers import CR_FIX_COMMAND, CR_HINT
+from curagate.reports.markdown import md_cell
 
 GOOD = {"text": "a good row"}
 
@@ -755,6 +760,21 @@ def test_parquet_with_a_struct_field_name_twice_is_quarantined_naming_it(tmp_pat
     )
 
 
+def _convert(path: Path) -> Path:
+    """``path`` converted by the command the CR hint prints, run by a real shell."""
+    command = CR_FIX_COMMAND.replace("FILE", shlex.quote(str(path)))
+    subprocess.run(["sh", "-c", command], check=True)
+    return path.with_name(path.name + ".lf.jsonl")
+
+
+def test_the_cr_hint_command_holds_nothing_an_output_escapes() -> None:
+    # check's text output writes a backslash as two and audit.md's Markdown escapes it too:
+    # `tr '\\r' '\\n'` was what a user read, which turns every "r" into "n" (found by attack).
+    # The command holds no backslash, double quote (JSON) or Markdown-active character.
+    assert not set(CR_FIX_COMMAND) & set('\\"<[]`*_$|&~')
+    assert md_cell("x" + CR_HINT) == "x" + CR_HINT.replace("`", "\\`")
+
+
 def test_a_file_with_cr_line_endings_is_quarantined_with_how_to_convert_it(
     tmp_path: Path,
 ) -> None:
@@ -768,12 +788,18 @@ def test_a_file_with_cr_line_endings_is_quarantined_with_how_to_convert_it(
     path.write_bytes(data)
     [q] = all_quarantined(read_all([path]))
     assert (q.line, q.row) == (1, 0)
-    assert q.reason.startswith("malformed JSON: Extra data at column 32; the file seems to use CR")
-    assert "tr '\\r' '\\n' < FILE > FILE.lf.jsonl" in q.reason
-    # The conversion the reason names reads every record.
-    fixed = tmp_path / "fixed.jsonl"
-    fixed.write_bytes(data.replace(b"\r", b"\n"))
-    assert all_keys(read_all([fixed])) == [r["text"] for r in rows]
+    assert q.reason == "malformed JSON: Extra data at column 32" + CR_HINT
+    # The conversion the reason names, run by a shell, reads every record.
+    assert all_keys(read_all([_convert(path)])) == [r["text"] for r in rows]
+    # A CR LF file with a few lone CRs: the hint is the same, and its command makes one LF
+    # of every line end, CR LF and lone CR alike (`tr '\r' '\n'` doubled the CR LFs).
+    mixed = tmp_path / "mixed.jsonl"
+    mixed.write_bytes(b'{"text": "a"}\r{"text": "b"}\r\n{"text": "c"}\r\n{"text": "d"}')
+    [q] = all_quarantined(read_all([mixed]))
+    assert q.reason == "malformed JSON: Extra data at column 15" + CR_HINT
+    fixed = _convert(mixed)
+    assert fixed.read_bytes() == b'{"text": "a"}\n{"text": "b"}\n{"text": "c"}\n{"text": "d"}\n'
+    assert all_keys(read_all([fixed])) == ["a", "b", "c", "d"]
     # Other extra data (two records on a line, CR LF line ends) gets no such hint.
     other = tmp_path / "two.jsonl"
     other.write_bytes(b'{"text": "a"} {"text": "b"}\r\n{"text": "c"}\r\n')

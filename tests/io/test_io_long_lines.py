@@ -107,3 +107,29 @@ def test_the_cap_is_the_same_for_plain_and_compressed_files(
     batches = read_all([path])
     assert len(all_quarantined(batches)) == (1 if extra > 0 else 0)
     assert sum(b.table.num_rows for b in batches) == (2 if extra > 0 else 3)
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".jsonl.gz", ".jsonl.zst"])
+@pytest.mark.parametrize("block", [1 << 12, 1 << 22], ids=["spans-blocks", "one-block"])
+@pytest.mark.parametrize("end", [b"", b"\n"], ids=["no-newline", "newline"])
+def test_a_long_line_of_cr_separated_records_says_to_convert_the_line_ends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, suffix: str, block: int, end: bytes
+) -> None:
+    # Found by attack: a CR-only (classic Mac) file over the cap is one line to every
+    # reader; it was told to "split the record or store its large parts as files", with
+    # no word of its line ends (a shorter one gets the CR hint from the JSON parser).
+    monkeypatch.setattr(readers, "_FEED_ZSTD", min(block, 1 << 12))
+    monkeypatch.setattr(readers, "_FEED", min(block, 64 << 10))
+    records = b"".join(b'{"text": "record %d"}\r' % i for i in range(CAP // 20))
+    rest = b"\n" + SMALL[1] if end else b""  # the long line ends the file, or a line follows
+    path = _write(tmp_path / f"mac{suffix}", SMALL[0] + records + rest)
+    batches = read_all([path])
+    [q] = all_quarantined(batches)
+    assert q.line == 2
+    assert q.reason.endswith("it was not read: " + readers.CR_HINT.removeprefix("; "))
+    assert "split the record" not in q.reason
+    assert all_keys(batches) == [f"small record number {i} here" for i in range(1 + bool(end))]
+    # One long record, or a long line whose CRs lie inside one record, keeps the old advice.
+    for line in (LONG, b'{"text": "a"' + b" \r" * CAP + b"}\n"):
+        [q] = all_quarantined(read_all([_write(tmp_path / f"one{suffix}", line)]))
+        assert q.reason.endswith("split the record or store its large parts as files")

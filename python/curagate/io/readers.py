@@ -963,6 +963,10 @@ class _LongLine:
     whole (a 72 KB .zst of one 2.3 GB line took 4.7 GB, then exit 3 in Arrow)."""
 
     length: int  # bytes read of it (at least MAX_LINE_BYTES + 1)
+    # Its first _LONG_HEAD bytes: enough to tell a file of records separated by lone CRs
+    # (classic Mac line ends), one line to a reader that ends lines at LF, from one record
+    # too long (found by attack: a 1 GiB CR-only file was told to "split the record").
+    head: bytes = b""
 
 
 # A chunk: whole lines of bytes.
@@ -970,6 +974,8 @@ _Chunk = bytes | memoryview
 # A JSONL line longer than this (its newline not counted) is quarantined unread (no
 # fine-tuning record is a GiB).
 MAX_LINE_BYTES = 1 << 30
+# How much of a line past MAX_LINE_BYTES is kept to look at (_LongLine.head).
+_LONG_HEAD = 1 << 20
 
 
 # zlib's "incorrect data check" / "incorrect length check" (a gzip member's CRC-32 and
@@ -1232,7 +1238,8 @@ class _MappedChunks:
             if first < 0:
                 line_end = self._data.find(b"\n", start, end)
                 self._start = self._end if line_end < 0 else line_end + 1
-                return _LongLine(self._start - start)
+                head = bytes(self._data[start : start + _LONG_HEAD])
+                return _LongLine(self._start - start, head)
             end = self._data.rfind(b"\n", start, start + MAX_LINE_BYTES + 1) + 1
         chunk = self._view[start:end]
         self._start = end
@@ -1273,6 +1280,7 @@ def _stream_chunks(
     first = True
     damage: DamagedStream | None = None
     skipped = 0  # bytes of a too-long line read past so far (0: not in one)
+    long_head = b""  # the first bytes of the line being read past (_LongLine.head)
     head = 0  # bytes of a byte order mark dropped before the first line
     passed = False  # a chunk (or a long line) was yielded
     while True:
@@ -1308,7 +1316,7 @@ def _stream_chunks(
                         skipped += len(block)
                         continue
                     passed = True
-                    yield _LongLine(skipped + newline + 1)
+                    yield _LongLine(skipped + newline + 1, long_head)
                     skipped = 0
                     block = block[newline + 1 :]
                 pending += block
@@ -1316,7 +1324,7 @@ def _stream_chunks(
                 eof = True
                 if skipped:
                     passed = True
-                    yield _LongLine(skipped)
+                    yield _LongLine(skipped, long_head)
                     skipped = 0
         find = pending.find
         i = find(b"\n", scanned)
@@ -1329,11 +1337,12 @@ def _stream_chunks(
             if long_at == 0:
                 # The first line is past the cap (a block brought all of it): not parsed.
                 cut = positions[0] + 1 if positions else len(pending)
+                long_line = _LongLine(cut, bytes(pending[: min(cut, _LONG_HEAD)]))
                 del pending[:cut]
                 scanned -= cut
                 positions = [p - cut for p in positions[1:]]
                 passed = True
-                yield _LongLine(cut)
+                yield long_line
                 continue
             if len(positions) >= batch_rows or (positions and len(pending) >= _MAX_CHUNK_BYTES):
                 take = min(batch_rows, len(positions), long_at)
@@ -1361,6 +1370,7 @@ def _stream_chunks(
                 passed = True
                 yield bytes(pending[:done])
             skipped = len(pending) - done
+            long_head = bytes(pending[done : done + _LONG_HEAD])
             pending.clear()
             positions, scanned = [], 0
         if eof:
@@ -1648,6 +1658,17 @@ def _sparse(chunk: _Chunk) -> bool:
     return lines > 1 and distinct > MAX_FIELD_NAMES and lines * distinct > _SPARSE * keys
 
 
+def _cr_separated(head: bytes) -> bool:
+    """Whether ``head`` (the start of a line) begins with a JSON value followed by a lone
+    CR and more: records separated by classic Mac line ends, not one long record."""
+    text = head.decode("utf-8", errors="replace").lstrip(" \t\r\ufeff")
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as exc:
+        return bool(_cr_hint(text, exc))
+    return False
+
+
 def _long_line(line: _LongLine, state: _FileState) -> Iterator[Batch]:
     """The quarantine entry of a line longer than :data:`MAX_LINE_BYTES` (unread)."""
     q = Quarantined(
@@ -1655,7 +1676,12 @@ def _long_line(line: _LongLine, state: _FileState) -> Iterator[Batch]:
         state.line_base + 1,
         state.row_base,
         f"the line is {line.length:,} bytes or more, longer than the {MAX_LINE_BYTES:,} a "
-        "record may have; it was not read: split the record or store its large parts as files",
+        "record may have; it was not read: "
+        + (
+            CR_HINT.removeprefix("; ")
+            if _cr_separated(line.head)
+            else "split the record or store its large parts as files"
+        ),
         None,
     )
     state.line_base += 1
@@ -2065,6 +2091,24 @@ def _jsonl_raw(layout: _Lines, good: pa.Array | None) -> Any:
     return raw
 
 
+# A command that rewrites a file's line ends as LF, CR LF and lone CR alike (bytes.splitlines
+# splits at exactly these three), so a mostly CR LF file with a few lone CRs comes out with
+# one LF per line end where `tr '\r' '\n'` doubled its CR LFs. It is written without a
+# character any output escapes: a backslash (check's text output writes one as two, and
+# audit.md's Markdown escape does too, so `tr '\r' '\n'` read `tr '\\r' '\\n'`: pasted
+# into a shell it turned every "r" into "n" and left the CRs; found by attack), a double
+# quote (JSON), or one of Markdown's "<", "[", "`", "*", "_", "$", "|", "&", "~".
+CR_FIX_COMMAND = (
+    "python3 -c 'import io, sys; sys.stdout.buffer.write(bytes().join(x + bytes((10,)) "
+    "for x in io.FileIO(sys.argv.pop()).read().splitlines()))' FILE > FILE.lf.jsonl"
+)
+CR_HINT = (
+    "; lone CRs (classic Mac line ends) separate its records, where JSON Lines ends each "
+    "line in LF (or CR LF), so they were read as one line: convert the line ends to LF, "
+    f"e.g. `{CR_FIX_COMMAND}`"
+)
+
+
 def _cr_hint(text: str, exc: json.JSONDecodeError) -> str:
     """What to do about a line that holds records separated by lone CRs (classic Mac line
     ends): "Extra data" after a run of whitespace with a CR in it. Lines end at "\n" (a
@@ -2077,11 +2121,7 @@ def _cr_hint(text: str, exc: json.JSONDecodeError) -> str:
     before = text[: exc.pos]
     if "\r" not in before[len(before.rstrip(" \t\r\n")) :]:
         return ""
-    return (
-        "; the file seems to use CR line endings (classic Mac), where JSON Lines ends each "
-        "line in LF (or CR LF), so its records were read as one line: convert it, e.g. "
-        "`tr '\\r' '\\n' < FILE > FILE.lf.jsonl`"
-    )
+    return CR_HINT
 
 
 def _parse_slowly(
