@@ -92,6 +92,41 @@ def test_a_legacy_name_that_is_not_one_line_of_plain_text_is_refused_before_migr
     c.close()
 
 
+@pytest.mark.parametrize("length", [129, 200, 1024])
+def test_a_legacy_name_longer_than_a_registry_name_is_refused_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], length: int
+) -> None:
+    # Found by attack: the pre-check let schema-1 names of up to 1024 characters through,
+    # and the schema-2 table's CHECK (length(name) BETWEEN 1 AND 128) then failed the
+    # insert: "not a usable SQLite database (CHECK constraint failed ...)", naming no model.
+    name = "m" * length
+    db = migrated(tmp_path, ["ok", name])
+    capsys.readouterr()
+    assert registry(db, "migrate") == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "SQLite" not in err
+    assert f"schema-1 table model_versions row 2: model name {name[:80]!r} is " in err
+    assert f"is {length:,} characters long, more than the 128 a registry name may have" in err
+    assert "rename the model in the schema-1 database first" in err
+    assert "nothing was migrated" in err
+    c = sqlite3.connect(db)
+    assert c.execute("PRAGMA user_version").fetchone() == (1,)
+    assert c.execute("SELECT count(*) FROM model_versions").fetchone() == (2,)
+    c.close()
+
+
+def test_a_legacy_name_of_128_characters_is_migrated(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The limit counts characters, as SQLite's length() does: 128 Cyrillic letters (256
+    # bytes) are kept and looked up.
+    name = "я" * 128
+    db = migrated(tmp_path, [name])
+    assert registry(db, "migrate") == 0
+    assert registry(db, "show", name, "1") == 0
+    assert f"{name} v1  [production]" in capsys.readouterr().out
+
+
 def test_the_service_reaches_legacy_names(tmp_path: Path) -> None:
     db = migrated(tmp_path, LEGACY)
     assert registry(db, "migrate") == 0

@@ -109,7 +109,11 @@ NAME_RULE = "1-128 characters from A-Z a-z 0-9 . _ -, starting with a letter or 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
 # Control, format (bidi), surrogate and line/paragraph separators: not plain one-line text.
 _NOT_PLAIN = ("Cc", "Cf", "Cs", "Zl", "Zp")
-MAX_LEGACY_NAME = 1024
+# The longest name any registry table holds (schema 2 on: CHECK (length(name) BETWEEN 1 AND
+# 128), in characters, as len counts them). A schema-1 name past it was let through as
+# "at most 1024" and then failed the migration's insert, "not a usable SQLite database
+# (CHECK constraint failed ...)", naming no model (found by attack).
+MAX_LEGACY_NAME = 128
 MAX_VERSION = 2**31 - 1
 # How far ahead of this registry's clock an attestation's signed time may be (clock drift).
 MAX_CLOCK_SKEW = timedelta(minutes=10)
@@ -226,7 +230,10 @@ def legacy_name_problem(name: str) -> str | None:
     if not name or name.strip() != name:
         return "is empty or has surrounding spaces"
     if len(name) > MAX_LEGACY_NAME:
-        return f"is longer than {MAX_LEGACY_NAME} characters"
+        return (
+            f"is {len(name):,} characters long, more than the {MAX_LEGACY_NAME} a registry "
+            "name may have"
+        )
     bad = [c for c in name if unicodedata.category(c) in _NOT_PLAIN]
     return f"contains control or formatting character {bad[0]!r}" if bad else None
 
