@@ -157,9 +157,26 @@ pub fn tokenize_into(text: &str, opts: &NormalizeOptions, out: &mut Tokens) {
             }
             from = out.normalized.len();
         }
+        if ascii && b.is_ascii_alphanumeric() {
+            // A run of ASCII letters and digits at once: none is a space or an operator's
+            // first byte, and each is kept (lowercased) whatever the options.
+            let run = bytes[i..]
+                .iter()
+                .take_while(|c| c.is_ascii_alphanumeric())
+                .count();
+            let letters = &bytes[i..i + run];
+            if lower {
+                out.normalized
+                    .extend(letters.iter().map(u8::to_ascii_lowercase));
+            } else {
+                out.normalized.extend_from_slice(letters);
+            }
+            i += run;
+            continue;
+        }
         if b >= 0x80 {
             ascii = false;
-        } else if ascii && (!strip || b.is_ascii_alphanumeric()) {
+        } else if ascii && !strip {
             out.normalized
                 .push(if lower { b.to_ascii_lowercase() } else { b });
         }
