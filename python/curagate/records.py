@@ -21,7 +21,7 @@ preference           ``chosen``, ``rejected``, optional          the prompt (imp
 ===================  ==========================================  ===============================
 
 A message's ``content`` is a string, a list of parts (``{"type": "text",
-"text": ...}``, ``{"type": "image"}``, ...; the parts that hold text enter keys, as
+"text": ...}``, ``{"type": "image"}``, ...; every part but a media part enters keys, as
 :func:`part_text` renders them), or
 null on an assistant turn that carries ``tool_calls`` (rendered into the key
 as ``name(arguments)``).
@@ -499,7 +499,6 @@ def message_problem(message: object, *, types_only: bool = False) -> str | None:
                     f"got {python_kind(args)}"
                 )
     content = message.get("content")
-    has_text = False
     if isinstance(content, list):
         for j, part in enumerate(content):
             if not isinstance(part, dict):
@@ -513,14 +512,12 @@ def message_problem(message: object, *, types_only: bool = False) -> str | None:
                 text = part.get("text")
                 if not isinstance(text, str):
                     return f"'content' part {j} (text) must have a string 'text'"
-                has_text = has_text or not is_blank(text)
             elif kind in TEXT_UNDER and not isinstance(part.get(TEXT_UNDER[kind]), str | None):
                 return f"'content' part {j} ({kind}) must have a string '{TEXT_UNDER[kind]}'"
-            elif kind in KEYED_PARTS:
-                # Content when its text is: a turn of only an empty refusal is empty.
-                has_text = has_text or not is_blank(part_text(part) or "")
-            else:
-                has_text = True  # an image or audio part is content, counted not dropped
+            elif kind in TOOL_USES:
+                name = part.get("name")
+                if not isinstance(name, str) or not name.strip():
+                    return f"'content' part {j} ({kind}) must have a non-empty string 'name'"
     elif content is not None and not isinstance(content, str):
         return f"'content' must be a string or a list of parts; got {python_kind(content)}"
     if types_only:
@@ -533,9 +530,7 @@ def message_problem(message: object, *, types_only: bool = False) -> str | None:
         return None
     if content is None:
         return "has no 'content'"
-    if isinstance(content, str):
-        has_text = not is_blank(content)
-    return None if has_text else "has empty 'content'"
+    return "has empty 'content'" if content_is_empty(content) else None
 
 
 def every_value(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -657,39 +652,109 @@ def strip_nulls(value: Any) -> Any:
 ROLES = frozenset({"system", "user", "assistant", "tool"})
 
 
-# Content parts whose text is under another key than ``text`` (docs/formats.md, "Content
-# parts"): OpenAI's refusal, Anthropic's thinking, tool_use and tool_result.
+# Content parts (docs/formats.md, "Content parts"). Plain text parts render as their text;
+# media parts hold no text (an image's bytes are not a key); every other part renders
+# tagged with its type, so it never equals plain text of the same words (a refusal and a
+# text answer, a real tool_use and the call written out as text, were one key).
+TEXT_PARTS = frozenset({"text", "input_text", "output_text"})
+MEDIA_PARTS = frozenset(
+    {"image", "image_url", "input_image", "audio", "input_audio", "file", "input_file"}
+    | {"video", "video_url"}
+)
 TEXT_UNDER = {"refusal": "refusal", "thinking": "thinking"}
 TOOL_USE = "tool_use"
+TOOL_USES = frozenset({TOOL_USE, "server_tool_use", "mcp_tool_use"})
 TOOL_RESULT = "tool_result"
-KEYED_PARTS = frozenset({*TEXT_UNDER, TOOL_USE, TOOL_RESULT})
+# Fields no part's rendering reads: ids that differ between two runs' copies of one
+# conversation, a thinking block's signature, prompt-caching marks, citation metadata.
+# The parts without a string ``text`` whose text keys read by name (audit counts the other
+# ones, media and parts of other types, as parts a text-only template drops).
+READ_PARTS = frozenset({*TEXT_UNDER, *TOOL_USES, TOOL_RESULT})
+VOLATILE_FIELDS = frozenset({"id", "tool_use_id", "signature", "cache_control", "citations"})
+
+
+def is_media_part(part: object) -> bool:
+    """An image, audio, video or file part (an Anthropic ``document`` whose source is not
+    text: base64 or a URL): kept in the record, no text in any key."""
+    if not isinstance(part, dict):
+        return False
+    kind = part.get("type")
+    if kind == "document":
+        source = part.get("source")
+        return not (isinstance(source, dict) and source.get("type") in ("text", "content"))
+    return kind in MEDIA_PARTS
 
 
 def part_text(part: object) -> str | None:
-    """The text a content part gives keys and text checks, or ``None`` for a part that holds
-    none (an image, audio). A string ``text`` whatever the type; a ``refusal`` part's
-    ``refusal`` and a ``thinking`` part's ``thinking`` (missing: ``""``); a ``tool_use`` as
-    ``name(input)``, the input as canonical JSON, as a tool call is rendered
-    (:func:`tool_call_texts`; its ``id`` is left out); a ``tool_result``'s ``content``, a
-    string or parts read the same way (its ``tool_use_id`` left out). Their text was in no
-    key: three conversations that differed only in a tool's input or result, or a refusal
-    and a harmful compliance, were "exact" copies and removed (found by attack)."""
+    """The text a content part gives keys and text checks, or ``None`` for a media part
+    (:func:`is_media_part`). A text part (``text``, ``input_text``, ``output_text``): its
+    ``text``. Any other part is tagged with its type, ``[type] ...``, so it never equals
+    plain text: a ``refusal`` / ``thinking`` part its ``refusal`` / ``thinking``; a
+    ``tool_use`` / ``server_tool_use`` / ``mcp_tool_use`` ``name(input)`` (input as
+    canonical JSON, :func:`canonical_json`; an MCP call's ``server_name/`` before the
+    name); a ``tool_result`` its ``content`` (a string, or parts read the same way;
+    ``[tool_result error]`` when ``is_error``); any other part its string ``text``, or
+    else the canonical JSON of its fields but ``type`` and :data:`VOLATILE_FIELDS`
+    (``server_tool_use`` results, ``search_result``, a text ``document``,
+    ``redacted_thinking``...: found by attack, conversations differing only there were
+    removed as exact copies)."""
     if not isinstance(part, dict):
         return None
-    text = part.get("text")
-    if isinstance(text, str):
-        return text
     kind = part.get("type")
+    text = part.get("text")
+    if isinstance(text, str) and (kind in TEXT_PARTS or not isinstance(kind, str)):
+        return text
+    if not isinstance(kind, str) or is_media_part(part):
+        return None
     if kind in TEXT_UNDER:
         value = part.get(TEXT_UNDER[kind])
-        return value if isinstance(value, str) else ""
-    if kind == TOOL_USE:
+        return f"[{kind}] " + (value if isinstance(value, str) else "")
+    if kind in TOOL_USES:
         name = part.get("name")
-        call = _call_text(name if isinstance(name, str) else "", part.get("input"))
-        return "" if call == "()" else call
+        name = name if isinstance(name, str) else ""
+        server = part.get("server_name")
+        if isinstance(server, str) and server:
+            name = f"{server}/{name}"
+        return f"[{kind}] " + _call_text(name, part.get("input"))
     if kind == TOOL_RESULT:
-        return content_key_text(part.get("content"))
-    return None
+        flag = " error" if part.get("is_error") is True else ""
+        return f"[{kind}{flag}] " + content_key_text(part.get("content"))
+    if isinstance(text, str):
+        return f"[{kind}] {text}"
+    rest = {k: v for k, v in part.items() if k != "type" and k not in VOLATILE_FIELDS}
+    return f"[{kind}] " + canonical_json(rest)
+
+
+def part_is_content(part: object) -> bool:
+    """Whether a part makes its turn non-empty: a text-bearing part (a string ``text``, a
+    ``refusal``, a ``thinking``) when its text is not blank (a ``thinking`` part with a
+    signature always: its reasoning is in the signature); any other part always (an
+    image, a ``tool_use``, a ``tool_result`` whatever it holds: a tool's answer, even
+    empty or a screenshot, is the turn's content)."""
+    if not isinstance(part, dict):
+        return False
+    kind = part.get("type")
+    if kind in TEXT_UNDER:
+        signature = part.get("signature")
+        if kind == "thinking" and isinstance(signature, str) and signature.strip():
+            return True
+        value = part.get(TEXT_UNDER[kind])
+        return isinstance(value, str) and not is_blank(value)
+    text = part.get("text")
+    if isinstance(text, str):
+        return not is_blank(text)
+    return True
+
+
+def content_is_empty(content: object) -> bool:
+    """Whether a message's content is empty (``curate``'s "has empty 'content'", audit's
+    FMT005): a blank string, no content, or a list with no part that is content
+    (:func:`part_is_content`)."""
+    if isinstance(content, str):
+        return is_blank(content)
+    if isinstance(content, list):
+        return not any(part_is_content(p) for p in content)
+    return True
 
 
 def content_key_text(content: object) -> str:
@@ -794,17 +859,43 @@ def _call_text(name: object, args: Any) -> str:
             args = parsed if json_depth(parsed) <= MAX_NESTING else args
     if not isinstance(args, str):
         args = _without_empty(args)
-    if args is None:
-        text = ""
-    elif isinstance(args, str):
-        text = args
-    else:
-        text = json.dumps(args, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    # A \ud800-style escape inside the arguments parses to a lone surrogate, which
-    # no UTF-8 column holds (exit 3 in every data command): read it as U+FFFD, as
-    # the reader does for one in the record itself.
-    text = LONE_SURROGATE.sub("\ufffd", text)
+    text = LONE_SURROGATE.sub("\ufffd", args) if isinstance(args, str) else canonical_json(args)
     return f"{name}({text})"
+
+
+def canonical_json(value: Any) -> str:
+    """A value as a key renders it: compact JSON with sorted keys (``""`` for null), null
+    members dropped and whole floats as integers (:func:`_without_empty`). Values a
+    Parquet struct gives that JSON has no spelling for are text (:func:`_json_default`:
+    they were a TypeError, exit 3 in curate, check and audit). A lone surrogate (from a
+    ``\\ud800`` escape, which no UTF-8 column holds) is read as U+FFFD, as the reader
+    does for one in the record itself."""
+    value = _without_empty(value)
+    if value is None:
+        return ""
+    text = json.dumps(
+        value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=_json_default
+    )
+    return LONE_SURROGATE.sub("\ufffd", text)
+
+
+def _json_default(value: Any) -> str:
+    """A value JSON cannot write, as text (one rendering for tool_use inputs, tool-call
+    arguments and other parts): a date, time or timestamp in ISO 8601 (``isoformat``, its
+    offset when it has one); a duration as ISO 8601 ``P<days>DT<seconds>.<micro>S``; a
+    decimal as its exact digits (``1.50``); bytes as standard base64."""
+    import base64
+    import datetime as dt
+
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return f"P{value.days}DT{value.seconds}.{value.microseconds:06d}S"
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, bytes | bytearray | memoryview):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    return str(value)
 
 
 def _without_empty(value: Any) -> Any:

@@ -88,12 +88,12 @@ def test_parts_render_their_text_into_the_key(tmp_path: Path) -> None:
     assert batch.quarantined == []
     assert keys[0] == (
         "user: Weather where I go?\n"
-        'assistant: get_weather({"city":"Paris"})\n'
-        "user: 18 degrees in Paris\n"
+        'assistant: [tool_use] get_weather({"city":"Paris"})\n'
+        "user: [tool_result] 18 degrees in Paris\n"
         "assistant: It is nice there."
     )
-    assert keys[3] == f"user: {LOCK}\nassistant: I can't help with that."
-    assert keys[5] == "user: Is 91 prime?\nassistant: 91 = 7*13, so no.\nNo."
+    assert keys[3] == f"user: {LOCK}\nassistant: [refusal] I can't help with that."
+    assert keys[5] == "user: Is 91 prime?\nassistant: [thinking] 91 = 7*13, so no.\nNo."
     assert len(set(keys)) == len(ROWS)
     # Each row's key is the one it has read alone (Arrow gives each part every field of
     # the chunk's other parts, null: no key depends on its neighbours).
@@ -164,11 +164,10 @@ def test_part_text_of_each_part_type() -> None:
 
     assert part_text({"type": "image"}) is None
     assert part_text({"type": "output_text", "text": "t"}) == "t"
-    assert part_text({"type": "refusal"}) == ""
-    assert (
-        part_text({"type": "tool_use", "name": "f", "input": {"b": 1.0, "a": None}}) == 'f({"b":1})'
-    )
-    assert part_text({"type": "tool_use", "name": "f", "input": {}}) == "f()"
-    assert part_text({"type": "tool_result", "content": "plain"}) == "plain"
+    assert part_text({"type": "refusal"}) == "[refusal] "
+    tool = {"type": "tool_use", "name": "f", "input": {"b": 1.0, "a": None}}
+    assert part_text(tool) == '[tool_use] f({"b":1})'
+    assert part_text({"type": "tool_use", "name": "f", "input": {}}) == "[tool_use] f()"
+    assert part_text({"type": "tool_result", "content": "plain"}) == "[tool_result] plain"
     nested = [{"type": "text", "text": "a"}, {"type": "image"}, {"type": "text", "text": "b"}]
-    assert part_text({"type": "tool_result", "content": nested}) == "a\nb"
+    assert part_text({"type": "tool_result", "content": nested}) == "[tool_result] a\nb"

@@ -12,17 +12,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from curagate.records import (
+    READ_PARTS,
     ROLES,
     SAME_RESPONSES,
     SAME_RESPONSES_NO_PROMPT,
     Quarantined,
     RecordFormat,
+    content_is_empty,
     content_key_text,
     content_text,
     extract_prompt,
     is_blank,
     is_non_text_part,
-    part_text,
     tool_call_texts,
 )
 
@@ -54,17 +55,9 @@ def _text(value: Any) -> str:
 
 
 def _content_empty(m: dict[str, Any]) -> bool:
-    """No text and no image/audio part (a tool-call turn is judged by its caller): a turn
-    of only an empty refusal part is empty."""
-    content = m.get("content")
-    return is_blank(content_key_text(content)) and _media_parts(content) == 0
-
-
-def _media_parts(content: object) -> int:
-    """How many parts of a content list hold no text at all (images, audio)."""
-    if not isinstance(content, list):
-        return 0
-    return sum(1 for p in content if isinstance(p, dict) and part_text(p) is None)
+    """No content (:func:`curagate.records.content_is_empty`, as ``curate`` asks it; a
+    tool-call turn is judged by its caller)."""
+    return content_is_empty(m.get("content"))
 
 
 def messages_of(record: dict[str, Any]) -> list[dict[str, Any]]:
@@ -109,7 +102,7 @@ def non_text_part_kinds(record: dict[str, Any]) -> Counter[str]:
         for m in value if isinstance(value, list) else ():
             content = m.get("content") if isinstance(m, dict) else None
             for part in content if isinstance(content, list) else ():
-                if is_non_text_part(part) and part_text(part) is None:
+                if is_non_text_part(part) and part.get("type") not in READ_PARTS:
                     kinds[str(part.get("type"))] += 1
     return kinds
 
