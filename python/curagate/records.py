@@ -1163,9 +1163,32 @@ def _check_distinct_responses(table: pa.Table, reasons: _Reasons) -> None:
         for c in (chosen, rejected)
     ]
     same = pc.indices_nonzero(pc.fill_null(pc.equal(*texts), False))
-    reason = SAME_RESPONSES if "prompt" in table.column_names else SAME_RESPONSES_NO_PROMPT
+    implicit = "prompt" not in table.column_names
     for row in same.to_pylist():
-        reasons.by_row.setdefault(row, reason)
+        if row not in reasons.by_row:
+            reason = SAME_RESPONSES
+            if implicit and _responses_blank(chosen[row].as_py(), rejected[row].as_py()):
+                reason = SAME_RESPONSES_NO_PROMPT
+            reasons.by_row[row] = reason
+
+
+def _responses_blank(chosen: Any, rejected: Any) -> bool:
+    """Whether both responses after the implicit prompt are blank (the pair is one text
+    twice: FMT007); turns that differ only in spaces (``"A"`` and ``"A "``) are two
+    responses, the same stripped (FMT006; they were told "both responses are empty")."""
+    _, c, r = extract_prompt(chosen, rejected)
+    return is_blank(render_value(c)) and is_blank(render_value(r))
+
+
+def same_responses(chosen: Any, rejected: Any) -> bool:
+    """Whether a preference pair's two responses are one (``curate``'s quarantine and
+    audit's FMT006 both ask this): rendered as a key renders them (roles included, so the
+    same words said by the assistant and by the user differ) and stripped of whitespace;
+    a string and turns never match."""
+    both = (str, list)
+    if not any(isinstance(chosen, t) and isinstance(rejected, t) for t in both):
+        return False
+    return render_value(chosen).strip() == render_value(rejected).strip()
 
 
 def _check_steps(col: pa.Array, name: str, shape: str, reasons: _Reasons) -> None:

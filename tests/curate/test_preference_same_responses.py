@@ -95,3 +95,56 @@ def test_check_names_the_rule_audit_gives_the_pair(
     assert main(["check", str(path), "--no-golden", "--format", "json"]) == 1
     findings = json.loads(capsys.readouterr().out)["findings"]
     assert [(f["line"], f["rule"]) for f in findings] == [(1, rule)]
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        # The same words said by two roles: curate's rendering has roles, audit's had none.
+        {
+            "prompt": [{"role": "user", "content": "q"}],
+            "chosen": [{"role": "assistant", "content": "Paris."}],
+            "rejected": [{"role": "user", "content": "Paris."}],
+        },
+        # Turns and a string of the same words are two kinds: never one response.
+        {
+            "prompt": "q",
+            "chosen": [{"role": "assistant", "content": "Paris."}],
+            "rejected": "Paris.",
+        },
+    ],
+)
+def test_check_and_curate_compare_responses_alike(
+    row: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found by re-attack: curate kept the pair and `check` on its own output said FMT006.
+    path = write(tmp_path / "p.jsonl", [row])
+    [batch] = read_batches([path])
+    assert batch.quarantined == []
+    assert main(["curate", str(path), "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    assert main(["check", str(tmp_path / "out" / "kept"), "--no-golden"]) == 0
+    assert main(["check", str(path), "--no-golden"]) == 0
+
+
+def test_implicit_prompt_answers_differing_in_spaces_are_fmt006(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found by re-attack: the responses are "A" and "A ", yet the reason said both were
+    # empty and check named FMT007 ("provide both responses").
+    user = {"role": "user", "content": "q"}
+    rows = [
+        {
+            "chosen": [user, {"role": "assistant", "content": "A"}],
+            "rejected": [user, {"role": "assistant", "content": "A "}],
+        },
+        {
+            "chosen": [user, {"role": "assistant", "content": "B"}],
+            "rejected": [user, {"role": "assistant", "content": "C"}],
+        },
+    ]
+    path = write(tmp_path / "p.jsonl", rows)
+    [batch] = read_batches([path])
+    assert [(q.row, q.reason.startswith(SAME)) for q in batch.quarantined] == [(0, True)]
+    assert main(["check", str(path), "--no-golden", "--format", "json"]) == 1
+    findings = json.loads(capsys.readouterr().out)["findings"]
+    assert [(f["line"], f["rule"]) for f in findings] == [(1, "FMT006")]

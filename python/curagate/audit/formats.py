@@ -24,6 +24,7 @@ from curagate.records import (
     extract_prompt,
     is_blank,
     is_non_text_part,
+    same_responses,
     tool_call_texts,
 )
 
@@ -243,7 +244,7 @@ def format_violations(
         empty = [k for k, v in (("chosen", chosen), ("rejected", rejected)) if _is_empty(v)]
         if empty:
             out.append(Violation("FMT007", f"{' and '.join(repr(k) for k in empty)} empty"))
-        elif _text(chosen).strip() == _text(rejected).strip():
+        elif same_responses(record.get("chosen"), record.get("rejected")):
             out.append(Violation("FMT006", "'chosen' and 'rejected' are identical"))
         if _is_empty(prompt):
             detail = (
