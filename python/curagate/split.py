@@ -2127,8 +2127,8 @@ def split(
         if not join:
             # Scanned once copies no longer straddle (a scan a round cost seconds on
             # 16K rows): what `curagate leakage` finds is a leak too, joined with `join`.
-            hits = hits_with_templates(
-                lambda named, assigned=plan.split: leakage_hits(
+            def scan(named: Sequence[str], assigned: list[int] = plan.split) -> list[Any]:
+                return leakage_hits(
                     loaded.table,
                     assigned,
                     ngram=ngram,
@@ -2136,10 +2136,9 @@ def split(
                     write=_write_parquet,
                     templates=named,
                     read=scan_read,
-                ),
-                loaded.table,
-                options.templates,
-            )
+                )
+
+            hits = hits_with_templates(scan, loaded.table, options.templates)
             if hits:
                 verification, join = overlap.check(plan.split, loaded.ids, hits)
         if not join:

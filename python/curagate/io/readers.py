@@ -19,7 +19,7 @@ import mmap
 import os
 import re
 import zlib
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -2166,8 +2166,8 @@ def _parse_slowly(
         try:
             value = json.loads(text)
         except json.JSONDecodeError as exc:
-            reason = f"malformed JSON: {exc.msg.removesuffix(' at')} at column {exc.colno}"
-            reject(k, reason + _cr_hint(text, exc), raw)
+            malformed = f"malformed JSON: {exc.msg.removesuffix(' at')} at column {exc.colno}"
+            reject(k, malformed + _cr_hint(text, exc), raw)
             continue
         except RecursionError:
             reject(k, _TOO_DEEP, raw)
@@ -2785,7 +2785,8 @@ def row_as_python(one: pa.Table) -> dict[str, Any]:
     ``to_pylist`` gives them. Found by attack: ``to_pylist`` raised OverflowError on such a
     row (exit 3 in check, curate and audit)."""
     try:
-        return one.to_pylist()[0]
+        whole: dict[str, Any] = one.to_pylist()[0]
+        return whole
     except (OverflowError, ValueError, pa.ArrowException):
         pass
     row: dict[str, Any] = {}
@@ -2797,86 +2798,79 @@ def row_as_python(one: pa.Table) -> dict[str, Any]:
     return row
 
 
+def _retyped(dtype: pa.DataType, leaf: Callable[[pa.DataType], pa.DataType | None]) -> pa.DataType:
+    """``dtype`` with each type in it (at any depth: lists, structs, maps, dictionaries) for
+    which ``leaf`` gives another type replaced by that type; ``leaf`` gives None for a type
+    to keep (a nesting one: looked into)."""
+    new = leaf(dtype)
+    if new is not None:
+        return new
+
+    def inner(field: pa.Field) -> pa.Field:
+        return field.with_type(_retyped(field.type, leaf))
+
+    if pa.types.is_list(dtype):
+        return pa.list_(inner(dtype.value_field))
+    if pa.types.is_large_list(dtype):
+        return pa.large_list(inner(dtype.value_field))
+    if pa.types.is_fixed_size_list(dtype):
+        return pa.list_(inner(dtype.value_field), dtype.list_size)
+    if pa.types.is_struct(dtype):
+        return pa.struct([inner(f) for f in dtype])
+    if pa.types.is_map(dtype):
+        return pa.map_(inner(dtype.key_field), inner(dtype.item_field))
+    if pa.types.is_dictionary(dtype):
+        return pa.dictionary(dtype.index_type, _retyped(dtype.value_type, leaf), dtype.ordered)
+    return dtype
+
+
 def _temporals_as(dtype: pa.DataType, into: pa.DataType) -> pa.DataType:
     """``dtype`` with each date, time, timestamp and duration in it (at any depth) as
     ``into``."""
-    if (
-        pa.types.is_timestamp(dtype)
-        or pa.types.is_date(dtype)
-        or pa.types.is_time(dtype)
-        or pa.types.is_duration(dtype)
-    ):
-        return into
-    if pa.types.is_struct(dtype):
-        return pa.struct([f.with_type(_temporals_as(f.type, into)) for f in dtype])
-    if pa.types.is_list(dtype) or pa.types.is_large_list(dtype):
-        field = dtype.value_field.with_type(_temporals_as(dtype.value_type, into))
-        return pa.list_(field) if pa.types.is_list(dtype) else pa.large_list(field)
-    if pa.types.is_fixed_size_list(dtype):
-        field = dtype.value_field.with_type(_temporals_as(dtype.value_type, into))
-        return pa.list_(field, dtype.list_size)
-    if pa.types.is_map(dtype):
-        return pa.map_(
-            dtype.key_field.with_type(_temporals_as(dtype.key_type, into)),
-            dtype.item_field.with_type(_temporals_as(dtype.item_type, into)),
+
+    def leaf(t: pa.DataType) -> pa.DataType | None:
+        temporal = (
+            pa.types.is_timestamp(t)
+            or pa.types.is_date(t)
+            or pa.types.is_time(t)
+            or pa.types.is_duration(t)
         )
-    if pa.types.is_dictionary(dtype):
-        return pa.dictionary(dtype.index_type, _temporals_as(dtype.value_type, into))
-    return dtype
+        return into if temporal else None
+
+    return _retyped(dtype, leaf)
 
 
 def _strings_as_binary(dtype: pa.DataType) -> pa.DataType:
     """``dtype`` with each string type in it (at any depth) as the binary type of its size:
     a cast to it reads the bytes without checking that they are UTF-8."""
-    if pa.types.is_string(dtype):
-        return pa.binary()
-    if pa.types.is_large_string(dtype):
-        return pa.large_binary()
-    if pa.types.is_list(dtype):
-        return pa.list_(dtype.value_field.with_type(_strings_as_binary(dtype.value_type)))
-    if pa.types.is_large_list(dtype):
-        return pa.large_list(dtype.value_field.with_type(_strings_as_binary(dtype.value_type)))
-    if pa.types.is_struct(dtype):
-        return pa.struct([f.with_type(_strings_as_binary(f.type)) for f in dtype])
-    if pa.types.is_map(dtype):
-        return pa.map_(
-            dtype.key_field.with_type(_strings_as_binary(dtype.key_type)),
-            dtype.item_field.with_type(_strings_as_binary(dtype.item_type)),
-        )
-    if pa.types.is_dictionary(dtype):
-        return pa.dictionary(dtype.index_type, _strings_as_binary(dtype.value_type), dtype.ordered)
-    return dtype
+
+    def leaf(t: pa.DataType) -> pa.DataType | None:
+        if pa.types.is_string(t):
+            return pa.binary()
+        return pa.large_binary() if pa.types.is_large_string(t) else None
+
+    return _retyped(dtype, leaf)
 
 
 def _plain_type(dtype: pa.DataType) -> pa.DataType:
     """``dtype`` with each view type in it (``string_view``, ``binary_view``,
-    ``list_view``) as its plain large counterpart, and each fixed-size list as a list
-    (iterative: types nest)."""
-    if pa.types.is_string_view(dtype):
-        return pa.large_string()
-    if pa.types.is_binary_view(dtype):
-        return pa.large_binary()
-    if pa.types.is_list_view(dtype) or pa.types.is_large_list_view(dtype):
-        return pa.large_list(dtype.value_field.with_type(_plain_type(dtype.value_type)))
-    if pa.types.is_list(dtype):
-        return pa.list_(dtype.value_field.with_type(_plain_type(dtype.value_type)))
-    if pa.types.is_large_list(dtype):
-        return pa.large_list(dtype.value_field.with_type(_plain_type(dtype.value_type)))
-    if pa.types.is_fixed_size_list(dtype):
-        # As a plain list: the same values (Hugging Face's Sequence(length=N) writes this
-        # type), which the record checks read through offsets a fixed-size list has not
-        # (messages of that type were exit 3 in every command).
-        return pa.list_(dtype.value_field.with_type(_plain_type(dtype.value_type)))
-    if pa.types.is_struct(dtype):
-        return pa.struct([f.with_type(_plain_type(f.type)) for f in dtype])
-    if pa.types.is_map(dtype):
-        return pa.map_(
-            dtype.key_field.with_type(_plain_type(dtype.key_type)),
-            dtype.item_field.with_type(_plain_type(dtype.item_type)),
-        )
-    if pa.types.is_dictionary(dtype):
-        return pa.dictionary(dtype.index_type, _plain_type(dtype.value_type), dtype.ordered)
-    return dtype
+    ``list_view``) as its plain large counterpart, and each fixed-size list as a list."""
+
+    def leaf(t: pa.DataType) -> pa.DataType | None:
+        if pa.types.is_string_view(t):
+            return pa.large_string()
+        if pa.types.is_binary_view(t):
+            return pa.large_binary()
+        if pa.types.is_list_view(t) or pa.types.is_large_list_view(t):
+            return pa.large_list(t.value_field.with_type(_plain_type(t.value_type)))
+        if pa.types.is_fixed_size_list(t):
+            # As a plain list: the same values (Hugging Face's Sequence(length=N) writes
+            # this type), which the record checks read through offsets a fixed-size list
+            # has not (messages of that type were exit 3 in every command).
+            return pa.list_(t.value_field.with_type(_plain_type(t.value_type)))
+        return None
+
+    return _retyped(dtype, leaf)
 
 
 def _without_view_types(table: pa.Table) -> pa.Table:
