@@ -1326,6 +1326,27 @@ def test_windows_of_an_ordinary_number_list_are_not_card_numbers() -> None:
         "\uff19\uff10\uff16\uff13\uff16",  # full-width, as full-width text writes it
         "\u0660\u066b\u0665\u0664\u0660\u0669\u0665\u0663\u0667\u0660\u0664\u0665\u0668"
         "\u0669\u0660\u0666\u0663\u0666",  # Arabic-Indic, the Arabic decimal separator
+        # Found by re-attack: European data, decimal commas in a ';'-separated CSV (20% of
+        # the rows of German measurements were cards), a value or line that starts with the
+        # number, a sign or a bracket before it; leading points after other marks; x10^n.
+        "lat;lon\n45,4539148803436467;7,12",
+        "Messwerte:\n7,12;45,4539148803436467;3,5",
+        "0,4539148803436467",
+        "Breite -45,4539148803436467 Grad",
+        "Breite \u221245,4539148803436467 Grad",
+        "(45,4539148803436467)",
+        "x=0,4539148803436467",
+        '{"v": "0,4539148803436467"}',
+        "loss:.4539148803436467",
+        "a;.4539148803436467",
+        '"x": ".4539148803436467"',
+        "1/.4539148803436467",
+        "2*.4539148803436467",
+        "values\n.4539148803436467",
+        "4539148803436467\u00d710^-16",
+        "4539148803436467 \u00d7 10\u207b\u00b9\u2076",
+        "4539148803436467*10**-16",
+        "4539148803436467D-16",
     ],
 )
 def test_the_digits_of_a_decimal_number_are_no_card_number(text: str) -> None:
@@ -1363,8 +1384,14 @@ def test_the_digits_of_a_decimal_number_are_no_card_number(text: str) -> None:
         # no decimal comma in a CSV row, nor a leading point after a word
         ("1,4111111111111111,Bob", "4111111111111111"),
         ("Bob 1,4111111111111111,x", "4111111111111111"),
-        ("0,4111111111111111", "4111111111111111"),
+        ("0,4111111111111111,Bob", "4111111111111111"),
         ("card 4111111111111111,5", "4111111111111111"),
+        # a comma after a word, ":", a range's hyphen or nothing is no decimal comma
+        ("Preis:12,4111111111111111", "4111111111111111"),
+        ("Bob,4111111111111111", "4111111111111111"),
+        ("2020-12,4111111111111111", "4111111111111111"),
+        ("card 4111111111111111 x10", "4111111111111111"),
+        ("card 4111111111111111d", "4111111111111111"),
         ("Card No.4111111111111111", "4111111111111111"),
         ("(see above).4111111111111111", "4111111111111111"),
     ],
@@ -1388,6 +1415,28 @@ def test_audit_reports_no_card_in_a_log_of_floats(
     )
     assert report["stats"]["pii"]["PII003"] == 1
     assert [r.rsplit(":", 1)[1] for r in finding(report, "PII003")["rows"]] == ["4"]
+
+
+def test_audit_reports_no_card_in_european_csv_measurements(
+    run_audit: Callable[..., dict[str, Any]],
+) -> None:
+    # Found by re-attack: German measurements, ';'-separated with decimal commas and 16
+    # decimals, failed audit: the fractions of 20% of the rows were cards (errors).
+    import random
+
+    rng = random.Random(0)
+    rows = [
+        pc(
+            i,
+            "Messwerte (Breite;L\u00e4nge;H\u00f6he;Temp):\n"
+            + ";".join(f"{rng.randint(0, 90)},{rng.randint(10**15, 10**16 - 1)}" for _ in range(4)),
+        )
+        for i in range(50)
+    ]
+    rows.append(pc(50, "Karte;Name\n4111111111111111;Bob"))
+    report = run_audit(rows)
+    assert report["stats"]["pii"]["PII003"] == 1
+    assert [r.rsplit(":", 1)[1] for r in finding(report, "PII003")["rows"]] == ["51"]
 
 
 def test_a_card_written_as_a_float_is_found_and_redacted_in_the_sample(

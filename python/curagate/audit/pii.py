@@ -245,12 +245,23 @@ _CARD_GROUP = re.compile(r"\d+")
 # before a decimal point are a card still: a float64 with a 16-digit whole part has no
 # fraction bits, and a card column with a missing value prints `4111111111111111.0`.
 _DECIMAL_POINTS = ".\u066b\u00b7"
-# What may stand before a leading decimal point (`loss .54...`, `x=-.54...`, `(45.1, .54...)`):
-# the text's start, a space, a sign or an opening bracket, an operator or a comma; a letter
-# or another character before the dot (`No.4111...`, `(see above).4111...`) leaves a card.
-_BEFORE_LEADING_POINT = " -+=([{,"
-# An exponent right after the digits (`5409537045890636e-16`): they are a number's mantissa.
-_EXPONENT = re.compile(r"[eE][+-]?\d")
+# What may stand before a leading decimal point (`loss .54...`, `x=-.54...`, `(45.1, .54...)`,
+# `value:.54...`, `".54..."`, `a;.54...`, `1/.54...`, `2*.54...`): the text's start, any
+# space or line end, a sign or an opening bracket, an operator, a quote or a separator; a
+# letter or another character before the dot (`No.4111...`, `(see above).4111...`) leaves
+# a card.
+_BEFORE_LEADING_POINT = "-+=([{,:;\"'/*<>|"
+# What may stand before the whole part of a decimal comma (`Verlust 0,54...`, `-45,54...`,
+# `(45,54...)`, `x=0,54...`, `45,54...;7,12`): the text's start, any space or line end, a
+# sign (with no digit before it), an opening bracket, "=", a quote or ";", the separator of
+# the CSV that writes decimal commas. Not ":" (`Preis:12,4111...` is a card) nor a letter.
+_BEFORE_DECIMAL_COMMA = "-+=([{;\"'<>|"
+# An exponent right after the digits (`5409537045890636e-16`, Fortran's `...D-16`, and
+# `...\u00d710^-16`, `...*10**-16`, `... \u00d7 10\u207b\u00b9\u2076`): they are a number's mantissa.
+_EXPONENT = re.compile(
+    r"[eE][+-]?\d|[dD][+-]\d"
+    r"| ?[\u00d7\u22c5\u00b7*xX] ?10(?:(?:\^|\*\*)[+-]?\d|\u207b?[\u2070\u00b9\u00b2\u00b3\u2074-\u2079])"
+)
 _CARD_PREFIX = re.compile(r"^(?:4|5[1-5]|2[2-7]|3[47]|6(?:011|5|4[4-9])|35|30[0-5]|36|38)")
 # Dots full-width too (U+FF0E), as full-width text writes them with full-width digits, and
 # the other look-alikes (DOTS: `192\u3002168\u30021\u30022`). A dot (not an ideographic full
@@ -582,14 +593,27 @@ def _decimal_fraction(run: re.Match[str], grouped: bool, first: int) -> bool:
     if grouped:
         return False
     if before == ".":
-        return start < 2 or text[start - 2] in _BEFORE_LEADING_POINT
+        return start < 2 or text[start - 2] in _BEFORE_LEADING_POINT or text[start - 2].isspace()
     if before == ",":
         whole = start - 1  # where the whole part before the comma starts
         while whole > 0 and text[whole - 1].isdecimal():
             whole -= 1
+        if whole == start - 1:  # no whole part: a list's comma (`a,4111...`)
+            return False
         csv = text.startswith(",", end) and end + 1 < len(text) and not text[end + 1].isspace()
-        return whole < start - 1 and whole > 0 and text[whole - 1] == " " and not csv
+        return not csv and _before_whole_part(text, whole)
     return _EXPONENT.match(text, end) is not None
+
+
+def _before_whole_part(text: str, whole: int) -> bool:
+    """Whether what stands before a decimal comma's whole part (starting at ``whole``) lets
+    the comma be a decimal one: see _BEFORE_DECIMAL_COMMA."""
+    if whole == 0 or text[whole - 1].isspace():
+        return True
+    mark = text[whole - 1]
+    if mark in "-+":  # a sign, not the hyphen of a range or a date (`2020-12,4111...`)
+        return whole < 2 or not text[whole - 2].isdecimal()
+    return mark in _BEFORE_DECIMAL_COMMA
 
 
 def _cards_in(run: re.Match[str], cuts: Sequence[int] = ()) -> list[tuple[int, int]]:
