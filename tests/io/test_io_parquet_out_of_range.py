@@ -127,3 +127,46 @@ def test_audit_samples_a_row_with_an_out_of_range_date(
     assert "internal error" not in capsys.readouterr().err
     sample = [json.loads(s) for s in (out / "sample.jsonl").read_text().splitlines()]
     assert sorted(s["record"]["d"] for s in sample) == ["10183-09-21", "1970-01-01"]
+
+
+def test_a_time_of_day_out_of_range_is_shown_as_its_count_not_wrapped(tmp_path: Path) -> None:
+    # Found by attack: a time64[us] of 10^15 (over 24 hours, no time of day) was written to
+    # curate's quarantine as "01:46:40": to_pylist wraps it round the clock, a wrong value.
+    # At any depth (a struct, a list, a map, a dictionary) and in either time type.
+    bad, ok = 10**15, 3_600_000_000
+    us = pa.time64("us")
+    table = pa.table(
+        {
+            "prompt": ["a question", "", ""],
+            "completion": ["x", "y", "z"],
+            "t": pa.array([0, bad, ok], us),
+            "t32": pa.array([0, -5, 5_000], pa.time32("ms")),
+            "s": pa.StructArray.from_arrays([pa.array([0, bad, ok], us)], ["when"]),
+            "l": pa.array([[0], [ok, bad], [ok]], pa.list_(us)),
+            "m": pa.array([[("k", 0)], [("k", bad)], [("k", ok)]], pa.map_(pa.string(), us)),
+            "d": pa.DictionaryArray.from_arrays(
+                pa.array([0, 1, 0], pa.int32()), pa.array([ok, bad], us)
+            ),
+        }
+    )
+    path = tmp_path / "t.parquet"
+    pq.write_table(table, path)
+    out = tmp_path / "cur"
+    assert main(["curate", str(path), "--out", str(out), "--quiet"]) == 0
+    lines = (out / "quarantine.jsonl").read_text(encoding="utf-8").splitlines()
+    raws = {json.loads(line)["row"]: json.loads(json.loads(line)["raw"]) for line in lines}
+    shown = f"<value out of range: {bad}>"
+    assert raws[1]["t"] == shown
+    assert raws[1]["t32"] == "<value out of range: -5>"
+    assert raws[1]["s"] == {"when": shown}
+    assert raws[1]["l"][1] == shown
+    assert shown in json.dumps(raws[1]["m"])
+    assert raws[1]["d"] == shown
+    assert "01:46:40" not in json.dumps(raws[1])
+    # the row beside it, its times in range, as before
+    assert (raws[2]["t"], raws[2]["t32"], raws[2]["s"], raws[2]["d"]) == (  # as before
+        "01:00:00",
+        "00:00:05",
+        {"when": "01:00:00"},
+        "01:00:00",
+    )

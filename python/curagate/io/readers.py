@@ -2781,17 +2781,23 @@ def row_as_python(one: pa.Table) -> dict[str, Any]:
     sentinel; a duration past about 2.7 million years) is its text as Arrow writes it:
     ``"10183-09-21"`` for such a date, ``"<value out of range: 10000000000000>"`` (the
     count of its unit since 1970) for a timestamp Arrow cannot write as a date either, a
-    duration as the count of its unit. Only a column that fails is so read, the others as
+    duration as the count of its unit. A time of day out of its range (negative, or 24 hours
+    or more: ``to_pylist`` wraps it round the clock, 10^15 us read as ``01:46:40``) is
+    ``"<value out of range: N>"`` too. Only a column that fails is so read, the others as
     ``to_pylist`` gives them. Found by attack: ``to_pylist`` raised OverflowError on such a
-    row (exit 3 in check, curate and audit)."""
-    try:
-        whole: dict[str, Any] = one.to_pylist()[0]
-        return whole
-    except (OverflowError, ValueError, pa.ArrowException):
-        pass
+    row (exit 3 in check, curate and audit), and wrote a wrong time for one past 24 hours."""
+    bad_times = any(_has_time(c.type) and _times_out_of_range(c) for c in one.columns)
+    if not bad_times:
+        try:
+            whole: dict[str, Any] = one.to_pylist()[0]
+            return whole
+        except (OverflowError, ValueError, pa.ArrowException):
+            pass
     row: dict[str, Any] = {}
     for name, column in zip(one.column_names, one.columns, strict=True):
         try:
+            if _has_time(column.type) and _times_out_of_range(column):
+                raise ValueError("a time of day out of range")
             row[name] = column.to_pylist()[0]
         except (OverflowError, ValueError, pa.ArrowException):
             row[name] = column.cast(_temporals_as(column.type, pa.string())).to_pylist()[0]
@@ -2822,6 +2828,44 @@ def _retyped(dtype: pa.DataType, leaf: Callable[[pa.DataType], pa.DataType | Non
     if pa.types.is_dictionary(dtype):
         return pa.dictionary(dtype.index_type, _retyped(dtype.value_type, leaf), dtype.ordered)
     return dtype
+
+
+def _has_time(dtype: pa.DataType) -> bool:
+    """Whether ``dtype`` holds a time of day (time32, time64) at any depth."""
+    if pa.types.is_time(dtype):
+        return True
+    if pa.types.is_dictionary(dtype):
+        return _has_time(dtype.value_type)
+    return any(_has_time(dtype.field(i).type) for i in range(dtype.num_fields))
+
+
+_TIME_PER_DAY = {"s": 86_400, "ms": 86_400 * 10**3, "us": 86_400 * 10**6, "ns": 86_400 * 10**9}
+
+
+def _times_out_of_range(values: pa.Array | pa.ChunkedArray) -> bool:
+    """Whether a time of day in ``values`` (at any depth) is negative or 24 hours or more,
+    which Arrow's ``to_pylist`` wraps round the clock into a wrong ``datetime.time``."""
+    if isinstance(values, pa.ChunkedArray):
+        return any(_times_out_of_range(chunk) for chunk in values.chunks)
+    dtype = values.type
+    if pa.types.is_time(dtype):
+        ints = values.view(pa.int32() if pa.types.is_time32(dtype) else pa.int64())
+        day = _TIME_PER_DAY[dtype.unit]
+        return any(v is not None and not 0 <= v < day for v in ints.to_pylist())
+    if pa.types.is_dictionary(dtype):
+        return _times_out_of_range(values.dictionary_decode())
+    if pa.types.is_struct(dtype):
+        return any(_times_out_of_range(child) for child in values.flatten())
+    if pa.types.is_map(dtype):  # as a list of key and item structs (.items ignores a slice)
+        entries = pa.list_(pa.struct([dtype.key_field, dtype.item_field]))
+        return _times_out_of_range(values.cast(entries))
+    if (
+        pa.types.is_list(dtype)
+        or pa.types.is_large_list(dtype)
+        or pa.types.is_fixed_size_list(dtype)
+    ):
+        return _times_out_of_range(values.flatten())
+    return False
 
 
 def _temporals_as(dtype: pa.DataType, into: pa.DataType) -> pa.DataType:
