@@ -72,7 +72,9 @@ RULES = (
         "FMT005",
         "empty-content",
         Severity.ERROR,
-        "A text, prompt, completion or chat message is empty or blank: only whitespace, "
+        "A text, prompt, completion or chat message is empty or blank (for a list of content "
+        "parts, no part makes it non-empty: see [formats.md](formats.md#messages); a "
+        "`tool_result` or an image always does): only whitespace, "
         "invisible characters (U+200B and the other format characters, the Hangul fillers "
         "U+3164 and U+FFA0, variation selectors, U+034F, the blank braille pattern U+2800, "
         "the musical null notehead U+1D159), noncharacters (U+FDD0 to U+FDEF, U+FFFE, U+FFFF and "
@@ -84,7 +86,11 @@ RULES = (
         "FMT006",
         "chosen-equals-rejected",
         Severity.ERROR,
-        "A preference pair has the same chosen and rejected response.",
+        "A preference pair has the same chosen and rejected response: rendered as the dedup "
+        "key renders them (a message list as `role: content` lines, each content part as "
+        "[formats.md](formats.md#messages) renders it) and stripped of whitespace, the "
+        "question `curate` asks when it quarantines such a pair. The same words said by two "
+        "roles, or as a string and as turns, are two responses.",
         "DPO learns from the difference between the two responses; identical responses give a "
         "zero gradient and dilute the batch, and usually mean a data-generation bug.",
         "Regenerate the rejected response, or drop the pair.",
