@@ -913,6 +913,33 @@ def test_no_golden_sets_found_is_said_on_stderr(
     assert "note: leakage not checked in a.jsonl: no golden_sets folder" in err
 
 
+@pytest.mark.parametrize("how", ["default lookup", "--golden"])
+def test_the_golden_sets_walked_as_inputs_are_checked_for_format_not_against_themselves(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    # `check .` at a repository's root walks golden_sets/ too: each golden item was a
+    # LEAK001 of itself, and a clean data folder failed (found by attack).
+    git_folder(tmp_path / ".git")
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path / "golden_sets/gsm/data.jsonl", [{"id": "gsm_0", "prompt": GOLDEN_ITEM}])
+    write(tmp_path / "data/train.jsonl", [pc(1), {"prompt": GOLDEN_ITEM, "completion": "72"}])
+    argv = ["."] if how == "default lookup" else [".", "--golden", "golden_sets"]
+    rc, out, err = run(argv, capsys)
+    assert rc == 1
+    assert [line.split(":")[0] for line in out] == [str(Path("data/train.jsonl"))]
+    assert "LEAK001" in out[0]
+    assert "part of the golden sets checked against, so checked for format only" in err
+    # Still checked for format: a golden row that breaks one is reported.
+    write(
+        tmp_path / "golden_sets/gsm/data.jsonl",
+        [{"id": "gsm_0", "prompt": GOLDEN_ITEM}, {"id": "gsm_1", "prompt": ""}],
+    )
+    rc, out, _ = run(argv, capsys)
+    golden_lines = [line for line in out if "LEAK001" not in line]
+    assert len(golden_lines) == 1
+    assert golden_lines[0].startswith(f"{Path('golden_sets/gsm/data.jsonl')}:2: FMT005")
+
+
 def test_a_json_document_of_records_in_a_data_folder_is_refused_not_skipped(
     tmp_path: Path, golden: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

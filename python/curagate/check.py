@@ -580,13 +580,25 @@ def _leak_scans(
         fix = "point --golden at your golden sets"
     built: dict[tuple[Path, ...], LeakScan | None] = {}
     out: dict[str, LeakScan | None] = {}
+    # A file of the golden sets it would be scanned against (`check .` at a repository's
+    # root walks golden_sets/ too) is checked for format only: scanned, each of its items
+    # was a LEAK001 of itself (found by attack).
+    golden_own = [f for f, refs in wanted.items() if refs and _inside(f, refs)]
+    for f in golden_own:
+        wanted[f] = ()
     for f, refs in wanted.items():
         if refs and refs not in built:
             built[refs] = build_index(
                 refs, ngram=ngram or cfg.ngram, fix=f"{fix}, or pass --no-golden"
             )
         out[str(f.resolve())] = built.get(refs)
-    unchecked = [f for f, refs in wanted.items() if not refs]
+    if notes is not None and golden_own:
+        more = f" and {len(golden_own) - 1} more file(s)" if len(golden_own) > 1 else ""
+        notes.append(
+            f"{golden_own[0]}{more}: part of the golden sets checked against, so checked for "
+            "format only, not for leakage"
+        )
+    unchecked = [f for f, refs in wanted.items() if not refs and f not in golden_own]
     if notes is not None and unchecked and not golden and cfg.references is None:
         which = "" if len(unchecked) == len(files) else f" in {unchecked[0]}"
         if which and len(unchecked) > 1:
@@ -596,6 +608,13 @@ def _leak_scans(
             "files checked; pass --golden DIR, or --no-golden to silence this"
         )
     return out
+
+
+def _inside(f: Path, refs: Sequence[Path]) -> bool:
+    """Whether ``f`` is one of the golden sets ``refs`` (a file of them, or in a folder of
+    them), by where each leads."""
+    here = f.resolve()
+    return any(here == r or here.is_relative_to(r) for r in (Path(g).resolve() for g in refs))
 
 
 def _read(paths: list[Path], own: set[str] | None, cfg: _Settings) -> Iterator[Batch]:
