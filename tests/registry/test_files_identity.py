@@ -20,7 +20,7 @@ from curagate.registry import ChainBroken, Registry
 from curagate.registry.chain import FILES_IDENTITY, ONE_PER_ARTIFACT
 from curagate.registry.store import files_identity
 
-from .registry_fixtures import write_bundle
+from .registry_fixtures import keypair, write_bundle, write_gate_report
 from .test_forged_log_rows import Forger
 
 
@@ -63,17 +63,69 @@ def test_a_copy_of_a_version_an_older_curagate_registered_is_refused_by_its_mani
     # MANIFEST.json on disk (still its registered digest) says what its files are.
     db = tmp_path / "reg" / "registry.db"
     with Registry(db) as reg:
-        write_bundle(tmp_path / "b0", b"other" * 16)
-        reg.register(tmp_path / "b0", name="x")
+        reg.trust_add(keypair(tmp_path / "keys")[1], role="gate", name="ci", actor="owner")
     digest = write_bundle(tmp_path / "b1", b"W" * 64)
     forger = Forger(db)
-    forger.register_as("bot", 1, tmp_path / "b1", digest)  # as an older curagate wrote it
+    forger.register_as("bot", 1, tmp_path / "b1", digest, files=False)  # an older curagate's
     forger.c.commit()
     respelled_copy(tmp_path / "b1", tmp_path / "b1copy")
     with Registry(db) as reg:
         with pytest.raises(InputError, match=r"already registered as bot v1; .* \(the same files"):
             reg.register(tmp_path / "b1copy", name="bot2", actor="ci")
-        assert sorted(v.ref for v in reg.list_versions()) == ["bot v1", "x v1"]
+        assert sorted(v.ref for v in reg.list_versions()) == ["bot v1"]
+
+
+def test_a_register_row_without_files_identity_after_one_with_it_fails_every_command(
+    tmp_path: Path,
+) -> None:
+    # Found by re-attack: appended by hand as an older curagate wrote register rows, a
+    # re-indented copy of a version a signed fail holds back was known by its digest only,
+    # passed `check` and shipped.
+    db = tmp_path / "reg" / "registry.db"
+    write_bundle(tmp_path / "b1", b"W" * 64)
+    with Registry(db) as reg:
+        reg.register(tmp_path / "b1", name="bot", actor="ci")
+    copy_digest = respelled_copy(tmp_path / "b1", tmp_path / "b1copy")
+    forger = Forger(db)
+    forger.register_as(
+        "bot2", 1, tmp_path / "b1copy", copy_digest, extra={ONE_PER_ARTIFACT: True}, files=False
+    )
+    forger.c.commit()
+    with pytest.raises(ChainBroken, match=r"registers bot2 v1 without a files identity"):
+        Registry(db)
+
+
+def test_twins_an_older_curagate_registered_under_two_digests_share_their_verdicts(
+    tmp_path: Path,
+) -> None:
+    # Both register rows without a files identity (an older curagate's, before one version
+    # per artifact): the bundles on disk show they hold the same files, so a signed fail
+    # on one holds the other back at the next move and in `check --bundles`.
+    db = tmp_path / "reg" / "registry.db"
+    priv, pub = keypair(tmp_path / "keys")
+    with Registry(db) as reg:
+        reg.trust_add(pub, role="gate", name="ci", actor="owner")
+    digest = write_bundle(tmp_path / "b1", b"W" * 64)
+    copy_digest = respelled_copy(tmp_path / "b1", tmp_path / "b1copy")
+    forger = Forger(db)
+    forger.register_as("bot", 1, tmp_path / "b1", digest, files=False)
+    forger.register_as("bot2", 1, tmp_path / "b1copy", copy_digest, files=False)
+    forger.c.commit()
+    with Registry(db) as reg:
+        passed = write_gate_report(tmp_path / "g2", copy_digest, "pass", sign_key=priv)
+        reg.add_gate_report("bot2", 1, passed, actor="ci")
+        reg.promote("bot2", 1, to="staging", actor="ci")
+        assert reg.check_bundles() == []
+        failed = write_gate_report(tmp_path / "g1", digest, "fail", sign_key=priv)
+        reg.add_gate_report("bot", 1, failed, actor="ci")
+        ((kind, problem),) = reg.check_bundles()
+        assert (
+            kind == "twin"
+            and "bot2 v1: its files (every path and sha256) are those of bot v1" in problem
+        )
+        with pytest.raises(CheckFailed, match="bot v1"):
+            reg.promote("bot2", 1, to="production", actor="ci")
+        assert reg.get("bot2", 1).stage == "staging"
 
 
 def test_a_register_row_naming_registered_files_under_another_digest_fails_every_command(

@@ -19,15 +19,39 @@ from curagate.artifacts import BundleManifest, iso_utc
 from curagate.cli import main
 from curagate.digest import sha256_bytes
 from curagate.errors import InputError
-from curagate.export.manifest import MANIFEST_NAME, hash_bundle_files, manifest_bytes
+from curagate.export.manifest import (
+    MANIFEST_NAME,
+    hash_bundle_files,
+    load_manifest,
+    manifest_bytes,
+)
 from curagate.registry import ChainBroken, Registry
-from curagate.registry.chain import ACTOR_SIG, actor_message, canonical, lineage_sha256, row_hash
-from curagate.registry.store import RecordedGateReport
+from curagate.registry.chain import (
+    ACTOR_SIG,
+    FILES_IDENTITY,
+    actor_message,
+    canonical,
+    lineage_sha256,
+    row_hash,
+)
+from curagate.registry.store import RecordedGateReport, files_identity
 from curagate.signing import PRIVATE_KEY_NAME, actor_public_key, actor_seed, actor_sign
 
 from .registry_fixtures import keypair, write_bundle, write_gate_report, write_v1_registry
 
 LINEAGE = canonical({"adapter_sha256": "a" * 64, "run": "runs/demo"})
+
+
+def _files_of(bundle: Path, files: bool) -> dict[str, str]:
+    """The files identity field of ``bundle``'s register row, as `registry register` writes
+    it (every register row after one carrying it must), when ``files`` and it has a
+    readable MANIFEST.json."""
+    if not files:
+        return {}
+    try:
+        return {FILES_IDENTITY: files_identity(load_manifest(bundle).files)}
+    except Exception:  # a bundle the test breaks on purpose
+        return {}
 
 
 class Forger:
@@ -101,6 +125,7 @@ class Forger:
                 "artifact_path": str(bundle),
                 "lineage_sha256": lineage_sha256(LINEAGE),
                 "signed_by": None,
+                **_files_of(bundle, True),
             },
         )
         return int(
@@ -122,15 +147,18 @@ class Forger:
         lineage: str = LINEAGE,
         signed_by: str | None = None,
         extra: dict[str, Any] | None = None,
+        files: bool = True,
     ) -> int:
         """A register row (and its table row) saying what the forger wants of ``bundle``:
         ``lineage`` and ``signed_by`` whatever its MANIFEST.json and model.sig say;
-        ``extra`` payload fields. Returns the model_versions id."""
+        ``extra`` payload fields; with ``files``, the files identity of its MANIFEST.json
+        (without, as an older curagate wrote them). Returns the model_versions id."""
         payload = {
             "artifact_digest": digest,
             "artifact_path": str(bundle),
             "lineage_sha256": lineage_sha256(lineage),
             "signed_by": signed_by,
+            **_files_of(bundle, files),
             **(extra or {}),
         }
         at = self.log("register", version, None, "experiment", payload, actor="ci", name=name)
@@ -249,6 +277,8 @@ def test_a_version_registered_straight_into_production_fails_check(
                 "signed_by": None,
                 "stage": "production",
                 "was_production": True,
+                # Every register row after one carrying it must (the replay's rule).
+                FILES_IDENTITY: files_identity(load_manifest(tmp_path / "evil").files),
             },
         )
         forger.c.execute(
@@ -299,8 +329,8 @@ def test_twins_an_older_curagate_registered_stay_but_none_after_the_recorded_hea
         head = ":".join(map(str, reg.head()))
     digest = write_bundle(tmp_path / "b1", b"old weights")
     forger = Forger(db)
-    forger.register_as("bot", 1, tmp_path / "b1", digest)
-    forger.register_as("bot2", 1, tmp_path / "b1", digest)
+    forger.register_as("bot", 1, tmp_path / "b1", digest, files=False)
+    forger.register_as("bot2", 1, tmp_path / "b1", digest, files=False)
     forger.c.commit()
     with Registry(db) as reg:
         reg.check()

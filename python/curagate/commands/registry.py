@@ -41,6 +41,7 @@ from curagate.registry import (
     ROLES,
     STAGES,
     USER_ROLES,
+    ChainBroken,
     LogRow,
     ModelVersion,
     Registry,
@@ -617,12 +618,25 @@ def _run(args: argparse.Namespace) -> int:
         if action in ("request", "approve", "waive", "requests"):
             return _workflow(reg, args)
         if action == "check":
-            state = reg.check(head=args.head)
-            _say(
-                f"{reg.path}: ok, {state.rows} log rows chain to head {state.head_id}:{state.head_hash}; "
-                f"{len(state.versions)} versions, {len(state.reports)} reports and "
-                f"{len(state.keys)} keys agree with the log"
-            )
+            # Every check runs and every problem is reported (found by re-attack: one row
+            # dated backwards stopped `check` before a changed production bundle was seen).
+            broken: ChainBroken | None = None
+            try:
+                state = reg.check(head=args.head)
+            except ChainBroken as e:
+                if e.state is None:
+                    raise
+                broken, state = e, e.state
+            for problem in broken.problems if broken is not None else []:
+                _say(f"FAILED {problem}")
+            if broken is None:
+                _say(
+                    f"{reg.path}: ok, {state.rows} log rows chain to head "
+                    f"{state.head_id}:{state.head_hash}; {len(state.versions)} versions, "
+                    f"{len(state.reports)} reports and {len(state.keys)} keys agree with the log"
+                )
+            for note in state.notes:
+                _say(f"note: {note}")
             if reg.file_schema_version < reg.schema_version:
                 _say(
                     f"note: the database is schema {reg.file_schema_version}; it was checked "
@@ -646,7 +660,17 @@ def _run(args: argparse.Namespace) -> int:
                 )
             if state.after_head:
                 _say(_after_head_note(state.after_head, bundles=args.bundles))
+            failed = []
+            if broken is not None and len(broken.problems) == 1:
+                failed.append(broken.problems[0])
+            elif broken is not None:
+                failed.append(
+                    f"{len(broken.problems)} problems in the log and tables, each on its FAILED "
+                    f"line above; the first: {broken.problems[0]}"
+                )
             if not args.bundles:
+                if failed:
+                    raise CheckFailed(failed[0])
                 return 0
             problems = reg.check_bundles()
             for kind, problem in problems:
@@ -654,8 +678,15 @@ def _run(args: argparse.Namespace) -> int:
             changed = sum(1 for kind, _ in problems if kind == "changed")
             unusable = sum(1 for kind, _ in problems if kind == "unusable")
             forged = sum(1 for kind, _ in problems if kind == "forged")
-            revoked = len(problems) - changed - unusable - forged
-            notes = []
+            twin = sum(1 for kind, _ in problems if kind == "twin")
+            revoked = len(problems) - changed - unusable - forged - twin
+            notes = failed
+            if twin:
+                notes.append(
+                    f"{twin} shipped version(s) hold the files of a version a verified fail "
+                    "holds back (registered again with MANIFEST.json spelled otherwise, before "
+                    "register rows named their files); roll them back or archive them"
+                )
             if forged:
                 notes.append(
                     f"{forged} shipped version(s) were registered with a lineage their signed "

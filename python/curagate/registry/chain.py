@@ -67,6 +67,12 @@ VERDICTS_PER_ARTIFACT = "verdicts_per_artifact"
 # during the hashing through, and before 4aa3733 any revoked export key) stay as they were:
 # found by re-attack, holding them too left those registries unable to open at all.
 SIGNER_IN_LOCK = "signer_checked_in_lock"
+# The field every row carries (true) that a curagate wrote which never dates a row before
+# the row it follows (a writer's clock behind within CLOCK_TOLERANCE takes the last row's
+# time; further behind, it is refused). `registry check` fails on a row dated backwards from
+# the first such row on; one before it (an older curagate's, NTP jitter) is a note. A row
+# forged to look old (without the field) after that first row fails all the same.
+TIMES_ORDERED = "row_times_ordered"
 # An artifact digest as `registry register` writes it (the sha256 of MANIFEST.json).
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 # The payload field holding the acting user's signature of their row (see actor_message).
@@ -81,7 +87,14 @@ LOG_COLS = (
 
 
 class ChainBroken(CheckFailed):
-    """The registry's tables or log were changed outside curagate (exit 1)."""
+    """The registry's tables or log were changed outside curagate (exit 1). From
+    `Registry.check`: ``problems`` holds every problem found (the message joins them) and
+    ``state`` the replayed log, so that the caller can go on checking (bundles)."""
+
+    def __init__(self, message: str, *, problems: list[str] | None = None, state: Any = None):
+        super().__init__(message)
+        self.problems = problems if problems is not None else [message]
+        self.state = state
 
 
 @dataclass(frozen=True)
@@ -208,11 +221,16 @@ class State:
     # The same by files identity (:data:`FILES_IDENTITY`), for the rows that carry one.
     identities: dict[str, tuple[str, int, int]] = field(default_factory=dict)
     one_per_artifact: bool = False
+    # The first register row carrying a files identity (0: none yet): every register row
+    # after it must carry one too (see _apply).
+    identity_from: int = 0
     # Whether a move into production decided on every verdict on its bytes was seen.
     verdicts_per_artifact: bool = False
     signer_in_lock: bool = False  # a move carried SIGNER_IN_LOCK (see there)
     # The rows after the head `registry check --head` was given (None without one).
     after_head: list[LogRow] | None = None
+    # What `registry check` noted without failing (rows an older curagate dated backwards).
+    notes: list[str] = field(default_factory=list)
     used_requests: set[int] = field(default_factory=set)  # requests a promotion carried out
     # Per model name: the versions moved into production, in log order (what a rollback
     # restores is computed from it, as the command does), how many times its production
@@ -554,6 +572,18 @@ def _apply(state: State, row: LogRow) -> str | None:
                 "not 64 lowercase hex characters as `registry register` writes: the row was "
                 "written by hand"
             )
+        if files is None and state.identity_from and not migrated:
+            # Found by re-attack: a register row without files_sha256 (as an older curagate
+            # wrote them) appended by hand was known by its digest only, so a re-indented
+            # copy of a version a signed fail holds back registered and shipped.
+            return (
+                f"registers {row.name} v{row.version} without a files identity "
+                f"({FILES_IDENTITY}), while log row {state.identity_from} and every register "
+                "row since carry one (`registry register` writes it since it knows artifacts "
+                "by their files): the row was written by hand"
+            )
+        if files is not None and not state.identity_from:
+            state.identity_from = row.id
         why = _twin(state, row, data, migrated)
         if why:
             return why
@@ -1147,6 +1177,7 @@ __all__ = [
     "MAX_JSON_DEPTH",
     "ONE_PER_ARTIFACT",
     "SIGNER_IN_LOCK",
+    "TIMES_ORDERED",
     "VERDICTS_PER_ARTIFACT",
     "ChainBroken",
     "LogRow",

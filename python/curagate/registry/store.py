@@ -57,6 +57,7 @@ from curagate.registry.chain import (
     LOG_COLS,
     ONE_PER_ARTIFACT,
     SIGNER_IN_LOCK,
+    TIMES_ORDERED,
     VERDICTS_PER_ARTIFACT,
     ChainBroken,
     LogRow,
@@ -715,13 +716,14 @@ def _check_rollback(
         raise CheckFailed(
             f"{current.name}: production is v{current.version}, not v{from_version} that this "
             "rollback was asked for: someone rolled back or promoted since; see `curagate "
-            "registry log` and roll back again from what is in production now if still wanted"
+            f"registry show {current.name}` and roll back again from what is in production now "
+            "if still wanted"
         )
     if to_version is not None and previous.version != to_version:
         raise CheckFailed(
             f"{current.name}: a rollback now restores v{previous.version}, not v{to_version} "
             "that this rollback was asked for: production changed hands since; see `curagate "
-            "registry log` and roll back again if still wanted"
+            f"registry show {current.name}` and roll back again if still wanted"
         )
 
 
@@ -767,6 +769,30 @@ def _on_disk_identity(mv: ModelVersion) -> str | None:
     except (CheckFailed, InputError, OSError):
         return None
     return files_identity(manifest.files) if sha256_bytes(raw) == mv.artifact_digest else None
+
+
+def _same_files_on_disk(db: sqlite3.Connection, mv: ModelVersion) -> list[ModelVersion]:
+    """The versions holding ``mv``'s files that only a bundle on disk shows: where ``mv``'s
+    register row or theirs carries no files identity (an older curagate's), the identity is
+    read from the bundle's MANIFEST.json while it still hashes to the registered digest
+    (:func:`_on_disk_identity`). Found by re-attack: two such rows were known by their
+    digests only, so a re-indented copy of a version a signed fail held back shipped."""
+    cols = ", ".join("m." + c for c in _VERSION_COLS.split(", "))
+    rows = db.execute(
+        f"SELECT {cols}, json_extract(l.payload, '$.{FILES_IDENTITY}') {_KEY_JOIN} ORDER BY m.id"
+    ).fetchall()
+    logged = {row[0]: row[-1] for row in rows}
+    mine = logged.get(mv.id) or _on_disk_identity(mv)
+    if mine is None:
+        return []
+    found = []
+    for row in rows:
+        other = _version(row[:-1])
+        if other.id == mv.id or (row[-1] is not None and logged.get(mv.id) is not None):
+            continue  # both logged: the query on the log's keys found it already
+        if (row[-1] or _on_disk_identity(other)) == mine:
+            found.append(other)
+    return found
 
 
 _WAIVER_SQL = (
@@ -1627,40 +1653,14 @@ class Registry:
                 "JOIN model_versions m ON m.id = g.model_version_id ORDER BY g.id"
             ).fetchall()
             recorded: dict[tuple[str, int], list[RecordedGateReport]] = {}
+            # Every problem, not the first only (found by re-attack: a backwards row time
+            # hid a changed bundle in production): each check goes on after one fails.
+            problems: list[str] = []
             for row in rows:
-                rec = _report(row[:10])
-                raw = self.blob(rec.report_sha256)
-                att = self.blob(rec.attestation_sha256) if rec.attestation_sha256 else None
-                logged = state.reports[rec.id]
-                kept = logged.get("items_sha256")
-                if kept:
-                    # The items the log says were kept: stored, and the ones the report
-                    # names (the only ones recording keeps; the signature covers that name).
-                    declared = Offer(Path(rec.path), raw, None).declared_items_sha256()
-                    if kept != declared:
-                        raise ChainBroken(_items_not_named(rec.id, kept, declared))
-                    self.blob(kept)
-                mv = self._get(db, row[10], row[11])
-                # Every report is ranked for the moves after it, refused ones too (one
-                # signed by a key trusted only later decides from then on).
-                recorded.setdefault((mv.name, mv.version), []).append(rec)
-                if not rec.accepted:
-                    continue
-                # Accepted rightly only if a gate key trusted and unrevoked at its log row
-                # signed it (a key revoked since does not undo that; one revoked before does).
-                j = self._judge(
-                    db,
-                    mv,
-                    Offer(Path(rec.path), raw, att),
-                    keys(logged["_gate_keys"]),
-                    offered_at=self._first_offered(db, rec.report_sha256, att) or rec.recorded_at,
-                )
-                if not (j.accepted and j.verdict == rec.verdict):
-                    raise ChainBroken(
-                        f"registry table gate_reports row {rec.id}: recorded as accepted, but "
-                        "its stored attestation does not verify with the gate keys trusted when "
-                        f"it was recorded ({j.why})"
-                    )
+                try:
+                    self._check_report_row(db, state, row, recorded, keys)
+                except ChainBroken as e:
+                    problems.extend(e.problems)
             head_id = _parse_head(head, what="--head")[0] if head is not None else None
             for (
                 row_id,
@@ -1674,21 +1674,79 @@ class Registry:
                 # Held to every verdict on its bytes once a move was made so, and after the
                 # recorded head (a move written by hand then cannot claim an older rule).
                 across = per_artifact or (head_id is not None and row_id > head_id)
-                self._check_decision(
-                    db, state, row_id, name, version, report_id, recorded, keys(gate), across
-                )
+                try:
+                    self._check_decision(
+                        db, state, row_id, name, version, report_id, recorded, keys(gate), across
+                    )
+                except ChainBroken as e:
+                    problems.extend(e.problems)
                 why = (
                     unsigned_run(self._get(db, name, version), train) if train is not None else None
                 )
                 if why is not None:
-                    raise ChainBroken(
+                    problems.append(
                         f"registry log row {row_id}: moves {name} v{version} to production "
                         f"against the train-key rule in force at that row ({why})"
                     )
             if head is not None:
-                state.after_head = _check_head(db, head, state)
-            _check_row_times(db)
+                try:
+                    state.after_head = _check_head(db, head, state)
+                except ChainBroken as e:
+                    problems.extend(e.problems)
+            failures, state.notes = _check_row_times(db)
+            problems.extend(failures)
+        if problems:
+            raise ChainBroken(
+                problems[0]
+                if len(problems) == 1
+                else f"{len(problems)} problems:\n" + "\n".join(f"- {p}" for p in problems),
+                problems=problems,
+                state=state,
+            )
         return state
+
+    def _check_report_row(
+        self,
+        db: sqlite3.Connection,
+        state: State,
+        row: Sequence[Any],
+        recorded: dict[tuple[str, int], list[RecordedGateReport]],
+        keys: Any,
+    ) -> None:
+        """`check` of one gate_reports row (ChainBroken when it does not agree)."""
+        rec = _report(row[:10])
+        mv = self._get(db, row[10], row[11])
+        # Every report is ranked for the moves after it, refused ones too (one signed by a
+        # key trusted only later decides from then on).
+        recorded.setdefault((mv.name, mv.version), []).append(rec)
+        raw = self.blob(rec.report_sha256)
+        att = self.blob(rec.attestation_sha256) if rec.attestation_sha256 else None
+        logged = state.reports[rec.id]
+        kept = logged.get("items_sha256")
+        if kept:
+            # The items the log says were kept: stored, and the ones the report names (the
+            # only ones recording keeps; the signature covers that name).
+            declared = Offer(Path(rec.path), raw, None).declared_items_sha256()
+            if kept != declared:
+                raise ChainBroken(_items_not_named(rec.id, kept, declared))
+            self.blob(kept)
+        if not rec.accepted:
+            return
+        # Accepted rightly only if a gate key trusted and unrevoked at its log row signed it
+        # (a key revoked since does not undo that; one revoked before does).
+        j = self._judge(
+            db,
+            mv,
+            Offer(Path(rec.path), raw, att),
+            keys(logged["_gate_keys"]),
+            offered_at=self._first_offered(db, rec.report_sha256, att) or rec.recorded_at,
+        )
+        if not (j.accepted and j.verdict == rec.verdict):
+            raise ChainBroken(
+                f"registry table gate_reports row {rec.id}: recorded as accepted, but its "
+                "stored attestation does not verify with the gate keys trusted when it was "
+                f"recorded ({j.why})"
+            )
 
     def _check_decision(
         self,
@@ -1779,7 +1837,33 @@ class Registry:
                 problems.append(("forged", f"{mv.stage}: {e}"))
             except CheckFailed as e:
                 problems.append(("changed", f"{mv.stage}: {e}"))
+            else:
+                why = self._held_by_twin_on_disk(mv)
+                if why is not None:
+                    problems.append(("twin", f"{mv.stage}: {why}"))
         return problems
+
+    def _held_by_twin_on_disk(self, mv: ModelVersion) -> str | None:
+        """Why ``mv`` would not ship today on a verified fail recorded for a version holding
+        its files that only the bundles on disk show (a register row without a files
+        identity, :func:`_same_files_on_disk`); None when there is none."""
+        with self._read() as db:
+            twins = _same_files_on_disk(db, mv)
+            if not twins:
+                return None
+            decision = self._decision(db, mv)
+        top, judged = decision.report, decision.judgement
+        if top is None or judged is None or not judged.accepted or judged.verdict != "fail":
+            return None
+        owner = decision.owners[top.id]
+        if owner.id not in {t.id for t in twins}:
+            return None
+        return (
+            f"{mv.ref}: its files (every path and sha256) are those of {owner.ref}, with "
+            "MANIFEST.json spelled otherwise (another digest), a register row without a files "
+            "identity (an older curagate's) hiding it; the newest verified verdict on those "
+            f"files is {decision.ref(top)}: fail; roll {mv.ref} back or archive it"
+        )
 
     def _revoked_when(self, mv: ModelVersion) -> str:
         """Whether ``mv`` reached its stage before its export key's revocation (it shipped
@@ -1940,7 +2024,12 @@ class Registry:
             to_stage,
             reason,
         )
+        # Dated by _clock (never before the last row): `check` holds every row from the
+        # first carrying TIMES_ORDERED on to that rule. Schema-1 history keeps the times an
+        # older curagate wrote, whatever their order: its rows do not carry it.
         data = payload or {}
+        if data.get("migrated_from_schema") is None:
+            data = {**data, TIMES_ORDERED: True}
         seed = None if isinstance(actor, str) else actor.actor_seed
         if seed is not None:
             message = actor_message(prev, row_id, (*head, canonical(data)))
@@ -2556,6 +2645,7 @@ class Registry:
                     )
                 )
             }
+            holders.update({v.id: v for v in _same_files_on_disk(db, mv)})
         holders = {**holders, mv.id: mv}
         if reports is None:
             reports = [
@@ -2568,7 +2658,7 @@ class Registry:
             ]
         owners = {r.id: holders[vid] for vid, r in reports}
         own = {rid for rid, v in owners.items() if v.id == mv.id}
-        ranked = self._ranked(db, mv, [r for _, r in reports], kept_with, own=own)
+        ranked = self._ranked(db, mv, [r for _, r in reports], kept_with, own=own, owners=owners)
         twins = tuple(v for v in holders.values() if v.id != mv.id)
         return Decision(mv, tuple(ranked), owners, twins)
 
@@ -2586,6 +2676,7 @@ class Registry:
         kept_with: tuple[tuple[str, bytes], ...] | None = None,
         trusted: dict[str, bytes] | None = None,
         own: set[int] | None = None,
+        owners: dict[int, ModelVersion] | None = None,
     ) -> list[tuple[RecordedGateReport, Judgement]]:
         """``reports`` (in recording order), each judged again: those that verify now
         first (whatever was judged when they were recorded), each group newest first.
@@ -2605,10 +2696,13 @@ class Registry:
         judged = []
         for r in reports:
             first.setdefault(r.report_sha256, (r.recorded_at, r.id))
+            # Each report against the version it was recorded for (``owners``): a twin whose
+            # MANIFEST.json is spelled otherwise has another digest, which its reports name.
+            of = (owners or {}).get(r.id, mv)
             if kept_with is None:
-                judged.append((r, self._judge_recorded(db, mv, r, trusted)))
+                judged.append((r, self._judge_recorded(db, of, r, trusted)))
             else:
-                judged.append((r, self._judge_kept(db, mv, r, kept_with)))
+                judged.append((r, self._judge_kept(db, of, r, kept_with)))
 
         def signed_time(
             item: tuple[RecordedGateReport, Judgement],
@@ -3812,7 +3906,7 @@ class Registry:
             if again.id != previous.id:
                 raise CheckFailed(  # a conflict (HTTP 409), not a bad request
                     f"{name}: production changed during the rollback (another writer); see "
-                    "`curagate registry log` and run it again if it is still wanted"
+                    f"`curagate registry show {name}` and run it again if it is still wanted"
                 )
             who = self._who(db, user, actor, "a rollback")
             # What let it ship must still hold today: a key revoked since backs nothing.
@@ -3963,53 +4057,77 @@ class Registry:
         return next(x for x in self.trusted_keys() if x.id == k.id)
 
 
-def _check_row_times(db: sqlite3.Connection) -> None:
-    """`registry check`: no row dated before the row it follows (a writer whose clock was
-    behind, before curagate refused them, or a row written by hand), none further ahead of
-    this clock than CLOCK_TOLERANCE (a writer whose clock is ahead), and no waiver longer
-    than MAX_WAIVER_DAYS after its own row. Rows of schema-1 history without a readable
-    time are skipped. Not part of the replay every write runs: a log an older curagate
-    wrote out of order is reported here, and still takes rows (in order from then on)."""
+def _check_row_times(db: sqlite3.Connection) -> tuple[list[str], list[str]]:
+    """`registry check`: (failures, notes). Fails on every row dated before the row it
+    follows (a writer whose clock was behind, or a row written by hand) from the first row a
+    curagate wrote that never dates one so (:data:`TIMES_ORDERED`) on; on one further ahead
+    of this clock than CLOCK_TOLERANCE (a writer whose clock is ahead); on a waiver longer
+    than MAX_WAIVER_DAYS after its own row. A row dated backwards before that first row (an
+    older curagate let NTP jitter through) is a note: found by re-attack, one such row
+    failed `check` of the registry for ever. Rows of schema-1 history without a readable
+    time are skipped. Not part of the replay every write runs: a log an older curagate wrote
+    out of order is reported here, and still takes rows (in order from then on)."""
     now = datetime.now(UTC)
+    failures: list[str] = []
+    notes: list[str] = []
     before: tuple[int, str, datetime] | None = None
+    ordered_from: int | None = None
     for row_id, at, actor, action, payload in db.execute(
         "SELECT id, at, actor, action, payload FROM log ORDER BY id"
     ):
+        try:
+            data = parse_json(payload)
+        except ValueError:
+            data = None  # the replay judged the payload
+        if not isinstance(data, dict):
+            data = {}
+        if ordered_from is None and data.get(TIMES_ORDERED) is True:
+            ordered_from = row_id
         when = _parsed_at(at)
         if when is None:
             continue
         what = f"registry log row {row_id} ({action} by {actor})"
         if before is not None and when < before[2]:
-            raise ChainBroken(
-                f"{what} is dated {at}, before row {before[0]} ({before[1]}), which it follows: "
-                "its writer's clock was behind (or the row was written by hand), so what was "
-                "judged by that clock (a waiver's expiry, a signed time) was judged too early; "
-                f"review the rows from {row_id} on (`curagate registry log`) and restore the "
-                "database from a backup made before it if a decision there was wrong "
-                '(docs/registry.md, "Row times")'
-            )
+            if ordered_from is None:
+                notes.append(
+                    f"{what} is dated {at}, {_span(before[2] - when)} before row {before[0]} "
+                    f"({before[1]}), which it follows; it was written before log row times "
+                    "were kept in order (no row before it says so), as an older curagate let "
+                    "a clock behind by NTP jitter through: what its writer judged by that "
+                    "clock was judged that much early; review it if it is more than jitter "
+                    '(docs/registry.md, "Row times")'
+                )
+            else:
+                failures.append(
+                    f"{what} is dated {at}, before row {before[0]} ({before[1]}), which it "
+                    f"follows, after log row {ordered_from} from which curagate keeps row times "
+                    "in order: its writer's clock was behind (or the row was written by "
+                    "hand), so what was judged by that clock (a waiver's expiry, a signed "
+                    f"time) was judged too early; review the rows from {row_id} on (`curagate "
+                    "registry show NAME` shows a model's) and restore the database from a backup made before it if "
+                    'a decision there was wrong (docs/registry.md, "Row times")'
+                )
         if when > now + CLOCK_TOLERANCE:
-            raise ChainBroken(
+            failures.append(
                 f"{what} is dated {at}, {_span(when - now)} ahead of this machine's clock "
                 f"({iso_utc(now)}): "
                 f"the clock of the machine that wrote it is ahead (or the row was written by "
-                "hand); writers with right clocks are refused until their clocks pass it, and a "
-                "waiver it grants counts its days from it: fix that machine's clock and restore "
-                f"the database from a backup made before row {row_id} "
-                '(docs/registry.md, "Row times")'
+                "hand); writers with right clocks are refused until their clocks pass it "
+                "(rollbacks and key revocations too), and a waiver it grants counts its days "
+                "from it: fix that machine's clock and restore the database from a backup "
+                f'made before row {row_id} (docs/registry.md, "Row times")'
             )
         if action == "waive":
-            try:
-                expires = _parsed_at(parse_json(payload).get("expires_at"))
-            except (ValueError, AttributeError):
-                expires = None  # the replay judged the payload
+            expires = _parsed_at(data.get("expires_at"))
             if expires is not None and expires > when + timedelta(days=MAX_WAIVER_DAYS):
-                raise ChainBroken(
+                failures.append(
                     f"{what} grants a waiver until {iso_utc(expires)}, more than "
                     f"{MAX_WAIVER_DAYS} days after its own time {at}: `curagate registry waive` "
                     "never writes one; the row was written by hand"
                 )
-        before = (row_id, at, when)
+        if before is None or when >= before[2]:
+            before = (row_id, at, when)
+    return failures, notes
 
 
 def _parse_head(head: str, *, what: str) -> tuple[int, str]:
