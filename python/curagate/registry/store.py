@@ -1640,7 +1640,10 @@ class Registry:
 
     def check(self, *, head: str | None = None) -> State:
         """Everything :func:`verify` checks, every stored blob, every signature as of the
-        log row that relied on it, and optionally a recorded head."""
+        log row that relied on it, row times, and optionally a recorded head. Past the
+        replay, every check runs: :class:`ChainBroken` names every problem found (its
+        ``problems``) and carries the replayed ``state``; notes that fail nothing (rows an
+        older curagate dated backwards) are in ``state.notes``."""
         with self._read() as db:
             state = verify(db)
             pems = {k.fingerprint: k.public_pem.encode() for k in self._keys(db, "gate")}
