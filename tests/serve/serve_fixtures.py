@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import socket
 import threading
 import time
@@ -179,3 +180,14 @@ def running_server(app: Any) -> Iterator[str]:
     finally:
         srv.should_exit = True
         thread.join(timeout=10)
+
+
+def log_in(client: Any, token: str) -> str:
+    """Log in through the form (a TestClient); returns the session's CSRF token."""
+    nonce = re.search(r'name="csrf" value="([^"]+)"', client.get("/login").text)
+    assert nonce is not None
+    r = client.post("/login", data={"token": token, "csrf": nonce.group(1)}, follow_redirects=False)
+    assert r.status_code == 303
+    m = re.search(r'name="csrf" value="([^"]+)"', client.get("/").text)
+    assert m is not None
+    return m.group(1)

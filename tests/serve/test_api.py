@@ -26,7 +26,7 @@ from curagate.serve.app import MAX_SESSIONS_PER_USER, SESSION_TTL_S, Sessions, c
 from curagate.signing import actor_public_key, actor_seed
 from tests.registry.registry_fixtures import report_doc, write_bundle
 
-from .serve_fixtures import HOSTILE, World, admin, build_world
+from .serve_fixtures import HOSTILE, World, admin, build_world, log_in
 
 
 @pytest.fixture
@@ -90,17 +90,7 @@ def upload_newer_warn(client: TestClient, world: World, tmp_path: Path) -> Any:
 
 def login(client: TestClient, world: World, user: str) -> str:
     """Log in through the form; returns the session's CSRF token."""
-    page = client.get("/login")
-    nonce = re.search(r'name="csrf" value="([^"]+)"', page.text)
-    assert nonce is not None
-    r = client.post(
-        "/login", data={"token": world.tokens[user], "csrf": nonce.group(1)}, follow_redirects=False
-    )
-    assert r.status_code == 303
-    home = client.get("/")
-    m = re.search(r'name="csrf" value="([^"]+)"', home.text)
-    assert m is not None
-    return m.group(1)
+    return log_in(client, world.tokens[user])
 
 
 def test_two_login_tabs_share_one_nonce(client: TestClient, world: World) -> None:

@@ -4,7 +4,6 @@ the replay); the service's pages go by the same rule."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from fastapi.testclient import TestClient
@@ -14,6 +13,8 @@ from curagate.registry.store import new_token, token_sha256
 from curagate.serve.app import create_app
 from curagate.signing import actor_public_key, actor_seed
 from tests.registry.test_forged_log_rows import Forger, alice_requests_v2
+
+from .serve_fixtures import log_in
 
 
 def add_case_twin(db: Path, name: str) -> str:
@@ -41,16 +42,6 @@ def add_case_twin(db: Path, name: str) -> str:
     with Registry(db) as reg:
         reg.check()
     return token
-
-
-def log_in(client: TestClient, token: str) -> str:
-    nonce = re.search(r'name="csrf" value="([^"]+)"', client.get("/login").text)
-    assert nonce is not None
-    r = client.post("/login", data={"token": token, "csrf": nonce.group(1)}, follow_redirects=False)
-    assert r.status_code == 303
-    m = re.search(r'name="csrf" value="([^"]+)"', client.get("/").text)
-    assert m is not None
-    return m.group(1)
 
 
 def test_a_case_twin_of_the_requester_is_shown_no_approve_button(tmp_path: Path) -> None:

@@ -21,6 +21,8 @@ from curagate.registry.chain import canonical
 from curagate.serve.app import create_app
 from tests.registry.registry_fixtures import write_bundle, write_v1_registry
 
+from .serve_fixtures import log_in
+
 NAMES = ["team/bot", "team%2Fbot", "..", ".", "%2E%2E"]
 LINEAGE = canonical({"adapter_sha256": "a" * 64, "run": "runs/demo"})
 SINGLE_DOT = {".", "%2e"}
@@ -97,16 +99,6 @@ def make_legacy(root: Path) -> Legacy:
 def client(legacy: Legacy) -> Iterator[TestClient]:
     with TestClient(create_app(legacy[0]), raise_server_exceptions=False) as c:
         yield c
-
-
-def log_in(client: TestClient, token: str) -> str:
-    nonce = re.search(r'name="csrf" value="([^"]+)"', client.get("/login").text)
-    assert nonce is not None
-    r = client.post("/login", data={"token": token, "csrf": nonce.group(1)}, follow_redirects=False)
-    assert r.status_code == 303
-    m = re.search(r'name="csrf" value="([^"]+)"', client.get("/").text)
-    assert m is not None
-    return m.group(1)
 
 
 def title(page: str) -> str:

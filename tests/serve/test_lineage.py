@@ -22,6 +22,8 @@ from curagate.serve.app import create_app
 from curagate.signing import sign_bundle
 from tests.registry.registry_fixtures import keypair, write_gate_report
 
+from .serve_fixtures import log_in
+
 # What the attacker wrote in the unsigned bundle's MANIFEST.json.
 CLAIMS = {
     "run": {"path": "runs/support-bot", "signed_by": "b7de" + "0" * 60, "verified": True},
@@ -73,13 +75,6 @@ def world(tmp_path: Path) -> tuple[Path, dict[str, str]]:
 def client(world: tuple[Path, dict[str, str]]) -> Iterator[TestClient]:
     with TestClient(create_app(world[0]), raise_server_exceptions=False) as c:
         yield c
-
-
-def log_in(client: TestClient, token: str) -> None:
-    nonce = re.search(r'name="csrf" value="([^"]+)"', client.get("/login").text)
-    assert nonce is not None
-    r = client.post("/login", data={"token": token, "csrf": nonce.group(1)}, follow_redirects=False)
-    assert r.status_code == 303
 
 
 def lineage_section(page: str) -> str:
