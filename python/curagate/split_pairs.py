@@ -564,11 +564,17 @@ def hits_with_templates(
     6-word review) quoted whole in a train answer was 6 words once stripped, under every
     rule of the engine, and split passed while `curagate leakage` found it (found by
     re-attack). Templates stop template text from being evidence, not a copied item."""
+    from curagate.io.readers import row_as_python
+
     items: dict[int, dict[str, object]] = {}
 
     def asked(h: ReferenceHit) -> ReferenceHit:
         if h.item_row not in items:
-            items[h.item_row] = table.slice(h.item_row, 1).to_pylist()[0]
+            # row_as_python, not to_pylist: a date, timestamp or duration Python cannot hold
+            # (year 10000, a duration of 2**62 ns, nested ones too) in any column of the item
+            # row raised OverflowError, exit 3, once the scan found anything (found by
+            # re-attack).
+            items[h.item_row] = row_as_python(table.slice(h.item_row, 1))
         return replace(h, item_text=covers_item_text(h, items[h.item_row], templates))
 
     if not template_patterns(templates):
