@@ -985,7 +985,39 @@ def _column(loaded: _Loaded, name: str, option: str) -> list[Any]:
         per_unit = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}[column.type.unit]
         ticks = column.cast(pa.int64()).to_pylist()
         return [None if v is None else _Nanos(v * per_unit) for v in ticks]
-    values: list[Any] = column.to_pylist()
+    if option == "--time" and (pa.types.is_duration(column.type) or pa.types.is_time(column.type)):
+        # Refused before reading a value: a duration past Python's timedelta raised
+        # ValueError (exit 3) in to_pylist, and read as ticks it would be taken for a time.
+        raise InputError(
+            f"{_opt('--time')} column {name!r} of {_files(f['path'] for f in loaded.files)} "
+            f"holds {column.type} values, a {'duration' if pa.types.is_duration(column.type) else 'time of day'}, "
+            "not a point in time; use numbers or ISO-8601 times"
+        )
+    if pa.types.is_date(column.type) or pa.types.is_duration(column.type):
+        # As ticks, like a timestamp: a date as nanoseconds since the epoch (its midnight,
+        # UTC, as a date read from text is), a duration as nanoseconds. to_pylist raised
+        # OverflowError or ValueError (exit 3) on a date past the year 9999 (Spark's
+        # 10000-01-01 sentinel) or a duration past about 2.7 million years (found by
+        # re-attack).
+        if pa.types.is_date32(column.type):
+            per_unit, cls = 86_400 * 10**9, _Nanos
+        elif pa.types.is_date64(column.type):
+            per_unit, cls = 10**6, _Nanos
+        else:
+            per_unit = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}[column.type.unit]
+            cls = int
+        raw = pa.int32() if pa.types.is_date32(column.type) else pa.int64()
+        ticks = column.cast(raw).to_pylist()
+        return [None if v is None else cls(v * per_unit) for v in ticks]
+    try:
+        values: list[Any] = column.to_pylist()
+    except (OverflowError, ValueError, pa.ArrowException):
+        # A nested date, time, timestamp or duration Python cannot hold (a struct or list
+        # of them): each such value as Arrow writes it (row_as_python's rule), so that the
+        # row is one group or label however it is read.
+        from curagate.io.readers import _temporals_as
+
+        values = column.cast(_temporals_as(column.type, pa.string())).to_pylist()
     return values
 
 
