@@ -25,8 +25,10 @@ What ``curagate leakage`` finds
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
+import sys
 import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -491,12 +493,43 @@ def _stripped(array: pa.Array | pa.ChunkedArray, pattern: str) -> pa.Array | pa.
 
 
 def _words(text: str) -> list[str]:
-    """``text``'s words as the checks below compare them: NFKC, case folded, punctuation
-    and whitespace ignored."""
-    return _WORD.findall(unicodedata.normalize("NFKC", text).casefold())
+    """``text``'s words as the checks below compare them, read as the leakage engine reads
+    them: NFKC, case folded, punctuation and whitespace ignored, look-alike letters and
+    accents folded (``_core.lookalikes_folded``: ``capital`` with a Cyrillic a, U+0430,
+    ``cápitál`` and ``ca\u0301pital`` are ``capital``). NFKC and case folding alone kept a
+    quote with look-alike or accented letters apart from its item, which the engine found
+    without --templates and split dropped with them (found by re-attack)."""
+    tokens = _word_pattern().findall(unicodedata.normalize("NFKC", text).casefold())
+    if not tokens:
+        return []
+    # One call for the text: the tokens hold no punctuation, so normalizing (which drops
+    # it) joins no two of them.
+    joined = " ".join(tokens)
+    return (_core.lookalikes_folded(joined) or _core.normalize(joined)).split()
 
 
-_WORD = re.compile(r"\w+")
+@functools.cache
+def _word_pattern() -> re.Pattern[str]:
+    """A word: word characters with the marks (combining accents, an Indic virama or vowel
+    sign) and invisible format characters written inside words (a soft hyphen, a joiner),
+    which the engine's normalizing drops from the word; a zero-width space, which it reads
+    as a space, parts words."""
+    inside = [
+        i
+        for i in range(sys.maxunicode + 1)
+        if unicodedata.category(chr(i)) in ("Mn", "Mc", "Me", "Cf") and i != 0x200B
+    ]
+    ranges = []
+    for i in inside:
+        if ranges and ranges[-1][1] == i - 1:
+            ranges[-1][1] = i
+        else:
+            ranges.append([i, i])
+    spans = "".join(
+        re.escape(chr(a)) if a == b else f"{re.escape(chr(a))}-{re.escape(chr(b))}"
+        for a, b in ranges
+    )
+    return re.compile(f"[\\w{spans}]+")
 
 
 def _holds(words: Sequence[str], part: Sequence[str]) -> bool:

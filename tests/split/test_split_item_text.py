@@ -4,7 +4,9 @@ hold (docs/split.md, "Prompt templates")."""
 
 from __future__ import annotations
 
+import json
 import random
+from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow as pa
@@ -91,3 +93,74 @@ def test_split_by_a_column_python_cannot_hold(
     if option == "--time":
         # the year-10000 row is the latest: in test
         assert texts[-1] in rows["test"].column("text").to_pylist()
+
+
+TEMPLATE = (
+    "Read the customer review below and decide whether the customer was happy with the "
+    "product they bought.\nReview: {review}\nAnswer:"
+)
+
+
+def _write_jsonl(path: Path, rows: list[dict[str, object]]) -> Path:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
+    return path
+
+
+SYLLABLES = ["ka", "lo", "mi", "ru", "te", "zan", "pol", "vek", "dar", "six", "mor", "tal"]
+
+
+def _quoted_preferences(tmp_path: Path, disguise: Callable[[str], str]) -> list[Path]:
+    """Preference items of TEMPLATE and a 6-word review; one train record quotes test item
+    t0's prompt whole, written as ``disguise`` makes it, in its `chosen` answer."""
+    rng = random.Random(1)
+
+    def words(n: int) -> str:
+        return " ".join("".join(rng.choice(SYLLABLES) for _ in range(4)) for _ in range(n))
+
+    def item(i: int) -> dict[str, object]:
+        return {
+            "id": f"t{i}",
+            "prompt": TEMPLATE.format(review=words(6)),
+            "chosen": words(12),
+            "rejected": words(12),
+        }
+
+    test = [item(i) for i in range(20)]
+    val = [item(100 + i) for i in range(20)]
+    train = [item(200 + i) for i in range(40)]
+    quote = "Sure. The question was: " + disguise(str(test[0]["prompt"])) + " My answer: yes."
+    train.append({"id": "quoter", "prompt": words(15), "chosen": quote, "rejected": "no"})
+    return [
+        _write_jsonl(tmp_path / f"{n}.jsonl", r)
+        for n, r in (("train", train), ("val", val), ("test", test))
+    ]
+
+
+@pytest.mark.parametrize(
+    "disguise",
+    [
+        lambda t: t.translate(str.maketrans({"a": "\u0430", "o": "\u043e", "e": "\u0435"})),
+        lambda t: t.translate(str.maketrans({"a": "\u00e1", "e": "\u00e9"})),
+        lambda t: t.replace("a", "a\u0301"),  # composes under NFKC
+        lambda t: t.replace("x", "x\u0301"),  # composes with nothing
+    ],
+    ids=["cyrillic", "accented", "combining", "combining-alone"],
+)
+def test_a_disguised_copy_of_an_item_is_a_leak_whatever_the_templates(
+    tmp_path: Path, disguise: Callable[[str], str]
+) -> None:
+    """The engine folds look-alike letters and accents and finds the quote; with the
+    template named, the words were compared NFKC and case folded only (Cyrillic U+0430 is not
+    a), the find was taken for template text and dropped: the copy passed."""
+    files = _quoted_preferences(tmp_path, disguise)
+    for templates in ((), tuple(read_templates_text(TEMPLATE))):
+        report = verify_split_files(*files, CheckOptions(templates=templates))
+        scan = report["leakage_scan"]
+        assert report["leaks_total"] == 1, templates
+        assert [(e["id"], e["in_id"]) for e in scan["examples"]] == [("t0", "quoter")]
+
+
+def read_templates_text(text: str) -> list[str]:
+    from curagate.split import template_fragments
+
+    return list(template_fragments(text + "\n"))
