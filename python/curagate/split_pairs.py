@@ -555,32 +555,57 @@ def own_pieces(text: str, templates: Sequence[str]) -> list[list[str]]:
     return out
 
 
-def _strings(value: object) -> Iterable[str]:
+# The keys of a chat turn (or of a content part) that name its structure, not text a model
+# reads: ``{"role": "user", "content": ...}``, ShareGPT's ``{"from": "human", "value": ...}``,
+# ``{"type": "text", "text": ...}``.
+_STRUCTURAL_KEYS = frozenset({"role", "from", "type"})
+
+
+def _strings(value: object, *, nested: bool = False) -> Iterable[str]:
+    """The strings of an item row (``value``), its chat turns' role names and other
+    structural values (:data:`_STRUCTURAL_KEYS` of a dict nested in a list) left out."""
     if isinstance(value, str):
         yield value
     elif isinstance(value, dict):
-        for v in value.values():
-            yield from _strings(v)
+        for k, v in value.items():
+            if nested and k in _STRUCTURAL_KEYS and isinstance(v, str):
+                continue
+            yield from _strings(v, nested=nested)
     elif isinstance(value, list | tuple):
         for v in value:
-            yield from _strings(v)
+            yield from _strings(v, nested=True)
+
+
+@functools.lru_cache(maxsize=64)
+def _template_words(templates: tuple[str, ...]) -> frozenset[str]:
+    """Every word of the template fragments, read as :func:`_words` reads them."""
+    return frozenset(w for fragment in templates for w in _words(fragment))
 
 
 def covers_item_text(
     hit: ReferenceHit, item: Mapping[str, object], templates: Sequence[str] = ()
 ) -> bool:
     """Whether ``hit`` holds its item's own text, not template text alone: one string of the
-    item row (``item``, the id left out) has words outside the templates, and the engine
-    found the item whole (``exact``) or all those words, each piece between template
-    fragments word for word, lie inside the part of the record it matched (``span``).
-    Such a hit is a copy of the item: naming templates does not explain it away."""
+    item row (``item``; the id, and a chat turn's role and other structural values, left
+    out) has a word outside the templates, one no template fragment holds, and the engine
+    found the item whole (``exact``) or all the string's words, each piece between template
+    fragments word for word, lie inside the part of the record it matched (``span``). Such
+    a hit is a copy of the item: naming templates does not explain it away.
+
+    Found by re-attack: a chat row's role names (``system``, ``user``) and a short answer
+    whose words are template words (``positive`` of "Is this review positive or
+    negative?") lay inside every span that matched the template, so every pair sharing a
+    template was kept as a copy and --templates cleared nothing."""
     matched = _words(hit.span or "")
+    template_words = _template_words(tuple(templates))
     for name, value in item.items():
         if name == "id":
             continue
         for text in _strings(value):
             pieces = own_pieces(text, templates)
-            if pieces and ("exact" in hit.methods or all(_holds(matched, p) for p in pieces)):
+            if not any(w not in template_words for piece in pieces for w in piece):
+                continue
+            if "exact" in hit.methods or all(_holds(matched, p) for p in pieces):
                 return True
     return False
 

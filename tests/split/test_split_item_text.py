@@ -164,3 +164,79 @@ def read_templates_text(text: str) -> list[str]:
     from curagate.split import template_fragments
 
     return list(template_fragments(text + "\n"))
+
+
+def _pseudo_words(rng: random.Random, n: int) -> str:
+    return " ".join("".join(rng.choice(SYLLABLES) for _ in range(4)) for _ in range(n))
+
+
+def _files(tmp_path: Path, parts: dict[str, list[dict[str, object]]]) -> list[Path]:
+    return [_write_jsonl(tmp_path / f"{n}.jsonl", parts[n]) for n in ("train", "val", "test")]
+
+
+@pytest.mark.parametrize("copied", [False, True])
+def test_chat_rows_sharing_only_named_system_prompts(tmp_path: Path, copied: bool) -> None:
+    """The turns' role names (``system``, ``user``) counted as the item's own text, and lay
+    inside every span that matched a system prompt: with the system prompts named as
+    templates every pair was still a copy (leaks_total 16 of 16 items). A user turn quoted
+    whole is still one."""
+    rng = random.Random(3)
+    systems = [f"You are a helpful helper. Task {k}: " + _pseudo_words(rng, 40) for k in range(8)]
+
+    def item(i: int, k: int) -> dict[str, object]:
+        turns = [("system", systems[k]), ("user", _pseudo_words(rng, 40))]
+        turns.append(("assistant", _pseudo_words(rng, 5)))
+        return {"id": f"r{i}", "messages": [{"role": r, "content": c} for r, c in turns]}
+
+    parts = {
+        "train": [item(1000 + 10 * k + j, k) for k in range(8) for j in range(3)],
+        "val": [item(100 + k, k) for k in range(8)],
+        "test": [item(200 + k, k) for k in range(8)],
+    }
+    if copied:
+        quoted = parts["test"][0]["messages"][1]["content"]  # type: ignore[index]
+        parts["train"][0]["messages"][1]["content"] = f"Earlier you said: {quoted}"  # type: ignore[index]
+    templates = tuple(read_templates_text("\n\n".join(systems)))
+    report = verify_split_files(*_files(tmp_path, parts), CheckOptions(templates=templates))
+    assert report["leaks_total"] == (1 if copied else 0)
+    if copied:
+        [example] = report["leakage_scan"]["examples"]
+        assert (example["id"], example["in_id"]) == ("r200", "r1000")
+
+
+@pytest.mark.parametrize("copied", [False, True])
+def test_a_short_answer_of_template_words_is_not_the_items_own_text(
+    tmp_path: Path, copied: bool
+) -> None:
+    """FLAN-style items whose answer (``positive``/``negative``) is a word of the template:
+    the answer's words lay inside every span matching the template, so every pair sharing
+    one was taken for a copy (leaks_total 16). A review quoted whole is still one."""
+    rng = random.Random(3)
+    tasks = [
+        f"Task {k}: "
+        + _pseudo_words(rng, 40)
+        + " Is this review positive or negative?\nText: {review}\nAnswer:"
+        for k in range(8)
+    ]
+
+    def item(i: int, k: int, answer: str) -> dict[str, object]:
+        prompt = tasks[k].replace("{review}", _pseudo_words(rng, 40))
+        return {"id": f"r{i}", "prompt": prompt, "completion": answer}
+
+    parts = {
+        "train": [
+            item(1000 + 10 * k + j, k, rng.choice(["positive", "negative"]))
+            for k in range(8)
+            for j in range(3)
+        ],
+        "val": [item(100 + k, k, "positive") for k in range(8)],
+        "test": [item(200 + k, k, "negative") for k in range(8)],
+    }
+    if copied:
+        parts["train"][0]["completion"] = "As asked before: " + str(parts["test"][0]["prompt"])
+    templates = tuple(read_templates_text("\n\n".join(tasks)))
+    report = verify_split_files(*_files(tmp_path, parts), CheckOptions(templates=templates))
+    assert report["leaks_total"] == (1 if copied else 0)
+    if copied:
+        [example] = report["leakage_scan"]["examples"]
+        assert (example["id"], example["in_id"]) == ("r200", "r1000")
