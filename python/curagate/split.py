@@ -999,10 +999,11 @@ def _column(loaded: _Loaded, name: str, option: str) -> list[Any]:
         # OverflowError or ValueError (exit 3) on a date past the year 9999 (Spark's
         # 10000-01-01 sentinel) or a duration past about 2.7 million years (found by
         # re-attack).
+        cls: type[int] = _Nanos
         if pa.types.is_date32(column.type):
-            per_unit, cls = 86_400 * 10**9, _Nanos
+            per_unit = 86_400 * 10**9
         elif pa.types.is_date64(column.type):
-            per_unit, cls = 10**6, _Nanos
+            per_unit = 10**6
         else:
             per_unit = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}[column.type.unit]
             cls = int

@@ -519,7 +519,7 @@ def _word_pattern() -> re.Pattern[str]:
         for i in range(sys.maxunicode + 1)
         if unicodedata.category(chr(i)) in ("Mn", "Mc", "Me", "Cf") and i != 0x200B
     ]
-    ranges = []
+    ranges: list[list[int]] = []
     for i in inside:
         if ranges and ranges[-1][1] == i - 1:
             ranges[-1][1] = i

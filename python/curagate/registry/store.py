@@ -1717,7 +1717,7 @@ class Registry:
         keys: Any,
     ) -> None:
         """`check` of one gate_reports row (ChainBroken when it does not agree)."""
-        rec = _report(row[:10])
+        rec = _report(tuple(row[:10]))
         mv = self._get(db, row[10], row[11])
         # Every report is ranked for the moves after it, refused ones too (one signed by a
         # key trusted only later decides from then on).
