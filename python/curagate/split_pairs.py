@@ -582,6 +582,38 @@ def _template_words(templates: tuple[str, ...]) -> frozenset[str]:
     return frozenset(w for fragment in templates for w in _words(fragment))
 
 
+def _pieces_in_context(text: str, templates: Sequence[str]) -> list[list[str]]:
+    """Each piece of ``text`` between the template fragments that match in it, with the
+    last word of the template text before it and the first after it (where there is some):
+    where the piece sits in ``text``, not where its words occur elsewhere. No piece for a text
+    that holds no template fragment."""
+    segments: list[tuple[bool, str]] = [(True, text)]
+    for pattern in template_patterns(templates, python=True):
+        compiled = re.compile(pattern)
+        split: list[tuple[bool, str]] = []
+        for own, segment in segments:
+            if not own:
+                split.append((own, segment))
+                continue
+            at = 0
+            for m in compiled.finditer(segment):
+                split += [(True, segment[at : m.start()]), (False, m.group(0))]
+                at = m.end()
+            split.append((True, segment[at:]))
+        segments = split
+    words = [(own, _words(segment)) for own, segment in segments]
+    if all(own for own, _ in words):
+        return []
+    out = []
+    for k, (own, piece) in enumerate(words):
+        if not own or not piece:
+            continue
+        before = next((w[-1:] for o, w in reversed(words[:k]) if not o and w), [])
+        after = next((w[:1] for o, w in words[k + 1 :] if not o and w), [])
+        out.append([*before, *piece, *after])
+    return out
+
+
 def covers_item_text(
     hit: ReferenceHit, item: Mapping[str, object], templates: Sequence[str] = ()
 ) -> bool:
@@ -589,8 +621,10 @@ def covers_item_text(
     item row (``item``; the id, and a chat turn's role and other structural values, left
     out) has a word outside the templates, one no template fragment holds, and the engine
     found the item whole (``exact``) or all the string's words, each piece between template
-    fragments word for word, lie inside the part of the record it matched (``span``). Such
-    a hit is a copy of the item: naming templates does not explain it away.
+    fragments word for word, lie inside the part of the record it matched (``span``); or,
+    for a string whose words are all template words, that part holds one of its pieces with
+    the word of the string's template text on each side (:func:`_pieces_in_context`). Such a hit is a copy of the item: naming templates does not explain
+    it away.
 
     Found by re-attack: a chat row's role names (``system``, ``user``) and a short answer
     whose words are template words (``positive`` of "Is this review positive or
@@ -604,6 +638,14 @@ def covers_item_text(
         for text in _strings(value):
             pieces = own_pieces(text, templates)
             if not any(w not in template_words for piece in pieces for w in piece):
+                # Every word a template word: still a copy where the match holds a piece
+                # between the string's own template text with that text's word on each
+                # side (a test item of a template and the 4-word review "the movie is good",
+                # its words all in the template, quoted whole in train passed, found by
+                # re-attack); a string with no template text in it (a short answer,
+                # "positive") is no evidence.
+                if any(_holds(matched, c) for c in _pieces_in_context(text, templates)):
+                    return True
                 continue
             if "exact" in hit.methods or all(_holds(matched, p) for p in pieces):
                 return True

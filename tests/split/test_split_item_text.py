@@ -240,3 +240,37 @@ def test_a_short_answer_of_template_words_is_not_the_items_own_text(
     if copied:
         [example] = report["leakage_scan"]["examples"]
         assert (example["id"], example["in_id"]) == ("r200", "r1000")
+
+
+@pytest.mark.parametrize("copied", [False, True])
+def test_an_item_whose_own_words_are_all_template_words_is_a_copy_when_quoted_whole(
+    tmp_path: Path, copied: bool
+) -> None:
+    """A test item of a template and the 4-word review "the movie is good", every word of
+    which the template holds, quoted whole in a train record: once the template was taken
+    out it was 4 words, under every rule of the engine, and the find of the rows as they
+    are was dropped as template text alone (found by re-attack: split and verify passed
+    while `curagate leakage` found it). Records sharing only the template are still none."""
+    rng = random.Random(5)
+    template = "Does the reviewer think the movie is good? Review: {review}\nAnswer:"
+
+    def item(i: int, review: str) -> dict[str, object]:
+        return {"id": f"r{i}", "prompt": template.replace("{review}", review), "completion": "yes"}
+
+    parts = {
+        "train": [item(1000 + j, _pseudo_words(rng, 8)) for j in range(20)],
+        "val": [item(100 + j, _pseudo_words(rng, 8)) for j in range(5)],
+        "test": [item(200, "the movie is good")]
+        + [item(201 + j, _pseudo_words(rng, 8)) for j in range(4)],
+    }
+    if copied:
+        quoted = f"{parts['test'][0]['prompt']} yes"
+        parts["train"][0]["context"] = (
+            f"{_pseudo_words(rng, 200)} {quoted} {_pseudo_words(rng, 200)}"
+        )
+    templates = tuple(read_templates_text(template.replace("{review}", "{{review}}")))
+    report = verify_split_files(*_files(tmp_path, parts), CheckOptions(templates=templates))
+    assert report["leaks_total"] == (1 if copied else 0)
+    if copied:
+        [example] = report["leakage_scan"]["examples"]
+        assert (example["id"], example["in_id"], example["item_text"]) == ("r200", "r1000", True)
