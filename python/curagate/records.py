@@ -21,10 +21,10 @@ preference           ``chosen``, ``rejected``, optional          the prompt (imp
 ===================  ==========================================  ===============================
 
 A message's ``content`` is a string, a list of parts (``{"type": "text",
-"text": ...}``, ``{"type": "image"}``, ...; every part but a media part enters keys, as
-:func:`part_text` renders them), or
+"text": ...}``, ``{"type": "image"}``, ...; every part enters keys, as
+:func:`part_text` renders them, a media part by its reference: :func:`media_text`), or
 null on an assistant turn that carries ``tool_calls`` (rendered into the key
-as ``name(arguments)``).
+as ``[tool_use] name(arguments)``).
 
 The key is what exact, near and leakage checks compare (after
 normalization); the record itself is written out unchanged
@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import json
 import math
 from collections.abc import Iterable, Iterator, Sequence
@@ -670,12 +671,23 @@ TOOL_RESULT = "tool_result"
 # The parts without a string ``text`` whose text keys read by name (audit counts the other
 # ones, media and parts of other types, as parts a text-only template drops).
 READ_PARTS = frozenset({*TEXT_UNDER, *TOOL_USES, TOOL_RESULT})
-VOLATILE_FIELDS = frozenset({"id", "tool_use_id", "signature", "cache_control", "citations"})
+VOLATILE_FIELDS = frozenset(
+    {"id", "tool_use_id", "signature", "cache_control", "citations"}
+    | {"encrypted_content", "encrypted_index", "page_age"}
+)
+# A media part's reference fields (an image's URL, a file's id, inline base64 data): what
+# tells two images apart in a key (:func:`media_text`).
+MEDIA_REFS = frozenset(
+    {"url", "image_url", "video_url", "audio_url", "file_url", "file_id", "path"}
+    | {"data", "file_data", "bytes"}
+)
+_INLINE_REFS = frozenset({"data", "file_data", "bytes"})
 
 
 def is_media_part(part: object) -> bool:
     """An image, audio, video or file part (an Anthropic ``document`` whose source is not
-    text: base64 or a URL): kept in the record, no text in any key."""
+    text: base64 or a URL): kept in the record; keys read its reference (:func:`media_text`),
+    text checks nothing."""
     if not isinstance(part, dict):
         return False
     kind = part.get("type")
@@ -685,9 +697,10 @@ def is_media_part(part: object) -> bool:
     return kind in MEDIA_PARTS
 
 
-def part_text(part: object) -> str | None:
+def part_text(part: object, media: bool = False) -> str | None:
     """The text a content part gives keys and text checks, or ``None`` for a media part
-    (:func:`is_media_part`). A text part (``text``, ``input_text``, ``output_text``): its
+    (:func:`is_media_part`; with ``media``, as keys read it, its reference:
+    :func:`media_text`). A text part (``text``, ``input_text``, ``output_text``): its
     ``text``. Any other part is tagged with its type, ``[type] ...``, so it never equals
     plain text: a ``refusal`` / ``thinking`` part its ``refusal`` / ``thinking``; a
     ``tool_use`` / ``server_tool_use`` / ``mcp_tool_use`` ``name(input)`` (input as
@@ -704,8 +717,10 @@ def part_text(part: object) -> str | None:
     text = part.get("text")
     if isinstance(text, str) and (kind in TEXT_PARTS or not isinstance(kind, str)):
         return text
-    if not isinstance(kind, str) or is_media_part(part):
+    if not isinstance(kind, str):
         return None
+    if is_media_part(part):
+        return media_text(part) if media else None
     if kind in TEXT_UNDER:
         value = part.get(TEXT_UNDER[kind])
         return f"[{kind}] " + (value if isinstance(value, str) else "")
@@ -718,11 +733,55 @@ def part_text(part: object) -> str | None:
         return f"[{kind}] " + _call_text(name, part.get("input"))
     if kind == TOOL_RESULT:
         flag = " error" if part.get("is_error") is True else ""
-        return f"[{kind}{flag}] " + content_key_text(part.get("content"))
+        return f"[{kind}{flag}] " + content_key_text(part.get("content"), media)
     if isinstance(text, str):
         return f"[{kind}] {text}"
     rest = {k: v for k, v in part.items() if k != "type" and k not in VOLATILE_FIELDS}
-    return f"[{kind}] " + canonical_json(rest)
+    return f"[{kind}] " + canonical_json(_without_volatile(rest))
+
+
+def _without_volatile(value: Any) -> Any:
+    """A part's fields without :data:`VOLATILE_FIELDS` at any depth (a nested text part's
+    ``cache_control``, a web search result's ``encrypted_content`` and ``page_age``: found
+    by attack, one conversation from two runs was two keys)."""
+    if isinstance(value, dict):
+        return {k: _without_volatile(v) for k, v in value.items() if k not in VOLATILE_FIELDS}
+    if isinstance(value, list):
+        return [_without_volatile(v) for v in value]
+    return value
+
+
+def media_text(part: dict[str, Any]) -> str | None:
+    """A media part's reference, as keys read it: ``[type] `` and each reference it holds
+    (:data:`MEDIA_REFS`, at any depth, in sorted field order, space-separated): a URL or
+    file id as written, inline data (base64, a ``data:`` URL, bytes) as ``sha256:`` and
+    the first 16 hex digits of its SHA-256, so a large image is hashed, never copied into
+    the key. ``None`` for a part with no reference (``{"type": "image"}``, whose image is
+    in another column). Found by attack: preference rows asking the same question of
+    different images were one key, and all but one were removed as exact copies."""
+    refs: list[str] = []
+    _media_refs(part, refs, 0)
+    if not refs:
+        return None
+    return f"[{part.get('type')}] " + " ".join(refs)
+
+
+def _media_refs(value: Any, refs: list[str], depth: int, key: str | None = None) -> None:
+    if depth > MAX_NESTING:
+        return
+    if isinstance(value, dict):
+        for k in sorted(value, key=str):
+            if k not in VOLATILE_FIELDS and k != "type":
+                _media_refs(value[k], refs, depth + 1, k)
+    elif isinstance(value, list):
+        for v in value:
+            _media_refs(v, refs, depth + 1, key)
+    elif key in MEDIA_REFS and isinstance(value, str | bytes | bytearray | memoryview):
+        if isinstance(value, str) and key not in _INLINE_REFS and not value.startswith("data:"):
+            refs.append(LONE_SURROGATE.sub("\ufffd", value))
+        elif value:
+            data = value.encode("utf-8", "surrogatepass") if isinstance(value, str) else value
+            refs.append("sha256:" + hashlib.sha256(data).hexdigest()[:16])
 
 
 def part_is_content(part: object) -> bool:
@@ -757,13 +816,14 @@ def content_is_empty(content: object) -> bool:
     return True
 
 
-def content_key_text(content: object) -> str:
+def content_key_text(content: object, media: bool = False) -> str:
     """The text of a message's content as keys and text checks read it: the string, or the
-    text of each of its parts that holds some (:func:`part_text`), joined with "\n"."""
+    text of each of its parts that holds some (:func:`part_text`), joined with "\n"; with
+    ``media`` (keys, not text checks) a media part's reference too (:func:`media_text`)."""
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        texts = (part_text(p) for p in content)
+        texts = (part_text(p, media) for p in content)
         return "\n".join(t for t in texts if t is not None)
     return ""
 
@@ -838,13 +898,15 @@ def non_text_parts(content: object) -> int:
 
 
 def tool_call_texts(message: dict[str, Any]) -> list[str]:
-    """Each tool call as ``name(arguments)``, arguments as canonical JSON when they parse."""
+    """Each tool call as ``[tool_use] name(arguments)``, arguments as canonical JSON when
+    they parse: tagged as an Anthropic ``tool_use`` part is, so a real call never equals the
+    call written out as text (found by attack: the two were one key)."""
     out = []
     for call in message.get("tool_calls") or []:
         fn = call.get("function") if isinstance(call, dict) else None
         if not isinstance(fn, dict):
             continue
-        out.append(_call_text(fn.get("name"), fn.get("arguments")))
+        out.append(f"[{TOOL_USE}] " + _call_text(fn.get("name"), fn.get("arguments")))
     return out
 
 
@@ -920,7 +982,7 @@ _EXACT_INTS = 2**53  # every integer up to this is a float exactly
 
 def message_line(message: dict[str, Any]) -> str:
     """One turn of a key: ``role: text``, tool calls after the text."""
-    parts = [content_key_text(message.get("content")), *tool_call_texts(message)]
+    parts = [content_key_text(message.get("content"), media=True), *tool_call_texts(message)]
     return f"{message.get('role')}: " + "\n".join(p for p in parts if p)
 
 
@@ -1149,11 +1211,18 @@ def _check_distinct_responses(table: pa.Table, reasons: _Reasons) -> None:
     (:func:`render_column`) and stripped of whitespace, the same text is quarantined, as an
     empty response is (found by attack: such a pair was kept, and as the first of its prompt
     the valid pair for that prompt was removed as its exact copy). Rows already found bad
-    keep their first reason; columns of two kinds (a string and turns) never match."""
+    keep their first reason. Columns of two kinds (a string and turns) are compared row by
+    row, the string as one assistant turn (:func:`same_responses`)."""
     chosen, rejected = _column(table, "chosen"), _column(table, "rejected")
     if chosen is None or rejected is None:
         return
     kinds = {arrow_kind(c.type) for c in (chosen, rejected)}
+    if kinds == {"string", "list"}:
+        pairs = zip(chosen.to_pylist(), rejected.to_pylist(), strict=True)
+        for row, (c, r) in enumerate(pairs):
+            if row not in reasons.by_row and same_responses(c, r):
+                reasons.by_row[row] = SAME_RESPONSES
+        return
     if len(kinds) != 1 or not kinds <= {"string", "list"}:
         return
     texts = [
@@ -1183,12 +1252,26 @@ def _responses_blank(chosen: Any, rejected: Any) -> bool:
 def same_responses(chosen: Any, rejected: Any) -> bool:
     """Whether a preference pair's two responses are one (``curate``'s quarantine and
     audit's FMT006 both ask this): rendered as a key renders them (roles included, so the
-    same words said by the assistant and by the user differ) and stripped of whitespace;
-    a string and turns never match."""
+    same words said by the assistant and by the user differ) and stripped of whitespace.
+    A string response beside turns is the one assistant turn holding it
+    (:func:`string_turns`), as ``train dpo`` reads it (found by attack: ``"Paris."`` and
+    ``[{"role": "assistant", "content": "Paris."}]`` passed curate, check and audit, and
+    train refused them as the same answer)."""
+    if isinstance(chosen, str) and isinstance(rejected, list):
+        chosen = string_turns(chosen, "assistant")
+    elif isinstance(chosen, list) and isinstance(rejected, str):
+        rejected = string_turns(rejected, "assistant")
     both = (str, list)
     if not any(isinstance(chosen, t) and isinstance(rejected, t) for t in both):
         return False
     return render_value(chosen).strip() == render_value(rejected).strip()
+
+
+def string_turns(value: str, role: str) -> list[dict[str, Any]]:
+    """A string where turns are expected as the one turn of ``role`` holding it (a
+    preference's string prompt a user turn, a string response an assistant turn): how
+    ``train`` and :func:`same_responses` read it."""
+    return [{"role": role, "content": value}]
 
 
 def _check_steps(col: pa.Array, name: str, shape: str, reasons: _Reasons) -> None:

@@ -111,7 +111,7 @@ def test_tool_call_arguments_holding_a_timestamp_render_as_text(tmp_path: Path) 
     pq.write_table(pa.table({"messages": pa.array([turns], pa.list_(msg))}), path)
     [batch] = read_batches([path], format="chat")
     assert batch.keys.to_pylist() == [
-        'user: book it\nassistant: book({"when":"2024-01-01T00:00:00"})'
+        'user: book it\nassistant: [tool_use] book({"when":"2024-01-01T00:00:00"})'
     ]
     assert main(["curate", str(path), "--out", str(tmp_path / "out"), "--quiet"]) == 0
 
@@ -366,3 +366,101 @@ def test_a_real_tool_call_and_the_call_written_as_text_are_two_responses(
     if not expect:
         assert format_violations(RecordFormat.PREFERENCE, row) == []
         assert main(["check", str(path), "--no-golden"]) == 0
+
+
+# --- media parts: their reference is in the key ----------------------------------------
+
+
+def vlm_pref(image: dict[str, Any], answer: str) -> dict[str, Any]:
+    prompt = [{"role": "user", "content": [image, text("Describe the image.")]}]
+    return {
+        "prompt": prompt,
+        "chosen": [{"role": "assistant", "content": answer}],
+        "rejected": [{"role": "assistant", "content": answer + " Maybe."}],
+    }
+
+
+def test_media_text_is_the_reference_or_a_digest_of_inline_data() -> None:
+    from curagate.records import media_text
+
+    url = {"type": "image_url", "image_url": {"url": "https://x/1.jpg", "detail": "low"}}
+    assert part_text(url) is None  # text checks read no media
+    assert part_text(url, media=True) == media_text(url) == "[image_url] https://x/1.jpg"
+    data = "data:image/png;base64," + "iVBORw0KGgo" * 100_000
+    inline = {"type": "image_url", "image_url": {"url": data}}
+    key = media_text(inline)
+    assert key is not None and key.startswith("[image_url] sha256:") and len(key) == 35
+    other = {"type": "image_url", "image_url": {"url": data + "AA"}}
+    assert media_text(other) != key
+    source = {"type": "image", "source": {"type": "base64", "media_type": "p", "data": "QUJD"}}
+    assert media_text(source) == media_text({**source, "cache_control": {"type": "x"}})
+    assert media_text({"type": "input_image", "file_id": "file-1"}) == "[input_image] file-1"
+    assert media_text({"type": "image"}) is None
+
+
+@pytest.mark.parametrize(
+    "images",
+    [
+        [{"type": "image_url", "image_url": {"url": f"https://x/img/{i}.jpg"}} for i in range(3)],
+        [
+            {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": d}}
+            for d in ("QUJD", "REVG", "R0hJ")
+        ],
+        [{"type": "input_audio", "input_audio": {"data": d, "format": "wav"}} for d in "abc"],
+    ],
+)
+def test_rows_differing_only_in_the_image_are_kept_apart(
+    images: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    # Found by re-attack: three preference rows asking the same question of three images
+    # were one key (the prompt), and two were removed as exact copies.
+    rows = [vlm_pref(image, f"Answer {i}.") for i, image in enumerate(images)]
+    rows.append(vlm_pref(images[0], "Another answer."))  # same image, same question
+    path = write(tmp_path / "p.jsonl", rows)
+    for threads in (1, 2):
+        out = tmp_path / f"out{threads}"
+        result = curate([path], out, near__enabled=False, threads=threads)
+        assert (result.kept, result.removed_total, result.quarantined) == (3, 1, 0)
+    assert output_files(tmp_path / "out1") == output_files(tmp_path / "out2")
+    removed = read_dir(tmp_path / "out1" / "removed")
+    assert removed is not None and removed.num_rows == 1
+
+
+# --- tool_calls are tagged as tool_use is; volatile fields at every depth -----------
+
+
+def test_an_openai_tool_call_and_the_call_written_as_text_are_two_keys(tmp_path: Path) -> None:
+    ask = {"role": "user", "content": "Weather in Paris?"}
+    fn = {"name": "get_weather", "arguments": '{"city":"Paris"}'}
+    call = {
+        "role": "assistant",
+        "content": "",
+        "tool_calls": [{"type": "function", "function": fn}],
+    }
+    typed = {"role": "assistant", "content": 'get_weather({"city":"Paris"})'}
+    path = write(tmp_path / "c.jsonl", [{"messages": [ask, call]}, {"messages": [ask, typed]}])
+    result = curate([path], tmp_path / "out", near__enabled=False)
+    assert (result.kept, result.removed_total) == (2, 0)
+    pref = {"prompt": [ask], "chosen": [call], "rejected": [typed]}
+    [batch] = read_batches([write(tmp_path / "p.jsonl", [pref])])
+    assert batch.quarantined == []
+
+
+def test_volatile_fields_are_left_out_at_every_depth(tmp_path: Path) -> None:
+    def search(**extra: Any) -> dict[str, Any]:
+        inner = {**text("doc"), **extra}
+        return {"type": "search_result", "source": "u", "title": "t", "content": [inner]}
+
+    def web(n: int) -> dict[str, Any]:
+        hit = {"type": "web_search_result", "url": "https://x", "title": "X"}
+        hit |= {"encrypted_content": f"Eq{n}", "page_age": f"{n} days", "encrypted_index": f"{n}"}
+        return {"type": "web_search_tool_result", "tool_use_id": f"srv{n}", "content": [hit]}
+
+    rows = [
+        chat([search(), text("q")], [text("ok")]),
+        chat([search(cache_control={"type": "ephemeral"}), text("q")], [text("ok")]),
+        chat("Weather?", [web(1), text("Sunny")]),
+        chat("Weather?", [web(2), text("Sunny")]),
+    ]
+    result = curate([write(tmp_path / "v.jsonl", rows)], tmp_path / "out", near__enabled=False)
+    assert (result.kept, result.removed_total) == (2, 2)

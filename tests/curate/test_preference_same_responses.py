@@ -106,10 +106,10 @@ def test_check_names_the_rule_audit_gives_the_pair(
             "chosen": [{"role": "assistant", "content": "Paris."}],
             "rejected": [{"role": "user", "content": "Paris."}],
         },
-        # Turns and a string of the same words are two kinds: never one response.
+        # A string is one assistant turn: the same words said by the user differ.
         {
             "prompt": "q",
-            "chosen": [{"role": "assistant", "content": "Paris."}],
+            "chosen": [{"role": "user", "content": "Paris."}],
             "rejected": "Paris.",
         },
     ],
@@ -148,3 +148,27 @@ def test_implicit_prompt_answers_differing_in_spaces_are_fmt006(
     assert main(["check", str(path), "--no-golden", "--format", "json"]) == 1
     findings = json.loads(capsys.readouterr().out)["findings"]
     assert [(f["line"], f["rule"]) for f in findings] == [(1, "FMT006")]
+
+
+@pytest.mark.parametrize(
+    ("chosen", "rejected"),
+    [
+        ("Paris.", [{"role": "assistant", "content": "Paris."}]),
+        ([{"role": "assistant", "content": [{"type": "text", "text": "Paris."}]}], "Paris."),
+    ],
+)
+def test_a_string_response_is_the_one_assistant_turn_holding_it(
+    chosen: Any, rejected: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found by re-attack: curate kept the pair, check and audit passed it, and `train dpo`
+    # (which reads a string answer as one assistant turn) refused it as the same answer.
+    row = {"prompt": [{"role": "user", "content": "Capital of France?"}]}
+    path = write(tmp_path / "p.jsonl", [{**row, "chosen": chosen, "rejected": rejected}])
+    [batch] = read_batches([path])
+    assert [(q.row, q.reason.startswith(SAME)) for q in batch.quarantined] == [(0, True)]
+    assert main(["check", str(path), "--no-golden", "--format", "json"]) == 1
+    findings = json.loads(capsys.readouterr().out)["findings"]
+    assert [(f["line"], f["rule"]) for f in findings] == [(1, "FMT006")]
+    other = write(tmp_path / "o.jsonl", [{**row, "chosen": chosen, "rejected": "Lyon."}])
+    [batch] = read_batches([other])
+    assert batch.quarantined == []

@@ -26,7 +26,7 @@ VALID = {
     ),
     "chat_tool_calls": (
         RecordFormat.CHAT,
-        'user: what is the weather in paris?\nassistant: get_weather({"city":"paris"})\n'
+        'user: what is the weather in paris?\nassistant: [tool_use] get_weather({"city":"paris"})\n'
         'tool: {"temp_c": 18}\nassistant: it is 18 degrees in paris.',
     ),
     "chat_content_parts": (

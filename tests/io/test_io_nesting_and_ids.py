@@ -113,8 +113,8 @@ def test_tool_call_arguments_nested_deep_are_kept_as_written(tmp_path: Path, lev
     rows = [tool_call_row(deep), tool_call_row(deep), tool_call_row('{"q": [1, 2]}')]
     path = tmp_path / "chat.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    assert tool_call_texts(rows[0]["messages"][1]) == [f"lookup({deep})"]
-    assert tool_call_texts(rows[2]["messages"][1]) == ['lookup({"q":[1,2]})']
+    assert tool_call_texts(rows[0]["messages"][1]) == [f"[tool_use] lookup({deep})"]
+    assert tool_call_texts(rows[2]["messages"][1]) == ['[tool_use] lookup({"q":[1,2]})']
     assert main(["curate", str(path), "--out", str(tmp_path / "c")]) == 0
     stats = json.loads((tmp_path / "c" / "stats.json").read_text(encoding="utf-8"))
     assert (stats["totals"]["kept"], stats["totals"]["removed"]) == (2, {"exact": 1})
@@ -338,7 +338,7 @@ def test_a_lone_surrogate_escape_in_tool_call_arguments_is_read_as_a_replacement
     from curagate.records import tool_call_texts
 
     rows = [tool_call_row('{"a": "\\ud800"}'), tool_call_row('{"a": "x"}')]
-    assert tool_call_texts(rows[0]["messages"][1]) == ['lookup({"a":"\ufffd"})']
+    assert tool_call_texts(rows[0]["messages"][1]) == ['[tool_use] lookup({"a":"\ufffd"})']
     path = tmp_path / "chat.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     assert main(["curate", str(path), "--out", str(tmp_path / "c")]) == 0

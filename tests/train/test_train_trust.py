@@ -1096,7 +1096,9 @@ def test_a_batch_or_step_count_past_any_run_is_a_config_error(
 
 
 def test_a_preference_pair_whose_answers_differ_only_in_form_is_named(tmp_path: Path) -> None:
-    # A string and the one assistant turn holding it are the same answer: loss log 2.
+    # A string and the one assistant turn holding it are the same answer: loss log 2. The
+    # records' check says so first, as curate, check and audit do (one rule:
+    # curagate.records.same_responses; they passed it once, and train alone refused it).
     from curagate.train.data import read_records, to_preferences
 
     rows = [
@@ -1109,7 +1111,9 @@ def test_a_preference_pair_whose_answers_differ_only_in_form_is_named(tmp_path: 
     ]
     rows[2]["rejected"] = [{"role": "assistant", "content": "yes 2", "name": "x"}]
     data = write_jsonl(tmp_path / "pairs.jsonl", rows)
-    with pytest.raises(InputError, match=rf"{data}:3: 'chosen' and 'rejected' are the same"):
+    with pytest.raises(
+        InputError, match=rf"{data}:3: fields 'chosen' and 'rejected' are identical"
+    ):
         to_preferences(read_records([str(data)], None), None)
 
 

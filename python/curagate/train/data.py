@@ -279,8 +279,12 @@ def _turn_weights(value: Any, where: str, name: str | None = None) -> list[int |
 
 
 def _as_turns(value: Any, role: str, where: str) -> list[Message]:
+    """A string as the one turn of ``role`` holding it (one rule with
+    :func:`curagate.records.same_responses`), turns cleaned."""
+    from curagate.records import string_turns
+
     if isinstance(value, str):
-        return [{"role": role, "content": value}]
+        return string_turns(value, role)  # type: ignore[return-value]
     return _clean_messages(value, where)
 
 
