@@ -849,6 +849,84 @@ def test_a_git_of_another_users_is_passed_by_as_git_does(
     assert run(["data/x.jsonl"], capsys)[0] == 1
 
 
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() != 0, reason="giving a folder away needs root"
+)
+def test_a_git_link_of_another_users_to_a_git_folder_of_ours_is_passed_by(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found by re-attack: another user's folder held `.git`, a link of theirs to a `.git`
+    # folder of ours, and golden sets of theirs. Read with stat (the link followed), it was
+    # ours: their folder was our repository's root and their golden items applied (exit 1),
+    # where git says "detected dubious ownership". git reads the owner of the `.git` itself
+    # and of the work tree's folder.
+    monkeypatch.delenv("SUDO_UID", raising=False)
+    mine = git_folder(tmp_path / "mine" / ".git")
+    shared = tmp_path / "shared"
+    write(shared / "golden_sets/theirs/data.jsonl", [{"id": "t_0", "prompt": GOLDEN_ITEM}])
+    write(shared / "mywork/data/x.jsonl", [{"prompt": GOLDEN_ITEM, "completion": "72"}])
+    (shared / ".git").symlink_to(mine)
+    monkeypatch.chdir(shared / "mywork" / "data")
+    assert run(["x.jsonl"], capsys)[0] == 1  # all ours: a repository's root, as to git
+    os.lchown(shared / ".git", 54321, 54321)
+    os.chown(shared, 54321, 54321)
+    rc, out, err = run(["x.jsonl"], capsys)
+    assert (rc, out) == (0, []) and "note: leakage not checked" in err
+    os.lchown(shared / ".git", 0, 0)  # the link ours, in their folder: still theirs to git
+    rc, out, err = run(["x.jsonl"], capsys)
+    assert (rc, out) == (0, []) and "note: leakage not checked" in err
+
+
+def test_a_head_linked_into_refs_is_a_repositorys_head_even_dangling(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found by re-attack: `git -c core.preferSymlinkRefs=true init`, a branch switched and
+    # `git pack-refs --all` leave `.git/HEAD` a link to refs/heads/dev, which is in
+    # packed-refs: read with stat, HEAD was no file, the repository none, and the search
+    # stopped at the current folder (exit 0, "leakage not checked"). git takes a HEAD
+    # linked into refs/ (validate_headref).
+    git = git_folder(tmp_path / "repo" / ".git")
+    (git / "HEAD").unlink()
+    (git / "HEAD").symlink_to("refs/heads/dev")
+    write(tmp_path / "repo/golden_sets/gsm/data.jsonl", [{"id": "gsm_0", "prompt": GOLDEN_ITEM}])
+    write(tmp_path / "repo/ml/data/x.jsonl", [{"prompt": GOLDEN_ITEM, "completion": "72"}])
+    monkeypatch.chdir(tmp_path / "repo" / "ml" / "data")
+    rc, out, err = run(["x.jsonl"], capsys)
+    assert rc == 1 and out[0].startswith("x.jsonl:1: LEAK001"), err
+
+
+def test_a_listed_nested_repository_and_a_submodules_worktree_are_part_of_the_superproject(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found by re-attack: `git submodule add ./datasub datasub` of an existing repository
+    # keeps its `.git` folder, and `git worktree add` in a submodule makes a worktree whose
+    # common git folder is `<super>/.git/modules/<name>`: both were read as a repository's
+    # root, so the superproject's golden items passed (exit 0, "leakage not checked").
+    main_git = git_folder(tmp_path / ".git")
+    write(tmp_path / "golden_sets/gsm/data.jsonl", [{"id": "gsm_0", "prompt": GOLDEN_ITEM}])
+    git_folder(tmp_path / "datasub" / ".git")
+    write(tmp_path / "datasub/data/x.jsonl", [{"prompt": GOLDEN_ITEM, "completion": "72"}])
+    monkeypatch.chdir(tmp_path / "datasub")
+    rc, out, err = run(["data/x.jsonl"], capsys)  # not listed: a nested repository's root
+    assert (rc, out) == (0, []) and "note: leakage not checked" in err
+    (tmp_path / ".gitmodules").write_text(
+        '[submodule "datasub"]\n\tpath = datasub\n\turl = ./datasub\n', encoding="utf-8"
+    )
+    rc, out, err = run(["data/x.jsonl"], capsys)
+    assert rc == 1 and out[0].startswith("data/x.jsonl:1: LEAK001"), err
+    # A worktree of the submodule `inner`, inside the superproject's checkout.
+    wt_git = git_folder(main_git / "modules" / "inner") / "worktrees" / "inner_wt"
+    wt_git.mkdir(parents=True)
+    (wt_git / "HEAD").write_text("0" * 40 + "\n", encoding="utf-8")
+    (wt_git / "commondir").write_text("../..\n", encoding="utf-8")
+    wt = tmp_path / "inner_wt"
+    write(wt / "data/x.jsonl", [{"prompt": GOLDEN_ITEM, "completion": "72"}])
+    (wt / ".git").write_text(f"gitdir: {wt_git}\n", encoding="utf-8")
+    monkeypatch.chdir(wt)
+    rc, out, err = run(["data/x.jsonl"], capsys)
+    assert rc == 1 and out[0].startswith("data/x.jsonl:1: LEAK001"), err
+
+
 def test_outside_any_repository_the_search_never_leaves_the_files_own_folder(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

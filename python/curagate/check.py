@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import stat
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -84,13 +85,34 @@ def _is_file(path: Path) -> bool:
     return st is not None and stat.S_ISREG(st.st_mode)
 
 
+def _is_head(path: Path) -> bool:
+    """git's test of a ``HEAD`` (``validate_headref``): a plain file, or a link into
+    ``refs/`` (``core.preferSymlinkRefs``), which may dangle: after ``git pack-refs`` the
+    branch it names is in ``packed-refs`` (read with ``stat``, such a repository was none,
+    and its golden sets were not found; found by re-attack)."""
+    try:
+        st = path.lstat()
+    except (OSError, ValueError):
+        return False
+    if stat.S_ISREG(st.st_mode):
+        return True
+    if not stat.S_ISLNK(st.st_mode):
+        return False
+    try:
+        if str(path.readlink()).startswith("refs/"):
+            return True
+    except (OSError, ValueError):
+        return False
+    return _is_file(path)
+
+
 def _is_git_folder(path: Path) -> bool:
-    """git's own test of a ``.git`` folder (``is_git_directory``): a ``HEAD`` file and the
-    ``objects`` and ``refs`` folders. An empty ``.git`` (a stray ``mkdir``) is no
+    """git's own test of a ``.git`` folder (``is_git_directory``): a ``HEAD`` (:func:`_is_head`)
+    and the ``objects`` and ``refs`` folders. An empty ``.git`` (a stray ``mkdir``) is no
     repository to git, nor here."""
     objects, refs = _stat(path / "objects"), _stat(path / "refs")
     return (
-        _is_file(path / "HEAD")
+        _is_head(path / "HEAD")
         and objects is not None
         and stat.S_ISDIR(objects.st_mode)
         and refs is not None
@@ -98,70 +120,170 @@ def _is_git_folder(path: Path) -> bool:
     )
 
 
-def _gitdir_line(git: Path) -> str | None:
-    """The first line of a ``.git`` file, None where it cannot be read or is no plain file
-    (opened without blocking and checked again once open: a FIFO swapped in never hangs)."""
+def _is_owner(uid: int, owner: int | None) -> bool:
+    """Whether what ``uid`` owns is ``owner``'s to git (``is_path_owned_by_current_uid``):
+    ``owner``'s, and root's when run as root (under ``sudo`` too); anything is, where there
+    are no owners."""
+    if owner is None or uid == owner:
+        return True
+    geteuid = getattr(os, "geteuid", None)
+    return uid == 0 and geteuid is not None and geteuid() == 0
+
+
+def _owned(path: Path, owner: int | None, *, follow: bool = False, missing: bool = False) -> bool:
+    """Whether ``path`` (the link itself unless ``follow``) is ``owner``'s to git
+    (:func:`_is_owner`); ``missing``: what a path that cannot be looked at is."""
+    if owner is None:
+        return True
     try:
-        fd = os.open(git, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    except OSError:
+        st = path.stat() if follow else path.lstat()
+    except (OSError, ValueError):
+        return missing
+    return _is_owner(st.st_uid, owner)
+
+
+def _read_small(path: Path, limit: int) -> str | None:
+    """The first ``limit`` bytes of a plain file as text, None where it cannot be read or is
+    no plain file (opened without blocking and checked again once open: a FIFO swapped in
+    never hangs)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except (OSError, ValueError):
         return None
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             return None
-        head = os.read(fd, 8192)
+        data = os.read(fd, limit)
     except OSError:
         return None
     finally:
         os.close(fd)
-    return head.decode("utf-8", errors="replace").partition("\n")[0]
+    return data.decode("utf-8", errors="replace")
 
 
-def _repository_root(d: Path, owner: int | None) -> bool:
-    """Whether the upward search for golden sets ends at ``d``: it holds a ``.git`` of
-    ``owner``'s (:func:`_owner`) that git would take for a repository. A ``.git`` of another
-    user's is passed by, as git's ``safe.directory`` refuses it (CVE-2022-24765: anyone may
-    make ``/tmp/.git``, and the search then read their ``/tmp/golden_sets``), so is one that
-    is neither a folder nor a file (a FIFO there hung check) and an empty ``.git`` folder.
+def _gitdir_line(git: Path) -> str | None:
+    """The first line of a ``.git`` file, None where it cannot be read or is no plain file."""
+    text = _read_small(git, 8192)
+    return None if text is None else text.partition("\n")[0]
 
-    A ``.git`` folder ends it. A ``.git`` file (``gitdir: PATH``) ends it unless it is a
-    submodule's, whose git folder is ``<superproject's git folder>/modules/<name>`` (in the
-    main checkout ``.git/modules/``, in a linked worktree of the superproject
-    ``.git/worktrees/<wt>/modules/``, with ``--separate-git-dir`` that folder's
-    ``modules/``): the search goes on to the superproject's root, whose checkout holds it
-    (a data submodule is checked against the golden sets of the project it is part of,
-    when it has none of its own). A linked worktree's git folder holds a ``commondir`` file
-    and ends it wherever it is (one kept in ``<main>/.worktrees/`` is its own checkout,
-    another branch's, not part of the main one); a ``--separate-git-dir`` checkout's ends
-    it. A few ``stat`` calls where there is a ``.git``, and a read of the rare ``.git``
-    file; none where there is not. A ``.git`` that cannot be looked at (no permission, a
-    name too long) is an :class:`OSError`, as before: no answer is no "no repository"."""
+
+def _submodule_git(gitdir: Path) -> bool:
+    """Whether ``gitdir`` is a submodule's git folder: ``<git folder>/modules/<name>`` (the
+    name may hold a "/")."""
+    parts = gitdir.parts
+    for i in range(len(parts) - 2, 0, -1):
+        if parts[i] == "modules" and _is_file(Path(*parts[:i]) / "HEAD"):
+            return True
+    return False
+
+
+def _git_here(d: Path, owner: int | None) -> str | None:
+    """What git would take ``d``'s ``.git`` for: None (none there, or one git refuses or
+    cannot use), ``"submodule"`` (part of the repository above) or ``"root"``.
+
+    Ownership is git's ``safe.directory`` check (``ensure_valid_ownership``): the ``.git``
+    itself, not what a link there points to (``lstat``), the folder ``d`` (the work tree)
+    and, for a ``.git`` file, the git folder it names must be ``owner``'s. A ``.git`` link
+    of another user's, in a folder of theirs, to a ``.git`` folder of ours was read with
+    ``stat``, so their folder was taken for our repository's root and their golden sets
+    applied, where git says "detected dubious ownership" (found by re-attack)."""
     git = d / ".git"
+    try:
+        link = git.lstat()
+    except OSError as e:
+        if e.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
+            return None  # none there
+        raise  # cannot tell (no permission, a name too long): an error, not "no repository"
+    if not _is_owner(link.st_uid, owner) or not _owned(d, owner, follow=True):
+        return None
     try:
         st = git.stat()
     except OSError as e:
         if e.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
-            return False  # none there (a link that loops is none to git either)
-        raise  # cannot tell (no permission, a name too long): an error, not "no repository"
-    if owner is not None and st.st_uid != owner:
-        return False
+            return None  # a link that dangles or loops is none to git either
+        raise
     if stat.S_ISDIR(st.st_mode):
-        return _is_git_folder(git)
+        return "root" if _is_git_folder(git) else None
     if not stat.S_ISREG(st.st_mode):
-        return False
+        return None
     line = _gitdir_line(git)
     if line is None:
-        return False
+        return None
     target = line.removeprefix("gitdir:").strip() if line.startswith("gitdir:") else ""
     if not target:
-        return True  # a .git file git cannot use: the search ends here, as before
+        return "root"  # a .git file git cannot use: the search ends here, as before
     gitdir = Path(os.path.normpath(d / target))
-    if _is_file(gitdir / "commondir"):
-        return True  # a linked worktree
-    parts = gitdir.parts
-    for i in range(len(parts) - 2, 0, -1):
-        if parts[i] == "modules" and _is_file(Path(*parts[:i]) / "HEAD"):
-            return False  # a submodule: <git folder>/modules/<name>, name may hold a "/"
-    return True
+    if not _owned(gitdir, owner, missing=True):
+        return None  # (one that is not there: the search ends here, as before)
+    commondir = _read_small(gitdir / "commondir", 4096)
+    if commondir is not None:  # a linked worktree
+        common = Path(os.path.normpath(gitdir / commondir.partition("\n")[0].strip()))
+        if _submodule_git(common) and ".git" in common.parts:
+            # A worktree of a submodule (`git worktree add` in one): part of the
+            # superproject when it lies in the checkout whose .git folder holds it.
+            checkout = Path(*common.parts[: common.parts.index(".git")])
+            if d.is_relative_to(checkout) and d != checkout:
+                return "submodule"
+        return "root"
+    return "submodule" if _submodule_git(gitdir) else "root"
+
+
+_GITMODULES_PATH = re.compile(r"^\s*path\s*=\s*(.*?)\s*$", re.IGNORECASE | re.MULTILINE)
+
+
+def _listed_submodule(d: Path, owner: int | None) -> bool:
+    """Whether the repository enclosing ``d`` lists ``d`` as a submodule in its
+    ``.gitmodules`` (``git submodule add ./sub sub`` of an existing repository keeps its
+    ``.git`` folder: a nested repository's root to look at, a submodule to git). One small
+    file read, and a few ``stat`` calls a folder above ``d`` up to the enclosing
+    repository's root."""
+    for up in d.parents:
+        try:
+            kind = _git_here(up, owner)
+        except OSError:
+            return False  # cannot tell: d stays a root
+        if kind is None:
+            continue
+        text = _read_small(up / ".gitmodules", 1 << 20)
+        if text is None:
+            return False
+        target = os.path.normpath(d)
+        for m in _GITMODULES_PATH.finditer(text):
+            value = m.group(1)
+            if len(value) >= 2 and value[0] == value[-1] == '"':
+                value = value[1:-1]
+            if value and os.path.normpath(up / value) == target:
+                return True
+        return False
+    return False
+
+
+def _repository_root(d: Path, owner: int | None) -> bool:
+    """Whether the upward search for golden sets ends at ``d``: it holds a ``.git`` of
+    ``owner``'s (:func:`_owner`, :func:`_git_here`) that git would take for a repository,
+    not a submodule's. A ``.git`` of another user's (or in another user's folder) is passed
+    by, as git's ``safe.directory`` refuses it (CVE-2022-24765: anyone may make
+    ``/tmp/.git``, and the search then read their ``/tmp/golden_sets``), so is one that is
+    neither a folder nor a file (a FIFO there hung check) and an empty ``.git`` folder.
+
+    A ``.git`` folder ends it, unless the enclosing repository's ``.gitmodules`` lists ``d``
+    (a submodule added from an existing repository, :func:`_listed_submodule`). A ``.git``
+    file (``gitdir: PATH``) ends it unless it is a submodule's, whose git folder is
+    ``<superproject's git folder>/modules/<name>`` (in the main checkout ``.git/modules/``,
+    in a linked worktree of the superproject ``.git/worktrees/<wt>/modules/``, with
+    ``--separate-git-dir`` that folder's ``modules/``): the search goes on to the
+    superproject's root, whose checkout holds it (a data submodule is checked against the
+    golden sets of the project it is part of, when it has none of its own). A linked
+    worktree's git folder holds a ``commondir`` file and ends it wherever it is (one kept in
+    ``<main>/.worktrees/`` is its own checkout, another branch's, not part of the main
+    one), but for a worktree of a submodule inside the superproject's checkout; a
+    ``--separate-git-dir`` checkout's ends it. A few ``stat`` calls where there is a
+    ``.git``, and a read of the rare ``.git`` file; none where there is not. A ``.git`` that
+    cannot be looked at (no permission, a name too long) is an :class:`OSError`, as before:
+    no answer is no "no repository"."""
+    if _git_here(d, owner) != "root":
+        return False
+    return not _listed_submodule(d, owner)
 
 
 @dataclass(slots=True)
