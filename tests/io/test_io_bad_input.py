@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import shlex
+import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -12,9 +14,10 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import zstandard
 from io_support import all_keys, all_quarantined, all_rows, read_all
 
-from curagate.io.readers import CR_FIX_COMMAND, CR_HINT
+from curagate.io.readers import CR_FIX_COMMAND, CR_HINT, cr_hint
 from curagate.reports.markdown import md_cell
 
 GOOD = {"text": "a good row"}
@@ -775,6 +778,58 @@ def test_the_cr_hint_command_holds_nothing_an_output_escapes() -> None:
     assert md_cell("x" + CR_HINT) == "x" + CR_HINT.replace("`", "\\`")
 
 
+@pytest.mark.parametrize("suffix", [".jsonl.gz", ".jsonl.zst"])
+def test_the_cr_hint_for_a_compressed_file_decompresses_it(tmp_path: Path, suffix: str) -> None:
+    # Found by re-attack: the hint for a .jsonl.gz named a command that rewrote the
+    # compressed bytes' CRs, so the file it wrote (renamed .jsonl.gz, as check then asks)
+    # was corrupt. The command printed decompresses it (in Python for gzip, with zstd
+    # first for zstd) and writes plain JSON Lines; the file is left as it was.
+    if suffix == ".jsonl.zst" and shutil.which("zstd") is None:
+        pytest.skip("the zstd command is not installed")
+    rows = [{"text": f"record {i} with a \u00e9 and a \u00ff"} for i in range(50)]
+    data = "".join(json.dumps(r, ensure_ascii=False) + "\r" for r in rows).encode()
+    path = tmp_path / f"mac{suffix}"
+    packed = gzip.compress(data) if suffix.endswith(".gz") else zstandard.compress(data)
+    path.write_bytes(packed)
+    [q] = all_quarantined(read_all([path]))
+    assert (
+        q.reason.endswith(cr_hint(path.as_posix())) and "the output is plain JSON Lines" in q.reason
+    )
+    [command] = re.findall(r"e\.g\. `(.*?)`", q.reason)
+    subprocess.run(["sh", "-c", command], check=True, cwd=tmp_path)
+    assert path.read_bytes() == packed
+    converted = tmp_path / f"mac{suffix}.lf.jsonl"
+    assert converted.read_bytes() == data.replace(b"\r", b"\n")
+    assert all_keys(read_all([converted])) == [r["text"] for r in rows]
+
+
+def test_the_cr_hint_command_streams(tmp_path: Path) -> None:
+    # Found by re-attack: the command read the file whole and joined its lines, 3.3 times
+    # the file's size in memory (a 1 GiB line needed more than 3.5 GiB). It streams: under
+    # a 200 MB address-space limit it converts a 96 MB file.
+    record = b'{"text": "' + b"x" * 90 + b'"}\r'
+    path = tmp_path / "big.jsonl"
+    with path.open("wb") as f:
+        for _ in range(96):
+            f.write(record * (1_000_000 // len(record)))
+    command = CR_FIX_COMMAND.replace("FILE", shlex.quote(str(path)))
+    subprocess.run(["sh", "-c", f"ulimit -v 200000; {command}"], check=True)
+    converted = path.with_name(path.name + ".lf.jsonl")
+    assert converted.stat().st_size == path.stat().st_size
+    with converted.open("rb") as f:
+        assert f.read(len(record)) == record[:-1] + b"\n"
+
+
+def test_the_cr_hint_names_the_file_only_where_no_output_escapes_its_name() -> None:
+    assert "`python3 -c " in cr_hint("data/my_file v2.jsonl")
+    assert "' 'data/my_file v2.jsonl' > 'data/my_file v2.jsonl.lf.jsonl'`" in cr_hint(
+        "data/my_file v2.jsonl"
+    )
+    for name in ("data/$x.jsonl", "a_.jsonl", "it's.jsonl", "a\\b.jsonl", "tab\there.jsonl"):
+        assert "' FILE > FILE.lf.jsonl`" in cr_hint(name), name
+    assert cr_hint() == CR_HINT
+
+
 def test_a_file_with_cr_line_endings_is_quarantined_with_how_to_convert_it(
     tmp_path: Path,
 ) -> None:
@@ -788,7 +843,8 @@ def test_a_file_with_cr_line_endings_is_quarantined_with_how_to_convert_it(
     path.write_bytes(data)
     [q] = all_quarantined(read_all([path]))
     assert (q.line, q.row) == (1, 0)
-    assert q.reason == "malformed JSON: Extra data at column 32" + CR_HINT
+    assert q.reason == "malformed JSON: Extra data at column 32" + cr_hint(path.as_posix())
+    assert path.as_posix() in q.reason and "FILE" not in q.reason  # the file, named
     # The conversion the reason names, run by a shell, reads every record.
     assert all_keys(read_all([_convert(path)])) == [r["text"] for r in rows]
     # A CR LF file with a few lone CRs: the hint is the same, and its command makes one LF
@@ -796,9 +852,9 @@ def test_a_file_with_cr_line_endings_is_quarantined_with_how_to_convert_it(
     mixed = tmp_path / "mixed.jsonl"
     mixed.write_bytes(b'{"text": "a"}\r{"text": "b"}\r\n{"text": "c"}\r\n{"text": "d"}')
     [q] = all_quarantined(read_all([mixed]))
-    assert q.reason == "malformed JSON: Extra data at column 15" + CR_HINT
+    assert q.reason == "malformed JSON: Extra data at column 15" + cr_hint(mixed.as_posix())
     fixed = _convert(mixed)
-    assert fixed.read_bytes() == b'{"text": "a"}\n{"text": "b"}\n{"text": "c"}\n{"text": "d"}\n'
+    assert fixed.read_bytes() == b'{"text": "a"}\n{"text": "b"}\n{"text": "c"}\n{"text": "d"}'
     assert all_keys(read_all([fixed])) == ["a", "b", "c", "d"]
     # Other extra data (two records on a line, CR LF line ends) gets no such hint.
     other = tmp_path / "two.jsonl"

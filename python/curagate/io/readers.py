@@ -18,6 +18,7 @@ import math
 import mmap
 import os
 import re
+import shlex
 import zlib
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -1678,7 +1679,7 @@ def _long_line(line: _LongLine, state: _FileState) -> Iterator[Batch]:
         f"the line is {line.length:,} bytes or more, longer than the {MAX_LINE_BYTES:,} a "
         "record may have; it was not read: "
         + (
-            CR_HINT.removeprefix("; ")
+            cr_hint(state.source).removeprefix("; ")
             if _cr_separated(line.head)
             else "split the record or store its large parts as files"
         ),
@@ -2091,25 +2092,61 @@ def _jsonl_raw(layout: _Lines, good: pa.Array | None) -> Any:
     return raw
 
 
-# A command that rewrites a file's line ends as LF, CR LF and lone CR alike (bytes.splitlines
-# splits at exactly these three), so a mostly CR LF file with a few lone CRs comes out with
-# one LF per line end where `tr '\r' '\n'` doubled its CR LFs. It is written without a
-# character any output escapes: a backslash (check's text output writes one as two, and
-# audit.md's Markdown escape does too, so `tr '\r' '\n'` read `tr '\\r' '\\n'`: pasted
-# into a shell it turned every "r" into "n" and left the CRs; found by attack), a double
-# quote (JSON), or one of Markdown's "<", "[", "`", "*", "_", "$", "|", "&", "~".
+# A command that rewrites a file's line ends as LF, CR LF and lone CR alike: Python's text
+# mode with universal newlines reads each of the three as one "\n", so a mostly CR LF file
+# with a few lone CRs comes out with one LF per line end where `tr '\r' '\n'` doubled its
+# CR LFs. It streams (a line at a time: the file read whole took 3.3 times its size, found by
+# re-attack), and reads and writes Latin-1 (bytes((108, 97, ...)) spells "latin1"), where
+# every byte is one character, so any bytes come through unchanged (UTF-8 never holds a CR or
+# LF byte inside a character). It is written without a character any output escapes: a
+# backslash (check's text output writes one as two, and audit.md's Markdown escape does too,
+# so `tr '\r' '\n'` read `tr '\\r' '\\n'`: pasted into a shell it turned every "r" into
+# "n" and left the CRs; found by attack), a double quote (JSON), or one of Markdown's "<",
+# "[", "`", "*", "_", "$", "|", "&", "~" (so no pipe: a zstd file is decompressed first).
+_LATIN1 = "e = bytes((108, 97, 116, 105, 110, 49)).decode(); sys.stdout.reconfigure(encoding=e); "
 CR_FIX_COMMAND = (
-    "python3 -c 'import io, sys; sys.stdout.buffer.write(bytes().join(x + bytes((10,)) "
-    "for x in io.FileIO(sys.argv.pop()).read().splitlines()))' FILE > FILE.lf.jsonl"
+    f"python3 -c 'import sys; {_LATIN1}sys.stdout.writelines(open(sys.argv.pop(), encoding=e))'"
+    " FILE > FILE.lf.jsonl"
 )
-CR_HINT = (
+# A gzip file is decompressed as it is read (the command above rewrote the compressed bytes
+# and corrupted the file, found by re-attack); the output is plain JSON Lines.
+_CR_FIX_GZIP = (
+    f"python3 -c 'import gzip, io, sys; {_LATIN1}"
+    "sys.stdout.writelines(io.TextIOWrapper(gzip.open(sys.argv.pop()), encoding=e))'"
+    " FILE > FILE.lf.jsonl"
+)
+_CR_FIX_ZSTD = "zstd -dc FILE > FILE.jsonl; " + CR_FIX_COMMAND.replace("FILE", "FILE.jsonl", 1)
+_CR_WHY = (
     "; lone CRs (classic Mac line ends) separate its records, where JSON Lines ends each "
-    "line in LF (or CR LF), so they were read as one line: convert the line ends to LF, "
-    f"e.g. `{CR_FIX_COMMAND}`"
+    "line in LF (or CR LF), so they were read as one line: convert the line ends to LF"
 )
+CR_HINT = f"{_CR_WHY}, e.g. `{CR_FIX_COMMAND}`"
+# A name put in the command in place of FILE: quoted for the shell, and only where no output
+# escapes a character of it (else the command names FILE). "_" inside a word is no
+# Markdown emphasis, and is not escaped.
+_PLAIN_NAME = re.compile(r"(?:[^\W_]|[./,+=@%:' -]|(?<=[^\W_])_(?=[^\W_]))+")
 
 
-def _cr_hint(text: str, exc: json.JSONDecodeError) -> str:
+def cr_hint(source: str | None = None) -> str:
+    """What a file whose records lone CRs separate should do: the command that converts
+    its line ends, naming ``source`` (the file as reported) where it can be written as is,
+    and decompressing a ``.gz`` (in the command) or ``.zst`` (first, with ``zstd``) file: a
+    command run on the compressed bytes corrupted it (found by re-attack)."""
+    lower = (source or "").lower()
+    if lower.endswith(".gz"):
+        command, note = _CR_FIX_GZIP, " (it decompresses the file; the output is plain JSON Lines)"
+    elif lower.endswith(".zst"):
+        command, note = _CR_FIX_ZSTD, " (decompress it first; the output is plain JSON Lines)"
+    else:
+        command, note = CR_FIX_COMMAND, ""
+    if source is not None:
+        names = {m: shlex.quote(source + m[4:]) for m in re.findall(r"FILE[\w.]*", command)}
+        if all(_PLAIN_NAME.fullmatch(q) and q.isprintable() for q in names.values()):
+            command = re.sub(r"FILE[\w.]*", lambda m: names[m.group()], command)
+    return f"{_CR_WHY}, e.g. `{command}`{note}"
+
+
+def _cr_hint(text: str, exc: json.JSONDecodeError, source: str | None = None) -> str:
     """What to do about a line that holds records separated by lone CRs (classic Mac line
     ends): "Extra data" after a run of whitespace with a CR in it. Lines end at "\n" (a
     "\r\n" is one line end too) in every reader, the native one, the compressed streams and
@@ -2121,7 +2158,7 @@ def _cr_hint(text: str, exc: json.JSONDecodeError) -> str:
     before = text[: exc.pos]
     if "\r" not in before[len(before.rstrip(" \t\r\n")) :]:
         return ""
-    return CR_HINT
+    return cr_hint(source)
 
 
 def _parse_slowly(
@@ -2167,7 +2204,7 @@ def _parse_slowly(
             value = json.loads(text)
         except json.JSONDecodeError as exc:
             malformed = f"malformed JSON: {exc.msg.removesuffix(' at')} at column {exc.colno}"
-            reject(k, malformed + _cr_hint(text, exc), raw)
+            reject(k, malformed + _cr_hint(text, exc, state.source), raw)
             continue
         except RecursionError:
             reject(k, _TOO_DEEP, raw)
