@@ -284,7 +284,7 @@ def _as_turns(value: Any, role: str, where: str) -> list[Message]:
     from curagate.records import string_turns
 
     if isinstance(value, str):
-        return string_turns(value, role)  # type: ignore[return-value]
+        return string_turns(value, role)
     return _clean_messages(value, where)
 
 
