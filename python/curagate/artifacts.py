@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -53,6 +54,21 @@ def iso_utc(at: datetime | None = None) -> str:
     """``at`` (default: now) in :data:`ISO_UTC`'s format."""
     at = datetime.now(UTC) if at is None else at
     return at.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def parse_iso_utc(text: object) -> datetime | None:
+    """``text`` as a UTC time when it is exactly in :data:`ISO_UTC`'s form (what
+    :func:`iso_utc` writes), else None. The registry holds every time it compares to this
+    form, as it holds digests to lowercase hex: such strings compare as text in the order of
+    their times, and one without a zone, at another offset or not a time at all was written
+    by hand (found by re-attack: a row dated without a zone, or at -10:00, sorted before a
+    waiver's expiry in Z, and an expiry of "9999" never came)."""
+    if not isinstance(text, str) or re.fullmatch(ISO_UTC, text) is None:
+        return None
+    try:
+        return datetime.fromisoformat(text[:-1] + "+00:00")
+    except ValueError:  # 2026-13-45T...: the form, not a time
+        return None
 
 
 class Artifact(BaseModel):

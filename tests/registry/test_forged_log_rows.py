@@ -66,6 +66,8 @@ class Forger:
         # row (as the commands date rows, so that `check` finds the rule under test, not
         # a row dated in the future).
         self.minute: str | None = None
+        self.at: str | None = None  # set: every row's time, written as it is
+        self.reason = ""  # every row's reason
 
     def log(
         self,
@@ -82,12 +84,14 @@ class Forger:
         rid, prev, last = self.c.execute(
             "SELECT id, hash, at FROM log ORDER BY id DESC LIMIT 1"
         ).fetchone()
-        if self.minute is not None:
+        if self.at is not None:
+            at = self.at
+        elif self.minute is not None:
             at = f"{self.minute}:{self.t:02d}.000000Z"
         else:
             at = iso_utc(max(datetime.now(UTC), datetime.fromisoformat(last)))
         text = payload if isinstance(payload, str) else canonical(payload)
-        f = (at, actor, action, name, version, frm, to, "", text)
+        f = (at, actor, action, name, version, frm, to, self.reason, text)
         if actor in self.tokens and isinstance(payload, dict):
             sig = actor_sign(actor_seed(self.tokens[actor]), actor_message(prev, rid + 1, f))
             f = (*f[:-1], canonical({**payload, ACTOR_SIG: sig}))

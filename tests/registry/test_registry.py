@@ -1080,7 +1080,7 @@ def test_an_appended_promotion_with_a_valid_hash_is_detected(
     reg.register(bundle("b")[0], name="bot")
     head_id, head_hash = reg.head()
     reg.close()
-    fields = ("2026-01-01T00:00:00Z", "mallory", "promote", "bot", 2, "experiment", "production",
+    fields = ("2026-01-01T00:00:00.000000Z", "mallory", "promote", "bot", 2, "experiment", "production",
               "", canonical({"gate_report_id": None}))  # fmt: skip
     forged = row_hash(head_hash, head_id + 1, fields)
     tamper(

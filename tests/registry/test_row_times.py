@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import sqlite3
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -186,3 +186,128 @@ def test_a_waiver_dated_ahead_of_this_clock_is_shown_void_not_active() -> None:
     assert "ahead of this clock" in ahead.state() and not ahead.to_dict()["active"]
     honest = dataclasses.replace(ahead, granted_at=iso_utc(now))
     assert honest.active() and honest.state() == "active"
+
+
+def _waiver_shipped(tmp_path: Path, at: str) -> Path:
+    """bob (an approver, his own token, write access to the file) approves, archives v1 and
+    promotes bot v2 on a warn under alice's waiver, writing the rows by hand dated ``at``
+    (what r6 of the re-attack did on a waiver that had expired). Returns the database."""
+    from .test_forged_log_rows import owner
+
+    db, ci, _, tokens = owner(tmp_path, approvers=True)
+    with Registry(db) as reg:
+        digest = write_bundle(tmp_path / "b2", b"v2 weights")
+        reg.register(tmp_path / "b2", name="bot", actor="ci")
+        report = write_gate_report(tmp_path / "w", digest, "warn", sign_key=ci[0])
+        warn = reg.add_gate_report("bot", 2, report, actor="ci")
+        alice = reg.authenticate(tokens["alice"])
+        waiver = reg.waive("bot", 2, user=alice, reason="small set", expires="1d")
+        request = reg.request_promotion("bot", 2, to="production", user=alice).id
+    forger = Forger(db, tokens)
+    forger.at = at
+    forger.approve(request, "bob")
+    forger.stage(1, "archived")
+    forger.log("archive", 1, "production", "archived", {}, "bob")
+    forger.stage(2, "production")
+    payload = {
+        "gate_report_id": warn.id,
+        "waiver_id": waiver.id,
+        "request_id": request,
+        "requested_by": "alice",
+    }
+    forger.log("promote", 2, "experiment", "production", payload, "bob")
+    forger.c.commit()
+    return db
+
+
+@pytest.mark.parametrize(
+    "form",
+    ["no zone", "-10:00", "not a time", "month 13", "no microseconds", "lower-case z"],
+)
+def test_a_row_time_in_any_other_form_than_the_commands_write_is_refused_by_every_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], form: str
+) -> None:
+    # Found by re-attack: the replay compared a waiver's expiry with a move's time as text
+    # and `check` skipped every time rule on a time it could not read, so rows dated
+    # without a zone (or the true time at -10:00, which sorts before an expiry in Z)
+    # shipped a version on an expired waiver with `check --bundles` exit 0.
+    now = datetime.now(UTC)
+    at = {
+        "no zone": iso_utc(now)[:-1],
+        "-10:00": now.astimezone(timezone(timedelta(hours=-10))).isoformat(timespec="microseconds"),
+        "not a time": "not a time",
+        "month 13": "2026-13-01T00:00:00.000000Z",
+        "no microseconds": iso_utc(now)[:19] + "Z",
+        "lower-case z": iso_utc(now)[:-1] + "z",
+    }[form]
+    db = _waiver_shipped(tmp_path, at)
+    for command in (["check", "--bundles"], ["list"], ["show", "bot"]):
+        capsys.readouterr()
+        assert main(["registry", "--db", str(db), *command]) == 1
+        err = capsys.readouterr().err
+        assert f"registry log row 12: approve by 'bob': its time {at!r} is not a time" in err
+        assert "(YYYY-MM-DDTHH:MM:SS.ffffffZ, in UTC): the row was written by hand" in err
+        assert "Traceback" not in err
+
+
+def test_a_waiver_whose_expiry_is_not_a_time_is_refused_by_every_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found by re-attack: a waive row written by hand with expires_at "9999" never expired
+    # (text compared in the replay and the waivers query), skipped the 90-day cap (not
+    # readable) and shipped through the normal CLI; Waiver.active raised on it (500s).
+    from .test_forged_log_rows import owner
+
+    db, ci, _, tokens = owner(tmp_path, approvers=True)
+    with Registry(db) as reg:
+        digest = write_bundle(tmp_path / "b2", b"v2 weights")
+        reg.register(tmp_path / "b2", name="bot", actor="ci")
+        report = write_gate_report(tmp_path / "w", digest, "warn", sign_key=ci[0])
+        warn = reg.add_gate_report("bot", 2, report, actor="ci")
+        version_id = reg.get("bot", 2).id
+    forger = Forger(db, tokens)
+    forger.reason = "small set"
+    payload = {
+        "waiver_id": 1,
+        "report_sha256": warn.report_sha256,
+        "gate_report_id": warn.id,
+        "expires_at": "9999",
+    }
+    at = forger.log("waive", 2, None, None, payload, "alice")
+    forger.c.execute(
+        "INSERT INTO waivers (model_version_id, report_sha256, reason, expires_at, "
+        "granted_by, granted_at) VALUES (?, ?, 'small set', '9999', 'alice', ?)",
+        (version_id, warn.report_sha256, at),
+    )
+    forger.c.commit()
+    for command in (["check"], ["list"], ["request", "bot", "2", "--to", "production"]):
+        capsys.readouterr()
+        assert main(["registry", "--db", str(db), *command]) == 1
+        err = capsys.readouterr().err
+        assert "registry log row 10: waive by 'alice': its expires_at '9999' is not a time" in err
+        assert "the row was written by hand" in err
+    # A Waiver holding one (as no registry that opens does) is not active, not an error.
+    waiver = Waiver(1, "bot", 2, "0" * 64, "", "9999", "alice", at)
+    assert not waiver.active()
+    assert waiver.state() == "expired"
+
+
+def test_a_migrated_schema_1_time_that_is_not_a_time_is_a_note(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # curagate 0.1 kept whatever text it was given as a time: its history is read as it
+    # was written (a note, not a failure), and the registry takes rows after it.
+    from .registry_fixtures import write_v1_registry
+
+    digest = write_bundle(tmp_path / "b1", b"one" * 16)
+    db = tmp_path / "reg" / "registry.db"
+    db.parent.mkdir()
+    write_v1_registry(db, [("bot", digest, tmp_path / "b1", "{}", "production")])
+    assert main(["registry", "--db", str(db), "migrate"]) == 0
+    with Registry(db) as reg:
+        write_bundle(tmp_path / "b2", b"two" * 16)
+        reg.register(tmp_path / "b2", name="bot", actor="ci")
+    capsys.readouterr()
+    assert main(["registry", "--db", str(db), "check"]) == 0
+    out = capsys.readouterr().out
+    assert "note: registry log row(s) 1, 2, migrated from a schema-1 registry, are dated " in out

@@ -26,7 +26,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from curagate.artifacts import load_json
+from curagate.artifacts import load_json, parse_iso_utc
 from curagate.digest import sha256_bytes, sha256_text
 from curagate.errors import CheckFailed
 from curagate.records import json_depth
@@ -511,6 +511,20 @@ def _twin(state: State, row: LogRow, data: dict[str, Any], migrated: bool) -> st
     )
 
 
+TIME_FORM = "YYYY-MM-DDTHH:MM:SS.ffffffZ, in UTC"
+
+
+def _not_canonical_time(what: str, value: object) -> str | None:
+    """Why ``value`` is not a time in the one form curagate writes (parse_iso_utc)."""
+    if parse_iso_utc(value) is not None:
+        return None
+    shown = repr(value[:80]) if isinstance(value, str) else repr(value)[:80]
+    return (
+        f"{what} {shown} is not a time in the form every curagate command writes "
+        f"({TIME_FORM}): the row was written by hand"
+    )
+
+
 def _apply(state: State, row: LogRow) -> str | None:
     """Apply one row to the state; return why it cannot follow the rows before it."""
     if row.action not in ACTIONS:
@@ -525,6 +539,17 @@ def _apply(state: State, row: LogRow) -> str | None:
     if row.action == "migrate" and not migrated:
         return "a migrate row that is not part of a schema-1 migration"
     state.native = state.native or not migrated
+    if not migrated:
+        # Every time the commands write is in one form (iso_utc), so that the replay's text
+        # comparisons (a waiver's expiry against a move's time) are time order: any other
+        # form was written by hand. Schema-1 history keeps the times curagate 0.1 wrote.
+        why = _not_canonical_time(f"{row.action} by {row.actor!r}: its time", row.at)
+        if why is None and row.action == "waive":
+            why = _not_canonical_time(
+                f"waive by {row.actor!r}: its expires_at", data.get("expires_at")
+            )
+        if why is not None:
+            return why
     ident = _IDS.get(row.action)
     if ident is not None and int(data.get(ident[0], -1)) in getattr(state, ident[1]):
         return f"{row.action} reuses {ident[0]} {data.get(ident[0])}"
@@ -1178,6 +1203,7 @@ __all__ = [
     "ONE_PER_ARTIFACT",
     "SIGNER_IN_LOCK",
     "TIMES_ORDERED",
+    "TIME_FORM",
     "VERDICTS_PER_ARTIFACT",
     "ChainBroken",
     "LogRow",

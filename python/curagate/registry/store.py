@@ -43,6 +43,7 @@ from curagate.artifacts import (
     GateReportDoc,
     iso_utc,
     parse_artifact,
+    parse_iso_utc,
     verify_gate_attestation,
 )
 from curagate.digest import files_digest, sha256_bytes
@@ -57,6 +58,7 @@ from curagate.registry.chain import (
     LOG_COLS,
     ONE_PER_ARTIFACT,
     SIGNER_IN_LOCK,
+    TIME_FORM,
     TIMES_ORDERED,
     VERDICTS_PER_ARTIFACT,
     ChainBroken,
@@ -658,10 +660,13 @@ class Waiver:
     backs_nothing: str | None = None
 
     def active(self, now: datetime | None = None) -> bool:
-        at = datetime.fromisoformat(self.expires_at.replace("Z", "+00:00"))
+        # None: not in the form the commands write (the replay refuses such a row, so a
+        # registry that opens never holds one; found by re-attack, "9999" raised here).
+        at = parse_iso_utc(self.expires_at)
         now = now or datetime.now(UTC)
         return (
-            not self.granter_revoked
+            at is not None
+            and not self.granter_revoked
             and self.backs_nothing is None
             and not self.granted_ahead(now)
             and now < at
@@ -4075,6 +4080,7 @@ def _check_row_times(db: sqlite3.Connection) -> tuple[list[str], list[str]]:
     notes: list[str] = []
     before: tuple[int, str, datetime] | None = None
     ordered_from: int | None = None
+    unreadable: list[int] = []
     for row_id, at, actor, action, payload in db.execute(
         "SELECT id, at, actor, action, payload FROM log ORDER BY id"
     ):
@@ -4086,10 +4092,23 @@ def _check_row_times(db: sqlite3.Connection) -> tuple[list[str], list[str]]:
             data = {}
         if ordered_from is None and data.get(TIMES_ORDERED) is True:
             ordered_from = row_id
-        when = _parsed_at(at)
-        if when is None:
-            continue
         what = f"registry log row {row_id} ({action} by {actor})"
+        migrated = data.get("migrated_from_schema") is not None
+        # A time in the one form the commands write (the replay refuses any other on a
+        # row not migrated); schema-1 history is read as it was written, when it is a time.
+        when = _parsed_at(at) if migrated else parse_iso_utc(at)
+        if when is None:
+            if ordered_from is not None or not migrated:
+                # Never skipped (found by re-attack: a row dated without a zone skipped
+                # every time rule below and shipped a version on an expired waiver).
+                failures.append(
+                    f"{what} is dated {str(at)[:80]!r}, not a time in the form curagate "
+                    f"writes ({TIME_FORM}): the row was written by hand; restore the "
+                    f'database from a backup made before it (docs/registry.md, "Row times")'
+                )
+            else:
+                unreadable.append(row_id)
+            continue
         if before is not None and when < before[2]:
             if ordered_from is None:
                 notes.append(
@@ -4121,8 +4140,14 @@ def _check_row_times(db: sqlite3.Connection) -> tuple[list[str], list[str]]:
                 f'made before row {row_id} (docs/registry.md, "Row times")'
             )
         if action == "waive":
-            expires = _parsed_at(data.get("expires_at"))
-            if expires is not None and expires > when + timedelta(days=MAX_WAIVER_DAYS):
+            expires = parse_iso_utc(data.get("expires_at"))
+            if expires is None:
+                failures.append(
+                    f"{what} grants a waiver until {str(data.get('expires_at'))[:80]!r}, not a "
+                    f"time in the form curagate writes ({TIME_FORM}): the row was written by "
+                    "hand"
+                )
+            elif expires > when + timedelta(days=MAX_WAIVER_DAYS):
                 failures.append(
                     f"{what} grants a waiver until {iso_utc(expires)}, more than "
                     f"{MAX_WAIVER_DAYS} days after its own time {at}: `curagate registry waive` "
@@ -4130,6 +4155,14 @@ def _check_row_times(db: sqlite3.Connection) -> tuple[list[str], list[str]]:
                 )
         if before is None or when >= before[2]:
             before = (row_id, at, when)
+    if unreadable:
+        shown = ", ".join(str(i) for i in unreadable[:10])
+        more = f" and {len(unreadable) - 10} more" if len(unreadable) > 10 else ""
+        notes.append(
+            f"registry log row(s) {shown}{more}, migrated from a schema-1 registry, are dated "
+            "with text that is not a time (as curagate 0.1 kept it): their order in time "
+            'was not checked (docs/registry.md, "Row times")'
+        )
     return failures, notes
 
 
