@@ -54,7 +54,7 @@ from curagate.registry import (
     Registry,
     User,
 )
-from curagate.registry.chain import same_person
+from curagate.registry.chain import State, same_person
 from curagate.registry.store import (
     MAX_ITEMS_BYTES,
     MAX_REPORT_BYTES,
@@ -1093,16 +1093,22 @@ def create_app(
 
     @app.get("/audit", response_class=HTMLResponse, include_in_schema=False)
     def audit(b: Browser = Depends(browser), reg: Registry = Depends(registry)) -> HTMLResponse:
+        # Each problem and each note on its own line, with the rows and head when the chain
+        # itself replayed (found by re-attack: a row dated backwards showed as "Hash chain
+        # broken", its counts dropped, every problem run into one paragraph, no notes).
+        problems: list[str] = []
         try:
-            state = reg.check()
-            ok, error = True, ""
+            state: State | None = reg.check()
         except ChainBroken as e:
-            state, ok, error = None, False, scrub(str(e))
+            state = e.state if isinstance(e.state, State) else None
+            problems = [scrub(p) for p in e.problems] or [scrub(str(e))]
         return page(
             b,
             "audit.html",
-            chain_ok=ok,
-            chain_error=error,
+            chain_ok=not problems,
+            chain_intact=state is not None,
+            problems=problems,
+            notes=[scrub(n) for n in state.notes] if state else [],
             rows=state.rows if state else 0,
             head_id=state.head_id if state else 0,
             head_hash=state.head_hash if state else "",
