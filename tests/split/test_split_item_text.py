@@ -8,6 +8,7 @@ import json
 import random
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -174,6 +175,20 @@ def _files(tmp_path: Path, parts: dict[str, list[dict[str, object]]]) -> list[Pa
     return [_write_jsonl(tmp_path / f"{n}.jsonl", parts[n]) for n in ("train", "val", "test")]
 
 
+def _found_copy_of_r200_in_r1000(
+    tmp_path: Path, parts: dict[str, Any], templates: tuple[str, ...], copied: bool
+) -> dict[str, Any] | None:
+    """The verdict on ``parts``' split files: one leak, test's r200 in train's r1000, where
+    ``copied``; none else. The example, or None."""
+    report = verify_split_files(*_files(tmp_path, parts), CheckOptions(templates=templates))
+    assert report["leaks_total"] == (1 if copied else 0)
+    if not copied:
+        return None
+    [example] = report["leakage_scan"]["examples"]
+    assert (example["id"], example["in_id"]) == ("r200", "r1000")
+    return dict(example)
+
+
 @pytest.mark.parametrize("copied", [False, True])
 def test_chat_rows_sharing_only_named_system_prompts(tmp_path: Path, copied: bool) -> None:
     """The turns' role names (``system``, ``user``) counted as the item's own text, and lay
@@ -197,11 +212,7 @@ def test_chat_rows_sharing_only_named_system_prompts(tmp_path: Path, copied: boo
         quoted = parts["test"][0]["messages"][1]["content"]  # type: ignore[index]
         parts["train"][0]["messages"][1]["content"] = f"Earlier you said: {quoted}"  # type: ignore[index]
     templates = tuple(read_templates_text("\n\n".join(systems)))
-    report = verify_split_files(*_files(tmp_path, parts), CheckOptions(templates=templates))
-    assert report["leaks_total"] == (1 if copied else 0)
-    if copied:
-        [example] = report["leakage_scan"]["examples"]
-        assert (example["id"], example["in_id"]) == ("r200", "r1000")
+    _found_copy_of_r200_in_r1000(tmp_path, parts, templates, copied)
 
 
 @pytest.mark.parametrize("copied", [False, True])
@@ -235,11 +246,7 @@ def test_a_short_answer_of_template_words_is_not_the_items_own_text(
     if copied:
         parts["train"][0]["completion"] = "As asked before: " + str(parts["test"][0]["prompt"])
     templates = tuple(read_templates_text("\n\n".join(tasks)))
-    report = verify_split_files(*_files(tmp_path, parts), CheckOptions(templates=templates))
-    assert report["leaks_total"] == (1 if copied else 0)
-    if copied:
-        [example] = report["leakage_scan"]["examples"]
-        assert (example["id"], example["in_id"]) == ("r200", "r1000")
+    _found_copy_of_r200_in_r1000(tmp_path, parts, templates, copied)
 
 
 @pytest.mark.parametrize("copied", [False, True])
@@ -269,8 +276,5 @@ def test_an_item_whose_own_words_are_all_template_words_is_a_copy_when_quoted_wh
             f"{_pseudo_words(rng, 200)} {quoted} {_pseudo_words(rng, 200)}"
         )
     templates = tuple(read_templates_text(template.replace("{review}", "{{review}}")))
-    report = verify_split_files(*_files(tmp_path, parts), CheckOptions(templates=templates))
-    assert report["leaks_total"] == (1 if copied else 0)
-    if copied:
-        [example] = report["leakage_scan"]["examples"]
-        assert (example["id"], example["in_id"], example["item_text"]) == ("r200", "r1000", True)
+    example = _found_copy_of_r200_in_r1000(tmp_path, parts, templates, copied)
+    assert example is None or example["item_text"] is True
