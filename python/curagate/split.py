@@ -1352,6 +1352,7 @@ class Overlap:
             report["shared_passages"].update(
                 template_ngrams=self.passages.template_ngrams,
                 boilerplate_ngrams=self.passages.boilerplate_ngrams,
+                over_bar_ngrams=self.passages.over_bar_ngrams,
                 pairs=len(passage_sorted),
                 rows=rows(passage_sorted),
                 examples=[

@@ -119,6 +119,8 @@ class PassageIndex:
     # those of each turn, none across a turn boundary (see turn_texts).
     turns: NearIndex | None = None
     turns_of: dict[int, list[int]] = field(default_factory=dict)
+    # distinct n-grams of no template in more than max_items records: the bar's alone
+    over_bar_ngrams: int = 0
 
     def within_turns(self, record: int) -> set[int] | None:
         """The n-grams of ``record``'s turns (a chat record), ``None`` for another."""
@@ -172,6 +174,7 @@ class PassageIndex:
             listed = pc.is_in(grouped["h"], value_set=pa.array(sorted(template_hashes), pa.int64()))
             keep = pc.and_(keep, pc.invert(listed))
         left_out = set(grouped.filter(pc.invert(keep))["h"].to_pylist())
+        over_bar = len(left_out - template_hashes)
         evidence = grouped.filter(keep)
         # Many n-grams have the same owners (one source text under several
         # templates): count them per owner set in Arrow before Python sees them.
@@ -194,6 +197,7 @@ class PassageIndex:
             len(template_hashes),
             turn_index,
             turns_of,
+            over_bar,
         )
 
     def pairs(self, keep: Callable[[int, int], bool]) -> Counter[tuple[int, int]]:

@@ -213,3 +213,55 @@ def test_reruns_on_templated_data_are_byte_identical(tmp_path: Path) -> None:
         assert main(["split", str(SAMPLE), "--out", str(out), "--no-join-near"]) == 0
         outputs.append({p.name: p.read_bytes() for p in sorted(out.iterdir())})
     assert outputs[0] == outputs[1]
+
+
+def test_chat_rows_sharing_a_system_prompt_name_it_and_the_note_counts_the_bar_alone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by re-attack, on 40 chat rows whose only shared text is one of two system
+    prompts: without --templates the message called the pairs "copies, which --templates
+    does not clear", and --templates cleared them; with it, a note counted the templates'
+    own n-grams as "n-grams in more than 100 records" (of 40) and advised naming the
+    templates already named."""
+    import random
+
+    rng = random.Random(9)
+    systems = [
+        "You are a helpful assistant. Always answer politely, precisely and in English, and "
+        "explain your steps in detail before you give a final answer to the question.",
+        "### Instruction:\nSummarize the following text in three sentences and name the most "
+        "important people, places and dates that appear in it, in the order they appear.",
+    ]
+
+    def words() -> str:
+        return " ".join(f"w{rng.randrange(100_000)}" for _ in range(12))
+
+    data = tmp_path / "chat.jsonl"
+    data.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "messages": [
+                        {"role": "system", "content": systems[i % 2]},
+                        {"role": "user", "content": words()},
+                        {"role": "assistant", "content": words()},
+                    ]
+                }
+            )
+            + "\n"
+            for i in range(40)
+        ),
+        encoding="utf-8",
+    )
+    templates = tmp_path / "t.txt"
+    templates.write_text("\n\n".join(systems) + "\n", encoding="utf-8")
+    argv = ["split", str(data), "--fail-on-leak", "--max-ngram-items", "100"]
+    assert main([*argv, "--out", str(tmp_path / "plain")]) == 1
+    err = capsys.readouterr().err
+    assert "which --templates does not clear" not in err
+    assert "unless that string is a prompt template: then name it with --templates" in err
+    assert main([*argv, "--out", str(tmp_path / "named"), "--templates", str(templates)]) == 0
+    assert "n-grams in more than" not in capsys.readouterr().err
+    manifest = json.loads((tmp_path / "named" / "split_manifest.json").read_text("utf-8"))
+    passages = manifest["verification"]["shared_passages"]
+    assert passages["over_bar_ngrams"] == 0 < passages["boilerplate_ngrams"]

@@ -282,10 +282,18 @@ def run(args: argparse.Namespace) -> int:
             f"records count as boilerplate; see {result.out_dir / MANIFEST_NAME}); keep them "
             "together with --shared-passages join"
         )
-        if copies:
+        if copies and pick(args.templates, sc.templates):
             message += (
                 f" ({copies} pair(s) hold an item's own text, not template text alone: "
                 "copies, which --templates does not clear)"
+            )
+        elif copies:
+            # Without --templates a whole shared string (a system prompt) is the item's
+            # text: it said "copies, which --templates does not clear" of a shared system
+            # prompt that --templates did clear (found by re-attack).
+            message += (
+                f" ({copies} pair(s) hold a whole string of an item: copies, unless that "
+                "string is a prompt template: then name it with --templates)"
             )
         if templates_may_clear(result.manifest["verification"]):
             message += ", or name prompt templates with --templates"
@@ -297,11 +305,13 @@ def run(args: argparse.Namespace) -> int:
             )
         print(f"curagate split: warning: {message}", file=sys.stderr)
     passages = result.manifest["verification"]["shared_passages"]
-    if pick(args.fail_on_leak, sc.fail_on_leak) and passages.get("boilerplate_ngrams"):
+    if pick(args.fail_on_leak, sc.fail_on_leak) and passages.get("over_bar_ngrams"):
         # What passed is the check as it stands: a passage in more rows than the bar (one
         # article under a dozen templates) is boilerplate to it, neither joined nor flagged.
+        # (The named templates' n-grams are not counted: the count was theirs with them,
+        # and advised naming templates already named; found by re-attack.)
         print(
-            f"curagate split: note: {passages['boilerplate_ngrams']:,} n-grams in more than "
+            f"curagate split: note: {passages['over_bar_ngrams']:,} n-grams in more than "
             f"{passages['max_ngram_items']} records were left out as boilerplate, not checked; "
             "a passage repeated in more records than that may be among them: name the templates "
             "(--templates) and raise --max-ngram-items, or scan the splits with `curagate "
