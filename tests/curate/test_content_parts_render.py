@@ -407,6 +407,11 @@ def test_media_text_is_the_reference_or_a_digest_of_inline_data() -> None:
             for d in ("QUJD", "REVG", "R0hJ")
         ],
         [{"type": "input_audio", "input_audio": {"data": d, "format": "wav"}} for d in "abc"],
+        # The processors' spelling (found by re-attack: all three rows were one key).
+        [{"type": "image", "image": f"https://x/img/{i}.jpg"} for i in range(3)],
+        [{"type": "video", "video": [f"clip{i}/f1.jpg", f"clip{i}/f2.jpg"]} for i in range(3)],
+        [{"type": "audio", "audio": f"a{i}.wav"} for i in range(3)],
+        [{"type": "image", "base64": d} for d in ("QUJD", "REVG", "R0hJ")],
     ],
 )
 def test_rows_differing_only_in_the_image_are_kept_apart(
@@ -424,6 +429,29 @@ def test_rows_differing_only_in_the_image_are_kept_apart(
     assert output_files(tmp_path / "out1") == output_files(tmp_path / "out2")
     removed = read_dir(tmp_path / "out1" / "removed")
     assert removed is not None and removed.num_rows == 1
+
+
+def test_one_image_inline_in_any_encoding_is_one_key() -> None:
+    # Found by re-attack: the base64 text was hashed, so the same image wrapped at 76
+    # columns, unwrapped, or as a data: URL was three keys (exact copies kept thrice).
+    import base64
+
+    from curagate.records import media_text
+
+    raw = bytes(range(256)) * 4
+    plain = base64.b64encode(raw).decode()
+    wrapped = "\n".join(plain[i : i + 76] for i in range(0, len(plain), 76))
+    keys = {
+        media_text({"type": "image", "source": {"type": "base64", "data": plain}}),
+        media_text({"type": "image", "source": {"type": "base64", "data": wrapped}}),
+        media_text({"type": "image", "base64": plain}),
+        media_text({"type": "image", "image": "data:image/png;base64," + plain}),
+    }
+    assert len({k.split("] ", 1)[1] for k in keys if k}) == 1
+    other = base64.b64encode(raw[::-1]).decode()
+    assert media_text({"type": "image", "base64": other}) != media_text(
+        {"type": "image", "base64": plain}
+    )
 
 
 # --- tool_calls are tagged as tool_use is; volatile fields at every depth -----------
