@@ -749,11 +749,16 @@ def part_text(part: object, media: bool = False) -> str | None:
 
 
 def _without_volatile(value: Any) -> Any:
-    """A part's fields without :data:`VOLATILE_FIELDS` at any depth (a nested text part's
-    ``cache_control``, a web search result's ``encrypted_content`` and ``page_age``: found
-    by attack, one conversation from two runs was two keys)."""
+    """A part's fields without :data:`VOLATILE_FIELDS` in it and in every part nested in it
+    (a dict with a string ``type``: a nested text part's ``cache_control``, a web search
+    result's ``encrypted_content`` and ``page_age``: found by attack, one conversation from
+    two runs was two keys); other dicts (a part's data: ``{"type": "json", "json": {"id":
+    17}}``) keep theirs (found by re-attack: two orders' ids were one key)."""
     if isinstance(value, dict):
-        return {k: _without_volatile(v) for k, v in value.items() if k not in VOLATILE_FIELDS}
+        part = isinstance(value.get("type"), str)
+        return {
+            k: _without_volatile(v) for k, v in value.items() if not (part and k in VOLATILE_FIELDS)
+        }
     if isinstance(value, list):
         return [_without_volatile(v) for v in value]
     return value

@@ -492,3 +492,19 @@ def test_volatile_fields_are_left_out_at_every_depth(tmp_path: Path) -> None:
     ]
     result = curate([write(tmp_path / "v.jsonl", rows)], tmp_path / "out", near__enabled=False)
     assert (result.kept, result.removed_total) == (2, 2)
+
+
+def test_an_id_in_a_parts_data_is_no_volatile_field(tmp_path: Path) -> None:
+    # Found by re-attack: ids were left out of every dict at any depth, so two tool results
+    # naming two orders (`{"type": "json", "json": {"id": 17}}`, or a part's own `id`
+    # under a non-part dict) were one key, and one was removed as an exact copy.
+    def result(order: int) -> dict[str, Any]:
+        data = {"type": "json", "json": {"id": order, "status": "shipped"}}
+        return {"type": "tool_result", "tool_use_id": f"t{order}", "content": [data]}
+
+    rows = [
+        chat("Status?", [result(17), text("Shipped.")]),
+        chat("Status?", [result(18), text("Shipped.")]),
+    ]
+    out = curate([write(tmp_path / "j.jsonl", rows)], tmp_path / "out", near__enabled=False)
+    assert (out.kept, out.removed_total) == (2, 0)
