@@ -803,6 +803,29 @@ def test_the_cr_hint_for_a_compressed_file_decompresses_it(tmp_path: Path, suffi
     assert all_keys(read_all([converted])) == [r["text"] for r in rows]
 
 
+def test_the_zstd_cr_hint_fails_where_zstd_fails_and_takes_a_name_starting_with_a_dash(
+    tmp_path: Path,
+) -> None:
+    # Found by re-attack: `zstd -dc FILE > FILE.jsonl; ...` read `-x.jsonl.zst` as an option
+    # and, zstd failing (a cut stream, no zstd), still wrote an empty output, exit 0.
+    if shutil.which("zstd") is None:
+        pytest.skip("the zstd command is not installed")
+    data = "".join(json.dumps({"text": f"record {i}"}) + "\r" for i in range(2000)).encode()
+    packed = zstandard.compress(data)
+    for name, content, ok in [
+        ("-dash.jsonl.zst", packed, True),
+        ("cut.jsonl.zst", packed[:-40], False),
+    ]:
+        (tmp_path / name).write_bytes(content)
+        command = cr_hint(f"./{name}" if name.startswith("-") else name).split("e.g. `")[1]
+        command = command.split("`")[0]
+        done = subprocess.run(["sh", "-c", command], cwd=tmp_path, capture_output=True)
+        assert (done.returncode == 0) == ok, done.stderr
+        if ok:
+            converted = next(tmp_path.glob("*dash.jsonl.zst.lf.jsonl"))
+            assert converted.read_bytes() == data.replace(b"\r", b"\n")
+
+
 def test_the_cr_hint_command_streams(tmp_path: Path) -> None:
     # Found by re-attack: the command read the file whole and joined its lines, 3.3 times
     # the file's size in memory (a 1 GiB line needed more than 3.5 GiB). It streams: under

@@ -2115,7 +2115,15 @@ _CR_FIX_GZIP = (
     "sys.stdout.writelines(io.TextIOWrapper(gzip.open(sys.argv.pop()), encoding=e))'"
     " FILE > FILE.lf.jsonl"
 )
-_CR_FIX_ZSTD = "zstd -dc FILE > FILE.jsonl; " + CR_FIX_COMMAND.replace("FILE", "FILE.jsonl", 1)
+# A zstd file: zstd decompresses it into the same Python, whose exit status is zstd's (two
+# commands joined by ";" wrote an empty output where zstd failed, and `zstd -dc -dash.zst`
+# read the name as an option: found by re-attack; "&&" and "|" are escaped, see above).
+_CR_FIX_ZSTD = (
+    f"python3 -c 'import io, subprocess, sys; {_LATIN1}"
+    "p = subprocess.Popen(sys.argv[1:], stdout=-1); "
+    "sys.stdout.writelines(io.TextIOWrapper(p.stdout, encoding=e)); sys.exit(p.wait())'"
+    " zstd -dc -- FILE > FILE.lf.jsonl"
+)
 _CR_WHY = (
     "; lone CRs (classic Mac line ends) separate its records, where JSON Lines ends each "
     "line in LF (or CR LF), so they were read as one line: convert the line ends to LF"
@@ -2136,7 +2144,10 @@ def cr_hint(source: str | None = None) -> str:
     if lower.endswith(".gz"):
         command, note = _CR_FIX_GZIP, " (it decompresses the file; the output is plain JSON Lines)"
     elif lower.endswith(".zst"):
-        command, note = _CR_FIX_ZSTD, " (decompress it first; the output is plain JSON Lines)"
+        command, note = (
+            _CR_FIX_ZSTD,
+            " (it decompresses the file with zstd; the output is plain JSON Lines)",
+        )
     else:
         command, note = CR_FIX_COMMAND, ""
     if source is not None:
