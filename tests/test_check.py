@@ -927,6 +927,35 @@ def test_a_listed_nested_repository_and_a_submodules_worktree_are_part_of_the_su
     assert rc == 1 and out[0].startswith("data/x.jsonl:1: LEAK001"), err
 
 
+@pytest.mark.parametrize(
+    "listing",
+    [
+        "\tpath = datasub ; the data\n",  # a comment after the value
+        '\tpath = "data"sub\n',  # quotes inside the value
+        "\tpath = datasub # the data\n",
+        "# " + "x" * (17 << 20) + "\n\tpath = datasub\n",  # padded past the read limit
+    ],
+    ids=["semicolon comment", "inner quotes", "hash comment", "padded"],
+)
+def test_gitmodules_is_read_as_git_reads_it(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    listing: str,
+) -> None:
+    # Found by re-attack: each of these lists datasub to git, and check, reading the value
+    # by a pattern (or not past 1 MiB), took datasub for a repository's root: the
+    # superproject's golden items passed, exit 0.
+    git_folder(tmp_path / ".git")
+    write(tmp_path / "golden_sets/gsm/data.jsonl", [{"id": "gsm_0", "prompt": GOLDEN_ITEM}])
+    git_folder(tmp_path / "datasub" / ".git")
+    write(tmp_path / "datasub/data/x.jsonl", [{"prompt": GOLDEN_ITEM, "completion": "72"}])
+    (tmp_path / ".gitmodules").write_text('[submodule "datasub"]\n' + listing, encoding="utf-8")
+    monkeypatch.chdir(tmp_path / "datasub")
+    rc, out, err = run(["data/x.jsonl"], capsys)
+    assert rc == 1 and out[0].startswith("data/x.jsonl:1: LEAK001"), err
+
+
 def test_outside_any_repository_the_search_never_leaves_the_files_own_folder(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -10,6 +10,7 @@ well under a second for a few thousand records.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import re
@@ -228,7 +229,30 @@ def _git_here(d: Path, owner: int | None) -> str | None:
     return "submodule" if _submodule_git(gitdir) else "root"
 
 
-_GITMODULES_PATH = re.compile(r"^\s*path\s*=\s*(.*?)\s*$", re.IGNORECASE | re.MULTILINE)
+_GITMODULES_PATH = re.compile(r"^\s*path\s*=(.*)$", re.IGNORECASE | re.MULTILINE)
+# Past this a .gitmodules is not read: the search goes on up (more golden sets, never fewer).
+_GITMODULES_LIMIT = 16 << 20
+_CONFIG_ESCAPES = {"n": "\n", "t": "\t", "b": "\b", '"': '"', "\\": "\\"}
+
+
+def _config_value(raw: str) -> str:
+    """A git config value as git reads it: quotes removed wherever they are, a ``;`` or
+    ``#`` outside quotes starting a comment, ``\\`` escapes, the blanks around it left out
+    (found by re-attack: ``path = sub ; the data`` and ``path = "da"ta`` named other
+    folders to check than to git, and its golden sets were not looked up)."""
+    out: list[str] = []
+    quoted = False
+    chars = iter(raw)
+    for c in chars:
+        if c == '"':
+            quoted = not quoted
+        elif c in ";#" and not quoted:
+            break
+        elif c == "\\":
+            out.append(_CONFIG_ESCAPES.get(next(chars, ""), ""))
+        else:
+            out.append(c)
+    return "".join(out).strip()
 
 
 def _listed_submodule(d: Path, owner: int | None) -> bool:
@@ -244,14 +268,16 @@ def _listed_submodule(d: Path, owner: int | None) -> bool:
             return False  # cannot tell: d stays a root
         if kind is None:
             continue
-        text = _read_small(up / ".gitmodules", 1 << 20)
+        modules = up / ".gitmodules"
+        with contextlib.suppress(OSError):
+            if modules.stat().st_size > _GITMODULES_LIMIT:
+                return True  # (padded past the limit, it hid a listed submodule)
+        text = _read_small(modules, _GITMODULES_LIMIT)
         if text is None:
             return False
         target = os.path.normpath(d)
         for m in _GITMODULES_PATH.finditer(text):
-            value = m.group(1)
-            if len(value) >= 2 and value[0] == value[-1] == '"':
-                value = value[1:-1]
+            value = _config_value(m.group(1))
             if value and os.path.normpath(up / value) == target:
                 return True
         return False
