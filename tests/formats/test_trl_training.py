@@ -132,7 +132,7 @@ def test_implicit_prompt_becomes_the_dpo_prompt() -> None:
         ("prompt_only_conversational.jsonl", "dpo", "prompt-only records have no answer"),
         ("unpaired_preference.jsonl", "sft", "unpaired preference records .* are for KTO"),
         ("unpaired_preference_conversational.jsonl", "dpo", "are for KTO"),
-        ("chat_image_parts.jsonl", "sft", r"message 0 has 1 non-text content part\(s\)"),
+        ("chat_image_parts.jsonl", "sft", r"message 0 has 1 content part\(s\) that are not text"),
         ("stepwise_supervision.jsonl", "sft", "are for process reward models"),
         ("stepwise_supervision.jsonl", "dpo", "are for process reward models"),
         ("language_modeling.jsonl", "sft", "plain-text records have no assistant turn"),

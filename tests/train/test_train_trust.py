@@ -550,7 +550,7 @@ def test_a_bad_row_is_named_by_its_file_and_line(tmp_path: Path, task: str) -> N
         ]
         image = {"type": "image_url", "image_url": {"url": "x"}}
         rows[6]["prompt"] = [{"role": "user", "content": parts(image)}]
-        problem = "non-text content part"
+        problem = r"1 content part\(s\) that are not text \(image_url\)"
     first = write_jsonl(tmp_path / "a.jsonl", rows[:3])
     second = write_jsonl(tmp_path / "b.jsonl", rows[3:])
     records = read_records([str(first), str(second)], None)
@@ -1447,3 +1447,29 @@ def test_rows_left_out_are_said_on_stderr_per_reason(
         2,
         1,
     )
+
+
+def test_a_refusal_or_thinking_part_is_named_by_its_type_not_as_an_image(tmp_path: Path) -> None:
+    # Found by re-attack: a refusal or thinking part curate keeps (its text is in the key)
+    # was refused by train as "non-text content part(s) (image, audio)".
+    from curagate.train.data import read_records, to_conversations
+
+    rows = [
+        {
+            "messages": [
+                {"role": "user", "content": f"question {i}"},
+                {"role": "assistant", "content": [{"type": "text", "text": f"answer {i}"}]},
+            ]
+        }
+        for i in range(4)
+    ]
+    rows[2]["messages"][1]["content"] = [{"type": "refusal", "refusal": "I can't help."}]
+    rows[3]["messages"][1]["content"] = [
+        {"type": "thinking", "thinking": "hmm", "signature": "s"},
+        {"type": "text", "text": "answer 3"},
+    ]
+    records = read_records([str(write_jsonl(tmp_path / "a.jsonl", rows))], None)
+    with pytest.raises(
+        InputError, match=r":3: message 1 has 1 content part\(s\) that are not text \(refusal\)"
+    ):
+        to_conversations(records, None)

@@ -219,7 +219,14 @@ def _clean_messages(value: Any, where: str) -> list[Message]:
     """Turns as the chat template takes them: text parts joined into the
     content, tool calls (and a tool turn's id/name) passed through."""
     from curagate.audit.formats import shown_role
-    from curagate.records import ROLES, content_text, message_problem, non_text_parts, strip_nulls
+    from curagate.records import (
+        ROLES,
+        content_text,
+        is_non_text_part,
+        message_problem,
+        non_text_parts,
+        strip_nulls,
+    )
 
     if not isinstance(value, list) or not value:
         raise InputError(f"{where}: expected a non-empty list of {{role, content}} messages")
@@ -236,9 +243,18 @@ def _clean_messages(value: Any, where: str) -> list[Message]:
             )
         parts = non_text_parts(m.get("content"))
         if parts:
+            # Named by their types (it said "(image, audio)" of a refusal or thinking part).
+            kinds = sorted(
+                {
+                    str(p.get("type"))
+                    for p in m["content"]
+                    if isinstance(p, dict) and is_non_text_part(p)
+                }
+            )
             raise InputError(
-                f"{where}: message {i} has {parts} non-text content part(s) (image, audio); "
-                "curagate trains text-only models: drop those parts or the record"
+                f"{where}: message {i} has {parts} content part(s) that are not text "
+                f"({', '.join(kinds)}); curagate trains text-only models on text parts: "
+                "write them as text, or drop those parts or the record"
             )
         msg: Message = {"role": m["role"], "content": content_text(m.get("content"))}
         for k in ("tool_calls", "tool_call_id", "name"):
