@@ -15,7 +15,7 @@ import errno
 import os
 import re
 import stat
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -327,22 +327,34 @@ class _GoldenLookup:
         return cls(cwd=cwd, fix=fix, owner=_owner(), root={}, near={})
 
     def repository(self, folder: Path) -> Path | None:
-        walked: list[Path] = []
-        d = folder
-        while d not in self.root:
-            walked.append(d)
-            if _repository_root(d, self.owner):
-                found: Path | None = d
-                break
-            if d.parent == d:
-                found = None
-                break
-            d = d.parent
-        else:
-            found = self.root[d]
-        for w in walked:
-            self.root[w] = found
-        return found
+        def look(d: Path) -> tuple[Path | None, bool]:
+            return (d, True) if _repository_root(d, self.owner) else (None, False)
+
+        return _walk_up(folder, self.root, look)
+
+
+def _walk_up(
+    folder: Path,
+    seen: dict[Path, Path | None],
+    look: Callable[[Path], tuple[Path | None, bool]],
+) -> Path | None:
+    """Going up from ``folder`` to the file system's root, what ``look`` gives of the first
+    folder where it says the walk ends (``look(d)``: what ``d`` gives, and whether the walk
+    ends there), else None. Every folder walked ends where ``folder`` does, so the answer is
+    theirs too: cached in ``seen``."""
+    walked: list[Path] = []
+    d = folder
+    while d not in seen:
+        walked.append(d)
+        found, end = look(d)
+        if end or d.parent == d:
+            break
+        d = d.parent
+    else:
+        found = seen[d]
+    for w in walked:
+        seen[w] = found
+    return found
 
 
 def nearest_golden(folder: Path, lookup: _GoldenLookup) -> Path | None:
@@ -364,21 +376,14 @@ def nearest_golden(folder: Path, lookup: _GoldenLookup) -> Path | None:
         end = lookup.cwd
     else:
         end = folder
-    walked: list[Path] = []
-    d = folder
-    while d not in lookup.near:
-        walked.append(d)
+
+    def look(d: Path) -> tuple[Path | None, bool]:
         found = golden_folder(d / GOLDEN_DIR_NAME, lookup.fix)
-        if found is not None or d == end or d.parent == d:
-            break
-        d = d.parent
-    else:
-        found = lookup.near[d]
-    # Every folder walked ends where ``folder`` does (the same repository, or the same
-    # current directory), so the answer is theirs too.
-    for w in walked:
-        lookup.near[w] = found
-    return found
+        return found, found is not None or d == end
+
+    # (Every folder walked ends where ``folder`` does: the same repository, or the same
+    # current directory.)
+    return _walk_up(folder, lookup.near, look)
 
 
 def default_golden(

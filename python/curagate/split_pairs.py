@@ -542,16 +542,32 @@ def _holds(words: Sequence[str], part: Sequence[str]) -> bool:
     return any(list(words[i : i + n]) == list(part) for i in range(len(words) - n + 1))
 
 
+def _template_segments(text: str, templates: Sequence[str]) -> list[tuple[bool, str]]:
+    """``text`` cut at the template fragments that match in it (as :func:`without_templates`
+    takes them out), in order: (whether it is the text's own, the segment)."""
+    segments: list[tuple[bool, str]] = [(True, text)]
+    for pattern in template_patterns(templates, python=True):
+        compiled = re.compile(pattern)
+        cut: list[tuple[bool, str]] = []
+        for own, segment in segments:
+            if not own:
+                cut.append((own, segment))
+                continue
+            at = 0
+            for m in compiled.finditer(segment):
+                cut += [(True, segment[at : m.start()]), (False, m.group(0))]
+                at = m.end()
+            cut.append((True, segment[at:]))
+        segments = cut
+    return segments
+
+
 def own_pieces(text: str, templates: Sequence[str]) -> list[list[str]]:
     """The words of ``text`` that are not template text: the pieces between the template
     fragments that match in it (as :func:`without_templates` takes them out), and between
     a chat's role labels, each a list of words; empty pieces left out."""
-    pieces = [text]
-    for pattern in template_patterns(templates, python=True):
-        compiled = re.compile(pattern)
-        pieces = [p for piece in pieces for p in compiled.split(piece)]
     out = []
-    for piece in pieces:
+    for piece in (segment for own, segment in _template_segments(text, templates) if own):
         for part in turn_texts(piece) or [piece]:
             words = _words(part)
             if words:
@@ -591,21 +607,7 @@ def _pieces_in_context(text: str, templates: Sequence[str]) -> list[list[str]]:
     last word of the template text before it and the first after it (where there is some):
     where the piece sits in ``text``, not where its words occur elsewhere. No piece for a text
     that holds no template fragment."""
-    segments: list[tuple[bool, str]] = [(True, text)]
-    for pattern in template_patterns(templates, python=True):
-        compiled = re.compile(pattern)
-        split: list[tuple[bool, str]] = []
-        for own, segment in segments:
-            if not own:
-                split.append((own, segment))
-                continue
-            at = 0
-            for m in compiled.finditer(segment):
-                split += [(True, segment[at : m.start()]), (False, m.group(0))]
-                at = m.end()
-            split.append((True, segment[at:]))
-        segments = split
-    words = [(own, _words(segment)) for own, segment in segments]
+    words = [(own, _words(segment)) for own, segment in _template_segments(text, templates)]
     if all(own for own, _ in words):
         return []
     out = []

@@ -32,6 +32,17 @@ def respelled_copy(bundle: Path, copy: Path) -> str:
     return artifact_digest(copy)
 
 
+def bot_and_its_respelled_copy(tmp_path: Path) -> tuple[Path, str]:
+    """A registry holding ``bot`` v1 (``b1``, registered as today's curagate does) and a
+    copy of its bundle with MANIFEST.json re-indented (``b1copy``), for a row to name: the
+    registry and the copy's digest."""
+    db = tmp_path / "reg" / "registry.db"
+    write_bundle(tmp_path / "b1", b"W" * 64)
+    with Registry(db) as reg:
+        reg.register(tmp_path / "b1", name="bot", actor="ci")
+    return db, respelled_copy(tmp_path / "b1", tmp_path / "b1copy")
+
+
 def test_a_copy_with_its_manifest_respelled_is_the_same_artifact(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -81,11 +92,7 @@ def test_a_register_row_without_files_identity_after_one_with_it_fails_every_com
     # Found by re-attack: appended by hand as an older curagate wrote register rows, a
     # re-indented copy of a version a signed fail holds back was known by its digest only,
     # passed `check` and shipped.
-    db = tmp_path / "reg" / "registry.db"
-    write_bundle(tmp_path / "b1", b"W" * 64)
-    with Registry(db) as reg:
-        reg.register(tmp_path / "b1", name="bot", actor="ci")
-    copy_digest = respelled_copy(tmp_path / "b1", tmp_path / "b1copy")
+    db, copy_digest = bot_and_its_respelled_copy(tmp_path)
     forger = Forger(db)
     forger.register_as(
         "bot2", 1, tmp_path / "b1copy", copy_digest, extra={ONE_PER_ARTIFACT: True}, files=False
@@ -132,11 +139,7 @@ def test_a_register_row_naming_registered_files_under_another_digest_fails_every
     tmp_path: Path,
 ) -> None:
     # Written by hand, with the rule's fields: the same files as bot v1, another digest.
-    db = tmp_path / "reg" / "registry.db"
-    write_bundle(tmp_path / "b1", b"W" * 64)
-    with Registry(db) as reg:
-        reg.register(tmp_path / "b1", name="bot", actor="ci")
-    copy_digest = respelled_copy(tmp_path / "b1", tmp_path / "b1copy")
+    db, copy_digest = bot_and_its_respelled_copy(tmp_path)
     files = files_identity(load_manifest(tmp_path / "b1copy").files)
     forger = Forger(db)
     extra = {ONE_PER_ARTIFACT: True, FILES_IDENTITY: files}

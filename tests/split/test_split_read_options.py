@@ -29,28 +29,26 @@ def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
     return path
 
 
-def gsm8k_rows(n: int = 30) -> list[dict[str, Any]]:
-    """GSM8K-style {question, answer} records: no column names a record format."""
+def apple_rows(text: str, answer: str, n: int = 30) -> list[dict[str, Any]]:
+    """Records of a question in ``text`` and its answer in ``answer``."""
     return [
         {
-            "question": f"question {i}: how many apples does person {i} have after buying "
+            text: f"{text} {i}: how many apples does person {i} have after buying "
             f"{i * 3} more at store {i % 7}?",
-            "answer": str(i),
+            answer: str(i),
         }
         for i in range(n)
     ]
+
+
+def gsm8k_rows(n: int = 30) -> list[dict[str, Any]]:
+    """GSM8K-style {question, answer} records: no column names a record format."""
+    return apple_rows("question", "answer", n)
 
 
 def prompt_response_rows(n: int = 30) -> list[dict[str, Any]]:
     """{prompt, response} records: read as prompt_only (`response` is not `completion`)."""
-    return [
-        {
-            "prompt": f"prompt {i}: how many apples does person {i} have after buying "
-            f"{i * 3} more at store {i % 7}?",
-            "response": str(i),
-        }
-        for i in range(n)
-    ]
+    return apple_rows("prompt", "response", n)
 
 
 def split_rows(out: Path) -> dict[str, int]:
