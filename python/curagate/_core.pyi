@@ -24,6 +24,8 @@ class ArrowStreamExportable(Protocol):
 ArrowText = ArrowArrayExportable | ArrowStreamExportable
 # A float64 column (nulls read as -inf).
 ArrowFloat64 = ArrowArrayExportable | ArrowStreamExportable
+# A uint64 column (nulls read as 0).
+ArrowUInt64 = ArrowArrayExportable | ArrowStreamExportable
 
 HashScheme = Literal[
     "fast", "datasketch", "datasketch-affine32", "datasketch-legacy", "datasketch-affine64"
@@ -130,9 +132,13 @@ class Deduper:
         collapse_whitespace: bool = True,
     ) -> None: ...
     def __len__(self) -> int: ...
-    def add(self, keys: ArrowText, priorities: ArrowFloat64) -> None:
+    def add(
+        self, keys: ArrowText, priorities: ArrowFloat64, media: ArrowUInt64 | None = None
+    ) -> None:
         """Add keys (an Arrow text column) with one float64 survivor priority
-        per key (higher wins; ties: earliest; null: -inf)."""
+        per key (higher wins; ties: earliest; null: -inf), and optionally one uint64
+        media identity per key (0 or null: none): records with other media are never
+        exact or near copies."""
 
     def add_texts(self, texts: Sequence[str], priorities: ArrowFloat64 | None = None) -> None:
         """Add keys given as Python ``str`` (their UTF-8 read in place, no Arrow copy);
@@ -142,8 +148,9 @@ class Deduper:
     def words_per_value(self) -> int:
         """u32 words per signature value of the hash scheme (similarity estimates)."""
 
-    def sketch(self, keys: ArrowText) -> Sketch:
-        """Sketch keys without adding them (the staged pipeline)."""
+    def sketch(self, keys: ArrowText, media: ArrowUInt64 | None = None) -> Sketch:
+        """Sketch keys without adding them (the staged pipeline); ``media`` as in
+        :meth:`add`."""
 
     def finish(self) -> DedupResult:
         """Cluster and choose survivors."""

@@ -795,8 +795,12 @@ def semantic_clusters(
     scores: Sequence[float | None] | pa.Array | None = None,
     flat_max_rows: int = DEFAULT_FLAT_MAX_ROWS,
     normalize: Mapping[str, bool] | None = None,
+    media: Sequence[int] | None = None,
 ) -> SemanticResult:
     """Cluster texts whose embeddings are at least ``threshold`` cosine-similar.
+
+    ``media``: per text, the identity of the media its record holds (0: none,
+    :func:`curagate.records.media_ids`): texts with other media are never joined.
 
     Clusters are the connected components of the similarity graph. One row
     per cluster is kept: the first, the longest text, or the highest
@@ -869,8 +873,15 @@ def semantic_clusters(
             x = parent[x]
         return x
 
+    if media is not None and len(media) != n:
+        raise InputError(f"{len(media)} media identities for {n} texts; give one per row")
     for i, j, _ in _range_pairs(index, vectors, threshold):
-        if i != j and readable[i] and readable[j]:
+        if (
+            i != j
+            and readable[i]
+            and readable[j]
+            and (media is None or media[at[i]] == media[at[j]])
+        ):
             ri, rj = find(i), find(j)
             if ri != rj:
                 parent[max(ri, rj)] = min(ri, rj)

@@ -59,6 +59,7 @@ from curagate.records import (
     detect_format,
     json_depth,
     key_columns,
+    media_ids,
     parquet_levels,
     parse_format,
     python_kind,
@@ -3226,6 +3227,9 @@ def _finish(
         keys=keys,
         quarantined=quarantined,
         number_text=number_text,
+        media=media_ids(
+            table, fmt, text_field=options.text_field, preference_key=options.preference_key
+        ),
     )
 
 

@@ -113,9 +113,16 @@ class DedupStep:
     def bands_rows(self) -> tuple[int, int]:
         return self._core.bands_rows
 
-    def add(self, keys: pa.Array | pa.ChunkedArray, priorities: pa.Array) -> None:
-        """One batch: string keys and float64 priorities (nulls lose, as -inf)."""
-        self._core.add(keys, priorities.cast(pa.float64()))
+    def add(
+        self,
+        keys: pa.Array | pa.ChunkedArray,
+        priorities: pa.Array,
+        media: pa.Array | None = None,
+    ) -> None:
+        """One batch: string keys, float64 priorities (nulls lose, as -inf) and the rows'
+        media identities (:attr:`curagate.records.Batch.media`; rows with other media are
+        never copies)."""
+        self._core.add(keys, priorities.cast(pa.float64()), media)
 
     def finish(self) -> DedupOutcome:
         out = self._core.finish()

@@ -37,11 +37,12 @@ class DuplicatesStep(BaseStep):
     def scan(self, rows: Rows) -> pa.Array | None:
         if self._dedup is None:
             return None
-        keys, priorities = rows.keys, rows.priorities
+        keys, priorities, media = rows.keys, rows.priorities, rows.batch.media
         if not pc.all(rows.alive).as_py():
             keys, priorities = keys.filter(rows.alive), priorities.filter(rows.alive)
+            media = None if media is None else media.filter(rows.alive)
         self._alive.append(rows.alive)
-        self._dedup.add(keys, priorities)
+        self._dedup.add(keys, priorities, media)
         return None
 
     def finish(self, fates: Fates, ids: pa.Array) -> Fates:

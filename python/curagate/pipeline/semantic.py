@@ -25,6 +25,7 @@ class SemanticStep(BaseStep):
         self.enabled = cfg.semantic.enabled
         self._keys: list[pa.Array] = []
         self._priorities: list[pa.Array] = []
+        self._media: list[pa.Array] = []
         self._stats: dict[str, Any] = {"enabled": False}
         self._runtime: dict[str, Any] = {}
 
@@ -32,6 +33,10 @@ class SemanticStep(BaseStep):
         if self.enabled:
             self._keys.append(rows.keys)
             self._priorities.append(rows.priorities)
+            media = rows.batch.media
+            self._media.append(
+                pa.repeat(pa.scalar(0, pa.uint64()), len(rows.keys)) if media is None else media
+            )
         return None
 
     def finish(self, fates: Fates, ids: pa.Array) -> Fates:
@@ -68,6 +73,8 @@ class SemanticStep(BaseStep):
             # compare: semantic_clusters never groups it, here as in the exact and near
             # steps (and in split --semantic).
             normalize=cfg.normalize.model_dump(),
+            # Rows with other media (two questions of two images) are never copies.
+            media=pc.take(pa.chunked_array(self._media).combine_chunks(), kept_pos).to_pylist(),
         )
         removed = pa.array(~result.keep)
         everyone = pa.array(range(len(ids)), pa.int64())

@@ -406,7 +406,7 @@ def _sketch_into(
         if split_rows is not None:
             split_rows.add(batch)
         ids.append(batch.ids)
-        batch_keys, priorities = batch.keys, keep_priorities(batch, cfg)
+        batch_keys, priorities, media = batch.keys, keep_priorities(batch, cfg), batch.media
         clean = None
         if leakage is not None:
             leaks = leakage.scan_batch(batch, cfg.text_field, cfg.preference_key)
@@ -415,6 +415,7 @@ def _sketch_into(
             methods.append(leaks.methods)
             clean = pc.invert(leaks.leaked)
             batch_keys, priorities = batch_keys.filter(clean), priorities.filter(clean)
+            media = None if media is None else media.filter(clean)
         positions = (
             np.arange(n, dtype=np.int64)
             if clean is None
@@ -428,7 +429,7 @@ def _sketch_into(
         p = pc.fill_null(p.cast(pa.float64()), float("-inf"))
         p_np = p.to_numpy(zero_copy_only=False).astype(np.float64)
         prio.append(np.where(np.isnan(p_np), -np.inf, p_np))
-        out = dedup._core.sketch(batch_keys)
+        out = dedup._core.sketch(batch_keys, media)
         hashes.append(np.frombuffer(out.hashes, dtype="<u8").reshape(-1, 2))
         empty.append(np.frombuffer(out.empty, dtype=np.uint8))
         sets.write(out.data)

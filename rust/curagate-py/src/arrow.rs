@@ -370,18 +370,36 @@ fn view_strs<'a>(a: &'a FfiArray, out: &mut Vec<&'a str>) -> Result<(), Error> {
 
 /// A float64 Arrow column as `f64`s, nulls as -inf; `len` must match.
 pub fn f64_values(obj: &Bound<'_, PyAny>, what: &str, len: usize) -> PyResult<Vec<f64>> {
+    fixed_values(obj, what, len, ("g", "float64"), f64::NEG_INFINITY)
+}
+
+/// The values of a uint64 column of `len` values (a null reads as 0).
+pub fn u64_values(obj: &Bound<'_, PyAny>, what: &str, len: usize) -> PyResult<Vec<u64>> {
+    fixed_values(obj, what, len, ("L", "uint64"), 0)
+}
+
+/// The values of a fixed-width column of Arrow format `kind.0` (named `kind.1`),
+/// `null` where a value is null.
+fn fixed_values<T: Copy>(
+    obj: &Bound<'_, PyAny>,
+    what: &str,
+    len: usize,
+    kind: (&str, &str),
+    null: T,
+) -> PyResult<Vec<T>> {
+    let (format, name) = kind;
     let column = Column::from_py(obj, what)?;
-    if column.format != "g" {
+    if column.format != format {
         return Err(input_error(format!(
-            "{what} has Arrow type {:?}, not float64 (\"g\"); cast it to float64",
+            "{what} has Arrow type {:?}, not {name} (\"{format}\"); cast it to {name}",
             column.format
         )));
     }
     if column.len() != len {
-        return Err(to_py(Error::BadColumn(format!(
+        return Err(input_error(format!(
             "{what} has {} values for {len} texts; give one per text",
             column.len()
-        ))));
+        )));
     }
     let mut out = Vec::with_capacity(len);
     for chunk in &column.chunks {
@@ -391,15 +409,17 @@ pub fn f64_values(obj: &Bound<'_, PyAny>, what: &str, len: usize) -> PyResult<Ve
         }
         let b = buffers(a, 2).map_err(to_py)?;
         let (offset, length) = (a.offset as usize, a.length as usize);
-        // SAFETY: a float64 array has offset + length values.
-        let values = unsafe { std::slice::from_raw_parts(b[1] as *const f64, offset + length) };
-        out.extend((offset..offset + length).map(|i| {
-            if valid(a, b[0], i) {
-                values[i]
-            } else {
-                f64::NEG_INFINITY
-            }
-        }));
+        // SAFETY: an array of this fixed-width type has offset + length values.
+        let values = unsafe { std::slice::from_raw_parts(b[1] as *const T, offset + length) };
+        out.extend((offset..offset + length).map(
+            |i| {
+                if valid(a, b[0], i) {
+                    values[i]
+                } else {
+                    null
+                }
+            },
+        ));
     }
     Ok(out)
 }

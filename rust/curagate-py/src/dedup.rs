@@ -8,7 +8,7 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyString};
 
-use crate::arrow::{f64_values, TextColumn};
+use crate::arrow::{f64_values, u64_values, TextColumn};
 use crate::errors::{to_py, ParameterError};
 use crate::text::{norm_opts, shingle_kind};
 
@@ -112,17 +112,26 @@ impl Deduper {
         self.inner.records()
     }
 
-    /// Add keys (an Arrow text column) with one float64 survivor priority each.
+    /// Add keys (an Arrow text column) with one float64 survivor priority each, and
+    /// optionally one uint64 media identity each (0: none): records with other media
+    /// are never exact or near copies.
+    #[pyo3(signature = (keys, priorities, media=None))]
     fn add(
         &mut self,
         py: Python<'_>,
         keys: &Bound<'_, PyAny>,
         priorities: &Bound<'_, PyAny>,
+        media: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
         let column = TextColumn::from_py(keys, "keys")?;
         let priorities = f64_values(priorities, "priorities", column.len())?;
+        let media = media
+            .map(|m| u64_values(m, "media", column.len()))
+            .transpose()?;
         let (inner, pool) = (&mut self.inner, &self.pool);
-        crate::enter(py, Some(pool), || inner.add(&column.strs()?, &priorities))
+        crate::enter(py, Some(pool), || {
+            inner.add_with_media(&column.strs()?, &priorities, media.as_deref())
+        })
     }
 
     /// Add keys given as a sequence of Python `str`. Their UTF-8 bytes are
@@ -167,12 +176,23 @@ impl Deduper {
         self.inner.words_per_value()
     }
 
-    /// Sketch keys (an Arrow text column) without adding them: the staged
-    /// pipeline's `sketch`.
-    fn sketch(&self, py: Python<'_>, keys: &Bound<'_, PyAny>) -> PyResult<Sketch> {
+    /// Sketch keys (an Arrow text column; `media` as :meth:`add`'s) without adding
+    /// them: the staged pipeline's `sketch`.
+    #[pyo3(signature = (keys, media=None))]
+    fn sketch(
+        &self,
+        py: Python<'_>,
+        keys: &Bound<'_, PyAny>,
+        media: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Sketch> {
         let column = TextColumn::from_py(keys, "keys")?;
+        let media = media
+            .map(|m| u64_values(m, "media", column.len()))
+            .transpose()?;
         let (inner, pool) = (&self.inner, &self.pool);
-        let out = crate::enter(py, Some(pool), || Ok(inner.sketch_batch(&column.strs()?)))?;
+        let out = crate::enter(py, Some(pool), || {
+            inner.sketch_batch(&column.strs()?, media.as_deref())
+        })?;
         Ok(Sketch {
             hashes: le_bytes(py, out.hashes.iter().map(|h| h.to_le_bytes())),
             empty: le_bytes(py, out.empty.iter().map(|&e| [u8::from(e)])),

@@ -277,6 +277,26 @@ impl GroupTable {
     }
 }
 
+/// A record's content hash with its media identity in it (0: no media, the hash
+/// unchanged): records with other media are never one group (exact copies).
+fn with_media(hash: u128, media: u64) -> u128 {
+    if media == 0 {
+        return hash;
+    }
+    hash ^ xxhash_rust::xxh3::xxh3_128_with_seed(&media.to_le_bytes(), MEDIA_SEED)
+}
+
+/// What a record's media turns its band keys by (0 without media): records with
+/// other media share no band key, so they are never near candidates.
+fn band_mix(media: u64) -> u64 {
+    if media == 0 {
+        return 0;
+    }
+    xxhash_rust::xxh3::xxh3_64_with_seed(&media.to_le_bytes(), MEDIA_SEED)
+}
+
+const MEDIA_SEED: u64 = 0x6d65_6469_615f_6964; // "media_id"
+
 fn fold(h: u128) -> u64 {
     (h as u64) ^ ((h >> 64) as u64)
 }
@@ -352,19 +372,45 @@ impl Deduper {
     /// Records are processed in sub-batches of [`SUB_BATCH`], so the
     /// transient memory does not grow with the caller's batch size.
     pub fn add(&mut self, keys: &[&str], priorities: &[f64]) -> Result<()> {
+        self.add_with_media(keys, priorities, None)
+    }
+
+    /// [`Deduper::add`] with each record's media identity (`media`, one per key; 0:
+    /// no media): records are exact or near copies only when their media are the
+    /// same ([`with_media`]). Two questions of two images are two records however
+    /// alike their words.
+    pub fn add_with_media(
+        &mut self,
+        keys: &[&str],
+        priorities: &[f64],
+        media: Option<&[u64]>,
+    ) -> Result<()> {
         if self.finished {
             return Err(Error::Finished);
         }
         if keys.len() != priorities.len() {
             return Err(Error::param("priorities", "must have one value per key"));
         }
-        for (k, p) in keys.chunks(SUB_BATCH).zip(priorities.chunks(SUB_BATCH)) {
-            self.add_sub_batch(k, p)?;
+        if media.is_some_and(|m| m.len() != keys.len()) {
+            return Err(Error::param("media", "must have one value per key"));
+        }
+        for (i, (k, p)) in keys
+            .chunks(SUB_BATCH)
+            .zip(priorities.chunks(SUB_BATCH))
+            .enumerate()
+        {
+            let m = media.map(|m| &m[i * SUB_BATCH..i * SUB_BATCH + k.len()]);
+            self.add_sub_batch(k, p, m)?;
         }
         Ok(())
     }
 
-    fn add_sub_batch(&mut self, keys: &[&str], priorities: &[f64]) -> Result<()> {
+    fn add_sub_batch(
+        &mut self,
+        keys: &[&str],
+        priorities: &[f64],
+        media: Option<&[u64]>,
+    ) -> Result<()> {
         // Parallel: normalize, content-hash and sketch every record, into one
         // flat output per run of records (no allocation per record). Exact
         // copies are sketched too (speculatively): cheaper than normalizing
@@ -380,10 +426,12 @@ impl Deduper {
         parts[..needed]
             .par_iter_mut()
             .zip(keys.par_chunks(PAR_CHUNK))
-            .for_each_init(Scratch::default, |scratch, (out, chunk)| {
+            .enumerate()
+            .for_each_init(Scratch::default, |scratch, (c, (out, chunk))| {
                 out.clear();
-                for key in chunk {
-                    this.sketch_record(key, scratch, out, true);
+                for (j, key) in chunk.iter().enumerate() {
+                    let m = media.map_or(0, |m| m[c * PAR_CHUNK + j]);
+                    this.sketch_record(key, m, scratch, out, true);
                 }
             });
 
@@ -436,16 +484,26 @@ impl Deduper {
 
     /// Sketch a batch of keys without adding them: what [`Deduper::add`]
     /// computes per record, for the staged pipeline ([`stages`]).
-    pub fn sketch_batch(&self, keys: &[&str]) -> stages::SketchBatch {
+    /// `media`: as [`Deduper::add_with_media`]'s.
+    pub fn sketch_batch(
+        &self,
+        keys: &[&str],
+        media: Option<&[u64]>,
+    ) -> Result<stages::SketchBatch> {
+        if media.is_some_and(|m| m.len() != keys.len()) {
+            return Err(Error::param("media", "must have one value per key"));
+        }
         let mut parts: Vec<Sketched> = (0..keys.len().div_ceil(PAR_CHUNK))
             .map(|_| Sketched::with_capacity(PAR_CHUNK, self.bands))
             .collect();
         parts
             .par_iter_mut()
             .zip(keys.par_chunks(PAR_CHUNK))
-            .for_each_init(Scratch::default, |scratch, (out, chunk)| {
-                for key in chunk {
-                    self.sketch_record(key, scratch, out, false);
+            .enumerate()
+            .for_each_init(Scratch::default, |scratch, (c, (out, chunk))| {
+                for (j, key) in chunk.iter().enumerate() {
+                    let m = media.map_or(0, |m| m[c * PAR_CHUNK + j]);
+                    self.sketch_record(key, m, scratch, out, false);
                 }
             });
         let mut out = stages::SketchBatch::default();
@@ -458,7 +516,7 @@ impl Deduper {
             out.data.extend_from_slice(&part.data);
             out.keys.extend_from_slice(&part.keys);
         }
-        out
+        Ok(out)
     }
 
     /// Normalize, hash and (near dedup) sketch one record into `out`.
@@ -471,6 +529,7 @@ impl Deduper {
     fn sketch_record(
         &self,
         key: &str,
+        media: u64,
         scratch: &mut Scratch,
         out: &mut Sketched,
         skip_known: bool,
@@ -494,11 +553,14 @@ impl Deduper {
         // nothing about the text: such records are grouped by their raw key, so
         // only byte-identical copies are exact duplicates (never sketched: no
         // shingles, no near candidates).
-        let hash = if text.is_empty() {
-            raw_content_hash(key.as_bytes())
-        } else {
-            content_hash(text.as_bytes())
-        };
+        let hash = with_media(
+            if text.is_empty() {
+                raw_content_hash(key.as_bytes())
+            } else {
+                content_hash(text.as_bytes())
+            },
+            media,
+        );
         out.hashes.push(hash);
         if !self.cfg.near {
             out.empty.push(true);
@@ -552,12 +614,16 @@ impl Deduper {
         }
         out.data_end.push(out.data.len());
         out.empty.push(count == 0);
-        out.keys.extend(lsh::band_keys(
-            sig,
-            self.bands,
-            self.rows,
-            self.hasher.scheme().words_per_value(),
-        ));
+        let mix = band_mix(media);
+        out.keys.extend(
+            lsh::band_keys(
+                sig,
+                self.bands,
+                self.rows,
+                self.hasher.scheme().words_per_value(),
+            )
+            .map(|k| k ^ mix),
+        );
     }
 
     /// Cluster, choose survivors and report every record's outcome.

@@ -373,3 +373,39 @@ fn exact_copies_of_earlier_batches_skip_sketching_with_the_same_outcome() {
     assert_eq!(whole.stats, one_by_one.stats);
     assert!(whole.stats.exact_removed > 0 && whole.stats.near_removed > 0);
 }
+
+#[test]
+fn records_with_other_media_are_never_copies() {
+    let near = near_copy();
+    // Rows 0-2 hold image 1, rows 3-5 image 2; row 6 none. The same words hold no
+    // copy across images: only the copies within one image are removed.
+    let keys = [BASE, BASE, near.as_str(), BASE, near.as_str(), BASE, BASE];
+    let media = [1, 1, 1, 2, 2, 0xffff_ffff_ffff_ffff, 0];
+    let mut d = Deduper::new(DedupConfig::default()).unwrap();
+    d.add_with_media(&keys[..3], &[0.0; 3], Some(&media[..3]))
+        .unwrap();
+    d.add_with_media(&keys[3..], &[0.0; 4], Some(&media[3..]))
+        .unwrap();
+    let out = d.finish().unwrap();
+    let (kept, exact, near) = (Status::Kept as u8, Status::Exact as u8, Status::Near as u8);
+    assert_eq!(out.status, [kept, exact, near, kept, near, kept, kept]);
+    assert_eq!(out.kept_index[4], 3);
+    // Media 0 is no media: the same results as `add`.
+    let mut plain = Deduper::new(DedupConfig::default()).unwrap();
+    plain.add(&keys, &[0.0; 7]).unwrap();
+    let mut zeros = Deduper::new(DedupConfig::default()).unwrap();
+    zeros
+        .add_with_media(&keys, &[0.0; 7], Some(&[0; 7]))
+        .unwrap();
+    assert_eq!(
+        plain.finish().unwrap().status,
+        zeros.finish().unwrap().status
+    );
+    // The staged sketch sees the same: other media, other content hash and band keys.
+    let d = Deduper::new(DedupConfig::default()).unwrap();
+    let s = d.sketch_batch(&[BASE, BASE], Some(&[1, 2])).unwrap();
+    assert_ne!(s.hashes[0], s.hashes[1]);
+    let bands = s.keys.len() / 2;
+    assert!((0..bands).all(|b| s.keys[b] != s.keys[bands + b]));
+    assert!(d.sketch_batch(&[BASE], Some(&[1, 2])).is_err());
+}

@@ -1,0 +1,170 @@
+"""Rows with other media are never copies, whatever their text (found by attack: 20 rows
+of trl's vision format, one question asked of 20 images in an ``images`` column, were 19
+"exact" copies; rows with one short answer about different images were near copies)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from curagate import _core
+from curagate.curate import curate
+from curagate.records import RecordFormat, media_ids
+from tests.curate.test_curate import read_dir
+
+QUESTION = "Describe this image in detail: the objects, their colours and the whole scene."
+
+
+def image_bytes(i: int) -> bytes:
+    return hashlib.sha256(str(i).encode()).digest() * 32  # base64 past 512 characters: data
+
+
+def trl_row(image: bytes, answer: str = "A cat.") -> dict[str, Any]:
+    """trl's vision format: the image in `images`, a placeholder part in the messages."""
+    return {
+        "images": [base64.b64encode(image).decode()],
+        "messages": [
+            {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": QUESTION}]},
+            {"role": "assistant", "content": [{"type": "text", "text": answer}]},
+        ],
+    }
+
+
+def url_row(url: str, answer: str) -> dict[str, Any]:
+    """The image referenced in its part (`{"type": "image", "image": URL}`)."""
+    return {
+        "messages": [
+            {
+                "role": "user",
+                "content": [{"type": "image", "image": url}, {"type": "text", "text": QUESTION}],
+            },
+            {"role": "assistant", "content": answer},
+        ]
+    }
+
+
+def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def reasons(out: Path) -> dict[int, str]:
+    removed = read_dir(out / "removed")
+    if removed is None:
+        return {}
+    return {r["source_row"]: r["reason"] for r in removed.to_pylist()}
+
+
+def test_trl_vision_rows_of_other_images_are_all_kept(tmp_path: Path) -> None:
+    rows = [trl_row(image_bytes(i)) for i in range(20)]
+    # The image of row 0 again, its base64 wrapped at 76 columns: the same bytes.
+    wrapped = base64.encodebytes(image_bytes(0)).decode()
+    rows.append({**trl_row(image_bytes(0)), "images": [wrapped]})
+    result = curate([write_jsonl(tmp_path / "d.jsonl", rows)], tmp_path / "out")
+    assert result.kept == 20
+    assert reasons(tmp_path / "out") == {20: "exact"}
+
+
+def test_one_answer_about_other_images_is_no_near_copy(tmp_path: Path) -> None:
+    long = "The picture shows a red bicycle leaning on a white fence under a tall green tree."
+    rows = [url_row(f"https://cdn.example.com/{i}.jpg", long) for i in range(10)]
+    # The same image with its answer one word changed: a near copy of row 0.
+    rows.append(url_row("https://cdn.example.com/0.jpg", long.replace("tall", "big")))
+    result = curate([write_jsonl(tmp_path / "d.jsonl", rows)], tmp_path / "out")
+    assert reasons(tmp_path / "out") == {10: "near"}
+    assert result.kept == 10
+
+
+def test_hub_image_features_in_parquet_tell_rows_apart(tmp_path: Path) -> None:
+    """The Hub's `image` feature: a struct of the bytes and a path (here none)."""
+    image = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
+    table = pa.table(
+        {
+            "image": pa.array(
+                [{"bytes": image_bytes(i % 3), "path": None} for i in range(6)], image
+            ),
+            "prompt": [QUESTION] * 6,
+            "completion": ["A cat."] * 6,
+        }
+    )
+    pq.write_table(table, tmp_path / "d.parquet")
+    result = curate([tmp_path / "d.parquet"], tmp_path / "out")
+    assert result.kept == 3
+    assert reasons(tmp_path / "out") == {3: "exact", 4: "exact", 5: "exact"}
+
+
+def test_the_staged_pipeline_reads_media_as_the_one_process_run(tmp_path: Path) -> None:
+    long = "The picture shows a red bicycle leaning on a white fence under a tall green tree."
+    rows = [trl_row(image_bytes(i % 4), long) for i in range(8)]
+    rows += [url_row(f"https://cdn.example.com/{i}.jpg", long) for i in range(4)]
+    path = write_jsonl(tmp_path / "d.jsonl", rows)
+    one = curate([path], tmp_path / "one")
+    staged = curate([path], tmp_path / "staged", executor="local", work_dir=tmp_path / "w")
+    assert one.kept == staged.kept == 8
+    assert reasons(tmp_path / "one") == reasons(tmp_path / "staged")
+    for name in ("kept/part-00000.parquet", "removed/part-00000.parquet", "clusters.parquet"):
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "staged" / name).read_bytes()
+
+
+def test_text_only_tables_have_no_media_and_cost_no_row_walk() -> None:
+    chat = pa.table({"messages": [[{"role": "user", "content": "hi"}]]})
+    assert media_ids(chat, RecordFormat.CHAT) is None
+    text = pa.table({"text": ["a", "b"]})
+    assert media_ids(text, RecordFormat.TEXT) is None
+    # A part list without media (text parts only) is no media either.
+    parts = pa.table({"messages": [[{"role": "user", "content": [{"type": "text", "text": "x"}]}]]})
+    assert media_ids(parts, RecordFormat.CHAT) is None
+
+
+def test_media_ids_follow_the_media_not_the_text() -> None:
+    rows = [trl_row(image_bytes(1)), trl_row(image_bytes(2)), trl_row(image_bytes(1), "A dog.")]
+    rows.append({**trl_row(image_bytes(0)), "images": []})  # no image at all
+    ids = media_ids(pa.Table.from_pylist(rows), RecordFormat.CHAT)
+    assert ids is not None
+    a, b, c, none = ids.to_pylist()
+    assert a == c and a != b and none == 0 and a != 0 and b != 0
+
+
+def test_the_core_takes_one_media_identity_per_key() -> None:
+    keys = pa.array(["the same words about a picture here"] * 3, pa.large_string())
+    priorities = pa.array([0.0] * 3)
+    plain = _core.Deduper(num_perm=64, threshold=0.8)
+    plain.add(keys, priorities)
+    zeros = _core.Deduper(num_perm=64, threshold=0.8)
+    zeros.add(keys, priorities, pa.array([0, 0, 0], pa.uint64()))
+    assert bytes(plain.finish().status) == bytes(zeros.finish().status) == b"\x00\x01\x01"
+    other = _core.Deduper(num_perm=64, threshold=0.8)
+    other.add(keys, priorities, pa.array([7, 8, 7], pa.uint64()))
+    assert bytes(other.finish().status) == b"\x00\x00\x01"
+    short = _core.Deduper(num_perm=64, threshold=0.8)
+    with pytest.raises(
+        _core.InputDataError, match=r"^media has 2 values for 3 texts; give one per text$"
+    ):
+        short.add(keys, priorities, pa.array([1, 2], pa.uint64()))
+
+
+@pytest.mark.slow
+def test_semantic_dedup_joins_no_rows_of_other_images(tmp_path: Path) -> None:
+    pytest.importorskip("sentence_transformers")
+    pytest.importorskip("faiss")
+    long = "The picture shows a red bicycle leaning on a white fence under a tall green tree."
+    rows = [url_row(f"https://cdn.example.com/{i}.jpg", long) for i in range(4)]
+    # Row 0's image with its answer reworded: a semantic copy of row 0 alone.
+    rows.append(url_row("https://cdn.example.com/0.jpg", long.replace("tall", "big") + " Nice."))
+    result = curate(
+        [write_jsonl(tmp_path / "d.jsonl", rows)],
+        tmp_path / "out",
+        near__enabled=False,
+        semantic__enabled=True,
+        semantic__threshold=0.9,
+        semantic__cache_dir=str(tmp_path / "cache"),
+    )
+    assert reasons(tmp_path / "out") == {4: "semantic"}
+    assert result.kept == 4
