@@ -651,7 +651,9 @@ def check(
                     total -= _rows_from(counted, q.untrusted_from)
                     context_dups -= _drop_untrusted({}, seen, src, q.untrusted_from, dups)
             if batch.table.num_rows:
-                for line, fp in zip(_lines(batch), fingerprints(batch.keys), strict=True):
+                for line, fp in zip(
+                    _lines(batch), fingerprints(batch.keys, batch.media), strict=True
+                ):
                     if seen.setdefault(fp, f"{src}:{line}") != f"{src}:{line}":
                         context_dups += 1  # a DUP001 of one run over every file
                         dups.append((src, line))
@@ -679,7 +681,7 @@ def check(
         if batch.table.num_rows == 0:
             continue
         lines = _lines(batch)
-        fps = fingerprints(batch.keys)
+        fps = fingerprints(batch.keys, batch.media)
         violations = _violations(batch.table, fmt, cfg)
         for found, line, fp in zip(violations, lines, fps, strict=True):
             for v in found:

@@ -168,3 +168,20 @@ def test_semantic_dedup_joins_no_rows_of_other_images(tmp_path: Path) -> None:
     )
     assert reasons(tmp_path / "out") == {4: "semantic"}
     assert result.kept == 4
+
+
+def test_check_and_audit_count_the_duplicates_curate_removes(tmp_path: Path) -> None:
+    """One rule of what a copy is: DUP001 in check and audit names the row curate removes
+    (they reported 19 duplicates of 20 rows of other images)."""
+    from curagate.audit import audit
+    from curagate.check import check
+
+    rows = [trl_row(image_bytes(i)) for i in range(5)] + [trl_row(image_bytes(2))]
+    path = write_jsonl(tmp_path / "d.jsonl", rows)
+    found = [(f.line, f.rule.id) for f in check([path], leakage=False)]
+    assert found == [(6, "DUP001")]
+    report = audit([path], out=tmp_path / "audit", leakage=False)
+    (dup,) = [f for f in report["findings"] if f["rule"] == "DUP001"]
+    assert dup["count"] == 1
+    assert reasons(tmp_path / "out") == {} and curate([path], tmp_path / "out").kept == 5
+    assert reasons(tmp_path / "out") == {5: "exact"}

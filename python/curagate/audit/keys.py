@@ -48,17 +48,33 @@ def _python(keys: pa.Array) -> list[bytes]:
     return out
 
 
-def fingerprints(keys: pa.Array) -> list[bytes]:
+def fingerprints(keys: pa.Array, media: pa.Array | None = None) -> list[bytes]:
     """16 bytes per key; equal iff the normalized keys are equal (keys that normalize to
-    nothing: iff the raw keys are equal)."""
-    raw = fingerprint_bytes(keys)
+    nothing: iff the raw keys are equal) and so are the rows' media (``media``: the
+    batch's :attr:`~curagate.records.Batch.media`; rows with other media are never
+    duplicates, as in curate)."""
+    raw = _with_media(fingerprint_bytes(keys), media)
     return [raw[i : i + 16] for i in range(0, len(raw), 16)]
 
 
-def fingerprint_array(keys: pa.Array) -> pa.FixedSizeBinaryArray:
+def fingerprint_array(keys: pa.Array, media: pa.Array | None = None) -> pa.FixedSizeBinaryArray:
     """:func:`fingerprints` as one Arrow column (no Python object per row)."""
-    raw = fingerprint_bytes(keys)
+    raw = _with_media(fingerprint_bytes(keys), media)
     return pa.FixedSizeBinaryArray.from_buffers(pa.binary(16), len(keys), [None, pa.py_buffer(raw)])
+
+
+def _with_media(raw: bytes, media: pa.Array | None) -> bytes:
+    """Each row's fingerprint with its media identity in it (0: no media, unchanged)."""
+    if media is None:
+        return raw
+    out = bytearray(raw)
+    for i, m in enumerate(media.to_pylist()):
+        if m:
+            at = slice(16 * i, 16 * i + 16)
+            out[at] = hashlib.blake2b(
+                raw[at] + m.to_bytes(8, "little"), digest_size=16, person=b"curagate-media"
+            ).digest()
+    return bytes(out)
 
 
 def row_keys(seed: int, lines: pa.Array, keys: pa.Array) -> pa.FixedSizeBinaryArray:

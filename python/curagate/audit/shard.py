@@ -215,7 +215,7 @@ class ShardAuditor:
         )
         self._check(view, lines_arr)
 
-        fps = fingerprint_array(batch.keys)
+        fps = fingerprint_array(batch.keys, batch.media)
         line_col = pl.Series("line", lines_arr).cast(pl.Int64)
         self._fps.append(
             pl.DataFrame(

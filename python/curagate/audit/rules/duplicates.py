@@ -21,7 +21,8 @@ RULES = (
         "exact-duplicate",
         Severity.WARNING,
         "Records whose dedup key is identical after normalization (case, spacing, punctuation, "
-        "Unicode form) to an earlier record.",
+        "Unicode form) to an earlier record with the same media (rows of other images are "
+        "other records).",
         "Duplicates over-weight some examples, make the model memorise them and inflate "
         "validation scores when copies land on both sides of a split.",
         "Run `curagate curate` to remove them.",
