@@ -41,8 +41,8 @@ def test_the_shipped_stub_matches_the_module() -> None:
         ("min_length: int = 24", "min_length: int = 25", "function pii_candidates"),
         # a method parameter that became keyword-only
         (
-            "def add(self, keys: ArrowText, priorities",
-            "def add(self, keys: ArrowText, *, priorities",
+            "self, keys: ArrowText, priorities: ArrowFloat64, media",
+            "self, keys: ArrowText, *, priorities: ArrowFloat64, media",
             "Deduper.add: stub",
         ),
         # a property the module has but the stub lost
