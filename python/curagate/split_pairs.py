@@ -630,12 +630,20 @@ def covers_item_text(
     fragments word for word, lie inside the part of the record it matched (``span``); or,
     for a string whose words are all template words, that part holds one of its pieces with
     the word of the string's template text on each side (:func:`_pieces_in_context`). Such a hit is a copy of the item: naming templates does not explain
-    it away.
+    it away. A hit whose matched part is template text alone (:func:`_holds_own_text`) is
+    none, whatever else the item row holds.
 
     Found by re-attack: a chat row's role names (``system``, ``user``) and a short answer
     whose words are template words (``positive`` of "Is this review positive or
     negative?") lay inside every span that matched the template, so every pair sharing a
     template was kept as a copy and --templates cleared nothing."""
+    if hit.span is not None and not _holds_own_text(hit.span, templates):
+        # The part of the record the engine matched is template text alone (and a chat's role
+        # labels): whatever else the item row holds, it was not found. An exact find of a
+        # preference row's prompt that is a named template, its answers the row's own words,
+        # was a copy: every pair of rows sharing that prompt across splits was a leak, and
+        # --shared-passages join put them all in one unit (found by attack).
+        return False
     matched = _words(hit.span or "")
     template_words = _template_words(tuple(templates))
     for name, value in item.items():
@@ -655,6 +663,18 @@ def covers_item_text(
                 continue
             if "exact" in hit.methods or all(_holds(matched, p) for p in pieces):
                 return True
+    return False
+
+
+def _holds_own_text(span: str, templates: Sequence[str]) -> bool:
+    """Whether ``span`` has a word outside the template fragments that match in it (as
+    :func:`without_templates` takes them out) and outside a chat's role labels."""
+    for own, segment in _template_segments(span, templates):
+        if not own:
+            continue
+        turns = turn_texts(segment.strip())
+        if any(_words(part) for part in ([segment] if turns is None else turns)):
+            return True
     return False
 
 

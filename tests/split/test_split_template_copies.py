@@ -242,3 +242,95 @@ def test_a_fragment_is_taken_out_at_word_boundaries_only() -> None:
         ["preQ:", "x."],
         [":", "да"],
     ]
+
+
+# Prompts that are template text alone (a named template each), every one under several
+# preference pairs with answers of their own.
+TEMPLATE_PROMPTS = [
+    "Write a short poem about the sea in the style of an old sailor song",
+    "Explain to a child why the sky looks blue during the day",
+    "Give three tips for keeping a small vegetable garden healthy",
+    "Describe your ideal weekend in a few sentences",
+]
+
+
+def template_prompt_pairs(
+    tmp_path: Path, *, chat: bool, copied: str | None = None
+) -> tuple[list[Path], tuple[str, ...]]:
+    """Train, val and test files of preference pairs (chat messages or strings) whose prompts
+    are the named templates; ``copied``: the chosen answer of train row a0 and test row c0,
+    under one prompt."""
+    rng = random.Random(3)
+
+    def words(n: int) -> str:
+        return " ".join(f"v{rng.randrange(20000)}x" for _ in range(n))
+
+    def turn(role: str, text: str) -> Any:
+        return [{"role": role, "content": text}] if chat else text
+
+    def pairs(name: str, n: int) -> list[dict[str, Any]]:
+        return [
+            {
+                "id": f"{name}{i}",
+                "prompt": turn("user", TEMPLATE_PROMPTS[i % 4]),
+                "chosen": turn(
+                    "assistant", copied if copied and f"{name}{i}" in ("a0", "c0") else words(25)
+                ),
+                "rejected": turn("assistant", words(25)),
+            }
+            for i in range(n)
+        ]
+
+    files = [
+        write_jsonl(tmp_path / f"{n}.jsonl", pairs(n, k))
+        for n, k in zip("abc", (32, 4, 4), strict=True)
+    ]
+    (tmp_path / "templates.txt").write_text("\n\n".join(TEMPLATE_PROMPTS) + "\n", "utf-8")
+    return files, tuple(read_templates([tmp_path / "templates.txt"]))
+
+
+@pytest.mark.parametrize("chat", [False, True], ids=["strings", "chat"])
+def test_pairs_sharing_only_a_named_template_prompt_are_no_leak(tmp_path: Path, chat: bool) -> None:
+    """Keyed by prompt and responses, pairs whose prompt is a named template and whose answers
+    are their own: the scan of the rows as they are found the prompt whole (exact), and the
+    answers, found nowhere, made the find a copy of the item's own text: every val/test row a
+    leak of every train row under its prompt (64 pairs), which --templates did not clear."""
+    files, fragments = template_prompt_pairs(tmp_path, chat=chat)
+    report = verify_split_files(
+        *files, CheckOptions(templates=fragments), preference_key="prompt+responses"
+    )
+    assert report["leakage_scan"]["pairs"] == 0
+    assert report["leaks_total"] == 0
+    # Without the templates named, an equal prompt across splits is a leak, as before.
+    report = verify_split_files(*files, CheckOptions(), preference_key="prompt+responses")
+    assert report["leaks_total"] == 8
+
+
+@pytest.mark.parametrize("chat", [False, True], ids=["strings", "chat"])
+def test_an_answer_copied_under_a_named_template_prompt_is_still_a_leak(
+    tmp_path: Path, chat: bool
+) -> None:
+    copied = " ".join(f"copied{i}word" for i in range(30))
+    files, fragments = template_prompt_pairs(tmp_path, chat=chat, copied=copied)
+    report = verify_split_files(
+        *files, CheckOptions(templates=fragments), preference_key="prompt+responses"
+    )
+    assert report["leaks_total"] == 1
+    pairs = {(e["id"], e["in_id"]) for e in report["leakage_scan"]["examples"]}
+    assert pairs == {("c0", "a0")}
+
+
+def test_split_join_keeps_pairs_of_a_named_template_prompt_apart(tmp_path: Path) -> None:
+    """--shared-passages join joined every pair of a prompt into one unit (4 units of 10
+    rows: train 30, val 10, test 0) though the templates were named."""
+    files, _ = template_prompt_pairs(tmp_path, chat=True)
+    rows = [json.loads(line) for f in files for line in f.read_text("utf-8").splitlines()]
+    data = write_jsonl(tmp_path / "all.jsonl", rows)
+    out = tmp_path / "out"
+    argv = ["split", str(data), "--out", str(out), "--preference-key", "prompt+responses"]
+    argv += ["--templates", str(tmp_path / "templates.txt"), "--shared-passages", "join"]
+    assert main([*argv, "--fail-on-leak"]) == 0
+    manifest = json.loads((out / "split_manifest.json").read_text("utf-8"))
+    assert manifest["units"] == {"count": 40, "largest": 1}
+    assert manifest["repair"]["pairs_joined"] == 0
+    assert manifest["splits"]["test"]["rows"] == 4
