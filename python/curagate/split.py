@@ -1169,7 +1169,7 @@ class Overlap:
     def __init__(
         self, keys: Sequence[str], key_fingerprints: Sequence[bytes], options: CheckOptions
     ) -> None:
-        from curagate.split_pairs import NearIndex, PassageIndex, turn_texts
+        from curagate.split_pairs import NearIndex, PassageIndex, passage_parts
 
         self.options = options
         record_of: dict[bytes, int] = {}
@@ -1200,7 +1200,7 @@ class Overlap:
                 ngram=options.ngram,
                 max_items=options.max_ngram_items,
                 templates=templates,
-                turns=[turn_texts(keys[r]) for r in self.first_row],
+                turns=passage_parts([keys[r] for r in self.first_row], options.templates),
             )
         )
 

@@ -231,6 +231,40 @@ def turn_texts(key: str) -> list[str] | None:
     return [t for t in _TURN.split(key) if t.strip()]
 
 
+# Put where a template fragment was taken out (passage_parts), then cut at, so that no
+# n-gram spans the fragment's place: a private-use character, which text seldom holds.
+_CUT = "\U0010fffd"
+
+
+def passage_parts(keys: Sequence[str], templates: Sequence[str] = ()) -> list[list[str] | None]:
+    """Per key, the texts whose n-grams are its shared-passage n-grams, ``None`` for the key
+    itself: a chat's turns without their role labels (:func:`turn_texts`), and, where
+    ``templates`` (literal fragments) match, each piece between them (taken out as
+    :func:`without_templates` takes them out, at the same places). A template's n-grams were
+    boilerplate only whole: a 13-gram of a template's last 12 words and the first word of
+    the text filled in after it ("... that follows in style nine" and "The") was evidence,
+    and the records of one template, sharing nothing else, were leaks of each other (or,
+    with --shared-passages join, one unit) though the templates were named (found by
+    attack)."""
+    turns = [turn_texts(k) for k in keys]
+    patterns = template_patterns(templates)
+    if not patterns:
+        return turns
+    parts = [[k] if t is None else t for k, t in zip(keys, turns, strict=True)]
+    cut: pa.Array = pa.array([p for ps in parts for p in ps], pa.large_string())
+    for pattern in patterns:
+        cut = pc.replace_substring_regex(cut, pattern=pattern, replacement=_CUT)
+    pieces = iter(cut.to_pylist())
+    out: list[list[str] | None] = []
+    for key, turn in zip(keys, turns, strict=True):
+        texts = [next(pieces) for _ in ([key] if turn is None else turn)]
+        if turn is None and texts == [key]:
+            out.append(None)  # no template in it: its own n-grams
+            continue
+        out.append([p for text in texts for p in text.split(_CUT) if p.strip()])
+    return out
+
+
 def _turn_ngrams(
     owners: pa.Array, hashes: pa.Array, turns: Sequence[Sequence[str] | None], ngram: int
 ) -> tuple[pa.Array, pa.Array, NearIndex, dict[int, list[int]]]:

@@ -264,4 +264,79 @@ def test_chat_rows_sharing_a_system_prompt_name_it_and_the_note_counts_the_bar_a
     assert "n-grams in more than" not in capsys.readouterr().err
     manifest = json.loads((tmp_path / "named" / "split_manifest.json").read_text("utf-8"))
     passages = manifest["verification"]["shared_passages"]
-    assert passages["over_bar_ngrams"] == 0 < passages["boilerplate_ngrams"]
+    # The named system prompts are taken out before the n-grams are made: none is left out.
+    assert passages["over_bar_ngrams"] == 0 == passages["boilerplate_ngrams"]
+    assert passages["template_ngrams"] > 0
+
+
+def style_template_rows(tmp_path: Path, shared: str | None = None) -> tuple[Path, Path]:
+    """60 records of 12 named templates (5 each), each template's instruction then a
+    passage of the record's own that starts with "The", as most passages do; ``shared``:
+    the passage of r0 (template one) and of r1 (template two), r1 the newest (--time t)."""
+    import random
+
+    rng = random.Random(4)
+    names = [
+        "one",
+        "two",
+        "three",
+        "four",
+        "five",
+        "six",
+        "seven",
+        "eight",
+        "nine",
+        "ten",
+        "eleven",
+        "twelve",
+    ]
+    templates = [
+        f"Read the passage below with great care and then answer the question that follows "
+        f"in style {k}"
+        for k in names
+    ]
+    rows = []
+    for i in range(60):
+        passage = "The " + " ".join(f"w{rng.randrange(100_000)}" for _ in range(30))
+        if shared is not None and i < 2:  # and 60 words of its own: no near copy
+            passage = shared + " " + " ".join(f"w{rng.randrange(100_000)}" for _ in range(60))
+        rows.append(
+            {"id": f"r{i}", "t": 1000 if i == 1 else i, "text": f"{templates[i % 12]}\n{passage}"}
+        )
+    data = tmp_path / "styles.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    named = tmp_path / "templates.txt"
+    named.write_text("\n\n".join(t + "\n{passage}" for t in templates) + "\n", encoding="utf-8")
+    return data, named
+
+
+@pytest.mark.parametrize("policy", ["warn", "join"])
+def test_a_template_tail_and_a_common_first_word_are_no_shared_passage(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], policy: str
+) -> None:
+    """The 13-gram of a named template's last 12 words and the passage's first word ("The")
+    was evidence: every val/test row a leak of the train rows of its template (--fail-on-leak
+    exit 1, advising --templates), and --shared-passages join made 12 units of 5."""
+    data, named = style_template_rows(tmp_path)
+    out = tmp_path / policy
+    argv = ["split", str(data), "--out", str(out), "--templates", str(named)]
+    assert main([*argv, "--shared-passages", policy, "--fail-on-leak"]) == 0, (
+        capsys.readouterr().err
+    )
+    manifest = json.loads((out / "split_manifest.json").read_text("utf-8"))
+    assert manifest["verification"]["leaks_total"] == 0
+    assert manifest["units"] == {"count": 60, "largest": 1}
+    assert manifest["join"]["passage_links"] == 0
+
+
+def test_a_passage_of_its_own_under_two_named_templates_is_still_shared(tmp_path: Path) -> None:
+    """Template text taken out, a passage of the records' own words is evidence as before."""
+    shared = "The " + " ".join(f"shared{i}" for i in range(20))
+    data, named = style_template_rows(tmp_path, shared)
+    out = tmp_path / "out"
+    argv = ["split", str(data), "--out", str(out), "--templates", str(named), "--time", "t"]
+    assert main([*argv, "--shared-passages", "warn"]) == 0
+    manifest = json.loads((out / "split_manifest.json").read_text("utf-8"))
+    passages = manifest["verification"]["shared_passages"]
+    assert passages["pairs"] == 1
+    assert {(e["id"], e["in_id"]) for e in passages["examples"]} == {("r1", "r0")}
