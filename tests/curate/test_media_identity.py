@@ -185,3 +185,41 @@ def test_check_and_audit_count_the_duplicates_curate_removes(tmp_path: Path) -> 
     assert dup["count"] == 1
     assert reasons(tmp_path / "out") == {} and curate([path], tmp_path / "out").kept == 5
     assert reasons(tmp_path / "out") == {5: "exact"}
+
+
+@pytest.mark.parametrize(
+    "media",
+    [
+        pytest.param([{"image": i} for i in range(5)], id="integer ids"),
+        pytest.param([{"images": [i]} for i in range(5)], id="lists of integer ids"),
+        pytest.param([{"images": [{"file_name": f"{i}.png"}]} for i in range(5)], id="file_name"),
+        pytest.param([{"images": [{"src": f"s3://b/{i}"}]} for i in range(5)], id="src"),
+        pytest.param(
+            [{"image": {"id": i, "file_name": f"{i}.jpg", "height": 480}} for i in range(5)],
+            id="COCO records",
+        ),
+        pytest.param(
+            [{"audio": {"array": [0.5, float(i)], "sampling_rate": 16000}} for i in range(5)],
+            id="decoded audio",
+        ),
+    ],
+)
+def test_every_value_of_a_media_column_is_media(
+    tmp_path: Path, media: list[dict[str, Any]]
+) -> None:
+    """Found by re-attack: only strings under the reference names were read, and five
+    images numbered 0-4 were four copies."""
+    rows = [{**m, "prompt": QUESTION, "completion": "A cat."} for m in media]
+    result = curate([write_jsonl(tmp_path / "d.jsonl", rows)], tmp_path / "out")
+    assert result.kept == 5, reasons(tmp_path / "out")
+
+
+def test_null_and_empty_media_are_no_media_and_pieces_never_run_together() -> None:
+    def ids(values: list[Any]) -> list[int]:
+        table = pa.table({"images": values, "prompt": ["q"] * len(values)})
+        found = media_ids(table, RecordFormat.PROMPT_ONLY)
+        return [0] * len(values) if found is None else found.to_pylist()
+
+    assert ids([None, [], [""]]) == [0, 0, 0]
+    a, b = ids([["a\x00b"], ["a", "b"]])
+    assert a != b and 0 not in (a, b)
