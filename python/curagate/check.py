@@ -698,7 +698,9 @@ def check(
                     "remove one copy or run `curagate curate`",
                 )
         if leaks is not None:
-            texts = row_texts(batch.table, fmt, batch.keys, cfg.text_field, cfg.preference_key)
+            texts = row_texts(
+                batch.table, fmt, batch.keys, cfg.text_field, cfg.preference_key, media=batch.media
+            )
             for i, what in sorted(leaks.scan(texts).items()):
                 add(src, lines[i], "LEAK001", f"contains {what}; {_LEAK_FIX}")
     # One emptied file among several passed too ("0 errors": its rows were not there).

@@ -207,6 +207,7 @@ class ShardAuditor:
             source=src,
             table=batch.table,
             keys=batch.keys,
+            media=batch.media,
             fields=fields if simple and fmt != RecordFormat.CHAT else None,
             turns=cols.turns,
             rendered=cols.rendered,

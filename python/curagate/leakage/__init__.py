@@ -118,8 +118,8 @@ NOT_ITEMS = frozenset({"human_labels.jsonl"})
 # reference item is read by (part "text"); 8: every other text a model reads of a reference
 # row (parts "question", "context", ..., "prompt field", "messages": _add_field_views)
 SCHEMA_VERSION = 8
-PICKLE_VERSION = 3  # of LeakageIndex.__getstate__ (the core blob carries its own); 2: splits,
-# 3: answers split too (after the answers: _index_answers)
+PICKLE_VERSION = 4  # of LeakageIndex.__getstate__ (the core blob carries its own); 2: splits,
+# 3: answers split too (after the answers: _index_answers); 4: each item's media identity
 # A reference item's text with a space for each zero-width non-joiner, indexed beside it
 # (LeakageIndex._add_joiner_views); a hit on it is the item's, so no report names the part.
 JOINERS_SPLIT = "joiners split"
@@ -727,6 +727,11 @@ class LeakageIndex:
         self._sets: dict[str, int] = {}
         # file -> the row of the golden item each of its rows is (see build's item_rows)
         self._item_rows: Mapping[str, Sequence[int]] = {}
+        # (file, row) -> the media identity of a reference row holding media (Batch.media);
+        # frozen: each item's, beside self.items (0: none; see media_kept)
+        self._row_media: dict[tuple[str, int], int] = {}
+        self._item_media: list[int] = []
+        self._any_media = False
         self.reference_files: list[str] = []
         # Reference rows that failed format validation (indexed all the same), and
         # those that could not be parsed (not indexed: see refuse_unreadable).
@@ -853,6 +858,11 @@ class LeakageIndex:
         fields = self._answer_fields(fmt, batch.table.column_names, text_field)
         columns = [batch.table.column(f).to_pylist() for f in fields]
         rows, ids = batch.rows.to_pylist(), batch.ids.to_pylist()
+        if batch.media is not None:
+            # Every item of the row (its key, answer and views) is about its media.
+            for row, media in zip(rows, batch.media.to_pylist(), strict=True):
+                if media:
+                    self._row_media[(batch.source, row)] = media
         # (row, id, its answer fields' values) of the valid rows
         answers = (
             [
@@ -1180,6 +1190,37 @@ class LeakageIndex:
                 for k, it in enumerate(items)
             ]
         self.items, self._answer_items = frozen, []
+        self._item_media = [self._media_of(item) for item in frozen]
+        self._any_media = any(self._item_media)
+
+    def _media_of(self, item: ReferenceItem) -> int:
+        """The media identity of ``item``'s row (of the item row a view row is, where
+        ``item_rows`` names one: the gate's copy holds an item's views as rows of their
+        own); 0 for none."""
+        if not self._row_media:
+            return 0
+        views = self._item_rows.get(item.file)
+        row = views[item.row] if views is not None and 0 <= item.row < len(views) else item.row
+        return self._row_media.get((item.file, row), 0)
+
+    def media_kept(
+        self, hits: list[_core.Leak], media: Sequence[int | None] | None
+    ) -> list[_core.Leak]:
+        """``hits`` (``hit.record``: a row of ``media``, the rows' media identities) but
+        those of an item of other media than its row's: a find counts unless the item and
+        the row both hold media and their identities differ. Two questions about two images
+        are other records (as for curate's dedup and DUP001): a VQA set asking one question
+        of every image was wholly its test set's leak (found by attack: `curate
+        --decontaminate` removed all 150 training rows). A text-only item found in a row
+        holding media, or an item about an image found in a text-only row, is a leak."""
+        if media is None or not self._any_media:
+            return hits
+        of_item = self._item_media
+        return [
+            h
+            for h in hits
+            if not (of_item[h.item] and media[h.record] and of_item[h.item] != media[h.record])
+        ]
 
     @property
     def prompt_items(self) -> list[ReferenceItem]:
@@ -1239,6 +1280,7 @@ class LeakageIndex:
             "splits": sorted(self._split_of.items()),
             "quarantined": self.quarantined,
             "unreadable": [dataclasses.astuple(q) for q in self.unreadable],
+            "media": list(self._item_media),
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -1263,6 +1305,13 @@ class LeakageIndex:
         self.config = dict(state["config"])
         self.reference_files = list(state["reference_files"])
         self.items = [ReferenceItem(*t) for t in state["items"]]
+        media = state["media"]
+        if not isinstance(media, list) or len(media) != len(self.items):
+            raise InputError("a pickled leakage index whose media identities are not its items'")
+        self._item_media = [int(m) for m in media]
+        self._any_media = any(self._item_media)
+        self._row_media = {}
+        self._item_rows = {}
         self._answer_items = []
         # (the answers, then their views with joiners split: see _index_answers)
         self._prompts = next((i.index for i in self.items if i.part == "answer"), len(self.items))
@@ -1391,23 +1440,30 @@ class LeakageIndex:
 
     def scan_rows(self, texts: RowTexts) -> RowLeaks:
         """Per row: leaked?, the first reference id it contains, methods (key and
-        every other string of the row, :meth:`scan_texts`)."""
+        every other string of the row, :meth:`scan_texts`; an item of other media than
+        the row's is none of them, :meth:`media_kept`)."""
         return self._row_leaks(len(texts.keys), (t.leak for t in self.scan_texts(texts)))
 
     def scan_batch(
         self, batch: Batch, text_field: str | None = None, preference_key: str = "prompt"
     ) -> RowLeaks:
         """:meth:`scan_rows` of a batch's valid rows, read with ``text_field``."""
-        texts = row_texts(batch.table, batch.format, batch.keys, text_field, preference_key)
+        texts = row_texts(
+            batch.table, batch.format, batch.keys, text_field, preference_key, media=batch.media
+        )
         return self.scan_rows(texts)
 
-    def scan_keys(self, keys: pa.Array) -> RowLeaks:
+    def scan_keys(self, keys: pa.Array, media: pa.Array | None = None) -> RowLeaks:
         """Per row of ``keys``: leaked?, the first reference id it contains, methods.
 
         Keys only: a record's other strings (a preference row's responses, a
         ``system`` column) are scanned by :meth:`scan_rows` / :meth:`scan_batch`.
+        ``media``: the rows' media identities (:meth:`media_kept`).
         """
-        return self._row_leaks(len(keys), self.scan(keys))
+        hits = self.scan(keys)
+        if media is not None:
+            hits = self.media_kept(hits, media.to_pylist())
+        return self._row_leaks(len(keys), hits)
 
     def _row_leaks(self, n: int, hits: Iterable[_core.Leak]) -> RowLeaks:
         leaked = [False] * n
@@ -1439,9 +1495,14 @@ def _new_hits(
     are one item, reported by the view that shows most of it; a joiners-split view's hit
     is its item's, the item's own hit first among equal ratios in any text
     (:meth:`LeakageIndex.strength`: the row's text with its joiners split matches the view
-    whole, as the text matches the item)."""
+    whole, as the text matches the item). With ``index`` and the rows' media
+    (:attr:`RowTexts.media`), a hit of an item of other media than its row's is none
+    (:meth:`LeakageIndex.media_kept`)."""
     parts = texts.parts()
     found = [scan(part) for part, _ in parts]
+    if index is not None and texts.media is not None:
+        media = texts.media.to_pylist()
+        found = [index.media_kept(hits, media) for hits in found]
 
     def item_of(h: _core.Leak) -> int:
         return h.item if index is None else index.hit_item(index.unsplit(h.item))
@@ -1729,7 +1790,7 @@ def _scan_file(
         # The key, then the rest of the row (a preference row's responses, a
         # message's reasoning, a system or metadata field): one definition for
         # every command (curagate.leakage.texts).
-        texts = row_texts(batch.table, batch.format, keys, text_field)
+        texts = row_texts(batch.table, batch.format, keys, text_field, media=batch.media)
         hits_of = [
             (scanned, hits)
             for scanned, _, hits in _new_hits(lambda t: _scan(index, paraphrases, t), texts, index)
@@ -1738,6 +1799,8 @@ def _scan_file(
         if paraphrases is not None:
             rows = _row_strings(batch.table)
             hits_of, more = _most_similar(index, paraphrases, hits_of, rows)
+            if batch.media is not None:  # as the lexical hits (_new_hits)
+                more = index.media_kept(more, batch.media.to_pylist())
         for scanned, hits in hits_of:
             if hits:
                 _collect(by_item, index, hits, scanned, _places(batch, hits))

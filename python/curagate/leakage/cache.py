@@ -51,7 +51,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from curagate.leakage import LeakageIndex
 
-ENTRY_FORMAT = 1
+ENTRY_FORMAT = 2  # 2: each item's media identity in the state (PICKLE_VERSION 4)
 MAGIC = b"curagate golden-set index %d\n" % ENTRY_FORMAT
 MAX_ENTRIES = 16  # of a few MB each
 SUFFIX = ".index"

@@ -74,6 +74,10 @@ class RowTexts:
     # golden question that is a record's whole prompt matches it exactly, while the key,
     # its answer after it, matched nothing (an item under 8 words has no n-gram and no span).
     fields: tuple[pa.Array, ...] = ()
+    # Each row's media identity (:attr:`curagate.records.Batch.media`; 0: none), None when
+    # no row holds media: a reference item of other media is no leak of the row (two
+    # questions about two images are other records), :meth:`LeakageIndex.media_kept`.
+    media: pa.Array | None = None
 
     def parts(self) -> list[tuple[pa.Array, bool]]:
         """The texts to scan and whether they are the key, key first; each followed, where
@@ -935,8 +939,10 @@ def row_texts(
     keys: pa.Array,
     text_field: str | None = None,
     preference_key: str = "prompt",
+    media: pa.Array | None = None,
 ) -> RowTexts:
-    """The key and every other string of each row of ``table`` (rows of format ``fmt``).
+    """The key and every other string of each row of ``table`` (rows of format ``fmt``),
+    with the rows' ``media`` identities (the batch's :attr:`~curagate.records.Batch.media`).
 
     Costs nothing beyond a look at the schema when the rows hold no string
     outside their key (the common case).
@@ -967,8 +973,8 @@ def row_texts(
         parts.append(_texts(values, spec, bad))
         unreadable.extend((row, column.name) for row in sorted(bad))
     if not parts or table.num_rows == 0:
-        return RowTexts(keys, None, tuple(sorted(unreadable)), fields)
-    return RowTexts(keys, _joined(parts), tuple(sorted(unreadable)), fields)
+        return RowTexts(keys, None, tuple(sorted(unreadable)), fields, media)
+    return RowTexts(keys, _joined(parts), tuple(sorted(unreadable)), fields, media)
 
 
 def _holds_text(dtype: pa.DataType, spec: Spec) -> bool:

@@ -58,7 +58,12 @@ class DecontaminateStep(BaseStep):
 
         batch = rows.batch
         texts = row_texts(
-            batch.table, batch.format, rows.keys, self.text_field, self.preference_key
+            batch.table,
+            batch.format,
+            rows.keys,
+            self.text_field,
+            self.preference_key,
+            media=batch.media,  # an item of other media than a row's is no leak of it
         )
         leaks = self.index.scan_rows(texts)
         leaked, ids, methods = leaks.leaked, leaks.reference_ids, leaks.methods

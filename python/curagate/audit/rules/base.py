@@ -52,6 +52,8 @@ class BatchView:
     source: str  # the file, POSIX
     table: pa.Table  # the batch's original columns, valid rows only
     keys: pa.Array  # each row's dedup key text (its fields joined), never null
+    # each row's media identity (Batch.media; 0: none), None when no row holds media
+    media: pa.Array | None = None
     # The plain string columns the columnar path reads, or None when the batch takes the
     # per-record path (nested values, structured-output schemas, a tokenizer).
     fields: list[str] | None = None

@@ -35,7 +35,9 @@ def rows(view: BatchView) -> list[RowHit]:
     from curagate.leakage.texts import row_texts
 
     cfg = view.cfg
-    texts = row_texts(view.table, view.format, view.keys, cfg.text_field, cfg.preference_key)
+    texts = row_texts(
+        view.table, view.format, view.keys, cfg.text_field, cfg.preference_key, media=view.media
+    )
     view.leaking = set(leaks.scan(texts, view.part.leaked_items))
     return [("LEAK001", k, "") for k in sorted(view.leaking)]
 

@@ -1,0 +1,240 @@
+"""A reference item of other media than a corpus row's is no leak of it, in every command
+the leakage engine serves (`leakage`, `curate --decontaminate`, `check`'s LEAK001, the
+gate's contamination scan).
+
+Found by attack: a VQA-style set (trl's vision format: an ``images`` column and
+``{"type": "image"}`` placeholders; one question, a few short answers, every row its own
+image), split into train and test with no image shared, was all leakage: `curate
+--decontaminate` removed every training row, `leakage --fail-on-leak` exited 1 and `check`
+gave a LEAK001 a row. Curate's dedup and DUP001 already took rows of other media for other
+records. The rule: a find counts unless the item and the row both hold media and their
+media differ; rows of one image leak as before, a text-only item found in a row with an
+image is a leak, and so is an item about an image found in a text-only row.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from curagate.cli import main
+from curagate.gate.config import Contamination
+from curagate.gate.runner import _as_read, _detect_in
+from curagate.leakage import detect
+
+# 13 words and more: found by exact match, a shared n-gram and a span alike.
+QUESTION = (
+    "Describe in one short sentence what the main object in the middle of this "
+    "photograph is doing right now."
+)
+ANSWERS = ["A cat sleeps.", "A dog runs.", "A bird sings.", "A car waits."]
+
+
+def vqa_row(image: int) -> dict[str, Any]:
+    """A row of trl's vision format about image ``image``."""
+    return {
+        "messages": [
+            {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": QUESTION}]},
+            {
+                "role": "assistant",
+                "content": [{"type": "text", "text": ANSWERS[image % len(ANSWERS)]}],
+            },
+        ],
+        "images": [f"img{image}.png"],
+    }
+
+
+def text_row(image: int) -> dict[str, Any]:
+    """The same conversation as :func:`vqa_row`, with no image."""
+    return {
+        "messages": [
+            {"role": "user", "content": QUESTION},
+            {"role": "assistant", "content": ANSWERS[image % len(ANSWERS)]},
+        ]
+    }
+
+
+def write(path: Path, rows: list[dict[str, Any]]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+TRAIN = list(range(12))  # images 0..11
+TEST = list(range(100, 104))  # images 100..103: none in train
+
+
+@pytest.fixture
+def sets(tmp_path: Path) -> dict[str, Path]:
+    return {
+        "train": write(tmp_path / "train.jsonl", [vqa_row(i) for i in TRAIN]),
+        # train and one row of test's first image (its question and answer)
+        "train_same": write(
+            tmp_path / "same" / "train.jsonl", [vqa_row(i) for i in TRAIN] + [vqa_row(TEST[0])]
+        ),
+        "train_text": write(tmp_path / "text" / "train.jsonl", [text_row(i) for i in TRAIN]),
+        "test": write(tmp_path / "golden" / "test.jsonl", [vqa_row(i) for i in TEST]),
+        # a text-only golden item: the question alone
+        "test_text": write(
+            tmp_path / "golden_text" / "test.jsonl", [{"id": "q0", "question": QUESTION}]
+        ),
+    }
+
+
+def leakage_report(sets: dict[str, Path], tmp_path: Path, ref: str, corpus: str) -> Any:
+    out = tmp_path / f"report-{ref}-{corpus}"
+    rc = main(
+        [
+            "leakage",
+            "--reference",
+            str(sets[ref]),
+            "--corpus",
+            str(sets[corpus]),
+            "--out",
+            str(out),
+            "--fail-on-leak",
+        ]
+    )
+    report = json.loads((out / "leakage.json").read_text(encoding="utf-8"))
+    return rc, report
+
+
+def test_leakage_items_of_other_images_are_no_leak(sets: dict[str, Path], tmp_path: Path) -> None:
+    rc, report = leakage_report(sets, tmp_path, "test", "train")
+    assert (rc, report["summary"]["leaked_reference_items"]) == (0, 0)  # before: 1, all 4
+    assert report["summary"]["contaminated_records"] == 0
+    assert not any(report["summary"]["by_method"].values())
+    assert report["leaks"] == []
+
+
+def test_leakage_rows_of_one_image_still_leak(sets: dict[str, Path], tmp_path: Path) -> None:
+    rc, report = leakage_report(sets, tmp_path, "test", "train_same")
+    assert rc == 1
+    summary = report["summary"]
+    assert (summary["leaked_reference_items"], summary["contaminated_records"]) == (1, 1)
+    [leak] = report["leaks"]
+    assert leak["reference"]["row"] == 0
+    assert [m["row"] for m in leak["matches"]] == [len(TRAIN)]
+    assert summary["by_method"]["exact"] == 1
+
+
+def test_leakage_text_only_item_in_image_rows_and_image_item_in_text_rows(
+    sets: dict[str, Path], tmp_path: Path
+) -> None:
+    rc, report = leakage_report(sets, tmp_path, "test_text", "train")
+    assert rc == 1
+    assert report["summary"]["contaminated_records"] == len(TRAIN)
+    rc, report = leakage_report(sets, tmp_path, "test", "train_text")
+    assert rc == 1
+    assert report["summary"]["contaminated_records"] == len(TRAIN)
+
+
+def removed_as_leakage(out: Path) -> int:
+    stats = json.loads((out / "stats.json").read_text(encoding="utf-8"))
+    return int(stats["steps"]["decontaminate"]["removed"])
+
+
+def decontaminate(sets: dict[str, Path], tmp_path: Path, ref: str, corpus: str) -> Path:
+    out = tmp_path / f"curated-{ref}-{corpus}"
+    rc = main(
+        [
+            "curate",
+            str(sets[corpus]),
+            "--out",
+            str(out),
+            "--decontaminate",
+            str(sets[ref]),
+            "--quiet",
+        ]
+    )
+    assert rc == 0
+    return out
+
+
+def test_curate_decontaminate_keeps_rows_of_other_images(
+    sets: dict[str, Path], tmp_path: Path
+) -> None:
+    out = decontaminate(sets, tmp_path, "test", "train")
+    assert removed_as_leakage(out) == 0  # before: 12, the whole corpus
+    # the row of test's first image is removed, and it alone
+    out = decontaminate(sets, tmp_path, "test", "train_same")
+    assert removed_as_leakage(out) == 1
+    assert json.loads((out / "stats.json").read_text())["totals"]["kept"] == len(TRAIN)
+    assert decontaminate_removed(sets, tmp_path, "test_text", "train") == len(TRAIN)
+    assert decontaminate_removed(sets, tmp_path, "test", "train_text") == len(TRAIN)
+
+
+def decontaminate_removed(sets: dict[str, Path], tmp_path: Path, ref: str, corpus: str) -> int:
+    return removed_as_leakage(decontaminate(sets, tmp_path, ref, corpus))
+
+
+@pytest.fixture
+def own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """check's index cache in the test's own folder (its second run loads the index)."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.delenv("CURAGATE_NO_CACHE", raising=False)
+    return tmp_path / "xdg"
+
+
+def check_leaks(sets: dict[str, Path], ref: str, corpus: str, capsys: Any) -> list[int]:
+    """The lines of ``corpus`` check gives a LEAK001 against ``ref``, twice the same (the
+    second run loads the index from the cache)."""
+    found = []
+    for _ in range(2):
+        capsys.readouterr()
+        main(["check", str(sets[corpus]), "--golden", str(sets[ref]), "--format", "json"])
+        out = json.loads(capsys.readouterr().out)
+        found.append(sorted(f["line"] for f in out["findings"] if f["rule"] == "LEAK001"))
+    assert found[0] == found[1]
+    return found[0]
+
+
+def test_check_leak001_takes_rows_of_other_images_for_other_records(
+    sets: dict[str, Path], own_cache: Path, capsys: Any
+) -> None:
+    assert check_leaks(sets, "test", "train", capsys) == []  # before: every row
+    assert check_leaks(sets, "test", "train_same", capsys) == [len(TRAIN) + 1]
+    assert check_leaks(sets, "test_text", "train", capsys) == list(range(1, len(TRAIN) + 1))
+    assert check_leaks(sets, "test", "train_text", capsys) == list(range(1, len(TRAIN) + 1))
+
+
+def gate_scan(sets: dict[str, Path], tmp_path: Path, ref: str, corpus: str) -> Any:
+    """The gate's contamination scan of one golden file (its copy as the gate reads it)."""
+    owners: dict[str, list[int]] = {}
+    read = _as_read(sets[ref], tmp_path / f"read-{ref}-{corpus}", owners)
+    return _detect_in(detect, [read], [sets[corpus]], Contamination(), owners)
+
+
+def test_gate_contamination_takes_rows_of_other_images_for_other_records(
+    sets: dict[str, Path], tmp_path: Path
+) -> None:
+    assert gate_scan(sets, tmp_path, "test", "train").leaks == []  # before: all 4 items
+    result = gate_scan(sets, tmp_path, "test", "train_same")
+    assert [(k.item.row, [m.row for m in k.matches]) for k in result.leaks] == [(0, [len(TRAIN)])]
+    assert result.contaminated_records == 1
+    assert gate_scan(sets, tmp_path, "test_text", "train").contaminated_records == len(TRAIN)
+    assert gate_scan(sets, tmp_path, "test", "train_text").contaminated_records == len(TRAIN)
+
+
+def audit_leaks(sets: dict[str, Path], tmp_path: Path, ref: str, corpus: str) -> list[str]:
+    """The rows audit gives a LEAK001 against ``ref`` (its config's leakage.reference)."""
+    config = tmp_path / f"audit-{ref}.yaml"
+    config.write_text(json.dumps({"leakage": {"reference": [str(sets[ref])]}}), encoding="utf-8")
+    out = tmp_path / f"audit-{ref}-{corpus}"
+    main(["audit", str(sets[corpus]), "--config", str(config), "--out", str(out), "--quiet"])
+    report = json.loads((out / "audit.json").read_text(encoding="utf-8"))
+    return [r for f in report["findings"] if f["rule"] == "LEAK001" for r in f["rows"]]
+
+
+def test_audit_leak001_takes_rows_of_other_images_for_other_records(
+    sets: dict[str, Path], tmp_path: Path, own_cache: Path
+) -> None:
+    assert audit_leaks(sets, tmp_path, "test", "train") == []  # before: every row
+    assert audit_leaks(sets, tmp_path, "test", "train_same") == [
+        f"{sets['train_same']}:{len(TRAIN) + 1}"
+    ]
+    assert len(audit_leaks(sets, tmp_path, "test_text", "train")) == len(TRAIN)
+    assert len(audit_leaks(sets, tmp_path, "test", "train_text")) == len(TRAIN)
