@@ -238,3 +238,33 @@ def test_audit_leak001_takes_rows_of_other_images_for_other_records(
     ]
     assert len(audit_leaks(sets, tmp_path, "test_text", "train")) == len(TRAIN)
     assert len(audit_leaks(sets, tmp_path, "test", "train_text")) == len(TRAIN)
+
+
+def test_an_index_pickled_or_cached_keeps_its_items_media(
+    sets: dict[str, Path], own_cache: Path
+) -> None:
+    """Ray ships the index pickled, check and audit load it from the cache: each item's
+    media travels with it (an index loaded without them took every row for its items')."""
+    import pickle
+
+    from curagate.audit.leaks import CHECK_METHODS
+    from curagate.io import read_batches
+    from curagate.leakage import LeakageIndex
+    from curagate.leakage.cache import cached_index
+
+    files = [sets["test"]]
+
+    def build() -> LeakageIndex:
+        return LeakageIndex.build(files, ngram=13, methods=CHECK_METHODS)
+
+    built, loaded = cached_index(files, {"ngram": 13, "methods": CHECK_METHODS}, build)
+    assert not loaded
+    cached, loaded = cached_index(files, {"ngram": 13, "methods": CHECK_METHODS}, build)
+    assert loaded
+    [batch] = read_batches([sets["train_same"]])
+    for index in (built, cached, pickle.loads(pickle.dumps(built))):
+        leaks = index.scan_batch(batch)
+        assert leaks.leaked.to_pylist() == [False] * len(TRAIN) + [True]
+        assert index.scan_keys(batch.keys, batch.media).leaked.to_pylist() == (
+            [False] * len(TRAIN) + [True]
+        )
