@@ -204,8 +204,9 @@ def test_check_leak001_takes_rows_of_other_images_for_other_records(
 def gate_scan(sets: dict[str, Path], tmp_path: Path, ref: str, corpus: str) -> Any:
     """The gate's contamination scan of one golden file (its copy as the gate reads it)."""
     owners: dict[str, list[int]] = {}
-    read = _as_read(sets[ref], tmp_path / f"read-{ref}-{corpus}", owners)
-    return _detect_in(detect, [read], [sets[corpus]], Contamination(), owners)
+    media: dict[str, list[int]] = {}
+    read = _as_read(sets[ref], tmp_path / f"read-{ref}-{corpus}", owners, None, media)
+    return _detect_in(detect, [read], [sets[corpus]], Contamination(), owners, media)
 
 
 def test_gate_contamination_takes_rows_of_other_images_for_other_records(
@@ -217,6 +218,40 @@ def test_gate_contamination_takes_rows_of_other_images_for_other_records(
     assert result.contaminated_records == 1
     assert gate_scan(sets, tmp_path, "test_text", "train").contaminated_records == len(TRAIN)
     assert gate_scan(sets, tmp_path, "test", "train_text").contaminated_records == len(TRAIN)
+
+
+def url_row(image: int) -> dict[str, Any]:
+    """:func:`vqa_row` with its image's URL in its message too (a media part's reference)."""
+    row = vqa_row(image)
+    row["messages"][0]["content"][0]["image"] = f"https://example.org/img{image}.png"
+    return row
+
+
+def gate_leaks(tmp_path: Path, golden: list[dict[str, Any]], train: list[dict[str, Any]]) -> Any:
+    """What the gate's contamination check (GATE005) says of a set of ``golden`` items and a
+    training file of ``train`` rows."""
+    from curagate.gate.config import GateConfig, RegressionSuite
+    from curagate.gate.models import ModelRef
+    from curagate.gate.runner import _contamination
+    from curagate.golden import GoldenSet
+
+    root = tmp_path / f"set{len(list(tmp_path.iterdir()))}"
+    write(root / "data.jsonl", golden)
+    data = write(root.parent / f"{root.name}-train.jsonl", train)
+    cfg = GateConfig(name="g", regression_suite=RegressionSuite(tasks=["t"]))
+    gold = GoldenSet("vqa", "generation", "1", "", len(golden), {"data.jsonl": ""}, root)
+    report, _ = _contamination(cfg, ModelRef("run", "r"), [gold], [str(data)])
+    return report["leaked_reference_items"]
+
+
+def test_gate_contamination_reads_an_items_media_from_its_messages(tmp_path: Path) -> None:
+    # The gate scans a copy of the set, each item's messages rendered as a prompt: the copy
+    # kept the `images` column and lost the URL in the message, so an item was no leak of
+    # its own copy in the training data (whose media are both), as `leakage` finds it.
+    train = [url_row(i) for i in TRAIN]
+    assert gate_leaks(tmp_path, [url_row(TRAIN[3])], train) == 1
+    assert gate_leaks(tmp_path, [url_row(i) for i in TEST], train) == 0  # before: 4
+    assert gate_leaks(tmp_path, [{"id": "q", "prompt": QUESTION}], train) == 1
 
 
 def audit_leaks(sets: dict[str, Path], tmp_path: Path, ref: str, corpus: str) -> list[str]:

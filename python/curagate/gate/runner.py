@@ -1246,10 +1246,12 @@ def _contamination(
         # Per copy holding an item's views (its final user turn...) as rows of their own:
         # the row of the item each row is, by the copy's path.
         owners: dict[str, list[int]] = {}
+        # Per such copy, the media identity of each row (its item's): its messages are gone
+        media: dict[str, list[int]] = {}
         for g in goldens:
             files = [p for p in g.paths if p.suffix == ".jsonl" and p.name != HUMAN_LABELS]
             if g.task != "lm_eval":
-                files = [_as_read(p, next(places), owners, g.task) for p in files]
+                files = [_as_read(p, next(places), owners, g.task, media) for p in files]
             if g.task == "lm_eval":  # its .json files are the suite's data (others': schemas)
                 files += [
                     _as_jsonl(p, next(places))
@@ -1262,7 +1264,7 @@ def _contamination(
             result = None
             if files:
                 try:
-                    result = _detect_in(detect, files, scanned, pol, owners)
+                    result = _detect_in(detect, files, scanned, pol, owners, media)
                 except InputError as e:
                     if not any(why in str(e) for why in _UNSCANNABLE):
                         raise  # the training data, or golden rows that do not read: it stops
@@ -1390,11 +1392,18 @@ _UNSCANNABLE = ("cannot tell which field holds the reference items", "none holds
 
 
 def _detect_in(
-    detect: Any, files: list[Path], corpus: list[Path], pol: Any, owners: dict[str, list[int]]
+    detect: Any,
+    files: list[Path],
+    corpus: list[Path],
+    pol: Any,
+    owners: dict[str, list[int]],
+    media: dict[str, list[int]] | None = None,
 ) -> Any:
     """One set's items (``files``) looked for in the training data; the rows of a copy
     that are views of one conversation item (``owners``, :func:`_as_read`) are one item
-    for the boilerplate limit."""
+    for the boilerplate limit, and each row of a copy is about its item's media
+    (``media``, :func:`_as_read`)."""
+    media = media or {}
     return detect(
         reference=[str(p) for p in files],
         corpus=[str(p) for p in corpus],
@@ -1412,6 +1421,7 @@ def _detect_in(
         # beside its question, a `text` note beside HellaSwag's ctx), row by row.
         reference_item_fields=True,
         reference_item_rows={str(p): owners[str(p)] for p in files if str(p) in owners},
+        reference_item_media={str(p): media[str(p)] for p in files if str(p) in media},
     )
 
 
@@ -1426,7 +1436,11 @@ def _as_jsonl(path: Path, folder: Path) -> Path:
 
 
 def _as_read(
-    path: Path, folder: Path, owners: dict[str, list[int]], task: str | None = None
+    path: Path,
+    folder: Path,
+    owners: dict[str, list[int]],
+    task: str | None = None,
+    media: dict[str, list[int]] | None = None,
 ) -> Path:
     """A gate set's items with each one's text as the model reads it: its ``messages``
     when it has them (:func:`conversation`), else its ``prompt`` (for multiple choice,
@@ -1439,7 +1453,13 @@ def _as_read(
     The reader takes one field for a whole file, from its first line: a first item with
     only a prompt had every later item, sent to the model as its ``messages``, scanned by
     its ``prompt`` (a placeholder, say), and their conversations copied verbatim into the
-    training data passed GATE005."""
+    training data passed GATE005.
+
+    ``media`` is told the media identity of each row of the copy: its item's, as the
+    readers give the item's row (:func:`_item_media`), which the copy, its messages gone,
+    no longer shows (found by attack: an item of trl's vision format with its image's URL
+    in its messages and its file in ``images`` was no leak of its own copy in the
+    training data, the copy's media being the file alone)."""
     rows = list(jsonl_objects(path))
     if not any(
         isinstance(row.get("messages"), list) or _choice_views(row, task) for _, row in rows
@@ -1465,7 +1485,26 @@ def _as_read(
     copy = folder / (path.name + ".read.jsonl")
     copy.write_text("".join(lines), encoding="utf-8")
     owners[str(copy)] = [*range(len(rows)), *(r for r, _, _ in views)]
+    if media is not None:
+        of_item = [_item_media(row) for _, row in rows]
+        media[str(copy)] = [of_item[r] for r in owners[str(copy)]]
     return copy
+
+
+def _item_media(row: dict[str, Any]) -> int:
+    """The media identity of a golden item's row as the readers give a row of its columns
+    (:func:`curagate.records.media_ids`; 0: none, or a row whose columns Arrow cannot read
+    alone: its item is then a leak of a row of any media, as a text-only item is)."""
+    import pyarrow as pa
+
+    from curagate.records import detect_format, media_ids
+
+    try:
+        table = pa.Table.from_pylist([row])
+        ids = media_ids(table, detect_format(table.column_names))
+    except (CuragateError, pa.ArrowException, TypeError, ValueError, OverflowError):
+        return 0
+    return 0 if ids is None else int(ids[0].as_py())
 
 
 def _choice_views(row: dict[str, Any], task: str | None) -> list[str]:

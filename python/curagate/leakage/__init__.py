@@ -730,6 +730,9 @@ class LeakageIndex:
         # (file, row) -> the media identity of a reference row holding media (Batch.media);
         # frozen: each item's, beside self.items (0: none; see media_kept)
         self._row_media: dict[tuple[str, int], int] = {}
+        # file (as read) -> the media identity of each of its rows, where the caller gives
+        # them (build's item_media: the gate's copy of a set, whose rows lost their messages)
+        self._media_given: Mapping[str, Sequence[int]] = {}
         self._item_media: list[int] = []
         self._any_media = False
         self.reference_files: list[str] = []
@@ -750,6 +753,7 @@ class LeakageIndex:
         text_field: str | Mapping[str, str | None] | None = None,
         item_rows: Mapping[str, Sequence[int]] | None = None,
         item_fields: bool = False,
+        item_media: Mapping[str, Sequence[int]] | None = None,
         **options: Any,
     ) -> LeakageIndex:
         """Index every record of the reference files (their keys). ``text_field`` may map
@@ -767,6 +771,11 @@ class LeakageIndex:
         ``text_field`` names when ``item_fields`` is true (the gate's: it names the field
         each golden file's items are read by, the rule the reader follows when none is).
 
+        Each item is about its row's media (:attr:`~curagate.records.Batch.media`), or, for a
+        file ``item_media`` maps (as read), the media identity it gives each row (the gate's
+        copy of a set: its items' messages, media parts and all, are a prompt there); a find
+        of an item in a row of other media is none (:meth:`media_kept`).
+
         Rows that fail format validation are indexed too (see :meth:`_add_batch`);
         rows that cannot be parsed are listed in :attr:`unreadable`, and callers
         that decide on the result call :meth:`refuse_unreadable`.
@@ -775,6 +784,7 @@ class LeakageIndex:
         """
         index = cls(**options)
         index._item_rows = dict(item_rows or {})
+        index._media_given = dict(item_media or {})
         given = [reference] if isinstance(reference, str | os.PathLike) else list(reference)
         named = {Path(os.fspath(r)).as_posix() for r in given}
         # A golden set's labels file holds rows about its items, not items: found in a
@@ -858,7 +868,7 @@ class LeakageIndex:
         fields = self._answer_fields(fmt, batch.table.column_names, text_field)
         columns = [batch.table.column(f).to_pylist() for f in fields]
         rows, ids = batch.rows.to_pylist(), batch.ids.to_pylist()
-        if batch.media is not None:
+        if batch.media is not None and batch.source not in self._media_given:
             # Every item of the row (its key, answer and views) is about its media.
             for row, media in zip(rows, batch.media.to_pylist(), strict=True):
                 if media:
@@ -1196,7 +1206,10 @@ class LeakageIndex:
     def _media_of(self, item: ReferenceItem) -> int:
         """The media identity of ``item``'s row (of the item row a view row is, where
         ``item_rows`` names one: the gate's copy holds an item's views as rows of their
-        own); 0 for none."""
+        own; or as ``item_media`` gives it); 0 for none."""
+        given = self._media_given.get(item.file)
+        if given is not None:
+            return int(given[item.row]) if 0 <= item.row < len(given) else 0
         if not self._row_media:
             return 0
         views = self._item_rows.get(item.file)
@@ -1603,6 +1616,7 @@ def detect(
     reference_text_field: str | Mapping[str, str | None] | None = None,
     reference_item_rows: Mapping[str, Sequence[int]] | None = None,
     reference_item_fields: bool = False,
+    reference_item_media: Mapping[str, Sequence[int]] | None = None,
     format: str | None = None,
     text_field: str | None = None,
     threads: int | None = None,
@@ -1644,6 +1658,7 @@ def detect(
         text_field=reference_text_field,
         item_rows=reference_item_rows,
         item_fields=reference_item_fields,
+        item_media=reference_item_media,
         ngram=ngram,
         methods=methods,
         min_shared_ngrams=min_shared_ngrams,
