@@ -424,10 +424,14 @@ class PairIndex:
 
     def __len__(self) -> int: ...
     def near_pairs(
-        self, labels: list[int] | None = None, connect: bool = False
+        self,
+        labels: list[int] | None = None,
+        connect: bool = False,
+        media: list[int] | None = None,
     ) -> tuple[list[tuple[int, int, float]], int]:
         """(pairs (a, b, jaccard) at or above the threshold, candidates verified);
-        pairs with equal ``labels`` are skipped, and with ``connect`` pairs already linked."""
+        pairs with equal ``labels`` are skipped, with ``connect`` pairs already linked, and
+        pairs of other ``media`` (one identity per record, 0: none)."""
 
     def jaccard(self, a: int, b: int) -> float: ...
     def normalized(self, i: int) -> str: ...

@@ -45,7 +45,7 @@ from curagate._lazy import lazy_import
 from curagate.artifacts import SplitManifestDoc, validated, write_artifact
 from curagate.audit.keys import fingerprints
 from curagate.config import MAX_CONFIG_BYTES, NearConfig
-from curagate.errors import CheckFailed, ConfigError, InputError, text_field_unused
+from curagate.errors import CheckFailed, ConfigError, CuragateError, InputError, text_field_unused
 from curagate.io.atomic import atomic_path
 from curagate.io.manifest import sha256_file
 from curagate.io.outputs import read_regular
@@ -579,6 +579,9 @@ class _Loaded:
     # (first row, rows, columns) of each batch with columns of JSON numbers the reader
     # keeps as their values' strings (Batch.number_text)
     number_text: list[tuple[int, int, frozenset[str]]]
+    # Each row's media identity (Batch.media; 0: none), None when no row holds media: rows
+    # of other media are never copies, as in curate
+    media: pa.UInt64Array | None = None
 
 
 def _load(
@@ -607,6 +610,7 @@ def _load(
     formats: dict[str, str] = {}  # record format -> the first file holding it
     text_read = False  # a batch read as text records (with a text_field: by it)
     number_text: list[tuple[int, int, frozenset[str]]] = []
+    media: list[tuple[int, pa.UInt64Array]] = []  # (first row, identities) of batches with media
     for batch in read_batches(
         paths,
         format=format,
@@ -620,6 +624,8 @@ def _load(
         if batch.number_text and batch.table.num_rows:
             number_text.append((len(keys), batch.table.num_rows, batch.number_text))
         tables.append(batch.table)
+        if batch.media is not None:
+            media.append((len(keys), batch.media))
         keys.extend(batch.keys.to_pylist())
         ids.extend(_shown_ids(batch.ids.to_pylist(), batch.source, relabel))
         lines = batch.lines.to_pylist() if batch.lines is not None else None
@@ -675,8 +681,27 @@ def _load(
     )
     key_array = pa.array(keys, type=pa.large_string())
     return _Loaded(
-        table.combine_chunks(), keys, key_array, ids, where, files, quarantined, number_text
+        table.combine_chunks(),
+        keys,
+        key_array,
+        ids,
+        where,
+        files,
+        quarantined,
+        number_text,
+        _row_media(media, len(keys)),
     )
+
+
+def _row_media(parts: list[tuple[int, pa.UInt64Array]], rows: int) -> pa.UInt64Array | None:
+    """Each row's media identity, from the batches' (first row, identities); None when no
+    batch holds media."""
+    if not parts:
+        return None
+    media = [0] * rows
+    for first, ids in parts:
+        media[first : first + len(ids)] = ids.to_pylist()
+    return pa.array(media, pa.uint64())
 
 
 def _whole_file(q: Any) -> bool:
@@ -1167,8 +1192,14 @@ class Overlap:
     """
 
     def __init__(
-        self, keys: Sequence[str], key_fingerprints: Sequence[bytes], options: CheckOptions
+        self,
+        keys: Sequence[str],
+        key_fingerprints: Sequence[bytes],
+        options: CheckOptions,
+        media: pa.UInt64Array | None = None,
     ) -> None:
+        """``media``: each row's media identity (rows of other media are never copies;
+        ``key_fingerprints`` must hold it too: :func:`fingerprints`)."""
         from curagate.split_pairs import NearIndex, PassageIndex, passage_parts
 
         self.options = options
@@ -1181,12 +1212,14 @@ class Overlap:
                 self.first_row.append(row)
                 self.weights.append(0)
             self.weights[rec] += 1
+        row_media = None if media is None else media.to_pylist()
         self.near = NearIndex(
             [keys[r] for r in self.first_row],
             ngram=options.near_ngram,
             threshold=options.near_threshold,
             shingle=options.near_shingle,
             normalize=dict(options.normalize),
+            media=None if row_media is None else [row_media[r] for r in self.first_row],
         )
         templates = (
             NearIndex(options.templates, ngram=1, threshold=1.0) if options.templates else None
@@ -1483,7 +1516,16 @@ def verify_splits(
         text_field,
         "the records given (records_by_split; say how to read them: format=, text_field=)",
     )
-    return _verification(keys, ids, split, table, options, read)
+    media = None
+    if records_by_split is not None:  # their media, as split read them (rows of other media)
+        from curagate.records import detect_format, media_ids, parse_format
+
+        try:
+            fmt = parse_format(format) or detect_format(table.column_names, text_field=text_field)
+            media = media_ids(table, fmt, text_field=text_field)
+        except CuragateError:  # records the scan cannot read either: it says so, naming them
+            media = None
+    return _verification(keys, ids, split, table, options, read, media)
 
 
 def _records_table(records_by_split: Sequence[pa.Table]) -> pa.Table:
@@ -1581,7 +1623,7 @@ def verify_split_files(
     from curagate.split_pairs import ScanRead
 
     read = ScanRead(format, text_field, _files(f["path"] for f in loaded.files))
-    return _verification(loaded.keys, loaded.ids, split, loaded.table, options, read)
+    return _verification(loaded.keys, loaded.ids, split, loaded.table, options, read, loaded.media)
 
 
 def _verification(
@@ -1591,13 +1633,14 @@ def _verification(
     table: pa.Table,
     options: CheckOptions,
     read: ScanRead | None = None,
+    media: pa.UInt64Array | None = None,
 ) -> dict[str, Any]:
     """The check :func:`split` runs on its final assignment: copies, shared passages and
     the leakage engine's scan of ``table`` (the records, a row per key), read as ``read``
     says (the format and text field the records were read with)."""
     from curagate.split_pairs import hits_with_templates, leakage_hits
 
-    overlap = Overlap(keys, fingerprints(pa.array(keys, pa.large_string())), options)
+    overlap = Overlap(keys, fingerprints(pa.array(keys, pa.large_string()), media), options, media)
     report, _ = overlap.check(split, ids)
     # (An error of the scan names the splits, never its temporary files: _scan_error.)
     hits = hits_with_templates(
@@ -2071,6 +2114,7 @@ def split(
             # A key with no words once normalized joins no cluster, as in curate (split
             # passed it in: `!!!` and `???` were one unit at --semantic-threshold 0.5).
             normalize=normalize,
+            media=None if loaded.media is None else loaded.media.to_pylist(),
         )
         together.append([c if c >= 0 else None for c in sem.cluster.tolist()])
         semantic_info = {
@@ -2086,8 +2130,10 @@ def split(
             # (`steps.near.empty_keys`; the manifest did not count them)
             "empty_keys": sem.empty_keys,
         }
-    key_fps = fingerprints(loaded.key_array)
-    overlap = Overlap(loaded.keys, key_fps, options) if (verify or join_near) else None
+    key_fps = fingerprints(loaded.key_array, loaded.media)
+    overlap = (
+        Overlap(loaded.keys, key_fps, options, loaded.media) if (verify or join_near) else None
+    )
     from curagate.split_pairs import ScanRead
 
     # The leakage engine reads the records as they were read here (it re-detected the

@@ -55,10 +55,14 @@ class NearIndex:
         threshold: float,
         shingle: str = "word",
         normalize: Mapping[str, bool] | None = None,
+        media: Sequence[int] | None = None,
     ) -> None:
         """``normalize``: curate's ``normalize:`` options; a pair is also a near copy when
-        the texts so normalized (nothing folded) are, as curate compares them."""
+        the texts so normalized (nothing folded) are, as curate compares them. ``media``:
+        each text's record's media identity (:func:`curagate.records.media_ids`; 0: none):
+        texts of other media are never near copies, as in curate."""
         self.threshold = threshold
+        self.media = None if media is None or not any(media) else list(media)
         self._core = _core.PairIndex(
             pa.array(list(texts), pa.large_string()),
             ngram=ngram,
@@ -76,7 +80,7 @@ class NearIndex:
         """Every pair at or above the threshold, but not pairs with equal
         ``labels`` (same split) and, with ``connect``, not pairs already linked
         through earlier ones. Returns the pairs and the candidates verified."""
-        return self._core.near_pairs(None if labels is None else list(labels), connect)
+        return self._core.near_pairs(None if labels is None else list(labels), connect, self.media)
 
     def jaccard(self, a: int, b: int) -> float:
         return self._core.jaccard(a, b)

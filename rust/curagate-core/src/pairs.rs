@@ -110,6 +110,17 @@ impl NearSets {
     /// Returns the pairs, ordered by the later record's (size, index), and the
     /// number of candidates whose intersection was computed.
     pub fn search(&self, labels: Option<&[u32]>, connect: bool) -> (Vec<NearPair>, u64) {
+        self.search_media(labels, connect, None)
+    }
+
+    /// [`NearSets::search`] with each record's media identity (`media`, one per record;
+    /// 0: none): records of other media are never near copies, as in the deduper.
+    pub fn search_media(
+        &self,
+        labels: Option<&[u32]>,
+        connect: bool,
+        media: Option<&[u64]>,
+    ) -> (Vec<NearPair>, u64) {
         let t = self.threshold;
         let mut postings: HashMap<u32, Vec<u32>> = HashMap::new();
         let mut stamp: Vec<u32> = vec![u32::MAX; self.sets.len()];
@@ -144,6 +155,9 @@ impl NearSets {
                     if l[x as usize] == l[y as usize] {
                         continue;
                     }
+                }
+                if media.is_some_and(|m| m[x as usize] != m[y as usize]) {
+                    continue;
                 }
                 if connect && uf.find(x) == uf.find(y) {
                     continue;
@@ -285,6 +299,35 @@ mod tests {
         for (a, b) in all {
             assert_eq!(uf.find(a), uf.find(b));
         }
+    }
+
+    #[test]
+    fn media_keep_pairs_within_one_media() {
+        let owned = corpus();
+        let texts: Vec<&str> = owned.iter().map(String::as_str).collect();
+        let sets = NearSets::new(&texts, ShingleKind::Word(5), 0.5);
+        let all = found(&texts, ShingleKind::Word(5), 0.5);
+        let media: Vec<u64> = (0..texts.len() as u64).map(|i| i / 2).collect();
+        let (within, _) = sets.search_media(None, false, Some(&media));
+        let expect: Vec<(u32, u32)> = all
+            .iter()
+            .copied()
+            .filter(|(a, b)| media[*a as usize] == media[*b as usize])
+            .collect();
+        assert!(
+            !expect.is_empty() && expect.len() < all.len(),
+            "{} of {}",
+            expect.len(),
+            all.len()
+        );
+        let mut got: Vec<(u32, u32)> = within
+            .iter()
+            .map(|&(a, b, _)| (a.min(b), a.max(b)))
+            .collect();
+        got.sort_unstable();
+        let mut expect = expect;
+        expect.sort_unstable();
+        assert_eq!(got, expect);
     }
 
     #[test]

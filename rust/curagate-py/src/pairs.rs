@@ -93,30 +93,36 @@ impl PairIndex {
     }
 
     /// Near pairs (a, b, jaccard); `labels` (one u32 per record, little-endian
-    /// bytes) skips pairs with equal labels, `connect` pairs already linked.
+    /// bytes) skips pairs with equal labels, `connect` pairs already linked, `media`
+    /// (one identity per record, 0: none) pairs of other media.
     /// Returns the pairs and the number of candidates verified.
-    #[pyo3(signature = (labels=None, connect=false))]
+    #[pyo3(signature = (labels=None, connect=false, media=None))]
     fn near_pairs(
         &self,
         py: Python<'_>,
         labels: Option<Vec<u32>>,
         connect: bool,
+        media: Option<Vec<u64>>,
     ) -> PyResult<(Vec<NearPair>, u64)> {
-        if let Some(l) = &labels {
-            if l.len() != self.near.len() {
+        for (name, len) in [
+            ("labels", labels.as_ref().map(Vec::len)),
+            ("media", media.as_ref().map(Vec::len)),
+        ] {
+            if let Some(len) = len.filter(|&l| l != self.near.len()) {
                 return Err(ParameterError::new_err(format!(
-                    "invalid parameter `labels`: {} labels for {} records",
-                    l.len(),
+                    "invalid parameter `{name}`: {len} {name} for {} records",
                     self.near.len()
                 )));
             }
         }
+        let media = media.as_deref();
         crate::enter(py, None, || {
-            let (mut pairs, mut verified) = self.near.search(labels.as_deref(), connect);
+            let (mut pairs, mut verified) =
+                self.near.search_media(labels.as_deref(), connect, media);
             let Some(other) = &self.as_curate else {
                 return Ok((pairs, verified));
             };
-            let (more, more_verified) = other.search(labels.as_deref(), connect);
+            let (more, more_verified) = other.search_media(labels.as_deref(), connect, media);
             verified += more_verified;
             if connect {
                 // The pairs of both that link what the first did not.
