@@ -1200,7 +1200,7 @@ class Overlap:
     ) -> None:
         """``media``: each row's media identity (rows of other media are never copies;
         ``key_fingerprints`` must hold it too: :func:`fingerprints`)."""
-        from curagate.split_pairs import NearIndex, PassageIndex, passage_parts
+        from curagate.split_pairs import NearIndex, PassageIndex, passage_parts, turn_texts
 
         self.options = options
         record_of: dict[bytes, int] = {}
@@ -1225,17 +1225,24 @@ class Overlap:
             NearIndex(options.templates, ngram=1, threshold=1.0) if options.templates else None
         )
         self.join_kinds: list[str] = []  # see check
-        self.passages = (
-            None
-            if options.shared_passages == "ignore"
-            else PassageIndex.build(
+        self.passages = None
+        if options.shared_passages != "ignore":
+            records = [keys[r] for r in self.first_row]
+            parts = passage_parts(records, options.templates)
+            self.passages = PassageIndex.build(
                 self.near,
                 ngram=options.ngram,
                 max_items=options.max_ngram_items,
                 templates=templates,
-                turns=passage_parts([keys[r] for r in self.first_row], options.templates),
+                turns=parts,
             )
-        )
+            if options.templates:
+                # Records whose template text was taken out: spans are read off their parts.
+                self.passages.stripped = frozenset(
+                    r
+                    for r, (key, p) in enumerate(zip(records, parts, strict=True))
+                    if p is not None and p != turn_texts(key)
+                )
 
     def near_links(self) -> list[tuple[int, int]]:
         """Row pairs that connect every group of near copies (joined before assignment)."""
@@ -1281,7 +1288,13 @@ class Overlap:
                 known = [s for s in sides if s is not None]
                 within = set.intersection(*known) if known else None
             count, spans = shared_spans(
-                self.near, later, earlier, self.options.ngram, boilerplate, within=within
+                self.near,
+                later,
+                earlier,
+                self.options.ngram,
+                boilerplate,
+                within=within,
+                passages=self.passages,
             )
             return {
                 "split": SPLIT_NAMES[where[later]],

@@ -125,6 +125,10 @@ class PassageIndex:
     turns_of: dict[int, list[int]] = field(default_factory=dict)
     # distinct n-grams of no template in more than max_items records: the bar's alone
     over_bar_ngrams: int = 0
+    # Records whose template text was taken out (passage_parts): their shared spans are
+    # read off their parts (see shared_spans), whose n-grams may join the words on each side
+    # of a fragment's place, which the record's own text does not hold together.
+    stripped: frozenset[int] = frozenset()
 
     def within_turns(self, record: int) -> set[int] | None:
         """The n-grams of ``record``'s turns (a chat record), ``None`` for another."""
@@ -235,21 +239,20 @@ def turn_texts(key: str) -> list[str] | None:
     return [t for t in _TURN.split(key) if t.strip()]
 
 
-# Put where a template fragment was taken out (passage_parts), then cut at, so that no
-# n-gram spans the fragment's place: a private-use character, which text seldom holds.
-_CUT = "\U0010fffd"
-
-
 def passage_parts(keys: Sequence[str], templates: Sequence[str] = ()) -> list[list[str] | None]:
     """Per key, the texts whose n-grams are its shared-passage n-grams, ``None`` for the key
-    itself: a chat's turns without their role labels (:func:`turn_texts`), and, where
-    ``templates`` (literal fragments) match, each piece between them (taken out as
-    :func:`without_templates` takes them out, at the same places). A template's n-grams were
-    boilerplate only whole: a 13-gram of a template's last 12 words and the first word of
-    the text filled in after it ("... that follows in style nine" and "The") was evidence,
-    and the records of one template, sharing nothing else, were leaks of each other (or,
-    with --shared-passages join, one unit) though the templates were named (found by
-    attack)."""
+    itself: a chat's turns without their role labels (:func:`turn_texts`), each with the
+    ``templates`` (literal fragments) taken out as :func:`without_templates` takes them out
+    for the leakage scan (a space in their place), so that no n-gram holds a word of template
+    text. A template's n-grams were boilerplate only whole: a 13-gram of a template's last 12
+    words and the first word of the text filled in after it ("... that follows in style
+    nine" and "The") was evidence, and the records of one template, sharing nothing else,
+    were leaks of each other (or, with --shared-passages join, one unit) though the
+    templates were named (found by attack). The words on each side of a fragment's place
+    are the record's own and make n-grams together, as in the leakage scan: cut there, a
+    fragment that is a common word (``is`` of "{name} is {age} years old") cut a 30-word
+    passage of no template into pieces under 13 words, and a test record sharing it with a
+    train record passed (found by re-attack)."""
     turns = [turn_texts(k) for k in keys]
     patterns = template_patterns(templates)
     if not patterns:
@@ -257,7 +260,7 @@ def passage_parts(keys: Sequence[str], templates: Sequence[str] = ()) -> list[li
     parts = [[k] if t is None else t for k, t in zip(keys, turns, strict=True)]
     cut: pa.Array = pa.array([p for ps in parts for p in ps], pa.large_string())
     for pattern in patterns:
-        cut = pc.replace_substring_regex(cut, pattern=pattern, replacement=_CUT)
+        cut = pc.replace_substring_regex(cut, pattern=pattern, replacement=" ")
     pieces = iter(cut.to_pylist())
     out: list[list[str] | None] = []
     for key, turn in zip(keys, turns, strict=True):
@@ -265,7 +268,7 @@ def passage_parts(keys: Sequence[str], templates: Sequence[str] = ()) -> list[li
         if turn is None and texts == [key]:
             out.append(None)  # no template in it: its own n-grams
             continue
-        out.append([p for text in texts for p in text.split(_CUT) if p.strip()])
+        out.append([text for text in texts if text.strip()])
     return out
 
 
@@ -309,12 +312,26 @@ def shared_spans(
     *,
     limit: int = 3,
     within: set[int] | None = None,
+    passages: PassageIndex | None = None,
 ) -> tuple[int, list[dict[str, object]]]:
     """Evidence n-grams records ``a`` and ``b`` share, and ``a``'s longest
     shared spans (word offsets into ``a``'s normalized text, and the words);
-    ``within``: the only n-grams that count (a chat record's, turn by turn)."""
-    other = set(near.positional_ngrams(b, n))
-    grams = near.positional_ngrams(a, n)
+    ``within``: the only n-grams that count (a chat record's, turn by turn).
+    ``passages``: where a record's template text was taken out (``stripped``), its n-grams
+    and words are its parts' (offsets into its words with the template text taken out):
+    an n-gram joining the words on each side of a fragment's place is in no other text."""
+    if passages is not None and b in passages.stripped:
+        other = passages.within_turns(b) or set()
+    else:
+        other = set(near.positional_ngrams(b, n))
+    if passages is not None and a in passages.stripped and passages.turns is not None:
+        turns = passages.turns
+        parts = passages.turns_of[a]
+        grams: Sequence[int | None] = [h for t in parts for h in _padded_ngrams(turns, t, n)]
+        words = [w for t in parts for w in turns.words(t)]
+    else:
+        grams = near.positional_ngrams(a, n)
+        words = []
     hits = [
         i
         for i, h in enumerate(grams)
@@ -328,7 +345,8 @@ def shared_spans(
         else:
             spans.append((i, i + n))
     spans.sort(key=lambda s: (s[0] - s[1], s[0]))
-    words = near.words(a) if spans else []
+    if spans and not words:
+        words = near.words(a)
     out: list[dict[str, object]] = []
     for start, end in spans[:limit]:
         text = words[start:end]
@@ -337,6 +355,13 @@ def shared_spans(
             text = [*text[:half], "…", *text[-half:]]
         out.append({"words": [start, end], "text": " ".join(text)})
     return distinct, out
+
+
+def _padded_ngrams(index: NearIndex, t: int, n: int) -> list[int | None]:
+    """Text ``t``'s positional n-grams, one a word (``None`` where none starts: its last
+    ``n - 1`` words), so that positions across texts laid end to end are word offsets."""
+    grams: list[int | None] = list(index.positional_ngrams(t, n))
+    return grams + [None] * (len(index.words(t)) - len(grams))
 
 
 @dataclass(frozen=True, slots=True)
