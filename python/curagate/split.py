@@ -1262,6 +1262,13 @@ class Overlap:
         as the others (joined by repair under ``shared_passages="join"``)."""
         from curagate.split_pairs import shared_spans
 
+        def clip_span(text: str) -> str:
+            # The scan keeps the whole matched text (detect's whole_spans); the report shows
+            # it as `curagate leakage` does, shortened in the middle.
+            from curagate.leakage import _clip
+
+            return _clip(text)
+
         first = self.first_row
         where = [split[r] for r in first]
         exact = [
@@ -1386,7 +1393,7 @@ class Overlap:
                         "in_id": ids[h.record_row],
                         "method": "+".join(h.methods),
                         "similarity": round(h.ratio, 6),
-                        "span": h.span,
+                        "span": None if h.span is None else clip_span(h.span),
                         "item_text": h.item_text,
                     }
                     for h in hits[:MAX_REPORTED_LEAKS]

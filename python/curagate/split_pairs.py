@@ -843,6 +843,12 @@ def _scan(
                 reference_item_fields=True,
                 format=read.format,
                 text_field=read.text_field,
+                # The whole matched text: covers_item_text reads what it holds besides
+                # template text, and a span shortened in the middle (over 300 characters)
+                # lost a review between two long template fragments: a test prompt quoted
+                # whole in a train record passed, and a long template prompt found exact
+                # was the item's own text (partial fragments at the cut; found by re-attack).
+                whole_spans=True,
             )
         except CuragateError as e:
             raise _scan_error(e, tmp, named, scanned, read.inputs) from None

@@ -1,6 +1,6 @@
 """--templates: what is left of a record once template text is taken out is its own, read
 whole (docs/split.md, "Prompt templates"): a short fragment taken out of a passage does not
-cut the passage apart."""
+cut the passage apart, and a long matched part is read whole, not as the report shows it."""
 
 from __future__ import annotations
 
@@ -69,3 +69,74 @@ def test_a_template_word_inside_a_passage_of_its_own_does_not_hide_it(tmp_path: 
     example = report["shared_passages"]["examples"][0]
     assert example["shared_ngrams"] == len(PASSAGE.split()) - 4 - 13 + 1
     assert [s["text"] for s in example["spans"]] == [PASSAGE.replace(" is ", " ")]
+
+
+LONG = "You are a careful assistant. " + " ".join(
+    f"Rule {i}: always be careful and precise about item {i}." for i in range(12)
+)
+
+
+def test_pairs_under_a_long_template_prompt_are_no_copies(tmp_path: Path) -> None:
+    """Preference pairs keyed by prompt+responses, every prompt a 656-character named
+    template, each pair with answers of its own: the engine found each by its prompt (exact),
+    and the matched text, shortened in the middle to 300 characters for the report, held
+    pieces of template fragments at the cut, read as the item's own text: 72 "copies", every
+    val/test row flagged (the fix for template prompts held only under 300 characters)."""
+    rng = random.Random(2)
+
+    def pair(i: str) -> dict[str, Any]:
+        return {"id": i, "prompt": LONG, "chosen": words(rng, 20), "rejected": words(rng, 20)}
+
+    splits = (
+        [pair(f"t{i}") for i in range(16)],
+        [pair(f"v{i}") for i in range(2)],
+        [pair(f"s{i}") for i in range(2)],
+    )
+    files, named = write_splits(tmp_path, splits, LONG)
+    options = CheckOptions(templates=tuple(read_templates([named])))
+    report = verify_split_files(*files, options, preference_key="prompt+responses")
+    assert report["leakage_scan"]["item_text_pairs"] == 0
+    assert report["leaks_total"] == 0
+
+
+T1 = (
+    "Read the customer review below. Pay close attention to the tone of every sentence, the "
+    "words the writer chose, and whether the complaints outweigh the praise in the end."
+)
+T2 = (
+    "Now decide whether the review is positive or negative. Think about sarcasm, mixed "
+    "feelings and faint praise before you answer, and answer with exactly one word please."
+)
+
+
+def test_a_short_item_between_long_template_fragments_quoted_whole_is_a_leak(
+    tmp_path: Path,
+) -> None:
+    """A test prompt (two named template fragments of 169 and 167 characters around a 6-word
+    review) quoted whole in a train record: the review was in the middle of the matched
+    text, which the report shortens to 300 characters, and not in what was read of it:
+    leaks_total 0 with the template named, 1 without."""
+    rng = random.Random(4)
+    review = "the soup arrived cold and late"
+
+    def templated(i: str, text: str) -> dict[str, Any]:
+        return {"id": i, "prompt": f"{T1}\n{text}\n{T2}", "completion": "positive"}
+
+    def plain(i: str) -> dict[str, Any]:
+        return {"id": i, "prompt": words(rng, 30), "completion": "ok"}
+
+    train = [templated(f"t{i}", words(rng, 40)) for i in range(20)]
+    quote = f"{words(rng, 300)} Example: {T1}\n{review}\n{T2} Answer: negative."
+    train.append({"id": "quoter", "prompt": "Summarize this text.", "completion": quote})
+    val = [plain(f"v{i}") for i in range(12)]
+    test = [templated("s0", review)] + [plain(f"s{i}") for i in range(1, 12)]
+    files, named = write_splits(tmp_path, (train, val, test), f"{T1}\n{{review}}\n{T2}")
+    options = CheckOptions(templates=tuple(read_templates([named])))
+    report = verify_split_files(*files, options)
+    scan = report["leakage_scan"]
+    assert report["leaks_total"] == 1
+    assert scan["item_text_pairs"] == 1
+    [example] = scan["examples"]
+    assert (example["id"], example["in_id"], example["item_text"]) == ("s0", "quoter", True)
+    # The report shows the matched text as `curagate leakage` does, shortened in the middle.
+    assert " … " in example["span"] and len(example["span"]) <= 303

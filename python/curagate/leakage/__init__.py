@@ -1628,6 +1628,7 @@ def detect(
     executor: str = "local",
     ray_address: str | None = None,
     answers: bool = True,
+    whole_spans: bool = False,
 ) -> LeakageResult:
     """Find reference items inside corpus records.
 
@@ -1651,6 +1652,11 @@ def detect(
     ``executor="ray"`` scans the corpus files as parallel Ray tasks (one per
     file) sharing the index built here; the result is the same as the
     one-process scan (``"local"``, the default), byte for byte once written.
+
+    ``whole_spans``: each match's ``span.text`` is the whole matched text, not shortened
+    in the middle to ``SPAN_TEXT_CHARS`` (``curagate split --templates`` reads what the
+    matched part holds besides template text: a review in the middle of a 400-character
+    span was cut out of it).
     """
     index = LeakageIndex.build(
         reference,
@@ -1692,7 +1698,7 @@ def detect(
         named = model_identity(model)
         index.config["paraphrase_model"] = named["model"]
         index.config["paraphrase_model_sha256"] = named["model_sha256"]
-    options = _ScanOptions(format, text_field, batch_rows)
+    options = _ScanOptions(format, text_field, batch_rows, whole_spans)
     paths = [p.as_posix() for p in corpus_paths]
     parts: list[_FileScan]
     if executor == "local":
@@ -1761,6 +1767,7 @@ class _ScanOptions:
     format: str | None
     text_field: str | None
     batch_rows: int
+    whole_spans: bool = False  # span texts not shortened (detect's whole_spans)
 
 
 @dataclass(slots=True)
@@ -1818,9 +1825,9 @@ def _scan_file(
                 more = index.media_kept(more, batch.media.to_pylist())
         for scanned, hits in hits_of:
             if hits:
-                _collect(by_item, index, hits, scanned, _places(batch, hits))
+                _collect(by_item, index, hits, scanned, _places(batch, hits), options.whole_spans)
         if more:
-            _collect(by_item, index, more, keys, _places(batch, more))
+            _collect(by_item, index, more, keys, _places(batch, more), options.whole_spans)
         if paraphrases is not None:  # by their key, once per record (not per text scanned)
             part.paraphrase_unreadable += paraphrases.unreadable_among(keys)
         part.unreadable.extend(_unreadable_fields(batch, texts))
@@ -1852,9 +1859,9 @@ def _scan_file(
                     part.paraphrase_unreadable += paraphrases.unreadable_among(qkeys)
                 for scanned, hits in qhits:
                     if hits:
-                        _collect(by_item, index, hits, scanned, where)
+                        _collect(by_item, index, hits, scanned, where, options.whole_spans)
                 if more:
-                    _collect(by_item, index, more, qkeys, where)
+                    _collect(by_item, index, more, qkeys, where, options.whole_spans)
     return part
 
 
@@ -2003,6 +2010,7 @@ def _collect(
     raw: list[_core.Leak],
     keys: pa.Array,
     places: dict[int, _Place],
+    whole_spans: bool = False,
 ) -> None:
     texts: dict[int, str] = {}
     for hit in raw:
@@ -2028,7 +2036,11 @@ def _collect(
                 span.record_start,
                 span.record_end,
                 span.words,
-                text=_clip(text[span.record_start : span.record_end]),
+                text=(
+                    text[span.record_start : span.record_end]
+                    if whole_spans
+                    else _clip(text[span.record_start : span.record_end])
+                ),
             ),
             quarantined=place.quarantined,
         )
