@@ -698,7 +698,11 @@ def _pieces_in_context(text: str, templates: Sequence[str]) -> list[list[str]]:
 
 
 def covers_item_text(
-    hit: ReferenceHit, item: Mapping[str, object], templates: Sequence[str] = ()
+    hit: ReferenceHit,
+    item: Mapping[str, object],
+    templates: Sequence[str] = (),
+    *,
+    memo: dict[str, tuple[list[list[str]], bool]] | None = None,
 ) -> bool:
     """Whether ``hit`` holds its item's own text, not template text alone: one string of the
     item row (``item``; the id, and a chat turn's role and other structural values, left
@@ -713,7 +717,10 @@ def covers_item_text(
     Found by re-attack: a chat row's role names (``system``, ``user``) and a short answer
     whose words are template words (``positive`` of "Is this review positive or
     negative?") lay inside every span that matched the template, so every pair sharing a
-    template was kept as a copy and --templates cleared nothing."""
+    template was kept as a copy and --templates cleared nothing.
+
+    ``memo``: each item string's pieces, kept across the hits of one set of templates (an
+    item found in many records is read once)."""
     if hit.span is not None and not _holds_own_text(hit.span, templates):
         # The part of the record the engine matched is template text alone (and a chat's role
         # labels): whatever else the item row holds, it was not found. An exact find of a
@@ -727,8 +734,15 @@ def covers_item_text(
         if name == "id":
             continue
         for text in _strings(value):
-            pieces = own_pieces(text, templates)
-            if not any(w not in template_words for piece in pieces for w in piece):
+            known = None if memo is None else memo.get(text)
+            if known is None:
+                pieces = own_pieces(text, templates)
+                own = any(w not in template_words for piece in pieces for w in piece)
+                known = (pieces, own)
+                if memo is not None:
+                    memo[text] = known
+            pieces, own = known
+            if not own:
                 # Every word a template word: still a copy where the match holds a piece
                 # between the string's own template text with that text's word on each
                 # side (a test item of a template and the 4-word review "the movie is good",
@@ -770,6 +784,7 @@ def hits_with_templates(
     from curagate.io.readers import row_as_python
 
     items: dict[int, dict[str, object]] = {}
+    memo: dict[str, tuple[list[list[str]], bool]] = {}  # of these templates (covers_item_text)
 
     def asked(h: ReferenceHit) -> ReferenceHit:
         if h.item_row not in items:
@@ -778,7 +793,7 @@ def hits_with_templates(
             # row raised OverflowError, exit 3, once the scan found anything (found by
             # re-attack).
             items[h.item_row] = row_as_python(table.slice(h.item_row, 1))
-        return replace(h, item_text=covers_item_text(h, items[h.item_row], templates))
+        return replace(h, item_text=covers_item_text(h, items[h.item_row], templates, memo=memo))
 
     if not template_patterns(templates):
         return [asked(h) for h in scan(templates)]
