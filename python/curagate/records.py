@@ -21,8 +21,9 @@ preference           ``chosen``, ``rejected``, optional          the prompt (imp
 ===================  ==========================================  ===============================
 
 A message's ``content`` is a string, a list of parts (``{"type": "text",
-"text": ...}``, ``{"type": "image"}``, ...; every part enters keys, as
-:func:`part_text` renders them, a media part by its reference: :func:`media_text`), or
+"text": ...}``, ``{"type": "image"}``, ...; every part but media enters keys, as
+:func:`part_text` renders them; a media part's reference is the row's media identity,
+:func:`media_ids`), or
 null on an assistant turn that carries ``tool_calls`` (rendered into the key
 as ``[tool_use] name(arguments)``).
 
@@ -681,7 +682,7 @@ VOLATILE_FIELDS = frozenset(
     | {"encrypted_content", "encrypted_index", "page_age"}
 )
 # A media part's reference fields (an image's URL, a file's id, inline base64 data): what
-# tells two images apart in a key (:func:`media_text`).
+# tells two images apart (a row's media identity: :func:`media_ids`).
 MEDIA_REFS = frozenset(
     {"url", "image_url", "video_url", "audio_url", "file_url", "file_id", "path"}
     | {"data", "file_data", "bytes", "base64"}
@@ -697,8 +698,8 @@ _LONGEST_REF = 512
 
 def is_media_part(part: object) -> bool:
     """An image, audio, video or file part (an Anthropic ``document`` whose source is not
-    text: base64 or a URL): kept in the record; keys read its reference (:func:`media_text`),
-    text checks nothing."""
+    text: base64 or a URL): kept in the record; its reference is the row's media identity
+    (:func:`media_ids`), keys and text checks read nothing of it."""
     if not isinstance(part, dict):
         return False
     kind = part.get("type")
@@ -708,10 +709,10 @@ def is_media_part(part: object) -> bool:
     return kind in MEDIA_PARTS
 
 
-def part_text(part: object, media: bool = False) -> str | None:
+def part_text(part: object) -> str | None:
     """The text a content part gives keys and text checks, or ``None`` for a media part
-    (:func:`is_media_part`; with ``media``, as keys read it, its reference:
-    :func:`media_text`). A text part (``text``, ``input_text``, ``output_text``): its
+    (:func:`is_media_part`; its reference is the row's media identity,
+    :func:`media_ids`). A text part (``text``, ``input_text``, ``output_text``): its
     ``text``. Any other part is tagged with its type, ``[type] ...``, so it never equals
     plain text: a ``refusal`` / ``thinking`` part its ``refusal`` / ``thinking``; a
     ``tool_use`` / ``server_tool_use`` / ``mcp_tool_use`` ``name(input)`` (input as
@@ -731,7 +732,7 @@ def part_text(part: object, media: bool = False) -> str | None:
     if not isinstance(kind, str):
         return None
     if is_media_part(part):
-        return media_text(part) if media else None
+        return None
     if kind in TEXT_UNDER:
         value = part.get(TEXT_UNDER[kind])
         return f"[{kind}] " + (value if isinstance(value, str) else "")
@@ -744,7 +745,7 @@ def part_text(part: object, media: bool = False) -> str | None:
         return f"[{kind}] " + _call_text(name, part.get("input"))
     if kind == TOOL_RESULT:
         flag = " error" if part.get("is_error") is True else ""
-        return f"[{kind}{flag}] " + content_key_text(part.get("content"), media)
+        return f"[{kind}{flag}] " + content_key_text(part.get("content"))
     if isinstance(text, str):
         return f"[{kind}] {text}"
     rest = {k: v for k, v in part.items() if k != "type" and k not in VOLATILE_FIELDS}
@@ -767,22 +768,11 @@ def _without_volatile(value: Any) -> Any:
     return value
 
 
-def media_text(part: dict[str, Any]) -> str | None:
-    """A media part's reference, as keys read it: ``[type] `` and each reference it holds
-    (:data:`MEDIA_REFS`, at any depth, in sorted field order, space-separated): a URL or
-    file id as written, inline data (base64, a ``data:`` URL, bytes) as ``sha256:`` and
-    the first 16 hex digits of its SHA-256, so a large image is hashed, never copied into
-    the key. ``None`` for a part with no reference (``{"type": "image"}``, whose image is
-    in another column). Found by attack: preference rows asking the same question of
-    different images were one key, and all but one were removed as exact copies."""
-    refs: list[str] = []
-    _media_refs(part, refs, 0)
-    if not refs:
-        return None
-    return f"[{part.get('type')}] " + " ".join(refs)
-
-
 def _media_refs(value: Any, refs: list[str], depth: int, key: str | None = None) -> None:
+    """The references a media value holds (:data:`MEDIA_REFS`, at any depth, in sorted
+    field order): a URL or file id as written, inline data (base64, a ``data:`` URL, bytes,
+    any reference over 512 characters) as ``sha256:`` and the first 16 hex digits of the
+    SHA-256 of the bytes it stands for (:func:`_inline_bytes`); empty ones are none."""
     if depth > MAX_NESTING:
         return
     if isinstance(value, dict):
@@ -792,7 +782,7 @@ def _media_refs(value: Any, refs: list[str], depth: int, key: str | None = None)
     elif isinstance(value, list):
         for v in value:
             _media_refs(v, refs, depth + 1, key)
-    elif key in MEDIA_REFS and isinstance(value, str | bytes | bytearray | memoryview):
+    elif key in MEDIA_REFS and isinstance(value, str | bytes | bytearray | memoryview) and value:
         if (
             isinstance(value, str)
             and key not in _INLINE_REFS
@@ -800,7 +790,7 @@ def _media_refs(value: Any, refs: list[str], depth: int, key: str | None = None)
             and len(value) <= _LONGEST_REF
         ):
             refs.append(LONE_SURROGATE.sub("\ufffd", value))
-        elif value:
+        else:
             refs.append("sha256:" + hashlib.sha256(_inline_bytes(value)).hexdigest()[:16])
 
 
@@ -854,14 +844,13 @@ def content_is_empty(content: object) -> bool:
     return True
 
 
-def content_key_text(content: object, media: bool = False) -> str:
+def content_key_text(content: object) -> str:
     """The text of a message's content as keys and text checks read it: the string, or the
-    text of each of its parts that holds some (:func:`part_text`), joined with "\n"; with
-    ``media`` (keys, not text checks) a media part's reference too (:func:`media_text`)."""
+    text of each of its parts that holds some (:func:`part_text`), joined with "\n"."""
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        texts = (part_text(p, media) for p in content)
+        texts = (part_text(p) for p in content)
         return "\n".join(t for t in texts if t is not None)
     return ""
 
@@ -1020,7 +1009,7 @@ _EXACT_INTS = 2**53  # every integer up to this is a float exactly
 
 def message_line(message: dict[str, Any]) -> str:
     """One turn of a key: ``role: text``, tool calls after the text."""
-    parts = [content_key_text(message.get("content"), media=True), *tool_call_texts(message)]
+    parts = [content_key_text(message.get("content")), *tool_call_texts(message)]
     return f"{message.get('role')}: " + "\n".join(p for p in parts if p)
 
 
@@ -1456,8 +1445,8 @@ def media_ids(
     preference_key: str = "prompt",
 ) -> pa.UInt64Array | None:
     """Per row, a 64-bit identity of the media it holds (0: none), or ``None`` when no row
-    holds any: the references of the media parts in its key columns (as keys read them,
-    :func:`media_text`) and the values of its :data:`MEDIA_COLUMNS` (:func:`_column_media`).
+    holds any: the references of the media parts in its key columns (:func:`_media_item`)
+    and the values of its :data:`MEDIA_COLUMNS` (:func:`_column_media`).
     Dedup takes rows with other media for other records, whatever their text (found by
     attack: rows of trl's vision format asking one question of 20 images were 19 exact
     copies; rows with the same short answer about different images were near copies)."""
@@ -1519,37 +1508,43 @@ def _part_media(value: Any, digest: Any, depth: int) -> bool:
             found |= _part_media(v, digest, depth + 1)
     elif isinstance(value, dict):
         if is_media_part(value):
-            refs: list[str] = []
-            _media_refs(value, refs, 0)
-            if refs:
-                _feed(digest, f"[{value.get('type')}]")
-                for ref in refs:
-                    _feed(digest, ref)
-                found = True
+            found = _media_item(value, digest)
         elif "content" in value:
             found = _part_media(value["content"], digest, depth + 1)
     return found
 
 
 def _column_media(value: Any, digest: Any) -> bool:
-    """Feed a media column's value; whether it holds media. Its references as a media
-    part's (a URL or path as written, inline data and bytes by the SHA-256 of the bytes they
-    stand for); a value with none of those (an integer id, a COCO record
-    ``{"id", "file_name"}``, decoded audio ``{"array", "sampling_rate"}``, ``{"src": ...}``)
-    whole, as canonical JSON (found by attack: only strings under the reference names were
-    read, and rows of five images numbered 0-4 were four copies). Null, ``""`` and empty
-    lists are no media."""
-    if not _has_value(value):
-        return False
+    """Feed a media column's value (a list: one media item per entry); whether it holds
+    media. Each item by :func:`_media_item`; one with no reference in it (an integer id, a
+    COCO record ``{"id", "file_name"}``, decoded audio ``{"array", "sampling_rate"}``,
+    ``{"src": ...}``) whole, as canonical JSON (found by attack: only strings under the
+    reference names were read, and rows of five images numbered 0-4 were four copies).
+    Null, ``""`` and empty lists are no media, nor are such entries of a list."""
+    found = False
+    for item in value if isinstance(value, list) else [value]:
+        if not _has_value(item):
+            continue
+        if not _media_item(item, digest):
+            _feed(digest, json.dumps(item, sort_keys=True, default=_json_piece, ensure_ascii=False))
+        found = True
+    return found
+
+
+def _media_item(value: Any, digest: Any) -> bool:
+    """Feed one media item (a part, a column's entry); whether it held a reference. The
+    SHA-256 of its bytes where it holds inline data (its path or URL then left aside), else
+    its references (:func:`_media_refs`), with no type or column tag: one image written as
+    a trl ``images`` entry, an OpenAI ``image_url`` part or a processor's ``image`` part,
+    or as the Hub's ``{"bytes", "path"}`` under any path, is one identity (found by
+    attack: the tags and the path made a golden VQA item copied word for word, image and
+    all, no leak and no copy)."""
     refs: list[str] = []
     _media_refs(value, refs, 0, "image")
-    _feed(digest, "[column]")
-    if refs:
-        for ref in refs:
-            _feed(digest, ref)
-    else:
-        _feed(digest, json.dumps(value, sort_keys=True, default=_json_piece, ensure_ascii=False))
-    return True
+    pieces = [r for r in refs if r.startswith("sha256:")] or refs
+    for piece in pieces:
+        _feed(digest, piece)
+    return bool(pieces)
 
 
 def _has_value(value: Any) -> bool:

@@ -223,3 +223,37 @@ def test_null_and_empty_media_are_no_media_and_pieces_never_run_together() -> No
     assert ids([None, [], [""]]) == [0, 0, 0]
     a, b = ids([["a\x00b"], ["a", "b"]])
     assert a != b and 0 not in (a, b)
+
+
+def test_one_image_in_three_formats_is_one_identity_for_dedup_and_leakage(
+    tmp_path: Path,
+) -> None:
+    """trl's `images` entry, an OpenAI `image_url` part and a processor's `image` part of
+    one URL are one image (found by re-attack: the part's type and a column tag were in the
+    identity, so a golden VQA item copied in OpenAI's format was no leak and no copy)."""
+    from curagate.leakage import detect
+
+    def row(form: str, i: int) -> dict[str, Any]:
+        url = f"https://example.org/bench/img{i}.png"
+        part = {
+            "trl": {"type": "image"},
+            "openai": {"type": "image_url", "image_url": {"url": url, "detail": "auto"}},
+            "processor": {"type": "image", "image": url},
+        }[form]
+        out: dict[str, Any] = {
+            "messages": [
+                {"role": "user", "content": [part, {"type": "text", "text": QUESTION}]},
+                {"role": "assistant", "content": [{"type": "text", "text": f"A cat, {i}."}]},
+            ]
+        }
+        if form == "trl":
+            out["images"] = [url, ""]  # an empty entry is no image
+        return out
+
+    golden = write_jsonl(tmp_path / "golden.jsonl", [row("trl", i) for i in range(5)])
+    for form in ("openai", "processor"):
+        train = write_jsonl(tmp_path / f"{form}.jsonl", [row(form, i) for i in range(5)])
+        report = detect([train], [golden])
+        assert len(report.leaks) == 5, form
+        both = curate([golden, train], tmp_path / f"out-{form}")
+        assert both.kept == 5 and both.removed == {"exact": 5}, form

@@ -92,3 +92,22 @@ def test_near_pairs_are_of_one_media() -> None:
     assert len(NearIndex(texts, ngram=3, threshold=0.5).pairs()[0]) == 3
     pairs, _ = NearIndex(texts, ngram=3, threshold=0.5, media=[7, 7, 8]).pairs()
     assert [(a, b) for a, b, _ in pairs] == [(0, 1)]
+
+
+def test_a_text_only_copy_of_an_image_row_shares_its_split(tmp_path: Path) -> None:
+    """The leakage engine finds a row without media in a row of any media: split joins them
+    (found by re-attack: a text-only copy landed apart and --fail-on-leak exited 1)."""
+
+    def answer(i: int) -> str:  # no two rows alike
+        return " ".join(f"w{i}x{k}" for k in range(12))
+
+    rows = [vqa_row(i, answer(i)) for i in range(100)]
+    bare = [{**vqa_row(i, answer(i)), "images": None} for i in range(30)]
+    result = split([write_jsonl(tmp_path / "d.jsonl", rows + bare)], tmp_path / "sp")
+    assert result.leaks == 0
+    where: dict[str, set[str]] = {}
+    for name in ("train", "val", "test"):
+        for row in pq.read_table(tmp_path / "sp" / f"{name}.parquet").to_pylist():
+            where.setdefault(row["messages"][1]["content"][0]["text"], set()).add(name)
+    assert all(len(splits) == 1 for splits in where.values())
+    assert result.counts["test"] > 0
