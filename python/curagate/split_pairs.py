@@ -327,7 +327,10 @@ def shared_spans(
         other = set(near.positional_ngrams(b, n))
     if passages is not None and a in passages.stripped and passages.turns is not None:
         turns = passages.turns
-        parts = passages.turns_of[a]
+        # A record that is template text and nothing else has no parts (none in turns_of):
+        # no n-gram of its own. Its near copy across splits was exit 3, KeyError (found by
+        # re-attack: --templates --no-join-near, a test row that is a named template alone).
+        parts = passages.turns_of.get(a, [])
         grams: Sequence[int | None] = [h for t in parts for h in _padded_ngrams(turns, t, n)]
         words = [w for t in parts for w in turns.words(t)]
     else:

@@ -140,3 +140,29 @@ def test_a_short_item_between_long_template_fragments_quoted_whole_is_a_leak(
     assert (example["id"], example["in_id"], example["item_text"]) == ("s0", "quoter", True)
     # The report shows the matched text as `curagate leakage` does, shortened in the middle.
     assert " … " in example["span"] and len(example["span"]) <= 303
+
+
+TEMPLATE_ONLY = (
+    "Read the following customer review very carefully and decide whether the writer "
+    "liked the product or not, thinking about tone sarcasm and faint praise before answering"
+)
+
+
+def test_a_near_copy_that_is_a_named_template_alone_is_reported(tmp_path: Path) -> None:
+    """A test row that is a named template and nothing else, near copy of a train row (the
+    template and one word): the template taken out, it has no text of its own, and reading
+    its shared spans was exit 3, KeyError (`split --templates --no-join-near`)."""
+    rng = random.Random(5)
+    train = [{"id": f"t{i}", "text": words(rng, 40)} for i in range(20)]
+    train.append({"id": "tx", "text": f"{TEMPLATE_ONLY} fine"})
+    val = [{"id": f"v{i}", "text": words(rng, 40)} for i in range(4)]
+    test = [{"id": "s0", "text": TEMPLATE_ONLY}]
+    test += [{"id": f"s{i}", "text": words(rng, 40)} for i in (1, 2, 3)]
+    files, named = write_splits(tmp_path, (train, val, test), TEMPLATE_ONLY + " {review}")
+    options = CheckOptions(templates=tuple(read_templates([named])))
+    report = verify_split_files(*files, options)
+    [example] = report["near_copies"]["examples"]
+    assert (example["id"], example["in_id"]) == ("s0", "tx")
+    assert example["shared_ngrams"] == 0
+    assert example["spans"] == []
+    assert report["leaks_total"] == 1
