@@ -498,6 +498,13 @@ def _compiled_patterns(templates: tuple[str, ...]) -> tuple[re.Pattern[str], ...
 
 _ASCII_WORD = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 
+# Whitespace between a fragment's words: what ``str.split`` parts them at (Python's ``\s``,
+# str.isspace). RE2's ``\s`` is ASCII's (tab, newline, form feed, return, space): a template
+# with no-break spaces (U+00A0) between its words, in the file and in the rows alike, stayed
+# in the rows for the leakage scan and the shared passages while the check of the matched
+# text (Python's ``re``) took it out; every row of it was a leak (found by re-attack).
+_RE2_SPACE = r"[\s\p{Z}\x0b\x1c-\x1f\x{85}]+"
+
 
 def _literal_parts(words: Sequence[str], *, python: bool = False) -> list[str]:
     """The pattern of one fragment (its words, any whitespace between them), cut at words
@@ -506,6 +513,7 @@ def _literal_parts(words: Sequence[str], *, python: bool = False) -> list[str]:
     single fragment over RE2's bound (a 700 KB few-shot prompt on one line) was exit 3,
     "pattern too large" (found by re-attack). Each part is template text of its own, taken
     out wherever it is; the whole fragment is taken out as before."""
+    space = r"\s+" if python else _RE2_SPACE
     start = r"(?<![A-Za-z0-9_])" if python else r"\b"
     end = r"(?![A-Za-z0-9_])" if python else r"\b"
     # (escaped words, bounded before, bounded after)
@@ -522,16 +530,17 @@ def _literal_parts(words: Sequence[str], *, python: bool = False) -> list[str]:
             parts.append(([], True, True))
             size = 0
             continue
-        if parts[-1][0] and size + len(piece) + 3 > _PATTERN_CHARS:
+        # (Counted as RE2's separator in both engines: the parts are the same words.)
+        if parts[-1][0] and size + len(piece) + len(_RE2_SPACE) > _PATTERN_CHARS:
             parts.append(([], True, True))
             size = 0
         parts[-1][0].append(piece)
-        size += len(piece) + 3
+        size += len(piece) + len(_RE2_SPACE)
     out = []
     for pieces, before, after in parts:
         if not pieces:
             continue
-        pattern = r"\s+".join(pieces)
+        pattern = space.join(pieces)
         # The escaped text's first and last characters are the words' own when they are
         # word characters (re.escape leaves those as they are).
         if before and pattern[0] in _ASCII_WORD:

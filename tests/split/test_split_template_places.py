@@ -166,3 +166,37 @@ def test_a_near_copy_that_is_a_named_template_alone_is_reported(tmp_path: Path) 
     assert example["shared_ngrams"] == 0
     assert example["spans"] == []
     assert report["leaks_total"] == 1
+
+
+NBSP_TEMPLATE = (
+    "Read the product review below and answer with one word, positive or negative, "
+    "after weighing every sentence of it with care"
+)
+
+
+def test_a_template_written_with_no_break_spaces_is_taken_out(tmp_path: Path) -> None:
+    """Rows whose template text has no-break spaces (U+00A0, as pasted from a web page)
+    between its words, in the template file too: the leakage scan's patterns read any
+    whitespace as ASCII's (RE2's \\s), so the template stayed in the rows and every val/test
+    row of it was a leak of the train rows of it, though the template was named (the check
+    of the matched text, Python's \\s, took it out)."""
+    rng = random.Random(6)
+    template = NBSP_TEMPLATE.replace(" ", "\u00a0")
+
+    def templated(i: str) -> dict[str, Any]:
+        return {"id": i, "prompt": f"{template}\n{words(rng, 12)}", "completion": "positive"}
+
+    def plain(i: str) -> dict[str, Any]:
+        return {"id": i, "prompt": words(rng, 30), "completion": "ok"}
+
+    splits = (
+        [templated(f"t{i}") for i in range(16)],
+        [plain(f"v{i}") for i in range(12)],
+        [templated("s0")] + [plain(f"s{i}") for i in range(1, 12)],
+    )
+    files, named = write_splits(tmp_path, splits, template + "\n{review}")
+    options = CheckOptions(templates=tuple(read_templates([named])))
+    assert verify_split_files(*files)["leaks_total"] == 1
+    report = verify_split_files(*files, options)
+    assert report["leakage_scan"]["pairs"] == 0
+    assert report["leaks_total"] == 0
