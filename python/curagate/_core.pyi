@@ -431,8 +431,7 @@ class PairIndex:
     ) -> tuple[list[tuple[int, int, float]], int]:
         """(pairs (a, b, jaccard) at or above the threshold, candidates verified);
         pairs with equal ``labels`` are skipped, with ``connect`` pairs already linked, and
-        pairs of records that both hold ``media`` (one identity per record, 0: none), other
-        media."""
+        pairs of other ``media`` (one identity per record, 0: none)."""
 
     def jaccard(self, a: int, b: int) -> float: ...
     def normalized(self, i: int) -> str: ...

@@ -693,13 +693,6 @@ def _load(
     )
 
 
-def _bare_copies(text_fps: Sequence[bytes], media: pa.UInt64Array) -> list[bytes | None]:
-    """Per row, its text's fingerprint where a row of that text holds no media (they join:
-    :func:`build_units`), else None."""
-    bare = {fp for fp, m in zip(text_fps, media.to_pylist(), strict=True) if m == 0}
-    return [fp if fp in bare else None for fp in text_fps]
-
-
 def _row_media(parts: list[tuple[int, pa.UInt64Array]], rows: int) -> pa.UInt64Array | None:
     """Each row's media identity, from the batches' (first row, identities); None when no
     batch holds media."""
@@ -2158,11 +2151,6 @@ def split(
             "empty_keys": sem.empty_keys,
         }
     key_fps = fingerprints(loaded.key_array, loaded.media)
-    if loaded.media is not None:
-        # A row without media is a copy of the rows of its text of any media, as the leakage
-        # engine finds it (found by re-attack: a text-only copy of an image row was no unit
-        # with it, and split's own check failed the split); rows of two media are not.
-        together.append(_bare_copies(fingerprints(loaded.key_array), loaded.media))
     overlap = (
         Overlap(loaded.keys, key_fps, options, loaded.media) if (verify or join_near) else None
     )

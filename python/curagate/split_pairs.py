@@ -60,8 +60,7 @@ class NearIndex:
         """``normalize``: curate's ``normalize:`` options; a pair is also a near copy when
         the texts so normalized (nothing folded) are, as curate compares them. ``media``:
         each text's record's media identity (:func:`curagate.records.media_ids`; 0: none):
-        texts that both hold media, other media, are never near copies (a text without
-        media is a copy of any, as the leakage engine finds it)."""
+        texts of other media are never near copies, as in curate."""
         self.threshold = threshold
         self.media = None if media is None or not any(media) else list(media)
         self._core = _core.PairIndex(

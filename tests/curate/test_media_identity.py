@@ -257,3 +257,16 @@ def test_one_image_in_three_formats_is_one_identity_for_dedup_and_leakage(
         assert len(report.leaks) == 5, form
         both = curate([golden, train], tmp_path / f"out-{form}")
         assert both.kept == 5 and both.removed == {"exact": 5}, form
+
+
+def test_the_audit_sample_tells_rows_of_other_images_apart() -> None:
+    """Keys hold no media: rows of one caption about other images at one line of several
+    shards tied in the sample's order (found by re-attack); rows without media keep theirs."""
+    from curagate.audit.keys import row_keys
+
+    lines = pa.array([3, 3, 3], pa.int64())
+    keys = pa.array(["a caption"] * 3, pa.large_string())
+    plain = row_keys(7, lines, keys).to_pylist()
+    assert len(set(plain)) == 1
+    mixed = row_keys(7, lines, keys, pa.array([0, 5, 9], pa.uint64())).to_pylist()
+    assert mixed[0] == plain[0] and len(set(mixed)) == 3

@@ -94,9 +94,32 @@ def test_near_pairs_are_of_one_media() -> None:
     assert [(a, b) for a, b, _ in pairs] == [(0, 1)]
 
 
-def test_a_text_only_copy_of_an_image_row_shares_its_split(tmp_path: Path) -> None:
-    """The leakage engine finds a row without media in a row of any media: split joins them
-    (found by re-attack: a text-only copy landed apart and --fail-on-leak exited 1)."""
+def test_one_text_only_row_does_not_make_every_image_row_one_unit(tmp_path: Path) -> None:
+    """Found by re-attack: with a row without media a copy of rows of any media, one such row
+    (a failed download, `images: []`) was a near copy of all 200 rows asking one question of
+    200 images, and the split went 201/0/0, exit 0."""
+    question = (
+        "Look at the photograph and describe which species of bird is perched on the fence "
+        "post near the barn today."
+    )
+    answers = ["It is a barn swallow.", "It is a robin.", "It is a blue jay.", "It is a sparrow."]
+
+    def row(i: int, images: list[str]) -> dict[str, Any]:
+        turns = [
+            {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": question}]},
+            {"role": "assistant", "content": [{"type": "text", "text": answers[i % 4]}]},
+        ]
+        return {"messages": turns, "images": images}
+
+    rows = [row(i, [f"img{i}.png"]) for i in range(200)] + [row(3, [])]
+    result = split([write_jsonl(tmp_path / "d.jsonl", rows)], tmp_path / "sp")
+    assert result.counts["val"] > 0 and result.counts["test"] > 0
+    assert result.manifest["units"]["largest"] < 60
+
+
+def test_a_text_only_copy_of_an_image_row_across_splits_is_a_leak(tmp_path: Path) -> None:
+    """It is no copy for units (the test above), but the leakage engine finds its text in
+    the image row: the pair is reported, never passed in silence."""
 
     def answer(i: int) -> str:  # no two rows alike
         return " ".join(f"w{i}x{k}" for k in range(12))
@@ -104,10 +127,11 @@ def test_a_text_only_copy_of_an_image_row_shares_its_split(tmp_path: Path) -> No
     rows = [vqa_row(i, answer(i)) for i in range(100)]
     bare = [{**vqa_row(i, answer(i)), "images": None} for i in range(30)]
     result = split([write_jsonl(tmp_path / "d.jsonl", rows + bare)], tmp_path / "sp")
-    assert result.leaks == 0
-    where: dict[str, set[str]] = {}
+    assert result.counts["test"] > 0
+    split_of_text: dict[str, set[str]] = {}
     for name in ("train", "val", "test"):
         for row in pq.read_table(tmp_path / "sp" / f"{name}.parquet").to_pylist():
-            where.setdefault(row["messages"][1]["content"][0]["text"], set()).add(name)
-    assert all(len(splits) == 1 for splits in where.values())
-    assert result.counts["test"] > 0
+            text = row["messages"][1]["content"][0]["text"]
+            split_of_text.setdefault(text, set()).add(name)
+    apart = sum(len(s) > 1 for s in split_of_text.values())
+    assert apart > 0 and result.leaks > 0

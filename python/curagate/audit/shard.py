@@ -287,7 +287,7 @@ class ShardAuditor:
         n = self.part.sample_n
         if not n:
             return
-        keys = row_keys(self.ctx.cfg.sample.seed, lines, batch.keys)
+        keys = row_keys(self.ctx.cfg.sample.seed, lines, batch.keys, batch.media)
         # The n smallest keys without sorting them all; rows with the same key at the same
         # line of two files tie, so every row tied with the n-th is a candidate and the
         # earliest of them win.

@@ -114,8 +114,9 @@ impl NearSets {
     }
 
     /// [`NearSets::search`] with each record's media identity (`media`, one per record;
-    /// 0: none): records that both hold media, other media, are never near copies (split's
-    /// rule, the leakage engine's: a record without media is a copy of any).
+    /// 0: none): records of other media are never near copies, as in the deduper (a record
+    /// without media is none of a record with some: one such record, a near copy of every
+    /// row asking one question of 200 images, made them one unit).
     pub fn search_media(
         &self,
         labels: Option<&[u32]>,
@@ -157,7 +158,7 @@ impl NearSets {
                         continue;
                     }
                 }
-                if media.is_some_and(|m| other_media(m[x as usize], m[y as usize])) {
+                if media.is_some_and(|m| m[x as usize] != m[y as usize]) {
                     continue;
                 }
                 if connect && uf.find(x) == uf.find(y) {
@@ -174,11 +175,6 @@ impl NearSets {
         }
         (out, verified)
     }
-}
-
-/// Whether two records both hold media, and other media.
-fn other_media(a: u64, b: u64) -> bool {
-    a != 0 && b != 0 && a != b
 }
 
 /// Distinct hashes of the word `n`-grams of each normalized text (none for a
@@ -313,13 +309,13 @@ mod tests {
         let texts: Vec<&str> = owned.iter().map(String::as_str).collect();
         let sets = NearSets::new(&texts, ShingleKind::Word(5), 0.5);
         let all = found(&texts, ShingleKind::Word(5), 0.5);
-        // Pairs (2k, 2k + 1) share media, but for the first, which has none.
+        // Pairs (2k, 2k + 1) share media.
         let media: Vec<u64> = (0..texts.len() as u64).map(|i| i / 2).collect();
         let (within, _) = sets.search_media(None, false, Some(&media));
         let expect: Vec<(u32, u32)> = all
             .iter()
             .copied()
-            .filter(|(a, b)| !other_media(media[*a as usize], media[*b as usize]))
+            .filter(|(a, b)| media[*a as usize] == media[*b as usize])
             .collect();
         assert!(
             !expect.is_empty() && expect.len() < all.len(),
