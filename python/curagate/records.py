@@ -1479,14 +1479,23 @@ def media_ids(
 
 def _may_hold_media(kind: pa.DataType) -> bool:
     """Whether values of this type may hold a media part's reference: a struct field named
-    as one (:data:`MEDIA_REFS`) somewhere in it. Chat columns of string contents or of text
+    as one (:data:`MEDIA_REFS`) somewhere in it, or a part's struct with fields other than a
+    text part's (:func:`_unnamed_reference`). Chat columns of string contents or of text
     parts alone hold none, and are not read row by row (found by attack: text-only parts
     were walked in Python, ~20% more CPU for curate and check)."""
     if pa.types.is_struct(kind):
-        return any(f.name in MEDIA_REFS or _may_hold_media(f.type) for f in kind)
+        names = {f.name for f in kind}
+        part = "type" in names and "role" not in names  # (a message has a role)
+        if names & MEDIA_REFS or (part and names - _TEXT_PART_FIELDS):
+            return True  # a reference, or a part with fields a reference may hide under
+        return any(_may_hold_media(f.type) for f in kind)
     if _is_list_type(kind) or pa.types.is_map(kind):
         return _may_hold_media(kind.value_type if _is_list_type(kind) else kind.item_type)
     return False
+
+
+# The fields of a text part: a struct of parts with no other field holds no media.
+_TEXT_PART_FIELDS = frozenset({"type", "text"}) | VOLATILE_FIELDS
 
 
 def _feed(digest: Any, piece: str) -> None:
@@ -1508,7 +1517,7 @@ def _part_media(value: Any, digest: Any, depth: int) -> bool:
             found |= _part_media(v, digest, depth + 1)
     elif isinstance(value, dict):
         if is_media_part(value):
-            found = _media_item(value, digest)
+            found = _media_item(value, digest) or _unnamed_reference(value, digest)
         elif "content" in value:
             found = _part_media(value["content"], digest, depth + 1)
     return found
@@ -1545,6 +1554,19 @@ def _media_item(value: Any, digest: Any) -> bool:
     for piece in pieces:
         _feed(digest, piece)
     return bool(pieces)
+
+
+def _unnamed_reference(part: dict[str, Any], digest: Any) -> bool:
+    """Feed a media part holding no reference under a known name but other values
+    (``{"type": "image", "uri": ...}``, ``"src"``, ``"image_file"``) as canonical JSON of
+    them (its type and :data:`VOLATILE_FIELDS` aside); whether it had any. Found by
+    attack: such parts gave no identity, and rows of five images were four exact copies.
+    A placeholder (``{"type": "image"}``, null fields Arrow gave it) has none."""
+    rest = {k: v for k, v in part.items() if k != "type" and k not in VOLATILE_FIELDS}
+    if not _has_value(rest):
+        return False
+    _feed(digest, json.dumps(rest, sort_keys=True, default=_json_piece, ensure_ascii=False))
+    return True
 
 
 def _has_value(value: Any) -> bool:

@@ -270,3 +270,27 @@ def test_the_audit_sample_tells_rows_of_other_images_apart() -> None:
     assert len(set(plain)) == 1
     mixed = row_keys(7, lines, keys, pa.array([0, 5, 9], pa.uint64())).to_pylist()
     assert mixed[0] == plain[0] and len(set(mixed)) == 3
+
+
+@pytest.mark.parametrize("field", ["uri", "src", "image_file"])
+def test_a_media_part_with_its_reference_under_another_name_is_media(
+    tmp_path: Path, field: str
+) -> None:
+    """Found by re-attack: a part such as `{"type": "image", "uri": ...}` gave no identity,
+    and rows of five images were four exact copies."""
+    rows = [
+        {
+            "messages": [
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "image", field: f"s3://bucket/{i}.png"},
+                        {"type": "text", "text": QUESTION},
+                    ],
+                },
+                {"role": "assistant", "content": "A cat."},
+            ]
+        }
+        for i in range(5)
+    ]
+    assert curate([write_jsonl(tmp_path / "d.jsonl", rows)], tmp_path / "out").kept == 5
