@@ -215,6 +215,14 @@ def signed_v2(reg: Registry, tmp_path: Path, key: Path) -> None:
     reg.register(tmp_path / "b2", name="bot", actor="ci", gate_report=report)
 
 
+def warned_v2(reg: Registry, tmp_path: Path, key: Path) -> RecordedGateReport:
+    """bot v2 registered, then a warn signed by ``key`` recorded for it; returns the warn."""
+    digest = write_bundle(tmp_path / "b2", b"v2 weights")
+    reg.register(tmp_path / "b2", name="bot", actor="ci")
+    report = write_gate_report(tmp_path / "w", digest, "warn", sign_key=key)
+    return reg.add_gate_report("bot", 2, report, actor="ci")
+
+
 def alice_requests_v2(
     tmp_path: Path, *, then_revoke_alice: bool = False
 ) -> tuple[Path, dict[str, str], int, str]:

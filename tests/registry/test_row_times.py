@@ -192,14 +192,11 @@ def _waiver_shipped(tmp_path: Path, at: str) -> Path:
     """bob (an approver, his own token, write access to the file) approves, archives v1 and
     promotes bot v2 on a warn under alice's waiver, writing the rows by hand dated ``at``
     (what r6 of the re-attack did on a waiver that had expired). Returns the database."""
-    from .test_forged_log_rows import owner
+    from .test_forged_log_rows import owner, warned_v2
 
     db, ci, _, tokens = owner(tmp_path, approvers=True)
     with Registry(db) as reg:
-        digest = write_bundle(tmp_path / "b2", b"v2 weights")
-        reg.register(tmp_path / "b2", name="bot", actor="ci")
-        report = write_gate_report(tmp_path / "w", digest, "warn", sign_key=ci[0])
-        warn = reg.add_gate_report("bot", 2, report, actor="ci")
+        warn = warned_v2(reg, tmp_path, ci[0])
         alice = reg.authenticate(tokens["alice"])
         waiver = reg.waive("bot", 2, user=alice, reason="small set", expires="1d")
         request = reg.request_promotion("bot", 2, to="production", user=alice).id
@@ -256,14 +253,11 @@ def test_a_waiver_whose_expiry_is_not_a_time_is_refused_by_every_command(
     # Found by re-attack: a waive row written by hand with expires_at "9999" never expired
     # (text compared in the replay and the waivers query), skipped the 90-day cap (not
     # readable) and shipped through the normal CLI; Waiver.active raised on it (500s).
-    from .test_forged_log_rows import owner
+    from .test_forged_log_rows import owner, warned_v2
 
     db, ci, _, tokens = owner(tmp_path, approvers=True)
     with Registry(db) as reg:
-        digest = write_bundle(tmp_path / "b2", b"v2 weights")
-        reg.register(tmp_path / "b2", name="bot", actor="ci")
-        report = write_gate_report(tmp_path / "w", digest, "warn", sign_key=ci[0])
-        warn = reg.add_gate_report("bot", 2, report, actor="ci")
+        warn = warned_v2(reg, tmp_path, ci[0])
         version_id = reg.get("bot", 2).id
     forger = Forger(db, tokens)
     forger.reason = "small set"

@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from curagate.split import CheckOptions, verify_split_files
+from tests.split.reviews import TEMPLATE, review_items
 
 BIG_US = 253402300800_000000 + 10**12  # microseconds since 1970: past the year 9999
 
@@ -96,12 +97,6 @@ def test_split_by_a_column_python_cannot_hold(
         assert texts[-1] in rows["test"].column("text").to_pylist()
 
 
-TEMPLATE = (
-    "Read the customer review below and decide whether the customer was happy with the "
-    "product they bought.\nReview: {review}\nAnswer:"
-)
-
-
 def _write_jsonl(path: Path, rows: list[dict[str, object]]) -> Path:
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
     return path
@@ -118,17 +113,7 @@ def _quoted_preferences(tmp_path: Path, disguise: Callable[[str], str]) -> list[
     def words(n: int) -> str:
         return " ".join("".join(rng.choice(SYLLABLES) for _ in range(4)) for _ in range(n))
 
-    def item(i: int) -> dict[str, object]:
-        return {
-            "id": f"t{i}",
-            "prompt": TEMPLATE.format(review=words(6)),
-            "chosen": words(12),
-            "rejected": words(12),
-        }
-
-    test = [item(i) for i in range(20)]
-    val = [item(100 + i) for i in range(20)]
-    train = [item(200 + i) for i in range(40)]
+    train, val, test = review_items(words)
     quote = "Sure. The question was: " + disguise(str(test[0]["prompt"])) + " My answer: yes."
     train.append({"id": "quoter", "prompt": words(15), "chosen": quote, "rejected": "no"})
     return [

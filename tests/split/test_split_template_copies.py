@@ -15,11 +15,7 @@ from curagate.cli import main
 from curagate.errors import ConfigError, InputError
 from curagate.split import CheckOptions, read_templates, verify_split_files, verify_splits
 from curagate.split_pairs import without_templates
-
-TEMPLATE = (
-    "Read the customer review below and decide whether the customer was happy with the "
-    "product they bought.\nReview: {review}\nAnswer:"
-)
+from tests.split.reviews import TEMPLATE, review_items
 
 
 def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
@@ -36,17 +32,7 @@ def preference_data(tmp_path: Path) -> tuple[list[dict[str, Any]], ...]:
     def words(n: int) -> str:
         return " ".join(rng.choice(vocab) for _ in range(n))
 
-    def item(i: int) -> dict[str, Any]:
-        return {
-            "id": f"t{i}",
-            "prompt": TEMPLATE.format(review=words(6)),
-            "chosen": words(12),
-            "rejected": words(12),
-        }
-
-    test = [item(i) for i in range(20)]
-    val = [item(100 + i) for i in range(20)]
-    train = [item(200 + i) for i in range(40)]
+    train, val, test = review_items(words)
     quote = "Sure. The question was: " + str(test[0]["prompt"]) + " My answer: yes, clearly."
     train.append({"id": "quoter", "prompt": words(15), "chosen": quote, "rejected": words(10)})
     (tmp_path / "templates.txt").write_text(TEMPLATE + "\n", encoding="utf-8")
