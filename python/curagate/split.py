@@ -1113,17 +1113,29 @@ def template_fragments(text: str) -> list[str]:
 
 
 def read_templates(paths: Sequence[str | Path]) -> list[str]:
+    """The literal fragments of the template files. A file with no word outside its
+    placeholders (empty, blank, only ``{fields}`` or punctuation) is an input error: it
+    takes nothing out, and was ignored without a word, the run going on as if no template
+    had been named (found by review)."""
+    from curagate.split_pairs import template_patterns
+
     fragments: list[str] = []
     for p in paths:
+        name = f"template file {Path(p).as_posix()!r} ({_opt('--templates')})"
         try:
             text = read_regular(Path(p), MAX_CONFIG_BYTES, follow_links=True).decode("utf-8")
         except (OSError, UnicodeDecodeError) as e:
             raise InputError(
-                f"template file {Path(p).as_posix()!r} ({_opt('--templates')}): cannot read "
-                f"it ({e}); give a UTF-8 text file with the prompt "
-                "templates"
+                f"{name}: cannot read it ({e}); give a UTF-8 text file with the prompt templates"
             ) from None
-        fragments.extend(template_fragments(text))
+        found = template_fragments(text)
+        if not template_patterns(found):  # no fragment holds a word: nothing to take out
+            raise InputError(
+                f"{name}: holds no template text (it is empty, or only whitespace, "
+                "placeholders or punctuation); write the prompt templates' own words in it, "
+                "{placeholders} where values are filled in, or do not name it"
+            )
+        fragments.extend(found)
     return fragments
 
 

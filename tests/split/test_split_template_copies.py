@@ -219,6 +219,34 @@ def test_a_templates_file_with_a_byte_order_mark_matches(tmp_path: Path) -> None
     ]
 
 
+@pytest.mark.parametrize(
+    "content",
+    ["", " \n\n\t\n", "{{instruction}}\n\n{review}\n", "{{a}} ... {b} -- !!\n"],
+    ids=["empty", "blank", "placeholders", "punctuation"],
+)
+def test_a_templates_file_without_template_text_is_an_input_error(
+    tmp_path: Path, content: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Such a file was ignored without a word: the run went on as if no template had been
+    named. Beside a file of templates too: each file named must hold some."""
+    named = tmp_path / "templates.txt"
+    named.write_text(TEMPLATE + "\n", encoding="utf-8")
+    hollow = tmp_path / "hollow.txt"
+    hollow.write_text(content, encoding="utf-8")
+    with pytest.raises(InputError, match=r"hollow\.txt' \(--templates\): holds no template text"):
+        read_templates([named, hollow])
+    data = write_jsonl(
+        tmp_path / "d.jsonl", [{"id": f"r{i}", "text": f"row {i}"} for i in range(8)]
+    )
+    out = tmp_path / "out"
+    argv = ["split", str(data), "--out", str(out), "--templates", str(named)]
+    assert main([*argv, "--templates", str(hollow)]) == 2
+    err = capsys.readouterr().err
+    assert "hollow.txt' (--templates): holds no template text" in err, err
+    assert "write the prompt templates' own words in it" in err
+    assert not out.exists()
+
+
 def test_a_fragment_is_taken_out_at_word_boundaries_only() -> None:
     """A one-word fragment was taken out of the inside of other words."""
     table = pa.table({"p": ["Reviewer Review: good. Reviews", "preQ: x. Q: x.", "Ответ: да"]})
