@@ -9,6 +9,9 @@ import random
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from curagate.cli import main
 from curagate.split import CheckOptions, read_templates, verify_split_files
 
 SPLITS = ("train", "val", "test")
@@ -69,6 +72,38 @@ def test_a_template_word_inside_a_passage_of_its_own_does_not_hide_it(tmp_path: 
     example = report["shared_passages"]["examples"][0]
     assert example["shared_ngrams"] == len(PASSAGE.split()) - 4 - 13 + 1
     assert [s["text"] for s in example["spans"]] == [PASSAGE.replace(" is ", " ")]
+
+
+def test_a_leak_beyond_the_named_templates_does_not_advise_naming_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A passage of no template shared by a test row and a train row: the message advised
+    "or name prompt templates with --templates" to a run that had named them."""
+    rng = random.Random(3)
+    rows = [{"id": f"t{i}", "text": words(rng, 60), "t": 0} for i in range(30)]
+    rows += [{"id": "tx", "text": f"{words(rng, 40)} {PASSAGE} {words(rng, 40)}", "t": 0}]
+    rows += [{"id": f"v{i}", "text": words(rng, 60), "t": 1} for i in range(4)]
+    rows += [{"id": "s0", "text": f"{words(rng, 40)} {PASSAGE} {words(rng, 40)}", "t": 2}]
+    rows += [{"id": f"s{i}", "text": words(rng, 60), "t": 2} for i in range(1, 4)]
+    data = tmp_path / "d.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    named = tmp_path / "templates.txt"
+    named.write_text("Answer the question about {topic} below with care.\n", encoding="utf-8")
+    argv = ["split", str(data), "--time", "t", "--ratios", "80/10/10", "--fail-on-leak"]
+    assert main([*argv, "--out", str(tmp_path / "plain")]) == 1
+    err = capsys.readouterr().err
+    assert "or name prompt templates with --templates" in err, err
+    assert main(["verify", str(tmp_path / "plain")]) == 1
+    assert "or name the prompt templates (--templates FILE)" in capsys.readouterr().err
+    assert main([*argv, "--out", str(tmp_path / "named"), "--templates", str(named)]) == 1
+    err = capsys.readouterr().err
+    assert "name prompt templates" not in err, err
+    assert "the text they share goes beyond the named templates (--templates)" in err
+    assert "(shared_passages and leakage_scan examples)" in err
+    assert main(["verify", str(tmp_path / "named")]) == 1
+    err = capsys.readouterr().err
+    assert "name the prompt templates" not in err, err
+    assert "what they share goes beyond the named templates" in err
 
 
 LONG = "You are a careful assistant. " + " ".join(

@@ -202,8 +202,18 @@ def test_a_passage_in_more_rows_than_the_bar_is_named_as_unchecked(
     assert crossing(tmp_path / "a") == 0
     err = capsys.readouterr().err
     assert "1,920 n-grams in more than 10 records were left out as boilerplate, not checked" in err
+    assert "among them: name the templates (--templates) and raise --max-ngram-items" in err
     assert main([*argv, "--out", str(tmp_path / "b"), "--max-ngram-items", "20"]) == 0
     assert crossing(tmp_path / "b") == 0
+    # With templates named (of no row here), the note advised naming them again.
+    named = tmp_path / "templates.txt"
+    named.write_text("Summarize the article about {topic} below.\n", encoding="utf-8")
+    capsys.readouterr()
+    assert main([*argv, "--out", str(tmp_path / "c"), "--templates", str(named)]) == 0
+    err = capsys.readouterr().err
+    assert "1,920 n-grams in more than 10 records were left out as boilerplate" in err, err
+    assert "among them: raise --max-ngram-items" in err
+    assert "name the templates" not in err
 
 
 def test_reruns_on_templated_data_are_byte_identical(tmp_path: Path) -> None:

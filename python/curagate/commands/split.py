@@ -269,6 +269,7 @@ def run(args: argparse.Namespace) -> int:
             f"{result.out_dir / 'quarantine.jsonl'} for file, line and reason",
             file=sys.stderr,
         )
+    named = pick(args.templates, sc.templates)
     if result.leaks:
         from curagate.io.verify import templates_may_clear
 
@@ -282,7 +283,7 @@ def run(args: argparse.Namespace) -> int:
             f"records count as boilerplate; see {result.out_dir / MANIFEST_NAME}); keep them "
             "together with --shared-passages join"
         )
-        if copies and pick(args.templates, sc.templates):
+        if copies and named:
             message += (
                 f" ({copies} pair(s) hold an item's own text, not template text alone: "
                 "copies, which --templates does not clear)"
@@ -296,7 +297,16 @@ def run(args: argparse.Namespace) -> int:
                 "string is a prompt template: then name it with --templates)"
             )
         if templates_may_clear(result.manifest["verification"]):
-            message += ", or name prompt templates with --templates"
+            # Advising --templates to a run that named them told the user to do what was
+            # done (found by review): the text these rows share is not the named templates'.
+            message += (
+                "; the text they share goes beyond the named templates (--templates): each "
+                "pair's shared spans are in the manifest's verification (shared_passages and "
+                "leakage_scan examples); if they are another prompt template's text, add that "
+                "template to a --templates file"
+                if named
+                else ", or name prompt templates with --templates"
+            )
         if pick(args.fail_on_leak, sc.fail_on_leak):
             raise CheckFailed(
                 f"{message}; the splits are written for inspection and recorded as failing "
@@ -313,9 +323,9 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"curagate split: note: {passages['over_bar_ngrams']:,} n-grams in more than "
             f"{passages['max_ngram_items']} records were left out as boilerplate, not checked; "
-            "a passage repeated in more records than that may be among them: name the templates "
-            "(--templates) and raise --max-ngram-items, or scan the splits with `curagate "
-            "leakage`",
+            "a passage repeated in more records than that may be among them: "
+            f"{'raise' if named else 'name the templates (--templates) and raise'} "
+            "--max-ngram-items, or scan the splits with `curagate leakage`",
             file=sys.stderr,
         )
     if quarantined and (args.strict or cfg.strict):

@@ -106,11 +106,13 @@ def run(args: argparse.Namespace) -> int:
                 )
             else:
                 # Not for copies of an item's own text: templates do not clear those.
-                templates = (
-                    f" or name the prompt templates ({_TEMPLATES[output.command]})"
-                    if output.failed_kind == "leak"
-                    else ""
-                )
+                templates = {
+                    "leak": f" or name the prompt templates ({_TEMPLATES[output.command]})",
+                    # Its run named templates: what these rows share goes beyond them.
+                    "beyond": " (what they share goes beyond the named templates: if it is "
+                    "another prompt template's text, add that template to "
+                    f"{_TEMPLATES[output.command]})",
+                }.get(output.failed_kind or "", "")
                 fix = (
                     f"keep those rows together ({_JOIN[output.command]}){templates}, and "
                     f"{_AGAIN[output.command]}; "

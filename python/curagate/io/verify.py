@@ -41,7 +41,8 @@ class OutputCheck:
     # pass (--fail-on-leak, split.fail_on_leak) failed, or its run failed --strict (a row or
     # an input file quarantined); it was written for inspection.
     failed_check: str | None = None
-    # Which: "leak" or "strict" (the fix differs)
+    # Which: "strict", "leak", "beyond" (a leak of a run that named templates) or "copy"
+    # (copies of an item's own text) (the fix differs)
     failed_kind: str | None = None
 
     @property
@@ -293,8 +294,8 @@ def _curate_strict(stats_raw: bytes | None) -> str | None:
 def _failed_check(
     folder: Path, command: str, manifest: Any, stats_raw: bytes | None = None
 ) -> tuple[str, str] | None:
-    """(why, "strict" or "leak"): :func:`failed_strict_check` and :func:`failed_leak_check`
-    of a split output's manifest, or of the split a curate output holds in ``splits/`` (a
+    """(why, kind as :attr:`OutputCheck.failed_kind`): :func:`failed_strict_check` and
+    :func:`failed_leak_check` of a split output's manifest, or of the split a curate output holds in ``splits/`` (a
     file its manifest lists, so checked above), and a curate run's own ``--strict``."""
     if command == "split":
         inner, name = manifest, "split_manifest.json"
@@ -314,7 +315,11 @@ def _failed_check(
     why = failed_leak_check(inner, name)
     if why is None:
         return None
-    return why, "leak" if templates_may_clear(inner.get("verification")) else "copy"
+    if not templates_may_clear(inner.get("verification")):
+        return why, "copy"
+    # Templates were named and what the rows share is not theirs: naming templates is no
+    # advice to that run (it was given; found by review).
+    return why, "beyond" if inner.get("templates") else "leak"
 
 
 def templates_may_clear(verification: Any) -> bool:
