@@ -772,7 +772,8 @@ def _media_refs(value: Any, refs: list[str], depth: int, key: str | None = None)
     """The references a media value holds (:data:`MEDIA_REFS`, at any depth, in sorted
     field order): a URL or file id as written, inline data (base64, a ``data:`` URL, bytes,
     any reference over 512 characters) as ``sha256:`` and the first 16 hex digits of the
-    SHA-256 of the bytes it stands for (:func:`_inline_bytes`); empty ones are none."""
+    SHA-256 of the bytes it stands for (:func:`_inline_bytes`), text that is not base64 as
+    ``sha256:text:`` and those of its text; empty ones are none."""
     if depth > MAX_NESTING:
         return
     if isinstance(value, dict):
@@ -790,15 +791,20 @@ def _media_refs(value: Any, refs: list[str], depth: int, key: str | None = None)
             and len(value) <= _LONGEST_REF
         ):
             refs.append(LONE_SURROGATE.sub("\ufffd", value))
-        else:
-            refs.append("sha256:" + hashlib.sha256(_inline_bytes(value)).hexdigest()[:16])
+        elif (data := _inline_bytes(value)) is not None:
+            refs.append("sha256:" + hashlib.sha256(data).hexdigest()[:16])
+        elif isinstance(value, str):  # not base64: the text as is, apart from any bytes
+            text = value.encode("utf-8", "surrogatepass")
+            refs.append("sha256:text:" + hashlib.sha256(text).hexdigest()[:16])
 
 
-def _inline_bytes(value: str | bytes | bytearray | memoryview) -> bytes:
+def _inline_bytes(value: str | bytes | bytearray | memoryview) -> bytes | None:
     """The bytes inline media data stands for: base64 decoded (a ``data:`` URL's prefix and
     any line breaks left out), so one image wrapped at 76 columns, unwrapped, or as a
     ``data:`` URL is one key (found by re-attack: the text was hashed, and exact copies from
-    two export tools were kept twice); the text itself where it is not base64."""
+    two export tools were kept twice); ``None`` where the text is not base64: it is hashed
+    as text, apart from any bytes (found by re-attack: ``"A"``, no base64, and ``"QQ=="``,
+    the base64 of ``b"A"``, were one image)."""
     if not isinstance(value, str):
         return bytes(value)
     text = value
@@ -809,7 +815,7 @@ def _inline_bytes(value: str | bytes | bytearray | memoryview) -> bytes:
     try:
         return base64.b64decode("".join(text.split()), validate=True)
     except (binascii.Error, ValueError):
-        return value.encode("utf-8", "surrogatepass")
+        return None
 
 
 def part_is_content(part: object) -> bool:

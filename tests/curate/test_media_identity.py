@@ -294,3 +294,33 @@ def test_a_media_part_with_its_reference_under_another_name_is_media(
         for i in range(5)
     ]
     assert curate([write_jsonl(tmp_path / "d.jsonl", rows)], tmp_path / "out").kept == 5
+
+
+def one_media_id(value: Any) -> int:
+    """The media identity of one row whose `images` entry is `value` (0: none)."""
+    table = pa.table({"images": [[value]], "prompt": ["q"]})
+    found = media_ids(table, RecordFormat.PROMPT_ONLY)
+    return 0 if found is None else found.to_pylist()[0]
+
+
+def test_text_that_is_no_base64_is_not_the_bytes_of_other_base64(tmp_path: Path) -> None:
+    """Found by re-attack: inline data that is no base64 was hashed as its text, the very
+    identity of the base64 of those bytes: `"A"` and `"QQ=="` (b"A") were one image."""
+    as_text = one_media_id({"bytes": "A", "path": None})
+    encoded = [
+        one_media_id({"bytes": "QQ==", "path": None}),
+        one_media_id({"bytes": b"A", "path": "a.png"}),  # the raw bytes, whatever the path
+        one_media_id({"bytes": "data:image/png;base64,QQ==", "path": None}),
+        one_media_id("data:image/png;base64,QQ=="),
+        one_media_id("data:,A"),
+    ]
+    assert len(set(encoded)) == 1 and as_text not in (0, encoded[0])
+    # Two rows of one text, one about each image: two records; a third, the base64's data
+    # URL, is an exact copy of the second.
+    images = ["A", "QQ==", "data:image/png;base64,QQ=="]
+    rows = [
+        {"image": {"bytes": image, "path": None}, "prompt": QUESTION, "completion": "A cat."}
+        for image in images
+    ]
+    result = curate([write_jsonl(tmp_path / "d.jsonl", rows)], tmp_path / "out")
+    assert result.kept == 2 and reasons(tmp_path / "out") == {2: "exact"}
