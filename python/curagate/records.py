@@ -42,6 +42,7 @@ import functools
 import hashlib
 import json
 import math
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -773,7 +774,7 @@ def _media_refs(value: Any, refs: list[str], depth: int, key: str | None = None)
     field order): a URL or file id as written, inline data (base64, a ``data:`` URL, bytes,
     any reference over 512 characters) as ``sha256:`` and the first 16 hex digits of the
     SHA-256 of the bytes it stands for (:func:`_inline_bytes`), text that is not base64 as
-    ``sha256:text:`` and those of its text; empty ones are none."""
+    ``sha256:text:`` and those of its text; empty ones (:func:`_no_media`) are none."""
     if depth > MAX_NESTING:
         return
     if isinstance(value, dict):
@@ -783,7 +784,11 @@ def _media_refs(value: Any, refs: list[str], depth: int, key: str | None = None)
     elif isinstance(value, list):
         for v in value:
             _media_refs(v, refs, depth + 1, key)
-    elif key in MEDIA_REFS and isinstance(value, str | bytes | bytearray | memoryview) and value:
+    elif (
+        key in MEDIA_REFS
+        and isinstance(value, str | bytes | bytearray | memoryview)
+        and not _no_media(value)
+    ):
         if (
             isinstance(value, str)
             and key not in _INLINE_REFS
@@ -816,6 +821,20 @@ def _inline_bytes(value: str | bytes | bytearray | memoryview) -> bytes | None:
         return base64.b64decode("".join(text.split()), validate=True)
     except (binascii.Error, ValueError):
         return None
+
+
+# A ``data:`` URL that stands for no bytes (``data:,``, ``data:image/png;base64,``).
+_EMPTY_DATA_URL = re.compile(r"data:(?:[^,]*;base64,\s*|[^,]*,?)")
+
+
+def _no_media(value: object) -> bool:
+    """Whether a value is no media: null, ``""``, empty bytes, or a ``data:`` URL with no
+    data in it (found by re-attack: ``data:,`` was an image, of the SHA-256 of nothing)."""
+    if value is None or value == "":
+        return True
+    if isinstance(value, bytes | bytearray | memoryview):
+        return len(value) == 0
+    return isinstance(value, str) and _EMPTY_DATA_URL.fullmatch(value) is not None
 
 
 def part_is_content(part: object) -> bool:
@@ -1576,7 +1595,7 @@ def _unnamed_reference(part: dict[str, Any], digest: Any) -> bool:
 
 
 def _has_value(value: Any) -> bool:
-    if value is None or value == "":
+    if _no_media(value):
         return False
     if isinstance(value, dict):
         return any(_has_value(v) for v in value.values())

@@ -324,3 +324,31 @@ def test_text_that_is_no_base64_is_not_the_bytes_of_other_base64(tmp_path: Path)
     ]
     result = curate([write_jsonl(tmp_path / "d.jsonl", rows)], tmp_path / "out")
     assert result.kept == 2 and reasons(tmp_path / "out") == {2: "exact"}
+
+
+@pytest.mark.parametrize(
+    "url", ["data:,", "data:image/png;base64,", "data:image/png;base64,\n", "data:image/png"]
+)
+def test_a_data_url_with_no_data_is_no_media(url: str) -> None:
+    """Found by re-attack: `data:,` was an image (of the SHA-256 of no bytes), in a part as
+    in a media column; it is no media, as null and `""` are, wherever it is read."""
+
+    def part(media: dict[str, Any]) -> pa.Table:
+        content = [{"type": "image", **media}, {"type": "text", "text": QUESTION}]
+        return pa.table({"messages": [[{"role": "user", "content": content}]]})
+
+    for table, fmt in [
+        (pa.table({"images": [[url]], "prompt": ["q"]}), RecordFormat.PROMPT_ONLY),
+        (
+            pa.table({"image": [{"bytes": url, "path": None}], "prompt": ["q"]}),
+            RecordFormat.PROMPT_ONLY,
+        ),
+        (part({"image": url}), RecordFormat.CHAT),
+        (part({"image_url": {"url": url}}), RecordFormat.CHAT),
+        (part({"uri": url}), RecordFormat.CHAT),
+    ]:
+        assert media_ids(table, fmt) is None, table.to_pylist()
+    # Empty bytes are no media either (the Hub's `{"bytes": b"", "path": None}`).
+    hub = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
+    empty = pa.table({"image": pa.array([{"bytes": b"", "path": None}], hub), "prompt": ["q"]})
+    assert media_ids(empty, RecordFormat.PROMPT_ONLY) is None
