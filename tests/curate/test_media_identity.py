@@ -352,3 +352,23 @@ def test_a_data_url_with_no_data_is_no_media(url: str) -> None:
     hub = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
     empty = pa.table({"image": pa.array([{"bytes": b"", "path": None}], hub), "prompt": ["q"]})
     assert media_ids(empty, RecordFormat.PROMPT_ONLY) is None
+
+
+def test_a_path_alone_and_embedded_bytes_are_two_identities() -> None:
+    """The limit docs/curate.md states: curagate never opens a file, so the Hub's image by
+    its path alone and the same file embedded are two identities; a path is never unified
+    with bytes (two images embedded under one name stay two)."""
+    hub = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
+    images = [
+        {"bytes": None, "path": "birds/1.png"},
+        {"bytes": None, "path": "birds/1.png"},
+        {"bytes": image_bytes(1), "path": "birds/1.png"},
+        {"bytes": image_bytes(1), "path": "image.png"},
+        {"bytes": image_bytes(2), "path": "image.png"},
+    ]
+    table = pa.table({"image": pa.array(images, hub), "prompt": ["q"] * len(images)})
+    ids = media_ids(table, RecordFormat.PROMPT_ONLY)
+    assert ids is not None
+    path, same_path, embedded, renamed, other = ids.to_pylist()
+    assert path == same_path and embedded == renamed
+    assert len({path, embedded, other}) == 3
