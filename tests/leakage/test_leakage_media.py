@@ -15,9 +15,11 @@ image is a leak, and so is an item about an image found in a text-only row.
 from __future__ import annotations
 
 import json
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 
 from curagate.cli import main
@@ -108,6 +110,35 @@ def test_leakage_items_of_other_images_are_no_leak(sets: dict[str, Path], tmp_pa
     assert report["summary"]["contaminated_records"] == 0
     assert not any(report["summary"]["by_method"].values())
     assert report["leaks"] == []
+
+
+def test_leakage_counts_the_finds_it_sets_aside(
+    sets: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each training row asks a test question of another image: no leak, but each (row,
+    item) pair found is counted, once however many of the row's texts hold it (before: no
+    trace). Each row copies the item of its answer whole (the question alone is the test
+    set's template, shared by all its items)."""
+    capsys.readouterr()
+    rc, report = leakage_report(sets, tmp_path, "test", "train")
+    assert rc == 0 and report["leaks"] == []
+    aside = report["summary"]["media_set_aside"]
+    assert aside["pairs"] == len(TRAIN)
+    assert aside["by_file"] == {sets["train"].as_posix(): len(TRAIN)}
+    assert len(aside["examples"]) == 10
+    assert aside["examples"][0] == {
+        "item": f"{sets['test'].as_posix()}:0",
+        "file": sets["train"].as_posix(),
+        "row": 0,
+    }
+    assert "set aside by the media rule" in capsys.readouterr().out
+    schema = resources.files("curagate.leakage").joinpath("leakage.schema.json").read_text()
+    jsonschema.validate(report, json.loads(schema))
+    # rows of the same image leak and are not set aside; nor is anything of text-only items
+    rc, report = leakage_report(sets, tmp_path, "test", "train_same")
+    assert report["summary"]["media_set_aside"]["pairs"] == len(TRAIN)
+    rc, report = leakage_report(sets, tmp_path, "test_text", "train")
+    assert "media_set_aside" not in report["summary"]
 
 
 def test_leakage_rows_of_one_image_still_leak(sets: dict[str, Path], tmp_path: Path) -> None:

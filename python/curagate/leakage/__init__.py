@@ -131,6 +131,7 @@ HALF_SPACES = re.compile("[\u200c\u200d\u00ad]")
 # indexed beside it (LeakageIndex._add_markup_views); a hit on it is the item's.
 MARKUP_DECODED = "markup decoded"
 MAX_UNREADABLE_LISTED = 100  # leakage.json lists this many unreadable rows; counts all
+MAX_SET_ASIDE_LISTED = 10  # leakage.json lists this many finds the media rule set aside
 
 __all__ = [
     "METHODS",
@@ -288,6 +289,11 @@ class LeakageResult:
     # With --paraphrase: reference items and corpus records (by their key) the model could
     # not read (over 1% of the words [UNK]), never compared: "paraphrase 0" alone read as a clean check.
     paraphrase_unreadable: dict[str, int] | None = None
+    # Where reference items hold media: per corpus file, the (row, item) pairs found but set
+    # aside by the media rule (LeakageIndex.media_kept: no leaks), and the first few as
+    # (item id, file, row). None where no item holds media (the rule sets nothing aside).
+    media_set_aside: dict[str, int] | None = None
+    set_aside_examples: list[tuple[str, str, int]] = field(default_factory=list)
 
     @property
     def leaked_reference_items(self) -> int:
@@ -343,6 +349,20 @@ class LeakageResult:
                 **(
                     {"paraphrase_unreadable": self.paraphrase_unreadable}
                     if self.paraphrase_unreadable is not None
+                    else {}
+                ),
+                **(
+                    {
+                        "media_set_aside": {
+                            "pairs": sum(self.media_set_aside.values()),
+                            "by_file": self.media_set_aside,
+                            "examples": [
+                                {"item": item, "file": file, "row": row}
+                                for item, file, row in self.set_aside_examples
+                            ],
+                        }
+                    }
+                    if self.media_set_aside is not None
                     else {}
                 ),
             },
@@ -1216,8 +1236,16 @@ class LeakageIndex:
         row = views[item.row] if views is not None and 0 <= item.row < len(views) else item.row
         return self._row_media.get((item.file, row), 0)
 
+    @property
+    def holds_media(self) -> bool:
+        """Whether any item is about media (else :meth:`media_kept` sets nothing aside)."""
+        return self._any_media
+
     def media_kept(
-        self, hits: list[_core.Leak], media: Sequence[int | None] | None
+        self,
+        hits: list[_core.Leak],
+        media: Sequence[int | None] | None,
+        aside: set[tuple[int, int]] | None = None,
     ) -> list[_core.Leak]:
         """``hits`` (``hit.record``: a row of ``media``, the rows' media identities) but
         those of an item of other media than its row's: a find counts unless the item and
@@ -1225,15 +1253,22 @@ class LeakageIndex:
         are other records (as for curate's dedup and DUP001): a VQA set asking one question
         of every image was wholly its test set's leak (found by attack: `curate
         --decontaminate` removed all 150 training rows). A text-only item found in a row
-        holding media, or an item about an image found in a text-only row, is a leak."""
+        holding media, or an item about an image found in a text-only row, is a leak.
+
+        ``aside``: gets the (row, item) pair (:meth:`hit_item` of the item) of each hit
+        the rule drops, for the report's count of finds set aside (a copied question beside
+        a junk image is no leak, but not no trace)."""
         if media is None or not self._any_media:
             return hits
         of_item = self._item_media
-        return [
-            h
-            for h in hits
-            if not (of_item[h.item] and media[h.record] and of_item[h.item] != media[h.record])
-        ]
+        kept = []
+        for h in hits:
+            if of_item[h.item] and media[h.record] and of_item[h.item] != media[h.record]:
+                if aside is not None:
+                    aside.add((h.record, self.hit_item(self.unsplit(h.item))))
+            else:
+                kept.append(h)
+        return kept
 
     @property
     def prompt_items(self) -> list[ReferenceItem]:
@@ -1498,6 +1533,7 @@ def _new_hits(
     scan: Callable[[pa.Array], list[_core.Leak]],
     texts: RowTexts,
     index: LeakageIndex | None = None,
+    aside: set[tuple[int, int]] | None = None,
 ) -> Iterator[tuple[pa.Array, bool, list[_core.Leak]]]:
     """Each text of the rows (key first), whether it is the key, and the hits of which it
     holds the strongest: a (row, item) pair is reported once per row, by the text that
@@ -1510,12 +1546,12 @@ def _new_hits(
     (:meth:`LeakageIndex.strength`: the row's text with its joiners split matches the view
     whole, as the text matches the item). With ``index`` and the rows' media
     (:attr:`RowTexts.media`), a hit of an item of other media than its row's is none
-    (:meth:`LeakageIndex.media_kept`)."""
+    (:meth:`LeakageIndex.media_kept`; the pairs it drops into ``aside``, once each)."""
     parts = texts.parts()
     found = [scan(part) for part, _ in parts]
     if index is not None and texts.media is not None:
         media = texts.media.to_pylist()
-        found = [index.media_kept(hits, media) for hits in found]
+        found = [index.media_kept(hits, media, aside) for hits in found]
 
     def item_of(h: _core.Leak) -> int:
         return h.item if index is None else index.hit_item(index.unsplit(h.item))
@@ -1759,6 +1795,14 @@ def detect(
             "reference_items": paraphrases.unreadable,
             "corpus_records": sum(p.paraphrase_unreadable for p in parts),
         },
+        media_set_aside={path: p.media_set_aside for path, p in zip(paths, parts, strict=True)}
+        if index.holds_media
+        else None,
+        set_aside_examples=[
+            (item, path, row)
+            for path, p in zip(paths, parts, strict=True)
+            for item, row in p.set_aside_rows
+        ][:MAX_SET_ASIDE_LISTED],
     )
 
 
@@ -1782,6 +1826,10 @@ class _FileScan:
     unreadable: list[Quarantined] = field(default_factory=list)
     paraphrase_unreadable: int = 0  # records whose key the embedding model cannot read
     text_read: bool = False  # a batch read as text records (with a text_field: by it)
+    # (row, item) pairs found but of other media than the row's (LeakageIndex.media_kept):
+    # no leaks, counted, and the first few (item id, row) listed
+    media_set_aside: int = 0
+    set_aside_rows: list[tuple[str, int]] = field(default_factory=list)
 
 
 def _scan_task(common: tuple[LeakageIndex, _ScanOptions], file: tuple[str, Any]) -> _FileScan:
@@ -1813,16 +1861,22 @@ def _scan_file(
         # message's reasoning, a system or metadata field): one definition for
         # every command (curagate.leakage.texts).
         texts = row_texts(batch.table, batch.format, keys, text_field, media=batch.media)
+        aside: set[tuple[int, int]] = set()  # (row, item) pairs the media rule set aside
         hits_of = [
             (scanned, hits)
-            for scanned, _, hits in _new_hits(lambda t: _scan(index, paraphrases, t), texts, index)
+            for scanned, _, hits in _new_hits(
+                lambda t: _scan(index, paraphrases, t), texts, index, aside
+            )
         ]
         more: list[_core.Leak] = []
         if paraphrases is not None:
             rows = _row_strings(batch.table)
             hits_of, more = _most_similar(index, paraphrases, hits_of, rows)
             if batch.media is not None:  # as the lexical hits (_new_hits)
-                more = index.media_kept(more, batch.media.to_pylist())
+                more = index.media_kept(more, batch.media.to_pylist(), aside)
+        part.media_set_aside += len(aside)
+        for row, item in sorted(aside)[: MAX_SET_ASIDE_LISTED - len(part.set_aside_rows)]:
+            part.set_aside_rows.append((index.items[item].shown_id, batch.rows[row].as_py()))
         for scanned, hits in hits_of:
             if hits:
                 _collect(by_item, index, hits, scanned, _places(batch, hits), options.whole_spans)

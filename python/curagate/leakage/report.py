@@ -74,6 +74,13 @@ def summary_lines(result: LeakageResult) -> list[str]:
             f"[UNK]): {unread['reference_items']} reference item(s), {unread['corpus_records']} "
             "corpus record(s)"
         )
+    aside = result.media_set_aside or {}
+    if any(aside.values()):
+        lines.append(
+            f"set aside by the media rule (found, but the item and the row hold other media: "
+            f"no leaks): {sum(aside.values())} (row, item) pair(s) in "
+            f"{sum(1 for n in aside.values() if n)} file(s)"
+        )
     if result.quarantined:
         lines.append(
             f"quarantined corpus rows (failed format validation): {result.quarantined}, "
