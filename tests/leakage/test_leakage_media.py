@@ -198,6 +198,27 @@ def test_curate_decontaminate_keeps_rows_of_other_images(
     assert decontaminate_removed(sets, tmp_path, "test", "train_text") == len(TRAIN)
 
 
+def test_curate_counts_the_finds_it_sets_aside(
+    sets: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """stats.json's decontaminate section counts the (row, item) pairs found but of other
+    media (no leaks: every row kept), as `leakage` does; the staged run counts the same;
+    the key is there only where a reference item holds media (text-only runs as before)."""
+    out = decontaminate(sets, tmp_path, "test", "train")
+    section = json.loads((out / "stats.json").read_text())["steps"]["decontaminate"]
+    assert (section["removed"], section["media_set_aside"]) == (0, len(TRAIN))
+    staged = tmp_path / "staged"
+    argv = ["curate", str(sets["train"]), "--out", str(staged), "--decontaminate"]
+    argv += [str(sets["test"]), "--executor", "local", "--work-dir", str(tmp_path / "w")]
+    capsys.readouterr()
+    assert main(argv) == 0
+    assert "set aside" in capsys.readouterr().out
+    assert json.loads((staged / "stats.json").read_text())["steps"]["decontaminate"] == section
+    out = decontaminate(sets, tmp_path, "test_text", "train")
+    section = json.loads((out / "stats.json").read_text())["steps"]["decontaminate"]
+    assert "media_set_aside" not in section
+
+
 def decontaminate_removed(sets: dict[str, Path], tmp_path: Path, ref: str, corpus: str) -> int:
     return removed_as_leakage(decontaminate(sets, tmp_path, ref, corpus))
 

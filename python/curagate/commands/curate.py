@@ -202,6 +202,11 @@ def print_summary(r: CurateResult) -> None:
     for reason, count in sorted(r.removed.items()):
         if reason not in ("exact", "near"):
             lines.append(f"  removed {reason:<8}{count:>10,}")
+    if steps.get("decontaminate", {}).get("media_set_aside"):
+        lines.append(
+            f"  set aside       {steps['decontaminate']['media_set_aside']:>10,}   "
+            "(found, but of other media than the row's: no leaks)"
+        )
     lines += _not_judged(steps.get("semantic", {}))
     lines += [
         f"  kept            {r.kept:>10,}   {'(kept/)' if r.kept else '(none: no kept/ folder)'}",

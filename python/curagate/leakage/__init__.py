@@ -1476,30 +1476,38 @@ class LeakageIndex:
                 by_text.setdefault(item.text, []).append(item.index)
         return by_text
 
-    def scan_texts(self, texts: RowTexts) -> list[TextLeak]:
+    def scan_texts(
+        self, texts: RowTexts, aside: set[tuple[int, int]] | None = None
+    ) -> list[TextLeak]:
         """Flagged (row, item) pairs of one batch: each row's key, then every other
         string it holds (:func:`row_texts`); a pair once (in the key when it is
-        there), ordered by row, then item."""
+        there), ordered by row, then item. ``aside``: gets the pairs found but of other
+        media than the row's (:meth:`media_kept`)."""
         found: list[TextLeak] = []
-        for _, in_key, hits in _new_hits(self.scan_views, texts, self):
+        for _, in_key, hits in _new_hits(self.scan_views, texts, self, aside):
             found.extend(TextLeak(hit, in_key) for hit in hits)
         found.sort(key=lambda t: (t.leak.record, t.leak.item))
         return found
 
-    def scan_rows(self, texts: RowTexts) -> RowLeaks:
+    def scan_rows(self, texts: RowTexts, aside: set[tuple[int, int]] | None = None) -> RowLeaks:
         """Per row: leaked?, the first reference id it contains, methods (key and
         every other string of the row, :meth:`scan_texts`; an item of other media than
-        the row's is none of them, :meth:`media_kept`)."""
-        return self._row_leaks(len(texts.keys), (t.leak for t in self.scan_texts(texts)))
+        the row's is none of them, :meth:`media_kept`, its pairs into ``aside``)."""
+        found = self.scan_texts(texts, aside)
+        return self._row_leaks(len(texts.keys), (t.leak for t in found))
 
     def scan_batch(
-        self, batch: Batch, text_field: str | None = None, preference_key: str = "prompt"
+        self,
+        batch: Batch,
+        text_field: str | None = None,
+        preference_key: str = "prompt",
+        aside: set[tuple[int, int]] | None = None,
     ) -> RowLeaks:
         """:meth:`scan_rows` of a batch's valid rows, read with ``text_field``."""
         texts = row_texts(
             batch.table, batch.format, batch.keys, text_field, preference_key, media=batch.media
         )
-        return self.scan_rows(texts)
+        return self.scan_rows(texts, aside)
 
     def scan_keys(self, keys: pa.Array, media: pa.Array | None = None) -> RowLeaks:
         """Per row of ``keys``: leaked?, the first reference id it contains, methods.

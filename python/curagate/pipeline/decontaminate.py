@@ -32,6 +32,10 @@ class DecontaminateStep(BaseStep):
         self.text_field = cfg.text_field
         self.preference_key = cfg.preference_key
         self.index: LeakageIndex | None = None
+        # (row, item) pairs found but of other media than the row's (no leaks:
+        # LeakageIndex.media_kept); None where no reference item holds media (the staged
+        # run: its sketch stages count, curagate.pipeline.distributed sets it)
+        self.media_set_aside: int | None = None
         if d.reference and build:
             from curagate.leakage import LeakageIndex
 
@@ -47,6 +51,7 @@ class DecontaminateStep(BaseStep):
             )
             # A reference row that cannot be read would be an item never removed.
             self.index.refuse_unreadable()
+            self.media_set_aside = 0 if self.index.holds_media else None
         self._leaked: list[pa.Array] = []
         self._ids: list[pa.Array] = []
         self._methods: list[pa.Array] = []
@@ -65,7 +70,10 @@ class DecontaminateStep(BaseStep):
             self.preference_key,
             media=batch.media,  # an item of other media than a row's is no leak of it
         )
-        leaks = self.index.scan_rows(texts)
+        aside: set[tuple[int, int]] = set()
+        leaks = self.index.scan_rows(texts, aside)
+        if self.media_set_aside is not None:
+            self.media_set_aside += len(aside)
         leaked, ids, methods = leaks.leaked, leaks.reference_ids, leaks.methods
         if not pc.all(rows.alive).as_py():
             # A record an earlier step removed keeps that reason.
@@ -103,5 +111,11 @@ class DecontaminateStep(BaseStep):
                 "enabled": bool(self.reference),
                 "reference": self.reference,
                 "removed": removed.get("leakage", 0),
+                # where a reference item holds media (docs/leakage.md#what-is-compared)
+                **(
+                    {}
+                    if self.media_set_aside is None
+                    else {"media_set_aside": self.media_set_aside}
+                ),
             }
         }

@@ -797,6 +797,11 @@ def _finish(
         core_stats = dict(info["stats"])
     # The stages did the scanning; the steps report their counters and seal.
     steps = build_steps(cfg, stats_only=True, core_stats=core_stats)
+    aside = [stages.done(plan.dir("sketch", f"{s.index:05d}")) for s in plan.shards]
+    counts = [sk.get("media_set_aside") for sk in aside if sk is not None]
+    for step in steps:
+        if isinstance(step, DecontaminateStep) and any(n is not None for n in counts):
+            step.media_set_aside = sum(n or 0 for n in counts)
     if cfg.split.enabled:
         # What the sketch tasks kept of their inputs' rows: curate --split names a JSONL
         # row by its line and reads JSON numbers kept as strings as numbers, as in one

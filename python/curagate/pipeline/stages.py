@@ -388,6 +388,8 @@ def _sketch_into(
     valid = 0
     data_base = 0
     text_read = False  # a batch read as text records (with a text_field: by it)
+    # pairs the media rule set aside (DecontaminateStep.media_set_aside); None: no media
+    set_aside = 0 if leakage is not None and leakage.holds_media else None
     split_rows = None
     if cfg.split.enabled:
         # What the reader says of the rows (their lines, the columns it keeps as JSON
@@ -409,7 +411,10 @@ def _sketch_into(
         batch_keys, priorities, media = batch.keys, keep_priorities(batch, cfg), batch.media
         clean = None
         if leakage is not None:
-            leaks = leakage.scan_batch(batch, cfg.text_field, cfg.preference_key)
+            aside: set[tuple[int, int]] = set()
+            leaks = leakage.scan_batch(batch, cfg.text_field, cfg.preference_key, aside)
+            if set_aside is not None:
+                set_aside += len(aside)
             leaked.append(leaks.leaked)
             ref_ids.append(leaks.reference_ids)
             methods.append(leaks.methods)
@@ -487,6 +492,7 @@ def _sketch_into(
         "valid": valid,
         "clean": clean_n,
         "text_read": text_read,
+        "media_set_aside": set_aside,
         # record format -> this input (curate --split refuses several at once)
         "formats": split_rows.formats if split_rows is not None else {},
     }
