@@ -1210,6 +1210,9 @@ def test_a_malformed_uploaded_report_never_breaks_a_version_page(
     assert f"Report #{rids[1]}: unsigned or not verified today" in v2.text
     compare = client.get(f"/compare?a={rids[1]}")
     assert compare.status_code == 404  # names no stored items: said so, not a 500
+    r = client.get(f"/api/v1/compare?a={rids[1]}", headers=bearer(world, "vera"))
+    assert r.status_code == 404 and "names no items.jsonl" in r.json()["error"]
+    assert "rerun `curagate gate`" in r.json()["fix"]
 
 
 def test_an_unsigned_reports_checks_are_not_shown(client: TestClient, world: World) -> None:

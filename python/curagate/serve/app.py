@@ -1156,11 +1156,20 @@ def create_app(
                     f"the items hold {what}s {names}" if listed else f"the items hold no {what}s",
                 )
 
-    def no_items(report_id: int, mv: ModelVersion) -> ApiError:
-        return ApiError(
+    def no_items(report_id: int, mv: ModelVersion, sha: str | None = None) -> ApiError:
+        if sha is None:  # the report names none: a gate before items.jsonl, or no gate's
+            return ApiError(
+                404,
+                f"gate report {report_id} of {mv.ref} names no items.jsonl",
+                "rerun `curagate gate` (it writes items.jsonl) and record the new report",
+            )
+        return ApiError(  # named, but never offered with this report or another naming it
             404,
-            f"gate report {report_id} of {mv.ref} has no stored items.jsonl",
-            "rerun `curagate gate` (it writes items.jsonl) and record the new report",
+            f"gate report {report_id} of {mv.ref} names items.jsonl sha256 {sha[:12]}…, "
+            "which was not stored with it",
+            "record the same report again with the items.jsonl the gate wrote beside it "
+            f"(`curagate registry report {mv.name} {mv.version} --gate-report FILE`, or "
+            "an upload with `items`): the compare page then reads them for this report too",
         )
 
     blob_states: dict[str, tuple[int, ...] | None] = {}  # items blob -> its file when parsed
@@ -1179,7 +1188,7 @@ def create_app(
             # parsed is tampering (ChainBroken); one changed since (its file's state) is
             # read again, and checked against its sha256. The cache hid both.
             if not reg.has_items(rec):
-                raise no_items(report_id, mv)
+                raise no_items(report_id, mv, sha)
             if blob_states.get(sha) != _file_state(reg.store_dir / sha[:2] / sha):
                 items = None
         if items is None:
@@ -1189,7 +1198,7 @@ def create_app(
                 if items is None:  # not parsed by another request while this one waited
                     raw = reg.report_items(rec)
                     if raw is None:
-                        raise no_items(report_id, mv)
+                        raise no_items(report_id, mv, sha)
                     items = cmp.parse_items(sha, raw)
             if len(blob_states) >= MAX_BLOB_STATES:
                 blob_states.clear()
