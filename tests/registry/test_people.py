@@ -834,10 +834,12 @@ def test_items_beside_a_report_are_stored_when_the_report_names_them(
         (d / "gate_report.json").write_text(json.dumps(doc))
         (d / "items.jsonl").write_bytes(items)
     reg.register(tmp_path / "b3", name="bot", gate_report=tmp_path / "g3-named")
-    rec = reg.add_gate_report("bot", 2, tmp_path / "g3-other")
-    named, other = reg.gate_reports("bot", 2)
+    # Items that are not the ones the report names are refused, nothing recorded: they
+    # were dropped without a word, the report recorded as one without items.
+    with pytest.raises(InputError, match=r"g3-other/items.jsonl: the items .* are not the"):
+        reg.add_gate_report("bot", 2, tmp_path / "g3-other")
+    [named] = reg.gate_reports("bot", 2)
     assert reg.report_items(named) == items
-    assert reg.report_items(other) is None and rec.id == other.id
     reg.close()
 
 

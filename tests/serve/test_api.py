@@ -376,6 +376,64 @@ def test_uploaded_items_that_are_not_the_reports_are_refused_with_both_digests(
     assert r.status_code == 201 and r.json()["accepted"] is True
 
 
+def test_items_beside_a_report_on_the_cli_that_are_not_the_reports_are_refused(
+    client: TestClient,
+    world: World,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Found by attack: an items.jsonl beside the report that is not the one it names (CRLF)
+    was dropped without a word by `registry promote --gate-report` and `registry report`
+    (exit 0, "now in production"), and the compare API then said to rerun the gate."""
+    from .serve_fixtures import items_rows, write_gate_dir
+
+    monkeypatch.setenv("CURAGATE_TOKEN", world.tokens["alice"])  # an approver moves it
+    db = str(world.db)
+    digest = write_bundle(tmp_path / "b3", b"three" * 16)
+    report = write_gate_dir(tmp_path / "g3", digest, "pass", world.key, items_rows(6))
+    items = report.parent / "items.jsonl"
+    good = items.read_bytes()
+    items.write_bytes(good.replace(b"\n", b"\r\n"))
+    assert main(["registry", "--db", db, "register", str(tmp_path / "b3"), "--name", "bot"]) == 0
+    store = world.db.parent / "registry.db.store"
+    with Registry(world.db) as reg:
+        before = (len(reg.log()), sorted(store.rglob("*")))
+    for argv in (
+        ["promote", "bot", "3", "--to", "staging", "--gate-report", str(report)],
+        ["report", "bot", "3", "--gate-report", str(report)],
+    ):
+        assert main(["registry", "--db", db, *argv]) == 2
+        err = capsys.readouterr().err
+        assert f"{items}: the items (sha256 {sha256_bytes(items.read_bytes())[:12]}…)" in err
+        assert f"the items.jsonl the report names (sha256 {sha256_bytes(good)[:12]}…)" in err
+        assert "restore the items.jsonl the gate wrote" in err
+    with Registry(world.db) as reg:
+        assert (len(reg.log()), sorted(store.rglob("*"))) == before
+        assert reg.get("bot", 3).stage == "experiment"
+    # Without the file the report is recorded, without items: the compare API says which
+    # items the report names and how to store them, not to rerun the gate.
+    items.unlink()
+    assert main(["registry", "--db", db, "report", "bot", "3", "--gate-report", str(report)]) == 0
+    with Registry(world.db) as reg:
+        [first] = reg.gate_reports("bot", 3)
+    r = client.get(f"/api/v1/compare?a={first.id}", headers=bearer(world, "vera"))
+    assert r.status_code == 404, r.text
+    assert f"names items.jsonl sha256 {sha256_bytes(good)[:12]}…" in r.json()["error"]
+    assert "registry report bot 3 --gate-report" in r.json()["fix"]
+    # Offered again with the items the gate wrote, the report that backs v3 (the first:
+    # the same signed report ranks by when it was first recorded) is compared with them.
+    items.write_bytes(good)
+    assert main(["registry", "--db", db, "report", "bot", "3", "--gate-report", str(report)]) == 0
+    with Registry(world.db) as reg:
+        deciding = reg.deciding_report(reg.get("bot", 3))
+        assert deciding is not None and deciding[0].id == first.id
+        assert reg.report_items(first) == good
+    r = client.get(f"/api/v1/compare?a={first.id}", headers=bearer(world, "vera"))
+    assert r.status_code == 200, r.text
+    assert main(["registry", "--db", db, "promote", "bot", "3", "--to", "staging"]) == 0
+
+
 def test_an_attestation_with_more_signatures_than_a_gate_writes_is_refused_unread(
     client: TestClient, world: World, tmp_path: Path
 ) -> None:

@@ -829,6 +829,22 @@ class Offer:
             return None
         return sha if isinstance(sha, str) else None
 
+    def items_mismatch(self) -> str | None:
+        """Why the items offered are not the items.jsonl the report names (and so the
+        attestation covers), or None: none offered, or the very file. Such items were
+        dropped without a word and the report recorded as one without items."""
+        if self.items is None:
+            return None
+        got = sha256_bytes(self.items)
+        declared = self.declared_items_sha256()
+        if declared == got:
+            return None
+        return f"the items (sha256 {got[:12]}…) are not " + (
+            f"the items.jsonl the report names (sha256 {declared[:12]}…)"
+            if declared is not None
+            else "named by the report (it declares no items.jsonl)"
+        )
+
 
 @dataclass(frozen=True)
 class Backing:
@@ -1011,7 +1027,19 @@ def read_offer(report: str | os.PathLike[str], attestation: str | os.PathLike[st
             f"{p.parent / ITEMS_NAME}: cannot read the items beside the report "
             f"({e.strerror or e}); remove it, or offer the report without it"
         ) from None
-    return Offer(p, raw, att, items)
+    offer = Offer(p, raw, att, items)
+    mismatch = offer.items_mismatch()
+    if mismatch is not None and offer.declared_items_sha256() is not None:
+        # Refused before anything is written, as an API upload is (400): the report was
+        # recorded (and could back production) without them, and the compare page 404'd.
+        # Beside a report naming none (report.md offered from a gate's folder) the file is
+        # not this report's, and left alone as before.
+        raise InputError(
+            f"{p.parent / ITEMS_NAME}: {mismatch}; restore the items.jsonl the gate wrote "
+            "beside the report, byte for byte (a line-ending conversion or any edit changes "
+            "it), or move it away to record the report without items"
+        )
+    return offer
 
 
 def store_dir_of(db: Path) -> Path:
@@ -2152,10 +2180,10 @@ class Registry:
         j = self._judge(db, mv, offer, offered_at=first)
         report_sha = self._put_blob(offer.raw)
         att_sha = self._put_blob(offer.attestation) if offer.attestation is not None else None
-        declared = offer.declared_items_sha256()
         items_sha = None
-        if offer.items is not None and declared == sha256_bytes(offer.items):
-            # Stored only when it is the file the report names (and so the attestation covers).
+        if offer.items is not None and offer.items_mismatch() is None:
+            # Stored only when it is the file the report names (and so the attestation
+            # covers): read_offer and add_gate_report_bytes refuse any other.
             items_sha = self._put_blob(offer.items)
         path = offer.label
         at = self._clock(db)
@@ -2459,19 +2487,12 @@ class Registry:
         Items that are not the file the report names are refused: they were dropped without
         a word (201, accepted), and the compare page then said to rerun the gate."""
         offer = Offer(Path(GateReportDoc.FILE), report, attestation, items, source=source)
-        if items is not None:
-            declared = offer.declared_items_sha256()
-            if declared != sha256_bytes(items):
-                raise InputError(
-                    f"{source}: the items received (sha256 {sha256_bytes(items)[:12]}…) are not "
-                    + (
-                        f"the items.jsonl the report names (sha256 {declared[:12]}…)"
-                        if declared is not None
-                        else "named by the report (it declares no items.jsonl)"
-                    )
-                    + "; upload the exact items.jsonl the gate wrote beside it, byte for byte "
-                    "(a line-ending conversion changes it), or none"
-                )
+        mismatch = offer.items_mismatch()
+        if mismatch is not None:
+            raise InputError(
+                f"{source}: {mismatch}; upload the exact items.jsonl the gate wrote beside "
+                "it, byte for byte (a line-ending conversion changes it), or none"
+            )
         with self._write() as db:
             who = self._writer(db, actor, "recording a gate report")
             return self._record(db, self._get(db, name, version), offer, who)
