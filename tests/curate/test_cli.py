@@ -40,6 +40,19 @@ def test_strict_turns_quarantine_into_exit_1(tmp_path: Path) -> None:
     p = run("curate", str(EXAMPLE), "--out", str(tmp_path / "out"), "--strict")
     assert p.returncode == 1
     assert (tmp_path / "out" / "quarantine.jsonl").stat().st_size > 0
+    # The failure is said, with the count and the fix (exit 1 beside a summary and a
+    # warning alone read as a run that passed: found by attack).
+    quarantined = json.loads((tmp_path / "out" / "stats.json").read_text())["totals"][
+        "quarantined"
+    ]
+    assert f"curagate curate: error: --strict: {quarantined:,} row(s) quarantined" in p.stderr
+    assert "drop --strict" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_a_slow_rate_is_not_printed_as_0_rows_a_second() -> None:
+    from curagate.commands.curate import _rate
+
+    assert [_rate(x) for x in (0.374, 3.74, 9.6, 37_607.2)] == ["0.37", "3.7", "9.6", "37,607"]
 
 
 def test_missing_input_is_exit_2_with_one_line_and_no_traceback(tmp_path: Path) -> None:

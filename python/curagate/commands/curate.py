@@ -138,7 +138,18 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write("\n")
     else:
         print_summary(result)
-    failed = result.stats["config"]["strict"] and result.quarantined
+    failed = bool(result.stats["config"]["strict"] and result.quarantined)
+    if failed:
+        # An exit 1 beside a summary and a warning read as a run that passed (found by
+        # attack); split --strict says it failed and why, so does curate.
+        flag = "--strict" if args.strict else f"strict (in {args.config})"
+        print(
+            f"curagate curate: error: {flag}: {result.quarantined:,} row(s) quarantined (see "
+            f"{result.out / 'quarantine.jsonl'}); fix or remove them, or drop {flag}; the "
+            "output is written for inspection and recorded as failing it: `curagate verify` "
+            "and `curagate train` refuse it",
+            file=sys.stderr,
+        )
     if result.split is not None:
         # With --json, stdout is the JSON alone (the summary line after it broke `| jq`:
         # found by attack); the warnings go to stderr, as `curagate split` writes them.
@@ -215,7 +226,7 @@ def print_summary(r: CurateResult) -> None:
         + (
             ""  # nothing was read: a rate would be made up
             if r.runtime.get("resumed") == "all"
-            else f"   ({r.input_rows / max(r.seconds, 1e-9):,.0f} rows/s)"
+            else f"   ({_rate(r.input_rows / max(r.seconds, 1e-9))} rows/s)"
         ),
     ]
     if "executor" in r.runtime:
@@ -233,6 +244,12 @@ def print_summary(r: CurateResult) -> None:
     for w in r.stats["warnings"]:
         lines.append(f"warning: {w}")
     print("\n".join(lines))
+
+
+def _rate(per_second: float) -> str:
+    """A throughput as the summary prints it: whole rows at 10 a second or more, else
+    two significant digits (11 rows in 29 s printed as "0 rows/s": found by attack)."""
+    return f"{per_second:,.0f}" if per_second >= 10 else f"{per_second:.2g}"
 
 
 def _not_judged(semantic: dict[str, Any]) -> list[str]:
