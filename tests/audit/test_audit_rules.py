@@ -2415,3 +2415,57 @@ def test_runs_of_character_references_stay_fast() -> None:
     for unit, tail in (("&#106;", ""), ("&#106;", " jane@gmail.com"), ("&#x4e2d;", "")):
         small, large = cpu(unit * 2000 + tail), cpu(unit * 20000 + tail)
         assert large / small < 40, (unit, tail, small, large)
+
+
+def test_a_card_stored_as_a_number_is_found_and_redacted(
+    run_audit: Callable[..., dict[str, Any]], tmp_path: Any
+) -> None:
+    # Found by attack: only strings were scanned, so a card written as a JSON number (an
+    # integer, or a float as a card column with a missing value writes it) was in no
+    # finding and went into sample.jsonl as it was.
+    report = run_audit(
+        [
+            {"prompt": "Refund order 7", "completion": "Done.", "card": 4111111111111111},
+            {"prompt": "Refund order 8", "completion": "Done!", "card": 5500000000000004.0},
+            {"prompt": "Refund order 9", "completion": "Done?", "meta": {"cc": [4111111111111111]}},
+            # numbers that are no card: too short, failing the Luhn sum, a fraction
+            {"prompt": "Refund order 10", "completion": "Done:", "card": 4111111111111112},
+            {"prompt": "Refund order 11", "completion": "Done;", "card": 12.5},
+        ]
+    )
+    assert [r.rsplit(":", 1)[1] for r in finding(report, "PII003")["rows"]] == ["1", "2", "3"]
+    assert report["stats"]["pii"]["PII003"] == 3
+    sample = next(tmp_path.glob("out*/sample.jsonl")).read_text(encoding="utf-8")
+    records = {json.loads(x)["ref"][-1]: json.loads(x)["record"] for x in sample.splitlines()}
+    assert records["1"]["card"] == records["2"]["card"] == "[REDACTED:PII003]"
+    assert records["3"]["meta"] == {"cc": ["[REDACTED:PII003]"]}
+    assert records["4"]["card"] == 4111111111111112 and "4111111111111111" not in sample
+
+
+def test_a_card_in_a_numeric_parquet_column_is_found_and_redacted(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    data = tmp_path / "d.parquet"
+    pq.write_table(
+        pa.table(
+            {
+                "prompt": ["Refund order 7", "Refund order 8", "Refund order 9"],
+                "completion": ["Done.", "Done!", "Done?"],
+                "card": pa.array([4111111111111111, None, 4111111111111112], pa.int64()),
+                "cc": pa.array([None, 5500000000000004.0, 0.5], pa.float64()),
+                "id": pa.array([1, 2, 4111111111111111], pa.uint64()),
+            }
+        ),
+        data,
+    )
+    report = audit([data], out=tmp_path / "out")
+    assert [r.rsplit(":", 1)[1] for r in finding(report, "PII003")["rows"]] == ["1", "2", "3"]
+    assert report["stats"]["pii"]["PII003"] == 3
+    sample = [json.loads(x) for x in (tmp_path / "out" / "sample.jsonl").read_text().splitlines()]
+    assert [s["record"].get("card") for s in sample] == [
+        "[REDACTED:PII003]",
+        None,
+        4111111111111112,
+    ]
+    assert sample[1]["record"]["cc"] == sample[2]["record"]["id"] == "[REDACTED:PII003]"

@@ -1078,6 +1078,21 @@ def scan_many(
     ]
 
 
+def number_text(value: Any) -> str | None:
+    """The digits a number is read as, where it may be a card: an integer of 13-19 digits,
+    or a float whose value is one (a card column with a missing value reads as float64:
+    `4111111111111111.0`); None for other numbers and values. A card stored as a JSON number
+    or a Parquet integer was read by no rule and went into sample.jsonl as it was (found by
+    attack). Booleans and negative numbers are none (`-4111...` as text is none either)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return str(value) if 10**12 <= value < 10**19 else None
+    if isinstance(value, float) and 1e12 <= value < 1e19 and value.is_integer():
+        return str(int(value))
+    return None
+
+
 def strings_in(value: Any, *, record: bool = True) -> list[str]:
     """Every string value in ``value`` (a record: nested lists and objects included), in
     document order: what the PII/secret rules scan and what the review sample redacts,
@@ -1086,8 +1101,9 @@ def strings_in(value: Any, *, record: bool = True) -> list[str]:
     has one (``{"votes": {"john.doe@example.com": 1}}``: an Arrow struct has every key
     of its batch in every row, null where a row lacks it, and :func:`replace_strings`
     leaves those out); a record's own keys are its column names (``record=False``:
-    ``value`` is a column's value, whose keys are nested). Values of
-    other types (numbers, booleans, timestamps, bytes) and the media payloads of a
+    ``value`` is a column's value, whose keys are nested). A number that may be a card is
+    read as its digits (:func:`number_text`). Values of
+    other types (other numbers, booleans, timestamps, bytes) and the media payloads of a
     ``content`` list's parts that are not text (images, audio: base64 ``data:`` URLs,
     base64 in :data:`_MEDIA_KEYS` fields; base64 reads as a secret) are not read; the rest
     of such a part is (a secret as its ``type``, an e-mail in its URL went into the sample
@@ -1104,6 +1120,8 @@ def strings_in(value: Any, *, record: bool = True) -> list[str]:
             out.append(v)
         elif isinstance(v, dict):
             stack.extend(reversed(_entries(v, kind)))
+        elif (digits := number_text(v)) is not None:
+            out.append(digits)
         elif isinstance(v, list | tuple):
             stack.extend((x, _item_kind(kind, x)) for x in reversed(v) if not _payload(kind, 0, x))
     return out
@@ -1166,7 +1184,10 @@ def replace_strings(value: Any, strings: Iterator[str], *, record: bool = True) 
     """A copy of ``value`` with its :func:`strings_in`, in order, replaced by ``strings``
     (a nested object's keys too: a redacted key keeps its value). A nested object's keys
     whose value is null are left out: Arrow gives every row of a batch the keys any row
-    has (another row's e-mail among them), and :func:`strings_in` does not read them."""
+    has (another row's e-mail among them), and :func:`strings_in` does not read them. A
+    number :func:`strings_in` reads stays as it is where its digits come back unchanged,
+    else it becomes the string they are replaced by (``"[REDACTED:PII003]"``: the JSON
+    stays valid)."""
     root = [value]
     renamed: dict[int, tuple[dict[Any, Any], dict[Any, str]]] = {}
     # (container, key) of a value to visit and its kind (as in strings_in); a container of
@@ -1181,6 +1202,9 @@ def replace_strings(value: Any, strings: Iterator[str], *, record: bool = True) 
         v = container[key]
         if isinstance(v, str):
             container[key] = next(strings)
+        elif (digits := number_text(v)) is not None:
+            if (text := next(strings)) != digits:
+                container[key] = text
         elif isinstance(v, dict):
             fields = dict(v) if kind == _RECORD else {k: x for k, x in v.items() if x is not None}
             container[key] = fields
