@@ -393,6 +393,28 @@ def test_the_phone_formats_are_those_docs_audit_md_states() -> None:
         assert got == ([number] if number in found else []), number
 
 
+def test_a_plus_signed_decimal_number_is_no_phone() -> None:
+    # Found by attack: its digits split into groups made a phone of a "+" then a decimal
+    # number, and the sample redacted coordinates and constants.
+    decimals = [
+        "+40.7128, -74.0060",
+        "+3.14159",
+        "+0.123456",
+        "+12.3456",
+        "+2.718281",
+        "pH rose by +0.12345",
+        "+\uff14\uff10\uff0e\uff17\uff11\uff12\uff18",
+    ]
+    for text in decimals:
+        assert [h.rule for h in pii.scan(f"{text} now")] == [], text
+    phones = ["+44 20 7946 0958", "+49 (30) 1234 5678", "+12025550100", "+33 1 23 45 67 89"]
+    for number in [*phones, "+1.202.555.0100", "+44.20.7946.0958"]:
+        text = f"call {number} now"
+        assert [text[h.start : h.end] for h in pii.scan(text)] == [number], number
+    # the limit docs/audit.md states: grouped in threes, as Spain's +34 612 345 678
+    assert [h.rule for h in pii.scan("revenue +12 345 678 EUR")] == ["PII002"]
+
+
 def test_lists_of_numbers_are_not_phone_numbers(
     run_audit: Callable[..., dict[str, Any]],
 ) -> None:

@@ -219,9 +219,13 @@ _PHONE_LABEL = "|".join(
     rf"(?<=(?<![A-Za-z])(?i:{'|'.join(words)}))"
     for words in (("tel", "fax"), ("call", "cell"), ("phone",), ("mobile",))
 )
+# After the "+": no country code starts with 0 (`pH rose by +0.12345`), and digits, one dot
+# and digits with no group after them are a decimal number (`+40.7128, -74.0060`, `+3.14159`:
+# found by attack, the digits split into groups made them phones); dots in three groups or
+# more separate a phone's (`+1.202.555.0100`).
 _PHONE = re.compile(
     rf"(?:(?<![A-Za-z_+\d])|{_PHONE_LABEL})(?:"
-    r"\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{2,4}){2,4}"  # +44 20 7946 0958
+    r"\+(?!0|\d+\.\d+(?![ .-]?\d))\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{2,4}){2,4}"  # +44 20 7946 0958
     r"|\(\d{3}\)[ .-]?\d{3}[ .-]\d{4}"  # (555) 123-4567, (555) 123 4567
     r"|\d{3}[.-]\d{3}[.-]\d{4}"  # 555-123-4567
     # 555 123 4567: spaces alone also separate lists of numbers ("add 100 250 1000"), so
