@@ -246,6 +246,73 @@ def test_an_out_that_cannot_hold_the_reports_exits_2_before_any_request(
     assert (tmp_path / "file").read_text() == "mine\n"
 
 
+def _model_and_run(tmp_path: Path) -> tuple[Path, Path]:
+    """A model folder (never loaded: the gate stops first) and a run trained on it."""
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text("{}\n")
+    run = tmp_path / "run"
+    (run / "adapter").mkdir(parents=True)
+    (run / "adapter" / "adapter_config.json").write_text("{}\n")
+    record = {"schema_version": 1, "name": "run", "adapter_dir": "adapter"}
+    record["base_model"] = {"path": str(model), "files": {}}
+    (run / "run.json").write_text(json.dumps(record))
+    return model, run
+
+
+@pytest.mark.parametrize("option", ["--out", "--cache-dir"])
+@pytest.mark.parametrize(
+    ("side", "given", "inside", "what", "folder"),
+    [
+        ("--candidate", "model", "model", "candidate", "model"),
+        ("--base", "model", "model", "base", "model"),
+        ("--candidate", "run", "model", "candidate run's base model", "model"),
+        ("--candidate", "run", "run/adapter", "candidate run's adapter", "run/adapter"),
+        ("--candidate", "run", "run", "candidate", "run"),
+        ("--base", "model", "golden/s", "golden-set folder", "golden"),
+        ("--base", "model", "golden", "golden-set folder", "golden"),
+    ],
+)
+def test_an_out_or_cache_inside_what_the_gate_reads_exits_2_before_any_request(
+    tmp_path, capsys, option: str, side: str, given: str, inside: str, what: str, folder: str
+) -> None:
+    """Found by attack: --out and --cache-dir inside the candidate or base model folder (a
+    run's base too) or a golden set were accepted, and the gate wrote into its own inputs:
+    the signed digest no longer named the folder, the run was refused as trained on other
+    weights ("base model files changed since training"), `leakage --reference` read the
+    reports as golden items. Refused before any request, naming the option and the input."""
+    gate = sentiment_gate(tmp_path, SENTIMENT_ITEMS[:10])
+    _model_and_run(tmp_path)
+    target = tmp_path / inside / "gate-out"
+    srv = CannedServer(lambda p: "Positive")
+    try:
+        other = "--base" if side == "--candidate" else "--candidate"
+        argv = ["gate", str(gate), side, str(tmp_path / given), other, srv.url]
+        argv += ["--out", str(tmp_path / "out"), option, str(target)]
+        rc = main(argv)
+    finally:
+        srv.close()
+    err = capsys.readouterr().err
+    assert rc == 2 and srv.requests == 0, err
+    assert f"{option} {target}: is inside the {what} {tmp_path / folder}, " in err, err
+    assert not target.exists() and not (tmp_path / "out").exists()
+
+
+def test_an_out_holding_a_runs_base_model_exits_2(tmp_path, capsys) -> None:
+    """Replacing --out would delete the base model the run candidate is loaded from."""
+    gate = sentiment_gate(tmp_path, SENTIMENT_ITEMS[:10])
+    model, run = _model_and_run(tmp_path)
+    outer = tmp_path / "outer"
+    outer.mkdir()
+    record = json.loads((run / "run.json").read_text())
+    record["base_model"]["path"] = str(model.rename(outer / "model"))
+    (run / "run.json").write_text(json.dumps(record))
+    argv = ["gate", str(gate), "--candidate", str(run), "--base", str(outer / "model")]
+    rc = main([*argv, "--out", str(outer), "--no-cache"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "holds the candidate run's base model" in err, err
+
+
 def test_a_schema_that_refers_to_itself_without_end_is_a_config_error(tmp_path) -> None:
     # {"$ref": "#"} resolves, so the gate file loaded; scoring hit RecursionError (exit 3).
     root = tmp_path / "golden"

@@ -23,7 +23,14 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeGuard
 
-from curagate.artifacts import GatePredicate, GateReportDoc, iso_utc, parse_artifact
+from curagate.artifacts import (
+    GatePredicate,
+    GateReportDoc,
+    RunRecord,
+    iso_utc,
+    load_run,
+    parse_artifact,
+)
 from curagate.digest import sha256_bytes
 from curagate.errors import CheckFailed, ConfigError, CuragateError, InputError, MissingExtraError
 from curagate.export.manifest import WEIGHT_SUFFIXES, loaded_weights, unevaluated_files
@@ -104,7 +111,7 @@ from curagate.golden import (
     snapshot,
 )
 from curagate.io.atomic import Claim, write_bytes_atomic, write_text_atomic
-from curagate.io.outputs import check_output, report_folder
+from curagate.io.outputs import check_output, refuse_inside_output, report_folder
 from curagate.item_fields import ITEM_TEXT_FIELDS, item_text_field
 from curagate.records import render_value
 from curagate.signing import (
@@ -1554,6 +1561,48 @@ def _text_field(path: Path) -> str | None:
     return item_text_field(jsonl_values(path))
 
 
+def _read_folders(candidate: str, base: str, gdir: Path) -> list[tuple[str, Path]]:
+    """The folders the gate reads, as (what, folder): the golden-set folder, each side that
+    is a model or run folder, and a run's base model and adapter (a folder that is neither,
+    or a run.json that does not read, is left to :func:`resolve_model` to report)."""
+    folders = [("golden-set folder", gdir)]
+    for side, spec in (("candidate", candidate), ("base", base)):
+        if "://" in spec or not any(
+            (Path(spec) / f).is_file() for f in ("config.json", "run.json")
+        ):
+            continue  # no model: resolve_model refuses it
+        folders.append((side, Path(spec)))
+        if (Path(spec) / RunRecord.FILE).is_file():
+            try:
+                info = load_run(spec)
+            except CuragateError:
+                continue
+            folders += [(f"{side} run's base model", info.base_dir)]
+            folders += [(f"{side} run's adapter", info.adapter_dir)]
+    return folders
+
+
+def _refuse_writing_into(path: Path, option: str, folders: list[tuple[str, Path]]) -> None:
+    """An InputError for ``path`` (--out, --cache-dir) in (or, but for --out, which
+    check_output calls holding it, at) a folder the gate reads: found by attack, written
+    there the gate changed its own inputs (the model folder's digest the report signed, the
+    base a run was trained on: "base model files changed since training", a golden set
+    that `leakage --reference` then read the reports of)."""
+    target = path.resolve()
+    around = [
+        (len(root.parts), what, folder)
+        for what, folder in folders
+        if (root := folder.resolve()) in target.parents or (option != "--out" and target == root)
+    ]
+    if around:
+        _, what, folder = max(around, key=lambda a: a[0])  # the nearest: a run's adapter
+        raise InputError(
+            f"{option} {path}: is inside the {what} {folder}, which the gate reads: writing "
+            "there would change it (a model's digest, a run's base, a golden set); give "
+            f"{option} a folder outside the gate's inputs"
+        )
+
+
 def run_gate(
     gate_file: str | os.PathLike[str],
     candidate: str,
@@ -1589,10 +1638,18 @@ def run_gate(
     # Before any model runs: an --out that cannot hold the reports was refused only
     # once every answer was generated (hours, on real models). The reports replace --out
     # as one folder, so it may hold none of what the gate reads.
-    reads = [("gate file", gate_file), ("golden-set folder", gdir)]
+    # Nor may --out or --cache-dir lie inside a folder it reads (a model, a run's base or
+    # adapter, the golden sets): written there, they changed what they were read from.
+    folders = _read_folders(candidate, base, gdir)
+    _refuse_writing_into(Path(out_dir), "--out", folders)
+    if cache_dir:
+        _refuse_writing_into(Path(cache_dir), "--cache-dir", folders)
+        refuse_inside_output(Path(cache_dir), "--cache-dir")  # a bundle's, a run's, an output's
+    reads = [("gate file", gate_file), *folders]
     reads += [(what, p) for what, p in (("candidate", candidate), ("base", base)) if "://" not in p]
     reads += [("--train-data", p) for p in train_data or []]
     reads += [("cache folder", cache_dir)] if cache_dir else []
+    reads += [(what, p) for what, p in (("--sign-key", sign_key), ("--train-key", train_key)) if p]
     claim = check_output(Path(out_dir), "gate", [], [], keep=reads)
     # The keys before anything is read or run: a P-384 --sign-key crashed (exit 3) only
     # once the candidate was hashed, deriving the cache key from its scalar.
