@@ -113,6 +113,32 @@ def test_a_base_that_is_not_the_candidates_own_is_flagged(
     )
 
 
+def test_a_folder_of_the_base_plus_an_adapter_is_not_the_base_itself(
+    tmp_path, golden_dir, tiny_model_dir, train_file
+) -> None:
+    # Found by attack: the base's files plus a PEFT adapter in one folder (transformers
+    # loads it as base + adapter) failed GATE013 as "--base is the candidate itself": the
+    # check compared model.safetensors and left the adapter out.
+    import shutil
+
+    run = make_run_dir(
+        tmp_path / "run", tiny_model_dir, zero_adapter=False, train_files=[train_file]
+    )
+    cand = tmp_path / "cand"
+    shutil.copytree(tiny_model_dir, cand)
+    for f in (run / "adapter").iterdir():
+        shutil.copy(f, cand / f.name)
+    out = run_gate(_gate(tmp_path, golden_dir), str(cand), str(tiny_model_dir), tmp_path / "o")
+    check = next(c for c in out.report["checks"] if c["id"] == "GATE013")
+    assert check["verdict"] == "pass", check
+    # The same folder twice, adapter and all, is still the candidate itself.
+    twin = tmp_path / "twin"
+    shutil.copytree(cand, twin)
+    out = run_gate(_gate(tmp_path, golden_dir), str(cand), str(twin), tmp_path / "o2")
+    check = next(c for c in out.report["checks"] if c["id"] == "GATE013")
+    assert check["verdict"] == "fail" and "the candidate itself" in check["message"]
+
+
 def test_an_endpoint_base_without_a_digest_is_a_warning_for_a_run_candidate(
     tmp_path, golden_dir, tiny_model_dir, train_file
 ) -> None:

@@ -544,6 +544,11 @@ def _same_model(cand: ModelRef, base: ModelRef) -> bool:
     artifact = base.artifacts.get("artifact_sha256")
     if artifact and artifact == cand.artifacts.get("artifact_sha256"):
         return True
+    # A folder holding a PEFT adapter beside the weights is loaded as those weights plus
+    # the adapter: another adapter (or none) is another model, whatever weights the two
+    # share (found by attack: the base's files plus an adapter were "the candidate itself").
+    if _adapter_files(cand) != _adapter_files(base):
+        return False
     # The weight files' contents (WEIGHT_SUFFIXES: a folder holding the same such files is
     # the same model, whatever else it holds), whatever they are named (a shard renamed, an index or a
     # junk .bin added beside them): one side's weights all in the other is one model.
@@ -565,6 +570,15 @@ def _same_model(cand: ModelRef, base: ModelRef) -> bool:
         and one.artifacts.get("run_json_sha256") == _exported_from(other)
         for one, other in ((base, cand), (cand, base))
     )
+
+
+# The files transformers loads a PEFT adapter from, at the top of a model folder.
+_ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors", "adapter_model.bin")
+
+
+def _adapter_files(ref: ModelRef) -> dict[str, str]:
+    """A model folder's PEFT adapter files -> sha256 ({}: none)."""
+    return {rel: sha for rel, sha in ref.files.items() if rel in _ADAPTER_FILES}
 
 
 def _exported_from(ref: ModelRef) -> str | None:
