@@ -139,6 +139,38 @@ def test_a_folder_of_the_base_plus_an_adapter_is_not_the_base_itself(
     assert check["verdict"] == "fail" and "the candidate itself" in check["message"]
 
 
+@pytest.mark.parametrize("side", ["--candidate", "--base"])
+def test_a_prompt_past_a_local_models_context_exits_2_before_any_generation(
+    tmp_path, capsys, tiny_model_dir, side: str
+) -> None:
+    # Found by attack: a prompt longer than max_position_embeddings (512 here) was scored
+    # silently on the transformers path; llama-server refuses it (exit 2).
+    from gate_support import SENTIMENT_ITEMS, CannedServer, write_set
+
+    from curagate.cli import main
+
+    root = tmp_path / "golden"
+    long = {"id": "long", "prompt": "great product " * 400, "reference": "Positive"}
+    write_set(root, "sentiment", "classification", [*SENTIMENT_ITEMS[:9], long])
+    golden.lock(root)
+    srv = CannedServer(lambda p: "Positive")
+    try:
+        other = "--base" if side == "--candidate" else "--candidate"
+        argv = ["gate", str(_gate(tmp_path, root)), side, str(tiny_model_dir), other, srv.url]
+        rc = main([*argv, "--out", str(tmp_path / "o"), "--no-cache", "--device", "cpu"])
+    finally:
+        srv.close()
+    err = capsys.readouterr().err
+    who = side.removeprefix("--")
+    assert rc == 2 and srv.requests == 0, err
+    assert re.search(
+        rf"golden set 'sentiment': item 'long': the prompt is \d+ tokens as the {who} reads "
+        r"it \(its chat template\), and its model's context is 512 tokens",
+        err,
+    ), err
+    assert not (tmp_path / "o").exists()
+
+
 def test_an_endpoint_base_without_a_digest_is_a_warning_for_a_run_candidate(
     tmp_path, golden_dir, tiny_model_dir, train_file
 ) -> None:

@@ -729,6 +729,29 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def render_chat(tok: Any, conv: Messages) -> str:
+    """The text a local model reads for ``conv``: its own chat template, generation prompt
+    added (else the turns' contents, a blank line apart)."""
+    if getattr(tok, "chat_template", None):
+        return str(tok.apply_chat_template(conv, add_generation_prompt=True, tokenize=False))
+    return "\n\n".join(m["content"] for m in conv) + "\n"
+
+
+def context_size(model_dir: Path) -> tuple[int, str] | None:
+    """The positions a model folder's ``config.json`` says the model has and the key that
+    says so (``max_position_embeddings``, GPT-2's ``n_positions``), or None when it names
+    none (a config.json that does not read is the loader's to report)."""
+    try:
+        config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return None
+    for key in ("max_position_embeddings", "n_positions"):
+        value = config.get(key) if isinstance(config, dict) else None
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value, key
+    return None
+
+
 class HFGenerator:
     """Batched generation with transformers and the model's own chat template, decoded
     with the gate's settings only (:mod:`curagate.gate.decoding`): greedy, or sampled at
@@ -740,10 +763,7 @@ class HFGenerator:
         self.tokenizer = tokenizer
 
     def render(self, conv: Messages) -> str:
-        tok = self.tokenizer
-        if getattr(tok, "chat_template", None):
-            return str(tok.apply_chat_template(conv, add_generation_prompt=True, tokenize=False))
-        return "\n\n".join(m["content"] for m in conv) + "\n"
+        return render_chat(self.tokenizer, conv)
 
     def config(self, settings: GenSettings) -> Any:
         """The ``GenerationConfig`` of every call: the gate's settings and the model's stop
@@ -976,6 +996,26 @@ class LoadedModels:
             tokenizer = AutoTokenizer.from_pretrained(str(tok_dir))
         self._tokenizers[ref.identity] = tokenizer
         return tokenizer
+
+    def over_context(
+        self, ref: ModelRef, conversations: Sequence[Messages]
+    ) -> tuple[int, int, int, str] | None:
+        """(index, prompt tokens, context, the config.json key naming it) of the first of
+        ``conversations`` whose prompt, as ``ref``'s tokenizer renders and counts it for
+        generation, fills the model's context (:func:`context_size`) and leaves no position
+        for an answer; None when none does or the model names no context. transformers
+        scored such a prompt silently, on positions the model has none for (llama-server
+        refuses it: exit 2)."""
+        context = context_size(self.source(ref)[0])
+        if context is None:
+            return None
+        limit, key = context
+        tok = self.tokenizer(ref)
+        for i, conv in enumerate(conversations):
+            ids = tok(render_chat(tok, conv), add_special_tokens=False)["input_ids"]
+            if len(ids) >= limit:
+                return i, len(ids), limit, key
+        return None
 
     def hf(self, ref: ModelRef) -> tuple[Any, Any]:
         """(model, tokenizer) for a run or model directory, in eval mode."""

@@ -638,6 +638,32 @@ def _base_check(cand: ModelRef, base: ModelRef) -> Check:
     )
 
 
+def _refuse_over_context(
+    name: str,
+    inputs: tuple[GoldenSetGate, list[dict[str, Any]], list[Messages], GenSettings],
+    cand: ModelRef,
+    base: ModelRef,
+    models: LoadedModels,
+) -> None:
+    """An InputError, before any generation, for an item whose prompt a local side's model
+    has no room to answer in (:meth:`LoadedModels.over_context`): found by attack, it was
+    scored silently, where a llama-server endpoint refuses it (exit 2)."""
+    _, items, convs, _ = inputs
+    for side, ref in (("candidate", cand), ("base", base)):
+        if ref.model_dir is None:
+            continue
+        over = models.over_context(ref, convs)
+        if over is not None:
+            i, tokens, limit, key = over
+            raise InputError(
+                f"golden set {name!r}: item {items[i]['id']!r}: the prompt is "
+                f"{tokens} tokens as the {side} reads it (its chat template), and its model's "
+                f"context is {limit} tokens ({key} in config.json): no "
+                "room is left for an answer; shorten the item, or gate a model whose context "
+                "holds it"
+            )
+
+
 def _generation_config(
     ref: ModelRef, temperature: float, models: LoadedModels
 ) -> tuple[dict[str, Any], list[int], str]:
@@ -1780,6 +1806,8 @@ def _run_gate_on(
             if ref.model_dir is not None
         }
         ignored = {side: got[0] for side, got in local.items()}
+        for golden in goldens:
+            _refuse_over_context(golden.name, inputs[golden.name], cand, base_ref, models)
         if local:
             checks.append(
                 model_generation_config_check(
