@@ -42,9 +42,7 @@ def test_strict_turns_quarantine_into_exit_1(tmp_path: Path) -> None:
     assert (tmp_path / "out" / "quarantine.jsonl").stat().st_size > 0
     # The failure is said, with the count and the fix (exit 1 beside a summary and a
     # warning alone read as a run that passed: found by attack).
-    quarantined = json.loads((tmp_path / "out" / "stats.json").read_text())["totals"][
-        "quarantined"
-    ]
+    quarantined = json.loads((tmp_path / "out" / "stats.json").read_text())["totals"]["quarantined"]
     assert f"curagate curate: error: --strict: {quarantined:,} row(s) quarantined" in p.stderr
     assert "drop --strict" in p.stderr and "Traceback" not in p.stderr
 

@@ -21,6 +21,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Protocol
 
 from curagate.records import is_non_text_part
@@ -219,13 +220,15 @@ _PHONE_LABEL = "|".join(
     rf"(?<=(?<![A-Za-z])(?i:{'|'.join(words)}))"
     for words in (("tel", "fax"), ("call", "cell"), ("phone",), ("mobile",))
 )
-# After the "+": no country code starts with 0 (`pH rose by +0.12345`), and digits, one dot
-# and digits with no group after them are a decimal number (`+40.7128, -74.0060`, `+3.14159`:
-# found by attack, the digits split into groups made them phones); dots in three groups or
-# more separate a phone's (`+1.202.555.0100`).
+# After the "+": a decimal number is none, digits, one dot and one to six digits with no
+# group after them (`+40.7128, -74.0060`, `+3.14159`: found by attack, the digits split into
+# groups made them phones), or `0.` and a fraction of any length (`pH rose by +0.1234567`).
+# Seven digits or more after the one dot are a phone's number after its country code, as
+# WHOIS (RFC 5733) writes it (`Phone: +1.4155552671`: missed once decimals were none, found
+# by re-attack); dots in three groups or more separate a phone's (`+1.202.555.0100`).
 _PHONE = re.compile(
     rf"(?:(?<![A-Za-z_+\d])|{_PHONE_LABEL})(?:"
-    r"\+(?!0|\d+\.\d+(?![ .-]?\d))\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{2,4}){2,4}"  # +44 20 7946 0958
+    r"\+(?!0\.|\d+\.\d{1,6}(?![ .-]?\d))\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{2,4}){2,4}"  # +44 20 7946 0958
     r"|\(\d{3}\)[ .-]?\d{3}[ .-]\d{4}"  # (555) 123-4567, (555) 123 4567
     r"|\d{3}[.-]\d{3}[.-]\d{4}"  # 555-123-4567
     # 555 123 4567: spaces alone also separate lists of numbers ("add 100 250 1000"), so
@@ -1092,8 +1095,10 @@ def number_text(value: Any) -> str | None:
         return None
     if isinstance(value, int):
         return str(value) if 10**12 <= value < 10**19 else None
-    if isinstance(value, float) and 1e12 <= value < 1e19 and value.is_integer():
-        return str(int(value))
+    if isinstance(value, Decimal) and not value.is_finite():
+        return None
+    if isinstance(value, float | Decimal) and 1e12 <= value < 1e19 and value == int(value):
+        return str(int(value))  # a decimal too: DECIMAL(16,0), as databases export cards
     return None
 
 
