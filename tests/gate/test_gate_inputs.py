@@ -269,7 +269,7 @@ def _model_and_run(tmp_path: Path) -> tuple[Path, Path]:
         ("--candidate", "run", "model", "candidate run's base model", "model"),
         ("--candidate", "run", "run/adapter", "candidate run's adapter", "run/adapter"),
         ("--candidate", "run", "run", "candidate", "run"),
-        ("--base", "model", "golden/s", "golden-set folder", "golden"),
+        ("--base", "model", "golden/s", "golden set s", "golden/s"),
         ("--base", "model", "golden", "golden-set folder", "golden"),
     ],
 )
@@ -296,6 +296,29 @@ def test_an_out_or_cache_inside_what_the_gate_reads_exits_2_before_any_request(
     assert rc == 2 and srv.requests == 0, err
     assert f"{option} {target}: is inside the {what} {tmp_path / folder}, " in err, err
     assert not target.exists() and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("option", ["--out", "--cache-dir"])
+def test_an_out_inside_a_golden_set_linked_from_elsewhere_exits_2(
+    tmp_path, capsys, option: str
+) -> None:
+    """Found by re-attack: a set folder that is a link to a folder elsewhere resolves
+    outside the golden-set folder, and an --out given inside it was written into the set
+    (`leakage --reference` then refused the reports as golden items)."""
+    gate = sentiment_gate(tmp_path, SENTIMENT_ITEMS[:10])
+    elsewhere = (tmp_path / "golden" / "s").rename(tmp_path / "s-elsewhere")
+    (tmp_path / "golden" / "s").symlink_to(elsewhere)
+    target = tmp_path / "golden" / "s" / "gate-out"
+    srv = CannedServer(lambda p: "Positive")
+    try:
+        argv = ["gate", str(gate), "--candidate", srv.url, "--base", srv.url]
+        rc = main([*argv, "--out", str(tmp_path / "out"), option, str(target)])
+    finally:
+        srv.close()
+    err = capsys.readouterr().err
+    assert rc == 2 and srv.requests == 0, err
+    assert f"{option} {target}: is inside the golden set s {tmp_path / 'golden' / 's'}" in err
+    assert not (elsewhere / "gate-out").exists()
 
 
 def test_an_out_holding_a_runs_base_model_exits_2(tmp_path, capsys) -> None:

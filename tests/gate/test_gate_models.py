@@ -134,6 +134,12 @@ def test_a_folder_of_the_base_plus_an_adapter_is_not_the_base_itself(
     # The same folder twice, adapter and all, is still the candidate itself.
     twin = tmp_path / "twin"
     shutil.copytree(cand, twin)
+    # ... and so is a copy with a spare adapter_model.bin beside the safetensors one (not
+    # loaded) and its adapter config saved again in another layout: the adapter loaded is
+    # the same (found by re-attack: such a copy passed as another model).
+    shutil.copy(twin / "adapter_model.safetensors", twin / "adapter_model.bin")
+    config = twin / "adapter_config.json"
+    config.write_text(json.dumps(json.loads(config.read_text()), indent=1, sort_keys=True))
     out = run_gate(_gate(tmp_path, golden_dir), str(cand), str(twin), tmp_path / "o2")
     check = next(c for c in out.report["checks"] if c["id"] == "GATE013")
     assert check["verdict"] == "fail" and "the candidate itself" in check["message"]

@@ -9,6 +9,7 @@ and write the reports. The verdict is the worst check: pass, warn or fail.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import json
@@ -547,7 +548,7 @@ def _same_model(cand: ModelRef, base: ModelRef) -> bool:
     # A folder holding a PEFT adapter beside the weights is loaded as those weights plus
     # the adapter: another adapter (or none) is another model, whatever weights the two
     # share (found by attack: the base's files plus an adapter were "the candidate itself").
-    if _adapter_files(cand) != _adapter_files(base):
+    if _loaded_adapter(cand) != _loaded_adapter(base):
         return False
     # The weight files' contents (WEIGHT_SUFFIXES: a folder holding the same such files is
     # the same model, whatever else it holds), whatever they are named (a shard renamed, an index or a
@@ -572,13 +573,28 @@ def _same_model(cand: ModelRef, base: ModelRef) -> bool:
     )
 
 
-# The files transformers loads a PEFT adapter from, at the top of a model folder.
-_ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors", "adapter_model.bin")
+# The files transformers loads a PEFT adapter from, at the top of a model folder: its
+# config, and its weights from the first of these that is there.
+_ADAPTER_CONFIG = "adapter_config.json"
+_ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
 
 
-def _adapter_files(ref: ModelRef) -> dict[str, str]:
-    """A model folder's PEFT adapter files -> sha256 ({}: none)."""
-    return {rel: sha for rel, sha in ref.files.items() if rel in _ADAPTER_FILES}
+def _loaded_adapter(ref: ModelRef) -> tuple[str, str | None] | None:
+    """The PEFT adapter a model folder is loaded with, as (its config as canonical JSON,
+    the sha256 of the weights file loaded), or None (no adapter config at its top). By
+    what is loaded, not by the files: a spare adapter_model.bin beside the safetensors, or
+    the config saved again in another layout, is the same adapter (found by re-attack: such
+    a copy of the candidate passed GATE013 as another model)."""
+    config_sha = ref.files.get(_ADAPTER_CONFIG)
+    if config_sha is None:
+        return None
+    weights = next((ref.files[n] for n in _ADAPTER_WEIGHTS if n in ref.files), None)
+    config = f"sha256:{config_sha}"
+    if ref.model_dir is not None:
+        with contextlib.suppress(OSError, ValueError, RecursionError):
+            parsed = json.loads((ref.model_dir / _ADAPTER_CONFIG).read_text(encoding="utf-8"))
+            config = json.dumps(parsed, sort_keys=True, separators=(",", ":"))
+    return config, weights
 
 
 def _exported_from(ref: ModelRef) -> str | None:
@@ -1606,8 +1622,12 @@ def _read_folders(candidate: str, base: str, gdir: Path) -> list[tuple[str, Path
     is a model or run folder, and a run's base model and adapter (a folder that is neither,
     or a run.json that does not read, is left to :func:`resolve_model` to report)."""
     folders = [("golden-set folder", gdir)]
+    # Each set's own folder too: one linked in from elsewhere is not under gdir once
+    # resolved (found by re-attack: an --out given inside it was written into the set).
+    if gdir.is_dir():
+        folders += [(f"golden set {e.name}", e) for e in sorted(gdir.iterdir()) if e.is_dir()]
     for side, spec in (("candidate", candidate), ("base", base)):
-        if "://" in spec or not any(
+        if spec.startswith(("http://", "https://")) or not any(
             (Path(spec) / f).is_file() for f in ("config.json", "run.json")
         ):
             continue  # no model: resolve_model refuses it
