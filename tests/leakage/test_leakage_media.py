@@ -371,3 +371,40 @@ def test_an_index_pickled_or_cached_keeps_its_items_media(
         assert index.scan_keys(batch.keys, batch.media).leaked.to_pylist() == (
             [False] * len(TRAIN) + [True]
         )
+
+
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe"  # bytes that are not UTF-8 text
+
+
+def hub_parquet(path: Path, rows: list[dict[str, Any]]) -> Path:
+    """``rows`` as a Parquet file of the Hub's image features: an ``images`` list of
+    ``{"bytes": binary, "path": string}``; a media part's bytes are binary too."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(rows), path)
+    return path
+
+
+def test_leakage_takes_a_hub_images_bytes_for_media_not_unreadable_text(
+    sets: dict[str, Path], tmp_path: Path
+) -> None:
+    """Found by re-attack: every row of a Hub image Parquet was an UNREADABLE row ("field
+    'images' holds bytes that are not UTF-8 text"), and --fail-on-leak exited 2 on a clean
+    corpus. Bytes in a media column or a media part are media; elsewhere still unreadable."""
+    rows = []
+    for i in TRAIN:
+        row = vqa_row(i)
+        row["images"] = [{"bytes": PNG + bytes([i]), "path": f"img{i}.png"}]
+        row["messages"][0]["content"][0]["image"] = {"bytes": PNG + bytes([i])}
+        rows.append(row)
+    sets["hub"] = hub_parquet(tmp_path / "hub" / "train.parquet", rows)
+    rc, report = leakage_report(sets, tmp_path, "test", "hub")
+    assert (rc, report["corpus"]["unreadable"]) == (0, 0)  # before: exit 2, all unreadable
+    assert report["summary"]["media_set_aside"]["pairs"] == len(TRAIN)
+    rows[0]["notes"] = PNG  # bytes that are no media
+    sets["hub_notes"] = hub_parquet(tmp_path / "notes" / "train.parquet", rows)
+    rc, report = leakage_report(sets, tmp_path, "test", "hub_notes")
+    assert (rc, report["corpus"]["unreadable"]) == (2, 1)
+    assert "field 'notes' holds bytes" in report["corpus"]["unreadable_rows"][0]["reason"]

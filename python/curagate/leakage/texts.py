@@ -10,7 +10,8 @@ UTF-8 text, joined by newlines. A key column's parts the key does not render
 (a message's ``reasoning_content``, a tool call's id) belong to the rest.
 Bytes that are not UTF-8 cannot be read as text: their row and column are
 returned as unreadable (decoded with replacement characters and scanned all
-the same, best effort). A string holding JSON with escapes is read decoded too
+the same, best effort), but for bytes in a media column or a media part, which
+are media (a Hub image's ``{"bytes", "path"}``). A string holding JSON with escapes is read decoded too
 (:func:`json_decoded`).
 """
 
@@ -28,7 +29,9 @@ from curagate._lazy import lazy_import
 from curagate.records import (
     IGNORABLE_MARKS,
     MAX_NESTING,
+    MEDIA_COLUMNS,
     RecordFormat,
+    is_media_part,
     json_depth,
     key_columns,
     message_line,
@@ -971,7 +974,8 @@ def row_texts(
         values = table.column(i).combine_chunks()
         bad: set[int] = set()
         parts.append(_texts(values, spec, bad))
-        unreadable.extend((row, column.name) for row in sorted(bad))
+        if column.name not in MEDIA_COLUMNS:  # (a Hub image's bytes are media, not text)
+            unreadable.extend((row, column.name) for row in sorted(bad))
     if not parts or table.num_rows == 0:
         return RowTexts(keys, None, tuple(sorted(unreadable)), fields, media)
     return RowTexts(keys, _joined(parts), tuple(sorted(unreadable)), fields, media)
@@ -1017,6 +1021,7 @@ def _texts(values: pa.Array, spec: Spec, bad: set[int]) -> pa.Array:
         return _list_texts(values, spec, bad)
     if pa.types.is_struct(dtype):
         parts = []
+        inner: set[int] = set()
         for i, f in enumerate(dtype):
             sub = _field_spec(spec, f.name)
             field = pc.struct_field(values, [i])
@@ -1024,9 +1029,28 @@ def _texts(values: pa.Array, spec: Spec, bad: set[int]) -> pa.Array:
                 name = pa.scalar(f.name, pa.large_string())
                 parts.append(pc.if_else(pc.is_valid(field), name, pa.scalar("", pa.large_string())))
             if _holds_text(f.type, sub):
-                parts.append(_texts(field, sub, bad))
+                parts.append(_texts(field, sub, inner))
+        bad.update(inner - _media_parts(values, inner) if inner else ())
         return _joined(parts) if parts else pa.repeat(pa.scalar("", pa.large_string()), len(values))
     return _python_texts(values, bad)  # maps, unions: rare, read in Python
+
+
+def _media_parts(values: pa.StructArray, rows: set[int]) -> set[int]:
+    """Which of ``rows`` of a struct array are media parts (:func:`is_media_part`): their
+    bytes that are not UTF-8 (an image part's embedded ``{"bytes": ...}``) are media, not
+    unreadable text. Only the part's ``type`` and a document's ``source`` are read."""
+    names = [f.name for f in values.type]
+    if "type" not in names:
+        return set()
+    kinds = pc.struct_field(values, [names.index("type")])
+    source = pc.struct_field(values, [names.index("source")]) if "source" in names else None
+    return {
+        k
+        for k in rows
+        if is_media_part(
+            {"type": kinds[k].as_py(), "source": None if source is None else source[k].as_py()}
+        )
+    }
 
 
 def _list_texts(values: pa.Array, spec: Spec, bad: set[int]) -> pa.Array:
