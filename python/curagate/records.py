@@ -828,13 +828,16 @@ _EMPTY_DATA_URL = re.compile(r"data:(?:[^,]*;base64,\s*|[^,]*,?)")
 
 
 def _no_media(value: object) -> bool:
-    """Whether a value is no media: null, ``""``, empty bytes, or a ``data:`` URL with no
-    data in it (found by re-attack: ``data:,`` was an image, of the SHA-256 of nothing)."""
+    """Whether a value is no media: null, ``""``, text of whitespace alone, empty bytes, or a
+    ``data:`` URL with no data in it (found by re-attack: ``data:,`` was an image, of the
+    SHA-256 of nothing, and so was a line break alone, the base64 of no bytes)."""
     if value is None or value == "":
         return True
     if isinstance(value, bytes | bytearray | memoryview):
         return len(value) == 0
-    return isinstance(value, str) and _EMPTY_DATA_URL.fullmatch(value) is not None
+    if not isinstance(value, str):
+        return False
+    return not value.strip() or _EMPTY_DATA_URL.fullmatch(value) is not None
 
 
 def part_is_content(part: object) -> bool:

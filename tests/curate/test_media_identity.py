@@ -354,6 +354,24 @@ def test_a_data_url_with_no_data_is_no_media(url: str) -> None:
     assert media_ids(empty, RecordFormat.PROMPT_ONLY) is None
 
 
+@pytest.mark.parametrize("blank", ["\n", "   ", "\t\r\n"])
+def test_inline_data_of_whitespace_alone_is_no_media(tmp_path: Path, blank: str) -> None:
+    """Found by re-attack: `{"bytes": "\\n"}` was an image (the base64 of no bytes: the
+    SHA-256 of nothing), where `""` and `data:image/png;base64,\\n` are no media; rows of
+    one text with each of them are one record."""
+    content = [{"type": "image", "data": blank}, {"type": "text", "text": QUESTION}]
+    table = pa.table({"messages": [[{"role": "user", "content": content}]]})
+    assert media_ids(table, RecordFormat.CHAT) is None
+    assert one_media_id({"bytes": blank, "path": None}) == 0
+    assert one_media_id(blank) == 0
+    rows = [
+        {"image": {"bytes": image, "path": None}, "prompt": QUESTION, "completion": "A cat."}
+        for image in ["", blank, "data:image/png;base64,\n"]
+    ]
+    result = curate([write_jsonl(tmp_path / "d.jsonl", rows)], tmp_path / "out")
+    assert result.kept == 1 and reasons(tmp_path / "out") == {1: "exact", 2: "exact"}
+
+
 def test_a_path_alone_and_embedded_bytes_are_two_identities() -> None:
     """The limit docs/curate.md states: curagate never opens a file, so the Hub's image by
     its path alone and the same file embedded are two identities; a path is never unified
