@@ -814,7 +814,9 @@ def _inline_bytes(value: str | bytes | bytearray | memoryview) -> bytes | None:
         return bytes(value)
     text = value
     if text.startswith("data:"):
-        head, _, text = text.partition(",")
+        head, comma, text = text.partition(",")
+        if not comma:  # no data URL (a typo, `;base64;`): text, hashed as such
+            return None
         if not head.endswith(";base64"):
             return text.encode("utf-8", "surrogatepass")
     try:
@@ -823,8 +825,10 @@ def _inline_bytes(value: str | bytes | bytearray | memoryview) -> bytes | None:
         return None
 
 
-# A ``data:`` URL that stands for no bytes (``data:,``, ``data:image/png;base64,``).
-_EMPTY_DATA_URL = re.compile(r"data:(?:[^,]*;base64,\s*|[^,]*,?)")
+# A ``data:`` URL that stands for no bytes (``data:,``, ``data:image/png;base64,``): no data
+# after its comma. A ``data:`` string with no comma is text (found by re-attack: it was no
+# media, and two images written ``data:image/png;base64;...`` were one exact copy).
+_EMPTY_DATA_URL = re.compile(r"data:[^,]*,\s*")
 
 
 def _no_media(value: object) -> bool:

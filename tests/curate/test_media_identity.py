@@ -326,9 +326,7 @@ def test_text_that_is_no_base64_is_not_the_bytes_of_other_base64(tmp_path: Path)
     assert result.kept == 2 and reasons(tmp_path / "out") == {2: "exact"}
 
 
-@pytest.mark.parametrize(
-    "url", ["data:,", "data:image/png;base64,", "data:image/png;base64,\n", "data:image/png"]
-)
+@pytest.mark.parametrize("url", ["data:,", "data:image/png;base64,", "data:image/png;base64,\n"])
 def test_a_data_url_with_no_data_is_no_media(url: str) -> None:
     """Found by re-attack: `data:,` was an image (of the SHA-256 of no bytes), in a part as
     in a media column; it is no media, as null and `""` are, wherever it is read."""
@@ -352,6 +350,20 @@ def test_a_data_url_with_no_data_is_no_media(url: str) -> None:
     hub = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
     empty = pa.table({"image": pa.array([{"bytes": b"", "path": None}], hub), "prompt": ["q"]})
     assert media_ids(empty, RecordFormat.PROMPT_ONLY) is None
+
+
+def test_a_data_string_with_no_comma_is_text_not_no_media(tmp_path: Path) -> None:
+    """Found by re-attack: any `data:` string without a comma was no media, so two images
+    written `data:image/png;base64;...` (a `;` for the comma) were one exact copy. Only a
+    data URL with nothing after its comma is no media; with no comma it is text, hashed as
+    such, apart from the bytes of the well-formed URL."""
+    typo = [f"data:image/png;base64;{base64.b64encode(image_bytes(i)).decode()}" for i in (1, 2)]
+    ids = [one_media_id(u) for u in typo]
+    assert 0 not in ids and ids[0] != ids[1]
+    assert ids[0] != one_media_id(typo[0].replace("base64;", "base64,"))
+    assert one_media_id("data:image/png") != 0
+    rows = [url_row(u, "A cat sleeps.") for u in typo]
+    assert curate([write_jsonl(tmp_path / "d.jsonl", rows)], tmp_path / "out").kept == 2
 
 
 @pytest.mark.parametrize("blank", ["\n", "   ", "\t\r\n"])
