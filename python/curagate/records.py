@@ -43,6 +43,7 @@ import hashlib
 import json
 import math
 import re
+import urllib.parse
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -792,7 +793,7 @@ def _media_refs(value: Any, refs: list[str], depth: int, key: str | None = None)
         if (
             isinstance(value, str)
             and key not in _INLINE_REFS
-            and not value.startswith("data:")
+            and not _is_data_url(value)
             and len(value) <= _LONGEST_REF
         ):
             refs.append(LONE_SURROGATE.sub("\ufffd", value))
@@ -809,26 +810,54 @@ def _inline_bytes(value: str | bytes | bytearray | memoryview) -> bytes | None:
     ``data:`` URL is one key (found by re-attack: the text was hashed, and exact copies from
     two export tools were kept twice); ``None`` where the text is not base64: it is hashed
     as text, apart from any bytes (found by re-attack: ``"A"``, no base64, and ``"QQ=="``,
-    the base64 of ``b"A"``, were one image)."""
+    the base64 of ``b"A"``, were one image). One image in any valid spelling is one key
+    (found by re-attack: each was another): the scheme and ``;base64`` in any case (RFC
+    2397), base64 unpadded or URL-safe (:func:`_base64_bytes`), and a data URL's payload
+    percent-decoded (``data:,%41`` is ``data:,A``), as a browser reads it."""
     if not isinstance(value, str):
         return bytes(value)
     text = value
-    if text.startswith("data:"):
+    if _is_data_url(text):
         head, comma, text = text.partition(",")
         if not comma:  # no data URL (a typo, `;base64;`): text, hashed as such
             return None
-        if not head.endswith(";base64"):
-            return text.encode("utf-8", "surrogatepass")
+        data = urllib.parse.unquote_to_bytes(text.encode("utf-8", "surrogatepass"))
+        if not head.rstrip().lower().endswith(";base64"):
+            return data
+        try:
+            text = data.decode("ascii")
+        except UnicodeDecodeError:  # a byte past ASCII is no base64: text
+            return None
+    return _base64_bytes(text)
+
+
+def _base64_bytes(text: str) -> bytes | None:
+    """The bytes base64 text stands for, whitespace left out, in the standard or the
+    URL-safe alphabet (not both), with or without its ``=`` padding; ``None`` where it is
+    not base64."""
+    text = "".join(text.split())
+    if "-" in text or "_" in text:
+        if "+" in text or "/" in text:
+            return None
+        text = text.translate(_URL_SAFE)
     try:
-        return base64.b64decode("".join(text.split()), validate=True)
+        return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
     except (binascii.Error, ValueError):
         return None
+
+
+_URL_SAFE = str.maketrans("-_", "+/")
+
+
+def _is_data_url(value: str) -> bool:
+    """Whether a string is a ``data:`` URL, its scheme in any case (``DATA:``)."""
+    return value[:5].lower() == "data:"
 
 
 # A ``data:`` URL that stands for no bytes (``data:,``, ``data:image/png;base64,``): no data
 # after its comma. A ``data:`` string with no comma is text (found by re-attack: it was no
 # media, and two images written ``data:image/png;base64;...`` were one exact copy).
-_EMPTY_DATA_URL = re.compile(r"data:[^,]*,\s*")
+_EMPTY_DATA_URL = re.compile(r"data:[^,]*,\s*", re.IGNORECASE)
 
 
 def _no_media(value: object) -> bool:

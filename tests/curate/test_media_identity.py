@@ -366,6 +366,39 @@ def test_a_data_string_with_no_comma_is_text_not_no_media(tmp_path: Path) -> Non
     assert curate([write_jsonl(tmp_path / "d.jsonl", rows)], tmp_path / "out").kept == 2
 
 
+def test_one_image_in_any_valid_spelling_is_one_identity(tmp_path: Path) -> None:
+    """Found by re-attack: one image was another identity with its `data:` scheme or
+    `;base64` in capitals (both case-insensitive, RFC 2397), its base64 unpadded or
+    URL-safe, or a plain data URL's payload percent-encoded (`data:,%41` is `data:,A`).
+    Text that is no valid base64 stays text (`sha256:text:`), apart from the bytes."""
+    from curagate.leakage import detect
+
+    image = hashlib.sha256(b"1").digest() * 40 + b"\xfb\xff"  # base64 ends "/w==", "_w=="
+    b64 = base64.b64encode(image).decode()
+    spellings = [
+        f"data:image/png;base64,{b64}",
+        f"DATA:image/png;base64,{b64}",
+        f"Data:image/png;BASE64,{b64}",
+        f"data:image/png;Base64,{b64.rstrip('=')}",
+        f"data:image/png;base64,{base64.urlsafe_b64encode(image).decode()}",
+        f"data:image/png;base64,{b64.replace('/', '%2F').replace('=', '%3D')}",
+        {"bytes": b64.rstrip("="), "path": None},
+        {"bytes": base64.urlsafe_b64encode(image).decode(), "path": None},
+        {"bytes": image, "path": "a.png"},
+    ]
+    assert len({one_media_id(s) for s in spellings}) == 1
+    assert one_media_id("DATA:,%41") == one_media_id("data:,A") == one_media_id({"bytes": "QQ"})
+    assert one_media_id("data:,A") != one_media_id("data:,%2541")
+    assert one_media_id("DATA:,") == one_media_id({"bytes": "data:;BASE64,"}) == 0
+    # no base64: length 1 past a multiple of 4, both alphabets, a byte past ASCII
+    for text in [b64[:-3], b64.replace("/", "_", 1), "data:;base64,QQ%C3%A9"]:
+        assert one_media_id({"bytes": text}) not in (0, one_media_id(spellings[0])), text
+    golden = write_jsonl(tmp_path / "golden.jsonl", [url_row(spellings[0], "A cat sleeps.")])
+    train = [url_row(str(s), "A cat sleeps.") for s in spellings[1:6]]
+    [leak] = detect([golden], [write_jsonl(tmp_path / "t.jsonl", train)]).leaks
+    assert len(leak.matches) == len(train)  # each spelling of the item's image: a leak
+
+
 @pytest.mark.parametrize("blank", ["\n", "   ", "\t\r\n"])
 def test_inline_data_of_whitespace_alone_is_no_media(tmp_path: Path, blank: str) -> None:
     """Found by re-attack: `{"bytes": "\\n"}` was an image (the base64 of no bytes: the
