@@ -408,3 +408,29 @@ def test_leakage_takes_a_hub_images_bytes_for_media_not_unreadable_text(
     rc, report = leakage_report(sets, tmp_path, "test", "hub_notes")
     assert (rc, report["corpus"]["unreadable"]) == (2, 1)
     assert "field 'notes' holds bytes" in report["corpus"]["unreadable_rows"][0]["reason"]
+
+
+def test_a_row_holding_an_items_question_and_answer_is_one_pair_set_aside(
+    sets: dict[str, Path], tmp_path: Path
+) -> None:
+    """Found by re-attack: a training row holding a reference row's question and its answer,
+    with another image, was counted twice (`r0` and `r0 (answer)`); the count is of
+    (row, reference row) pairs, the unit of leaked_reference_items."""
+    answer = "The largest animal in the scene is the elephant behind the two zebras at the pool."
+    item = {"id": "r0", "question": QUESTION, "answer": answer, "images": ["img100.png"]}
+    sets["qa"] = write(tmp_path / "qa" / "test.jsonl", [item])
+    train = [{**text_row(i), "images": [f"img{i}.png"]} for i in TRAIN]
+    for row in train:
+        row["messages"][1]["content"] = answer
+    sets["qa_train"] = write(tmp_path / "qa" / "train.jsonl", train)
+    rc, report = leakage_report(sets, tmp_path, "qa", "qa_train")
+    aside = report["summary"]["media_set_aside"]
+    assert (rc, aside["pairs"]) == (0, len(TRAIN))  # before: twice as many
+    assert {e["item"] for e in aside["examples"]} == {"r0"}
+    # the same rows with the item's image: one leaked item, each row a match
+    for row in train:
+        row["images"] = ["img100.png"]
+    sets["qa_same"] = write(tmp_path / "qa" / "same.jsonl", train)
+    rc, report = leakage_report(sets, tmp_path, "qa", "qa_same")
+    assert (rc, report["summary"]["leaked_reference_items"]) == (1, 1)
+    assert report["summary"]["media_set_aside"]["pairs"] == 0

@@ -1255,9 +1255,11 @@ class LeakageIndex:
         --decontaminate` removed all 150 training rows). A text-only item found in a row
         holding media, or an item about an image found in a text-only row, is a leak.
 
-        ``aside``: gets the (row, item) pair (:meth:`hit_item` of the item) of each hit
-        the rule drops, for the report's count of finds set aside (a copied question beside
-        a junk image is no leak, but not no trace)."""
+        ``aside``: gets the (row, item) pair (:meth:`row_item` of the item: a reference row
+        found by its question and its answer is one, as :attr:`LeakageResult.leaked_reference_items`
+        counts it; found by re-attack, it was two) of each hit the rule drops, for the
+        report's count of finds set aside (a copied question beside a junk image is no
+        leak, but not no trace)."""
         if media is None or not self._any_media:
             return hits
         of_item = self._item_media
@@ -1265,7 +1267,7 @@ class LeakageIndex:
         for h in hits:
             if of_item[h.item] and media[h.record] and of_item[h.item] != media[h.record]:
                 if aside is not None:
-                    aside.add((h.record, self.hit_item(self.unsplit(h.item))))
+                    aside.add((h.record, self.row_item(self.unsplit(h.item))))
             else:
                 kept.append(h)
         return kept
