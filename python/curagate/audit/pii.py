@@ -1085,6 +1085,11 @@ def scan_many(
     ]
 
 
+# The numbers that may be a card: 13-19 digits (:func:`number_text`; the audit's numeric
+# columns pick theirs with these bounds, curagate.audit.rules.pii).
+CARD_NUMBER_LOW, CARD_NUMBER_HIGH = 10**12, 10**19
+
+
 def number_text(value: Any) -> str | None:
     """The digits a number is read as, where it may be a card: an integer of 13-19 digits,
     or a float whose value is one (a card column with a missing value reads as float64:
@@ -1094,10 +1099,14 @@ def number_text(value: Any) -> str | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return str(value) if 10**12 <= value < 10**19 else None
+        return str(value) if CARD_NUMBER_LOW <= value < CARD_NUMBER_HIGH else None
     if isinstance(value, Decimal) and not value.is_finite():
         return None
-    if isinstance(value, float | Decimal) and 1e12 <= value < 1e19 and value == int(value):
+    if (
+        isinstance(value, float | Decimal)
+        and CARD_NUMBER_LOW <= value < CARD_NUMBER_HIGH
+        and value == int(value)
+    ):
         return str(int(value))  # a decimal too: DECIMAL(16,0), as databases export cards
     return None
 

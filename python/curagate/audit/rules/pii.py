@@ -14,7 +14,14 @@ import re
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from curagate.audit.pii import Hit, _is_card, scan, strings_in
+from curagate.audit.pii import (
+    CARD_NUMBER_HIGH,
+    CARD_NUMBER_LOW,
+    Hit,
+    _is_card,
+    scan,
+    strings_in,
+)
 from curagate.audit.rules.base import BatchView, RowHit, register
 from curagate.findings import Rule, Severity
 from curagate.records import Quarantined, every_value
@@ -308,10 +315,14 @@ def _card_numbers(column: pa.ChunkedArray) -> list[tuple[int, str]]:
         return []  # none holds 13 digits (float16: none a whole one)
     else:
         if pa.types.is_integer(kind):
-            low = pa.scalar(10**12, kind)
-            high = pa.scalar(10**19, kind) if pa.types.is_unsigned_integer(kind) else None
+            low = pa.scalar(CARD_NUMBER_LOW, kind)
+            unsigned = pa.types.is_unsigned_integer(kind)
+            high = pa.scalar(CARD_NUMBER_HIGH, kind) if unsigned else None
         else:
-            low, high = pa.scalar(1e12, kind), pa.scalar(1e19, kind)
+            low, high = (
+                pa.scalar(float(CARD_NUMBER_LOW), kind),
+                pa.scalar(float(CARD_NUMBER_HIGH), kind),
+            )
         keep = pc.greater_equal(column, low)
         if high is not None:
             keep = pc.and_(keep, pc.less(column, high))
