@@ -321,6 +321,38 @@ def test_an_out_inside_a_golden_set_linked_from_elsewhere_exits_2(
     assert not (elsewhere / "gate-out").exists()
 
 
+@pytest.mark.parametrize("option", ["--out", "--cache-dir"])
+@pytest.mark.parametrize("given", ["data", "data/*", "data/**/*.jsonl"])
+def test_an_out_or_cache_where_the_train_data_reaches_exits_2(
+    tmp_path, capsys, option: str, given: str
+) -> None:
+    """Found by attack: --out and --cache-dir inside a --train-data folder (or where a
+    --train-data glob reaches) were accepted, and the reports (items.jsonl holds the golden
+    items) were written into the data the contamination check reads. Refused before any
+    request, as an output inside an input folder is; a hidden folder there, which the
+    reader passes by, is not."""
+    gate = sentiment_gate(tmp_path, SENTIMENT_ITEMS[:10])
+    data = tmp_path / "data"
+    (data / "sub").mkdir(parents=True)
+    (data / "sub" / "train.jsonl").write_text('{"text": "clean"}\n')
+    target = data / "sub" / "gate-out"
+    srv = CannedServer(lambda p: "Positive")
+    try:
+        argv = ["gate", str(gate), "--candidate", srv.url, "--base", srv.url]
+        argv += ["--train-data", str(tmp_path / given)]
+        out = str(target) if option == "--out" else str(tmp_path / "out")
+        argv += ["--out", out] + ([option, str(target)] if option == "--cache-dir" else [])
+        rc = main(argv)
+        err = capsys.readouterr().err
+        assert rc == 2 and srv.requests == 0, err
+        assert f"{option} {target}: " in err and "the next run would read" in err, err
+        assert not target.exists() and not (tmp_path / "out").exists()
+        rc = main([*argv[:-1], str(data / "sub" / ".gate-out")])
+    finally:
+        srv.close()
+    assert rc != 2, capsys.readouterr().err  # a verdict, not an input error
+
+
 def test_an_out_holding_a_runs_base_model_exits_2(tmp_path, capsys) -> None:
     """Replacing --out would delete the base model the run candidate is loaded from."""
     gate = sentiment_gate(tmp_path, SENTIMENT_ITEMS[:10])

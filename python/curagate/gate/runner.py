@@ -112,7 +112,12 @@ from curagate.golden import (
     snapshot,
 )
 from curagate.io.atomic import Claim, write_bytes_atomic, write_text_atomic
-from curagate.io.outputs import check_output, refuse_inside_output, report_folder
+from curagate.io.outputs import (
+    check_output,
+    refuse_inside_output,
+    refuse_overlap,
+    report_folder,
+)
 from curagate.item_fields import ITEM_TEXT_FIELDS, item_text_field
 from curagate.records import render_value
 from curagate.signing import (
@@ -1700,17 +1705,20 @@ def run_gate(
     # as one folder, so it may hold none of what the gate reads.
     # Nor may --out or --cache-dir lie inside a folder it reads (a model, a run's base or
     # adapter, the golden sets): written there, they changed what they were read from.
+    # Nor where the --train-data folders and globs reach, as the reader reaches them (found
+    # by attack: the reports, golden items in items.jsonl, were scanned as training data).
     folders = _read_folders(candidate, base, gdir)
     _refuse_writing_into(Path(out_dir), "--out", folders)
     if cache_dir:
         _refuse_writing_into(Path(cache_dir), "--cache-dir", folders)
+        refuse_overlap(Path(cache_dir), train_data or [], [], "--cache-dir")
         refuse_inside_output(Path(cache_dir), "--cache-dir")  # a bundle's, a run's, an output's
     reads = [("gate file", gate_file), *folders]
     reads += [(what, p) for what, p in (("candidate", candidate), ("base", base)) if "://" not in p]
     reads += [("--train-data", p) for p in train_data or []]
     reads += [("cache folder", cache_dir)] if cache_dir else []
     reads += [(what, p) for what, p in (("--sign-key", sign_key), ("--train-key", train_key)) if p]
-    claim = check_output(Path(out_dir), "gate", [], [], keep=reads)
+    claim = check_output(Path(out_dir), "gate", train_data or [], [], keep=reads)
     # The keys before anything is read or run: a P-384 --sign-key crashed (exit 3) only
     # once the candidate was hashed, deriving the cache key from its scalar.
     if sign_key is not None:
