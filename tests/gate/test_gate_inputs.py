@@ -299,6 +299,33 @@ def test_an_out_or_cache_inside_what_the_gate_reads_exits_2_before_any_request(
 
 
 @pytest.mark.parametrize("option", ["--out", "--cache-dir"])
+@pytest.mark.parametrize("scheme", ["x", "file"])
+def test_a_spec_with_another_scheme_is_a_folder_the_gate_reads(
+    tmp_path, capsys, monkeypatch, option: str, scheme: str
+) -> None:
+    """A --candidate holding ``://`` but no http(s) endpoint (``x://m``, ``file://m``) is
+    loaded as the folder its path names (``x:/m``), and is a folder the gate reads: --out
+    or --cache-dir inside it is refused (with the check's old rule, any spec holding
+    ``://`` is no folder, they were accepted and the gate went on to load the model)."""
+    gate = sentiment_gate(tmp_path, SENTIMENT_ITEMS[:10])
+    monkeypatch.chdir(tmp_path)
+    model = Path(f"{scheme}:") / "m"
+    model.mkdir(parents=True)
+    (model / "config.json").write_text("{}\n")
+    target = model / "gate-out"
+    srv = CannedServer(lambda p: "Positive")
+    try:
+        argv = ["gate", str(gate), "--candidate", f"{scheme}://m", "--base", srv.url]
+        rc = main([*argv, "--out", "out", option, str(target)])
+    finally:
+        srv.close()
+    err = capsys.readouterr().err
+    assert rc == 2 and srv.requests == 0, err
+    assert f"{option} {target}: is inside the candidate {model}, " in err, err
+    assert not target.exists() and not Path("out").exists()
+
+
+@pytest.mark.parametrize("option", ["--out", "--cache-dir"])
 def test_an_out_inside_a_golden_set_linked_from_elsewhere_exits_2(
     tmp_path, capsys, option: str
 ) -> None:

@@ -162,6 +162,15 @@ class ModelRef:
         return d
 
 
+def is_endpoint(spec: str) -> bool:
+    """Whether a model spec (--candidate, --base, a judge's ``model``) is an OpenAI-compatible
+    endpoint: an ``http://`` or ``https://`` URL. Any other spec is a folder, ``file://...``
+    or ``x://...`` too (as a path: ``x:/...``), loaded and checked as one: the one rule of
+    :func:`resolve_model`, the judge's and the checks of what the gate reads (a spec
+    holding ``://`` was once no folder to those checks, while it was loaded as one)."""
+    return spec.startswith(("http://", "https://"))
+
+
 def resolve_model(
     spec: str,
     *,
@@ -174,7 +183,7 @@ def resolve_model(
     ``model_digest`` is the user's statement of which model an endpoint serves (the
     sha256 of its weights, an image digest): only then are its answers cached.
     """
-    if spec.startswith(("http://", "https://")):
+    if is_endpoint(spec):
         name = http_model or "default"
         url = spec.rstrip("/")
         if model_digest is not None and (

@@ -95,6 +95,7 @@ from curagate.gate.models import (
     ModelRef,
     folder_stop_tokens,
     generate_cached,
+    is_endpoint,
     resolve_model,
     same_tensors,
 )
@@ -401,7 +402,7 @@ def _judge_settings(cfg: GateConfig, js: JudgeSettings) -> GenSettings:
 def resolve_judge(cfg: GateConfig, js: JudgeSettings) -> ModelRef:
     """The judge as a model reference: a directory (relative to the gate file) or an endpoint."""
     spec = js.model
-    if not spec.startswith(("http://", "https://")):
+    if not is_endpoint(spec):
         spec = str(cfg.resolve(spec))
     ref = resolve_model(
         spec, http_model=js.endpoint_model, model_digest=js.digest, digest_flag="judge.digest"
@@ -1632,7 +1633,7 @@ def _read_folders(candidate: str, base: str, gdir: Path) -> list[tuple[str, Path
     if gdir.is_dir():
         folders += [(f"golden set {e.name}", e) for e in sorted(gdir.iterdir()) if e.is_dir()]
     for side, spec in (("candidate", candidate), ("base", base)):
-        if spec.startswith(("http://", "https://")) or not any(
+        if is_endpoint(spec) or not any(
             (Path(spec) / f).is_file() for f in ("config.json", "run.json")
         ):
             continue  # no model: resolve_model refuses it
@@ -1714,7 +1715,8 @@ def run_gate(
         refuse_overlap(Path(cache_dir), train_data or [], [], "--cache-dir")
         refuse_inside_output(Path(cache_dir), "--cache-dir")  # a bundle's, a run's, an output's
     reads = [("gate file", gate_file), *folders]
-    reads += [(what, p) for what, p in (("candidate", candidate), ("base", base)) if "://" not in p]
+    sides = (("candidate", candidate), ("base", base))
+    reads += [(what, p) for what, p in sides if not is_endpoint(p)]
     reads += [("--train-data", p) for p in train_data or []]
     reads += [("cache folder", cache_dir)] if cache_dir else []
     reads += [(what, p) for what, p in (("--sign-key", sign_key), ("--train-key", train_key)) if p]
