@@ -177,6 +177,149 @@ def test_a_prompt_past_a_local_models_context_exits_2_before_any_generation(
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [
+        ({"max_position_embeddings": 4096}, 4096),
+        ({"n_positions": 2048, "model_type": "gptj", "rotary_dim": 64}, 2048),
+        # dynamic NTK: transformers recomputes the frequencies for any length past it
+        ({"max_position_embeddings": 4096, "rope_scaling": {"type": "dynamic", "factor": 2}}, None),
+        (
+            {
+                "max_position_embeddings": 4096,
+                "rope_parameters": {"rope_type": "dynamic", "factor": 2},
+            },
+            None,
+        ),
+        # linear: factor x max_position_embeddings (transformers reads no other length)
+        (
+            {"max_position_embeddings": 4096, "rope_scaling": {"type": "linear", "factor": 4}},
+            16384,
+        ),
+        # yarn without original_max_position_embeddings: transformers takes
+        # max_position_embeddings as the pretrained length (Qwen2.5's 32768 x 4)
+        (
+            {"max_position_embeddings": 32768, "rope_scaling": {"type": "yarn", "factor": 4.0}},
+            131072,
+        ),
+        # llama3 (Llama 3.1): max_position_embeddings is already the stretched context
+        (
+            {
+                "max_position_embeddings": 131072,
+                "rope_scaling": {
+                    "rope_type": "llama3",
+                    "factor": 8.0,
+                    "original_max_position_embeddings": 8192,
+                },
+            },
+            131072,
+        ),
+        # yarn, the config's own original_max_position_embeddings first, as transformers reads it
+        (
+            {
+                "max_position_embeddings": 4096,
+                "original_max_position_embeddings": 2048,
+                "rope_scaling": {
+                    "rope_type": "yarn",
+                    "factor": 4,
+                    "original_max_position_embeddings": 1024,
+                },
+            },
+            8192,
+        ),
+        # longrope without a factor (Phi-3): max_position_embeddings
+        (
+            {
+                "max_position_embeddings": 131072,
+                "original_max_position_embeddings": 4096,
+                "rope_scaling": {"type": "longrope", "long_factor": [1.0], "short_factor": [1.0]},
+            },
+            131072,
+        ),
+        # one per layer type: the largest context
+        (
+            {
+                "max_position_embeddings": 8192,
+                "rope_parameters": {
+                    "full_attention": {"rope_type": "linear", "factor": 8.0},
+                    "sliding_attention": {"rope_type": "default"},
+                },
+            },
+            65536,
+        ),
+    ],
+)
+def test_the_context_follows_transformers_rope_scaling(
+    tmp_path, config: dict[str, Any], expected: int | None
+) -> None:
+    # Found by attack: a config with RoPE scaling built to extend past
+    # max_position_embeddings was refused there.
+    from curagate.gate.models import context_size
+
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    got = context_size(tmp_path)
+    assert (got if got is None else got.tokens) == expected
+
+
+def _small_model(tmp_path: Path, *, rope: dict[str, Any] | None = None) -> Path:
+    """A tiny Llama of 64 positions, its tokenizer trained on the sentiment items (``rope``:
+    its config's rope_scaling)."""
+    from gate_support import SENTIMENT_ITEMS
+    from tests.tiny_llama import build_tokenizer, save_tiny_llama
+
+    corpus = [str(i["prompt"]) + " " + str(i["reference"]) for i in SENTIMENT_ITEMS]
+    tok = build_tokenizer(corpus * 3, unk_token="<unk>", bos_token="<|im_start|>")
+    path = tmp_path / "small"
+    save_tiny_llama(path, tok, hidden_size=32, max_position_embeddings=64)
+    config = json.loads((path / "config.json").read_text())
+    config.pop("rope_parameters", None)
+    config.update({"rope_scaling": rope} if rope else {})
+    (path / "config.json").write_text(json.dumps(config))
+    return path
+
+
+def _gate_small(tmp_path: Path, items: list[dict[str, Any]], max_new_tokens: int) -> Path:
+    """Set "sentiment" of ``items``, locked, and a gate file over it at ``max_new_tokens``."""
+    from gate_support import write_set
+
+    write_set(tmp_path / "golden", "sentiment", "classification", items)
+    golden.lock(tmp_path / "golden")
+    gate = GATE.format(golden=tmp_path / "golden", suite="")
+    path = tmp_path / "gate.yaml"
+    path.write_text(gate.replace("max_new_tokens: 4", f"max_new_tokens: {max_new_tokens}"))
+    return path
+
+
+def _gate_cli(tmp_path: Path, gate: Path, model: Path, capsys: Any) -> tuple[int, str, str]:
+    from gate_support import CannedServer
+
+    from curagate.cli import main
+
+    srv = CannedServer(lambda p: "Positive")
+    try:
+        argv = ["gate", str(gate), "--candidate", str(model), "--base", srv.url]
+        rc = main([*argv, "--out", str(tmp_path / "o"), "--no-cache", "--device", "cpu"])
+    finally:
+        srv.close()
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def test_a_prompt_past_max_position_embeddings_of_dynamic_rope_is_generated(
+    tmp_path, capsys
+) -> None:
+    # Found by attack: dynamic RoPE scaling extends past max_position_embeddings (64 here)
+    # for any length, yet a prompt past it was refused (exit 2) as one the model has no
+    # positions for.
+    from gate_support import SENTIMENT_ITEMS
+
+    model = _small_model(tmp_path, rope={"type": "dynamic", "factor": 2.0})
+    long = {"id": "long", "prompt": "great product " * 40, "reference": "Positive"}
+    gate = _gate_small(tmp_path, [*SENTIMENT_ITEMS[:9], long], 4)
+    rc, _, err = _gate_cli(tmp_path, gate, model, capsys)
+    assert rc in (0, 1) and (tmp_path / "o" / "gate_report.json").is_file(), err
+
+
 def test_an_endpoint_base_without_a_digest_is_a_warning_for_a_run_candidate(
     tmp_path, golden_dir, tiny_model_dir, train_file
 ) -> None:

@@ -36,7 +36,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from curagate.artifacts import (
     RunRecord,
@@ -746,19 +746,74 @@ def render_chat(tok: Any, conv: Messages) -> str:
     return "\n\n".join(m["content"] for m in conv) + "\n"
 
 
-def context_size(model_dir: Path) -> tuple[int, str] | None:
-    """The positions a model folder's ``config.json`` says the model has and the key that
-    says so (``max_position_embeddings``, GPT-2's ``n_positions``), or None when it names
-    none (a config.json that does not read is the loader's to report)."""
+class Context(NamedTuple):
+    """A local model's context as its ``config.json`` states it: ``tokens`` positions,
+    ``source`` the keys that say so (in words)."""
+
+    tokens: int
+    source: str
+
+
+# RoPE types whose factor stretches the context (transformers' modeling_rope_utils: "a
+# factor of x will enable the model to handle sequences of length x * original maximum
+# pre-trained length"), to factor x original_max_position_embeddings (else
+# max_position_embeddings, as transformers defaults it; linear scaling reads no other).
+_STRETCHED_ROPE = frozenset({"linear", "yarn", "longrope", "llama3"})
+
+
+def _positive(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+
+
+def context_size(model_dir: Path) -> Context | None:
+    """The context a model folder's ``config.json`` states (``max_position_embeddings``,
+    GPT-2's ``n_positions``, stretched by RoPE scaling), or None when it names none, when
+    it is unbounded (``dynamic`` RoPE scaling: transformers recomputes the frequencies for
+    any length past max_position_embeddings) or a config.json that does not read (the
+    loader's to report).
+
+    ``rope_parameters`` (transformers 5) or ``rope_scaling`` (before), by ``rope_type`` or
+    ``type``, one for the model or one per layer type (the largest context): for
+    ``linear``, ``yarn``, ``longrope`` and ``llama3`` the context is the larger of
+    max_position_embeddings and factor x original_max_position_embeddings (the config's
+    own, then the scaling's, else max_position_embeddings, as transformers reads them):
+    found by attack, a model built to extend past max_position_embeddings was refused
+    there. Any other type leaves max_position_embeddings."""
     try:
         config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError, RecursionError):
         return None
-    for key in ("max_position_embeddings", "n_positions"):
-        value = config.get(key) if isinstance(config, dict) else None
-        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-            return value, key
-    return None
+    if not isinstance(config, dict):
+        return None
+    key = next(
+        (k for k in ("max_position_embeddings", "n_positions") if _positive(config.get(k))), None
+    )
+    if key is None or not isinstance(config[key], int):
+        return None
+    context = Context(config[key], key)
+    rope_key = next((k for k in ("rope_parameters", "rope_scaling") if config.get(k)), None)
+    rope = config.get(rope_key) if rope_key else None
+    if not isinstance(rope, dict):
+        return context
+    per_layer = [v for v in rope.values() if isinstance(v, dict)]
+    for params in per_layer if per_layer and len(per_layer) == len(rope) else [rope]:
+        kind = params.get("rope_type", params.get("type"))
+        if kind == "dynamic":
+            return None
+        factor = params.get("factor")
+        if kind not in _STRETCHED_ROPE or not _positive(factor):
+            continue
+        original, named = config[key], key
+        for where, holder in (("", config), (f"{rope_key}'s ", params)):
+            if kind != "linear" and _positive(holder.get("original_max_position_embeddings")):
+                original = holder["original_max_position_embeddings"]
+                named = f"{where}original_max_position_embeddings"
+                break
+        stretched = int(factor * original)
+        if stretched > context.tokens:
+            source = f"{rope_key} {kind} factor {factor} x {named} {original}"
+            context = context._replace(tokens=stretched, source=source)
+    return context
 
 
 class HFGenerator:
@@ -1006,25 +1061,18 @@ class LoadedModels:
         self._tokenizers[ref.identity] = tokenizer
         return tokenizer
 
-    def over_context(
-        self, ref: ModelRef, conversations: Sequence[Messages]
-    ) -> tuple[int, int, int, str] | None:
-        """(index, prompt tokens, context, the config.json key naming it) of the first of
-        ``conversations`` whose prompt, as ``ref``'s tokenizer renders and counts it for
-        generation, fills the model's context (:func:`context_size`) and leaves no position
-        for an answer; None when none does or the model names no context. transformers
-        scored such a prompt silently, on positions the model has none for (llama-server
-        refuses it: exit 2)."""
-        context = context_size(self.source(ref)[0])
-        if context is None:
-            return None
-        limit, key = context
+    def context(self, ref: ModelRef) -> Context | None:
+        """``ref``'s model's context (:func:`context_size`, of the files it is loaded from)."""
+        return context_size(self.source(ref)[0])
+
+    def prompt_tokens(self, ref: ModelRef, conversations: Sequence[Messages]) -> list[int]:
+        """The tokens of each of ``conversations``' prompt as ``ref``'s tokenizer renders
+        (:func:`render_chat`) and counts it for generation."""
         tok = self.tokenizer(ref)
-        for i, conv in enumerate(conversations):
-            ids = tok(render_chat(tok, conv), add_special_tokens=False)["input_ids"]
-            if len(ids) >= limit:
-                return i, len(ids), limit, key
-        return None
+        return [
+            len(tok(render_chat(tok, conv), add_special_tokens=False)["input_ids"])
+            for conv in conversations
+        ]
 
     def hf(self, ref: ModelRef) -> tuple[Any, Any]:
         """(model, tokenizer) for a run or model directory, in eval mode."""

@@ -668,22 +668,24 @@ def _refuse_over_context(
     models: LoadedModels,
 ) -> None:
     """An InputError, before any generation, for an item whose prompt a local side's model
-    has no room to answer in (:meth:`LoadedModels.over_context`): found by attack, it was
-    scored silently, where a llama-server endpoint refuses it (exit 2)."""
+    has no room to answer in: the prompt, as its tokenizer renders and counts it for
+    generation, fills the context (:func:`~curagate.gate.models.context_size`). Found by
+    attack, it was scored silently, where a llama-server endpoint refuses it (exit 2)."""
     _, items, convs, _ = inputs
     for side, ref in (("candidate", cand), ("base", base)):
-        if ref.model_dir is None:
+        context = None if ref.model_dir is None else models.context(ref)
+        if context is None:
             continue
-        over = models.over_context(ref, convs)
-        if over is not None:
-            i, tokens, limit, key = over
-            raise InputError(
-                f"golden set {name!r}: item {items[i]['id']!r}: the prompt is "
-                f"{tokens} tokens as the {side} reads it (its chat template), and its model's "
-                f"context is {limit} tokens ({key} in config.json): no "
-                "room is left for an answer; shorten the item, or gate a model whose context "
-                "holds it"
-            )
+        counts = models.prompt_tokens(ref, convs)
+        for item, tokens in zip(items, counts, strict=True):
+            if tokens >= context.tokens:
+                raise InputError(
+                    f"golden set {name!r}: item {item['id']!r}: the prompt is {tokens} tokens "
+                    f"as the {side} reads it (its chat template), and its model's context is "
+                    f"{context.tokens} tokens ({context.source} in config.json): no room is "
+                    "left for an answer; shorten the item, or gate a model whose context "
+                    "holds it"
+                )
 
 
 def _generation_config(
