@@ -180,8 +180,9 @@ def test_a_prompt_past_a_local_models_context_exits_2_before_any_generation(
 @pytest.mark.parametrize(
     ("config", "expected"),
     [
-        ({"max_position_embeddings": 4096}, 4096),
-        ({"n_positions": 2048, "model_type": "gptj", "rotary_dim": 64}, 2048),
+        ({"max_position_embeddings": 4096}, (4096, False)),
+        ({"n_positions": 1024, "model_type": "gpt2"}, (1024, True)),
+        ({"n_positions": 2048, "model_type": "gptj", "rotary_dim": 64}, (2048, False)),
         # dynamic NTK: transformers recomputes the frequencies for any length past it
         ({"max_position_embeddings": 4096, "rope_scaling": {"type": "dynamic", "factor": 2}}, None),
         (
@@ -194,13 +195,13 @@ def test_a_prompt_past_a_local_models_context_exits_2_before_any_generation(
         # linear: factor x max_position_embeddings (transformers reads no other length)
         (
             {"max_position_embeddings": 4096, "rope_scaling": {"type": "linear", "factor": 4}},
-            16384,
+            (16384, False),
         ),
         # yarn without original_max_position_embeddings: transformers takes
         # max_position_embeddings as the pretrained length (Qwen2.5's 32768 x 4)
         (
             {"max_position_embeddings": 32768, "rope_scaling": {"type": "yarn", "factor": 4.0}},
-            131072,
+            (131072, False),
         ),
         # llama3 (Llama 3.1): max_position_embeddings is already the stretched context
         (
@@ -212,7 +213,7 @@ def test_a_prompt_past_a_local_models_context_exits_2_before_any_generation(
                     "original_max_position_embeddings": 8192,
                 },
             },
-            131072,
+            (131072, False),
         ),
         # yarn, the config's own original_max_position_embeddings first, as transformers reads it
         (
@@ -225,7 +226,7 @@ def test_a_prompt_past_a_local_models_context_exits_2_before_any_generation(
                     "original_max_position_embeddings": 1024,
                 },
             },
-            8192,
+            (8192, False),
         ),
         # longrope without a factor (Phi-3): max_position_embeddings
         (
@@ -234,7 +235,7 @@ def test_a_prompt_past_a_local_models_context_exits_2_before_any_generation(
                 "original_max_position_embeddings": 4096,
                 "rope_scaling": {"type": "longrope", "long_factor": [1.0], "short_factor": [1.0]},
             },
-            131072,
+            (131072, False),
         ),
         # one per layer type: the largest context
         (
@@ -245,12 +246,12 @@ def test_a_prompt_past_a_local_models_context_exits_2_before_any_generation(
                     "sliding_attention": {"rope_type": "default"},
                 },
             },
-            65536,
+            (65536, False),
         ),
     ],
 )
 def test_the_context_follows_transformers_rope_scaling(
-    tmp_path, config: dict[str, Any], expected: int | None
+    tmp_path, config: dict[str, Any], expected: tuple[int, bool] | None
 ) -> None:
     # Found by attack: a config with RoPE scaling built to extend past
     # max_position_embeddings was refused there.
@@ -258,23 +259,35 @@ def test_the_context_follows_transformers_rope_scaling(
 
     (tmp_path / "config.json").write_text(json.dumps(config))
     got = context_size(tmp_path)
-    assert (got if got is None else got.tokens) == expected
+    assert (got if got is None else (got.tokens, got.absolute)) == expected
 
 
-def _small_model(tmp_path: Path, *, rope: dict[str, Any] | None = None) -> Path:
-    """A tiny Llama of 64 positions, its tokenizer trained on the sentiment items (``rope``:
-    its config's rope_scaling)."""
+def _small_model(tmp_path: Path, *, gpt2: bool = False, rope: dict[str, Any] | None = None) -> Path:
+    """A tiny model of 64 positions, its tokenizer trained on the sentiment items: a Llama
+    (``rope``: its config's rope_scaling), or a GPT-2 (learned positions)."""
+    import torch
     from gate_support import SENTIMENT_ITEMS
     from tests.tiny_llama import build_tokenizer, save_tiny_llama
+    from transformers import GPT2Config, GPT2LMHeadModel
 
     corpus = [str(i["prompt"]) + " " + str(i["reference"]) for i in SENTIMENT_ITEMS]
     tok = build_tokenizer(corpus * 3, unk_token="<unk>", bos_token="<|im_start|>")
     path = tmp_path / "small"
-    save_tiny_llama(path, tok, hidden_size=32, max_position_embeddings=64)
-    config = json.loads((path / "config.json").read_text())
-    config.pop("rope_parameters", None)
-    config.update({"rope_scaling": rope} if rope else {})
-    (path / "config.json").write_text(json.dumps(config))
+    if not gpt2:
+        save_tiny_llama(path, tok, hidden_size=32, max_position_embeddings=64)
+        config = json.loads((path / "config.json").read_text())
+        config.pop("rope_parameters", None)
+        config.update({"rope_scaling": rope} if rope else {})
+        (path / "config.json").write_text(json.dumps(config))
+        return path
+    torch.manual_seed(0)
+    eos = tok.eos_token_id
+    cfg = GPT2Config(
+        vocab_size=len(tok), n_positions=64, n_embd=16, n_layer=1, n_head=2,
+        bos_token_id=eos, eos_token_id=eos,
+    )  # fmt: skip
+    GPT2LMHeadModel(cfg).save_pretrained(path)
+    tok.save_pretrained(path)
     return path
 
 
@@ -318,6 +331,48 @@ def test_a_prompt_past_max_position_embeddings_of_dynamic_rope_is_generated(
     gate = _gate_small(tmp_path, [*SENTIMENT_ITEMS[:9], long], 4)
     rc, _, err = _gate_cli(tmp_path, gate, model, capsys)
     assert rc in (0, 1) and (tmp_path / "o" / "gate_report.json").is_file(), err
+
+
+def test_an_answer_past_learned_positions_exits_2_before_any_generation(tmp_path, capsys) -> None:
+    # Found by attack: a GPT-2 (n_positions 64 here) whose prompt plus max_new_tokens runs
+    # past its positions was accepted; generating past them failed (IndexError, exit 3).
+    from gate_support import SENTIMENT_ITEMS
+
+    model = _small_model(tmp_path, gpt2=True)
+    gate = _gate_small(tmp_path, SENTIMENT_ITEMS[:10], 60)
+    rc, _, err = _gate_cli(tmp_path, gate, model, capsys)
+    assert rc == 2, err
+    found = re.search(
+        r"golden set 'sentiment': item '[^']+': the prompt is (\d+) tokens as the candidate "
+        r"reads it \(its chat template\), and its model's context is 64 tokens \(n_positions "
+        r"in config.json\), of learned positions: with max_new_tokens 60 its answer may run "
+        r"to (\d+) tokens, and generating past the context fails; set max_new_tokens: (\d+) "
+        r"\(or less\) on golden set 'sentiment' in the gate file",
+        err,
+    )
+    assert found is not None, err
+    prompt, total, fix = map(int, found.groups())
+    assert total == prompt + 60 > 64 and fix == 64 - prompt
+    assert not (tmp_path / "o").exists()
+
+
+def test_an_answer_past_a_rope_models_context_is_a_warning(tmp_path, capsys) -> None:
+    # A RoPE model computes any position: an answer that may run past its context is
+    # generated, and named (gate_report.json's past_context, report.md, the terminal).
+    from gate_support import SENTIMENT_ITEMS
+
+    model = _small_model(tmp_path)
+    gate = _gate_small(tmp_path, SENTIMENT_ITEMS[:10], 60)
+    rc, out, err = _gate_cli(tmp_path, gate, model, capsys)
+    assert rc in (0, 1), err
+    report = json.loads((tmp_path / "o" / "gate_report.json").read_text())
+    jsonschema.Draft202012Validator(REPORT_SCHEMA).validate(report)
+    past = report["results"][0]["past_context"]
+    assert len(past) == 10 and {p["side"] for p in past} == {"candidate"}
+    assert all(p["prompt_tokens"] + 60 > 64 == p["context"] for p in past)
+    assert all(p["max_new_tokens"] == 60 for p in past)
+    assert "WARNING: 10 answer(s) may run past the model's context" in out
+    assert "WARNING: 10 answer(s) may run past" in (tmp_path / "o" / "report.md").read_text()
 
 
 def test_an_endpoint_base_without_a_digest_is_a_warning_for_a_run_candidate(

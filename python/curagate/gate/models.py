@@ -748,11 +748,19 @@ def render_chat(tok: Any, conv: Messages) -> str:
 
 class Context(NamedTuple):
     """A local model's context as its ``config.json`` states it: ``tokens`` positions,
-    ``source`` the keys that say so (in words)."""
+    ``source`` the keys that say so (in words), ``absolute``: positions from a learned table
+    of that size (:data:`ABSOLUTE_POSITIONS`), none past it; else rotary (RoPE), computed
+    for any position, past the context as for one the model never trained on."""
 
     tokens: int
     source: str
+    absolute: bool
 
+
+# The model types transformers gives a table of learned positions the size of the context
+# (GPT-2's wpe of n_positions, OPT's and BioGPT's of max_position_embeddings + 2): a position
+# past it is an index error (on CPU; a device assert on CUDA), no answer.
+ABSOLUTE_POSITIONS = frozenset({"gpt2", "gpt_bigcode", "gpt_neo", "openai-gpt", "opt", "biogpt"})
 
 # RoPE types whose factor stretches the context (transformers' modeling_rope_utils: "a
 # factor of x will enable the model to handle sequences of length x * original maximum
@@ -790,7 +798,7 @@ def context_size(model_dir: Path) -> Context | None:
     )
     if key is None or not isinstance(config[key], int):
         return None
-    context = Context(config[key], key)
+    context = Context(config[key], key, config.get("model_type") in ABSOLUTE_POSITIONS)
     rope_key = next((k for k in ("rope_parameters", "rope_scaling") if config.get(k)), None)
     rope = config.get(rope_key) if rope_key else None
     if not isinstance(rope, dict):

@@ -302,6 +302,8 @@ def render_markdown(r: dict[str, Any]) -> str:
             f"- Not measured: {md_code(name, table=False)} ({md_cell(why)})"
             for name, why in res.get("not_measured", {}).items()
         ]
+        if (past := past_context_line(res)) is not None:
+            lines += ["", f"- {md_cell(past)}"]
         if "judge" in res:
             lines += ["", "### LLM judge", ""]
             lines += [f"- {md_cell(t)}" for t in _judge_summary(res["judge"])]
@@ -676,6 +678,24 @@ def _padded(cell: str, width: int) -> str:
     return cell + " " * (width - display_width(cell))
 
 
+def past_context_line(res: dict[str, Any]) -> str | None:
+    """A set's warning for answers that may run past a local side's context (its
+    ``past_context``, on a RoPE model), or None when none may."""
+    past = res.get("past_context") or []
+    if not past:
+        return None
+    shown = ", ".join(
+        f"{p['id']} ({p['side']}: {p['prompt_tokens']} + {p['max_new_tokens']} > {p['context']})"
+        for p in past[:3]
+    )
+    more = f" and {len(past) - 3} more" if len(past) > 3 else ""
+    return (
+        f"WARNING: {len(past)} answer(s) may run past the model's context (prompt tokens + "
+        f"max_new_tokens > context tokens), on positions the model never trained on: "
+        f"{shown}{more}; lower max_new_tokens for this set to keep them within it"
+    )
+
+
 def terminal_summary(
     r: dict[str, Any], out_dir: Path, *, cache: tuple[int, int] | None = None
 ) -> str:
@@ -709,6 +729,8 @@ def terminal_summary(
     for res in r["results"]:
         lines.append(f"  {res['golden_set']} ({res['items']} items)")
         lines += [f"    {metric_rows.pop(0)}" for _ in res["metrics"]]
+        if (past := past_context_line(res)) is not None:
+            lines.append(f"    {past}")
         if "judge" in res:
             lines += [f"    {t}" for t in _judge_summary(res["judge"])]
             judged = [[a, b, c] for a, b, c, _ in _judge_rows(res["judge"])]

@@ -660,32 +660,61 @@ def _base_check(cand: ModelRef, base: ModelRef) -> Check:
     )
 
 
-def _refuse_over_context(
+def _check_context(
     name: str,
     inputs: tuple[GoldenSetGate, list[dict[str, Any]], list[Messages], GenSettings],
     cand: ModelRef,
     base: ModelRef,
     models: LoadedModels,
-) -> None:
-    """An InputError, before any generation, for an item whose prompt a local side's model
-    has no room to answer in: the prompt, as its tokenizer renders and counts it for
-    generation, fills the context (:func:`~curagate.gate.models.context_size`). Found by
-    attack, it was scored silently, where a llama-server endpoint refuses it (exit 2)."""
-    _, items, convs, _ = inputs
+) -> list[dict[str, Any]]:
+    """The items whose prompt plus ``max_new_tokens`` may run past a local side's context
+    (:func:`~curagate.gate.models.context_size`) on a model that computes its positions
+    (RoPE, ALiBi), as (id, side, prompt_tokens, max_new_tokens, context): generated, on
+    positions the model never trained on (a set's ``past_context``, a warning). An InputError, before any
+    generation, for an item whose prompt fills the context, leaving no room to answer in
+    (found by attack, it was scored silently, where a llama-server endpoint refuses it, exit
+    2), and for one whose answer may run past a context of learned positions (GPT-2's
+    n_positions: generating past it fails)."""
+    _, items, convs, settings = inputs
+    limit_new = settings.max_new_tokens
+    past: list[dict[str, Any]] = []
     for side, ref in (("candidate", cand), ("base", base)):
         context = None if ref.model_dir is None else models.context(ref)
         if context is None:
             continue
         counts = models.prompt_tokens(ref, convs)
+        said = (
+            f"the prompt is {{}} tokens as the {side} reads it (its chat template), and its "
+            f"model's context is {context.tokens} tokens ({context.source} in config.json)"
+        )
         for item, tokens in zip(items, counts, strict=True):
             if tokens >= context.tokens:
                 raise InputError(
-                    f"golden set {name!r}: item {item['id']!r}: the prompt is {tokens} tokens "
-                    f"as the {side} reads it (its chat template), and its model's context is "
-                    f"{context.tokens} tokens ({context.source} in config.json): no room is "
-                    "left for an answer; shorten the item, or gate a model whose context "
+                    f"golden set {name!r}: item {item['id']!r}: {said.format(tokens)}: no room "
+                    "is left for an answer; shorten the item, or gate a model whose context "
                     "holds it"
                 )
+        for item, tokens in zip(items, counts, strict=True):
+            if tokens + limit_new <= context.tokens:
+                continue
+            if context.absolute:
+                raise InputError(
+                    f"golden set {name!r}: item {item['id']!r}: {said.format(tokens)}, of "
+                    f"learned positions: with max_new_tokens {limit_new} its answer may "
+                    f"run to {tokens + limit_new} tokens, and generating past the context "
+                    f"fails; set max_new_tokens: {context.tokens - tokens} (or less) on "
+                    f"golden set {name!r} in the gate file, or shorten the item"
+                )
+            past.append(
+                {
+                    "id": item["id"],
+                    "side": side,
+                    "prompt_tokens": tokens,
+                    "max_new_tokens": limit_new,
+                    "context": context.tokens,
+                }
+            )
+    return past
 
 
 def _generation_config(
@@ -1838,8 +1867,9 @@ def _run_gate_on(
             if ref.model_dir is not None
         }
         ignored = {side: got[0] for side, got in local.items()}
-        for golden in goldens:
-            _refuse_over_context(golden.name, inputs[golden.name], cand, base_ref, models)
+        past_context = {
+            g.name: _check_context(g.name, inputs[g.name], cand, base_ref, models) for g in goldens
+        }
         if local:
             checks.append(
                 model_generation_config_check(
@@ -1861,6 +1891,8 @@ def _run_gate_on(
                 prompts.get(golden.name),
                 inputs[golden.name],
             )
+            if past_context[golden.name]:
+                res["past_context"] = past_context[golden.name]
             results.append(res)
             checks += cks
         try:
