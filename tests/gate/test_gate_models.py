@@ -182,6 +182,8 @@ def test_a_prompt_past_a_local_models_context_exits_2_before_any_generation(
     [
         ({"max_position_embeddings": 4096}, (4096, False)),
         ({"n_positions": 1024, "model_type": "gpt2"}, (1024, True)),
+        # the first key whose value is a positive integer, as before
+        ({"max_position_embeddings": 4096.0, "n_positions": 1024}, (1024, False)),
         ({"n_positions": 2048, "model_type": "gptj", "rotary_dim": 64}, (2048, False)),
         # dynamic NTK: transformers recomputes the frequencies for any length past it
         ({"max_position_embeddings": 4096, "rope_scaling": {"type": "dynamic", "factor": 2}}, None),

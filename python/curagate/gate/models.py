@@ -793,10 +793,9 @@ def context_size(model_dir: Path) -> Context | None:
         return None
     if not isinstance(config, dict):
         return None
-    key = next(
-        (k for k in ("max_position_embeddings", "n_positions") if _positive(config.get(k))), None
-    )
-    if key is None or not isinstance(config[key], int):
+    names = ("max_position_embeddings", "n_positions")
+    key = next((k for k in names if isinstance(config.get(k), int) and _positive(config[k])), None)
+    if key is None:
         return None
     context = Context(config[key], key, config.get("model_type") in ABSOLUTE_POSITIONS)
     rope_key = next((k for k in ("rope_parameters", "rope_scaling") if config.get(k)), None)
