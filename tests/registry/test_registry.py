@@ -1601,3 +1601,37 @@ def test_a_manifest_that_lists_no_file_is_no_bundle(
     db = str(tmp_path / "r.db")
     assert main(["registry", "--db", db, "register", str(bundle), "--name", "m"]) == 1
     assert "lists no file" in capsys.readouterr().err
+
+
+def test_register_refuses_a_folder_whose_live_version_was_overwritten(
+    tmp_path: Path, ci_key: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by attack: the nightly export into one folder replaced production's bundle,
+    and registering the new bundle there said nothing: production's bytes were gone."""
+    import shutil
+
+    db = str(tmp_path / "r.db")
+    out = tmp_path / "exports" / "support-bot"
+
+    def cli(*argv: str) -> int:
+        return main(["registry", "--db", db, *argv])
+
+    assert cli("trust", "add", str(ci_key[1]), "--role", "gate", "--name", "ci") == 0
+    d1 = write_bundle(out, b"night1" * 10, readme="# v1\n")
+    assert cli("register", str(out), "--name", "support-bot") == 0
+    g1 = signed_report(tmp_path, ci_key[0], d1)
+    assert cli("promote", "support-bot", "1", "--to", "production", "--gate-report", str(g1)) == 0
+    staged = tmp_path / "exports" / ".tmp"
+    write_bundle(staged, b"night2" * 10, readme="# v2\n")
+    shutil.rmtree(out)
+    staged.rename(out)
+    capsys.readouterr()
+    assert cli("register", str(out), "--name", "support-bot") == 2
+    err = capsys.readouterr().err
+    assert "support-bot v1 (production)" in err and "overwritten" in err
+    assert "its own folder" in err
+    with Registry(Path(db)) as reg:
+        assert [mv.version for mv in reg.list_versions()] == [1]
+    # Once that version is archived, the folder is free for the next one.
+    assert cli("promote", "support-bot", "1", "--to", "archived") == 0
+    assert cli("register", str(out), "--name", "support-bot") == 0

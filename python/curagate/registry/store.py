@@ -2382,10 +2382,30 @@ class Registry:
                     "every file's path and sha256, however MANIFEST.json is spelled), so "
                     f"every gate verdict on them counts together: use {dup[0]} v{dup[1]}"
                 )
+            path = str(root.resolve())
+            # Found by attack: the nightly export into one folder replaced production's
+            # bundle, and registering the new one there said nothing, while `list` and
+            # `check` showed production healthy and a rollback to it failed: its bytes are
+            # gone. A version still live at this path is not these bytes (the same bytes
+            # were refused above), so its own were overwritten.
+            live = db.execute(
+                "SELECT name, version, stage FROM model_versions WHERE artifact_path = ? "
+                "AND stage != 'archived' ORDER BY id",
+                (path,),
+            ).fetchall()
+            if live:
+                held = ", ".join(f"{n} v{v} ({stage})" for n, v, stage in live)
+                raise InputError(
+                    f"{bundle}: this folder is the registered bundle of {held}, whose bytes "
+                    "were overwritten (another bundle is there now); registering it would "
+                    "leave that version without its bundle: export each version to its own "
+                    "folder (`curagate export RUN --out exports/NAME-VERSION`) and restore "
+                    f"the old bundle here, or archive the version first (`curagate registry "
+                    f"promote {live[0][0]} {live[0][1]} --to archived`)"
+                )
             (version,) = db.execute(
                 "SELECT COALESCE(MAX(version), 0) + 1 FROM model_versions WHERE name = ?", (name,)
             ).fetchone()
-            path = str(root.resolve())
             at = self._clock(db)
             cur = db.execute(
                 "INSERT INTO model_versions (name, version, artifact_digest, artifact_path, "
