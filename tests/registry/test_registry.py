@@ -375,6 +375,35 @@ def test_check_bundles_tells_a_revoked_signer_from_changed_bytes(
     assert "restore the files" not in out.err
 
 
+def test_list_and_show_do_not_call_a_bundle_signed_by_a_revoked_export_key_signed(
+    reg: Registry,
+    bundle: MakeBundle,
+    ci_key: tuple[Path, Path],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Found by attack: `list` said SIGNED yes and `show` "signed by ..." of a bundle whose
+    # export key was revoked, while the service said signed false.
+    register_signed(reg, bundle, ci_key)
+    db = str(reg.path)
+
+    def signed_column() -> str:
+        assert main(["registry", "--db", db, "list"]) == 0
+        header, row = capsys.readouterr().out.splitlines()
+        return row.split()[header.split().index("SIGNED")]
+
+    def artifact_line() -> str:
+        assert main(["registry", "--db", db, "show", "bot", "1"]) == 0
+        out = capsys.readouterr().out.splitlines()
+        return next(x for x in out if x.lstrip().startswith("artifact"))
+
+    assert signed_column() == "yes" and "  signed by " in artifact_line()
+    reg.trust_revoke("ci", role="export", reason="leaked")
+    assert signed_column() == "revoked"
+    line = artifact_line()
+    assert "NOT signed: export key" in line and "revoked since" in line
+    assert "  signed by " not in line
+
+
 def test_a_bundle_signed_by_a_legacy_p384_export_key_is_unusable_not_changed(
     reg: Registry,
     bundle: MakeBundle,

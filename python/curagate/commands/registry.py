@@ -49,6 +49,7 @@ from curagate.registry import (
     enrollment,
     new_token,
 )
+from curagate.registry.store import signed_now
 from curagate.text import one_line
 
 TOKEN_ENV = "CURAGATE_TOKEN"
@@ -436,10 +437,19 @@ def _table(rows: list[list[str]]) -> str:
     )
 
 
+def _signed(v: ModelVersion, vouching: frozenset[str]) -> str:
+    """Whether ``v`` is signed, as the service says it: found by attack, `list` and `show`
+    called a bundle signed by an export key revoked since signed."""
+    if signed_now(v, vouching):
+        return "yes"
+    return "no" if v.signed_by is None else "revoked"
+
+
 def _show(reg: Registry, name: str, version: int | None, as_json: bool) -> int:
     versions = [reg.get(name, version)] if version is not None else reg.list_versions(name)
     if not versions:
         reg.get(name, 1)  # raises the "unknown name" error
+    vouching = reg.vouching_export_keys()
     out = []
     for v in versions:
         d = v.to_dict()
@@ -465,9 +475,14 @@ def _show(reg: Registry, name: str, version: int | None, as_json: bool) -> int:
     if as_json:
         print(json.dumps(out[0] if version is not None else out, indent=2, sort_keys=True))
         return 0
-    for d, summary in zip(out, summaries, strict=True):
+    for v, d, summary in zip(versions, out, summaries, strict=True):
         _say(f"{d['name']} v{d['version']}  [{d['stage']}]")
-        signed = f"signed by {d['signed_by'][:12]}" if d["signed_by"] else "unsigned"
+        key = (v.signed_by or "")[:12]
+        signed = {
+            "yes": f"signed by {key}",
+            "no": "unsigned",
+            "revoked": f"NOT signed: export key {key} revoked since",
+        }[_signed(v, vouching)]
         _say(f"  artifact  {d['artifact_digest']}  {signed}  {d['artifact_path']}")
         _say(f"  verdict   {summary}")
         if d["backing"] is not None:
@@ -593,6 +608,7 @@ def _run(args: argparse.Namespace) -> int:
             if args.json:
                 print(json.dumps([v.to_dict() for v in versions], indent=2, sort_keys=True))
             elif versions:
+                vouching = reg.vouching_export_keys()
                 rows = [["NAME", "VERSION", "STAGE", "DIGEST", "SIGNED", "CREATED"]]
                 rows += [
                     [
@@ -600,7 +616,7 @@ def _run(args: argparse.Namespace) -> int:
                         str(v.version),
                         v.stage,
                         v.artifact_digest[:12],
-                        "yes" if v.signed_by else "no",
+                        _signed(v, vouching),
                         v.created_at,
                     ]
                     for v in versions

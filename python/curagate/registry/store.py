@@ -30,7 +30,7 @@ import sqlite3
 import threading
 import unicodedata
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -372,6 +372,14 @@ def _version(row: tuple[Any, ...]) -> ModelVersion:
         stage=row[7],
         created_at=row[8],
     )
+
+
+def signed_now(mv: ModelVersion, vouching: Collection[str]) -> bool:
+    """Whether ``mv``'s bundle is signed by a trusted, unrevoked export key today
+    (``vouching``: :meth:`Registry.vouching_export_keys`). Only such a signature covers its
+    MANIFEST.json, lineage included; a bundle signed by a key revoked since is not shown as
+    signed anywhere (`registry list`, `show`, the service), as its promotion is refused."""
+    return mv.signed_by is not None and mv.signed_by in vouching
 
 
 def _signer_revoked(mv: ModelVersion) -> str:
@@ -2104,6 +2112,12 @@ class Registry:
             to_stage=to,
             payload=payload,
         )
+
+    def vouching_export_keys(self) -> frozenset[str]:
+        """The fingerprints of the export keys trusted and not revoked today: the bundles
+        they signed are signed (:func:`signed_now`)."""
+        with self._read() as db:
+            return frozenset(self._trusted(db, "export"))
 
     def _trusted(self, db: sqlite3.Connection, role: str) -> dict[str, bytes]:
         return {k.fingerprint: k.public_pem.encode() for k in self._keys(db, role) if k.active}

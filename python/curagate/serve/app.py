@@ -66,6 +66,7 @@ from curagate.registry.store import (
     peek_head,
     peek_token,
     peek_user,
+    signed_now,
     store_dir_of,
 )
 from curagate.reports import environment, render, stylesheet
@@ -556,7 +557,7 @@ def _declared_over(declared: str, cap: int) -> bool:
 
 
 def unverified_lineage(mv: ModelVersion) -> str:
-    """Why a version's lineage is its bundle's unverified claims (see ``lineage_verified``)."""
+    """Why a version's lineage is its bundle's unverified claims (see :func:`signed_now`)."""
     why = (
         "the bundle is unsigned"
         if mv.signed_by is None
@@ -965,7 +966,7 @@ def create_app(
     ) -> HTMLResponse:
         rows = []
         production = []
-        vouching = export_keys(reg)
+        vouching = reg.vouching_export_keys()
         for o in reg.overview():
             mv: ModelVersion = o["version"]
             row = {
@@ -976,7 +977,7 @@ def create_app(
                 "verdict": o["verdict"],
                 "report_id": o["report_id"],
                 "verified": o["verified"],
-                "signed": mv.signed_by in vouching,
+                "signed": signed_now(mv, vouching),
                 "digest": mv.artifact_digest,
                 "created_at": mv.created_at,
                 "promoted_by": o["promoted_by"],
@@ -1065,6 +1066,7 @@ def create_app(
             # accepted one: an older pass offered again after a newer fail is not it.
             deciding = reg.deciding_report(prod)
             prod_report = deciding[0].id if deciding is not None and deciding[1].accepted else None
+        vouching = reg.vouching_export_keys()
         return page(
             b,
             "version.html",
@@ -1073,8 +1075,8 @@ def create_app(
             # version to the one named (a change by the click is a 409).
             backing=reg.backing(mv) if mv.stage in ("experiment", "staging") else None,
             rollback_to=reg.rollback_target(name) if mv.stage == "production" else None,
-            signature_revoked=mv.signed_by is not None and mv.signed_by not in export_keys(reg),
-            lineage_verified=lineage_verified(mv, export_keys(reg)),
+            signature_revoked=mv.signed_by is not None and not signed_now(mv, vouching),
+            lineage_verified=signed_now(mv, vouching),
             lineage_note=unverified_lineage(mv),
             reports=reports,
             checks=checks,
@@ -1444,19 +1446,7 @@ def create_app(
 
     # JSON API
 
-    def export_keys(reg: Registry) -> frozenset[str | None]:
-        """The export keys that vouch for bundles today: a bundle signed by a key revoked
-        since is not shown as signed (its promotion is refused for that reason)."""
-        return frozenset(k.fingerprint for k in reg.trusted_keys("export") if k.active)
-
-    def lineage_verified(mv: ModelVersion, vouching: frozenset[str | None]) -> bool:
-        """Whether a version's lineage is more than its bundle's word: only the signature of
-        an export key trusted (and not revoked) today covers MANIFEST.json. An unsigned
-        bundle's lineage is whatever its writer typed (`"verified": true`, a pass verdict,
-        a trainer's key), a claim the pages and API show as such."""
-        return mv.signed_by is not None and mv.signed_by in vouching
-
-    def model_json(o: dict[str, Any], vouching: frozenset[str | None]) -> dict[str, Any]:
+    def model_json(o: dict[str, Any], vouching: frozenset[str]) -> dict[str, Any]:
         mv: ModelVersion = o["version"]
         decision = o["decision"].to_dict()
         return {
@@ -1465,7 +1455,7 @@ def create_app(
             "stage": mv.stage,
             "digest": mv.artifact_digest,
             "verdict": o["verdict"],
-            "signed": mv.signed_by in vouching,
+            "signed": signed_now(mv, vouching),
             "report_verified": o["verified"],
             # The verdict counts a twin's reports too (the same bytes under another version),
             # as promotion does: whose report decides, and the twins.
@@ -1480,7 +1470,7 @@ def create_app(
         user: User = Depends(api_user), reg: Registry = Depends(registry)
     ) -> list[dict[str, Any]]:
         """Every version: name, version, stage, digest, newest gate verdict, signed bundle."""
-        vouching = export_keys(reg)
+        vouching = reg.vouching_export_keys()
         return [model_json(o, vouching) for o in reg.overview()]
 
     @app.get("/api/v1/models/{name:path}/versions/{version}", tags=["models"])
@@ -1511,7 +1501,7 @@ def create_app(
                 "has_items": reg.has_items(r),
             }
 
-        vouched = lineage_verified(mv, export_keys(reg))
+        vouched = signed_now(mv, reg.vouching_export_keys())
         return {
             **mv.to_dict(),
             # The lineage is MANIFEST.json's: the bundle's own claims unless a trusted export
