@@ -437,6 +437,44 @@ def test_a_warn_backs_production_only_under_an_unexpired_waiver(
 
 
 @pytest.mark.slow
+def test_a_rollback_refused_over_an_expired_waiver_names_remedies_rollback_takes(
+    tmp_path: Path, setup, ci_key: tuple[Path, Path]
+) -> None:
+    # Found by attack: the refusal said to pass a report "with --gate-report", which
+    # `rollback` does not take.
+    import re
+    import shlex
+
+    from curagate.cli import build_parser
+
+    reg, users, _ = setup
+    alice, bob = users["alice"][0], users["bob"][0]
+    digest = write_bundle(tmp_path / "b2", b"two" * 16)
+    report = write_gate_report(tmp_path / "g2", digest, "warn", sign_key=ci_key[0])
+    reg.register(tmp_path / "b2", name="bot", gate_report=report, actor="ci")
+    reg.waive(
+        "bot", 2, user=bob, reason="small set", expires=datetime.now(UTC) + timedelta(1.5 / 86400)
+    )
+    reg.approve(reg.request_promotion("bot", 2, to="production", user=alice).id, user=bob)
+    digest = write_bundle(tmp_path / "b3", b"three" * 16)
+    report = write_gate_report(tmp_path / "g3", digest, "pass", sign_key=ci_key[0])
+    reg.register(tmp_path / "b3", name="bot", gate_report=report, actor="ci")
+    reg.approve(reg.request_promotion("bot", 3, to="production", user=alice).id, user=bob)
+    time.sleep(1.6)
+    with pytest.raises(CheckFailed, match=r"rollback refused: bot v2: .*no unexpired waiver") as e:
+        reg.rollback("bot", user=alice)
+    why = str(e.value)
+    assert "--gate-report FILE" in why and "pass its gate_report.json" not in why
+    commands = re.findall(r"`curagate (registry [^`]*)`", why)
+    assert [c.split()[1] for c in commands] == ["report", "waive"]
+    for command in commands:  # each remedy is a command that exists, as written
+        build_parser("registry").parse_args(shlex.split(command))
+    reg.waive("bot", 2, user=bob, reason="small set, again", expires="7d")
+    assert reg.rollback("bot", user=alice).version == 2
+    reg.close()
+
+
+@pytest.mark.slow
 def test_only_the_deciding_warn_can_be_waived_and_a_replaced_ones_waiver_is_superseded(
     tmp_path: Path, setup, ci_key: tuple[Path, Path]
 ) -> None:

@@ -2790,14 +2790,15 @@ class Registry:
         return sorted(judged, key=signed_time, reverse=True)
 
     def _backing_report(
-        self, db: sqlite3.Connection, mv: ModelVersion
+        self, db: sqlite3.Connection, mv: ModelVersion, *, rollback: bool = False
     ) -> tuple[int | None, str, int | None]:
         """The deciding report: the newest by signed time of those that verify today (keys
         may have been revoked or trusted since it was recorded), if it says pass, or warn
         under an unexpired waiver. An older pass never outvotes a newer verdict on the same
         bytes, also one refused when recorded (its key trusted only since). Once the registry trusts a train
         key, nothing backs a bundle whose run no trusted trainer signed (:func:`unsigned_run`).
-        Returns (report id, why, waiver id)."""
+        Returns (report id, why, waiver id); ``rollback``: the why names a rollback's
+        remedies (it takes no report)."""
         train = self._keys(db, "train")
         if train:
             # A train key on another curve than P-256 vouches for nothing, as a revoked one.
@@ -2806,6 +2807,7 @@ class Registry:
             if why is not None:
                 return None, why, None
         seen = []
+        unwaived = False
         decision = self._decision(db, mv)
         for r, j in decision.ranked:
             holder = decision.owners[r.id]
@@ -2845,6 +2847,7 @@ class Registry:
                     f"report {r.id}: warn, no unexpired waiver (one whose granter was revoked "
                     "is void)"
                 )
+                unwaived = True
             else:
                 seen.append(f"report {r.id}: {j.verdict if j.accepted else j.why}")
             break  # the newest verified report decides
@@ -2855,13 +2858,31 @@ class Registry:
                 "curagate before "
                 "one version per artifact), and every gate verdict on them counts together"
             )
+        remedy = (
+            f"run `curagate gate` on {mv.artifact_path} with --sign-key and pass its "
+            "gate_report.json with --gate-report"
+        )
+        if rollback:
+            # Found by attack: a rollback refused over an expired waiver said to pass
+            # --gate-report, which `rollback` does not take.
+            remedy = (
+                f"record a signed pass for it with `curagate registry report {mv.name} "
+                f"{mv.version} --gate-report FILE` (`curagate gate` on {mv.artifact_path} "
+                "with --sign-key writes one)"
+            )
+            if unwaived:
+                remedy += (
+                    ", or have an approver other than whoever rolls back waive its warn "
+                    f"again with `curagate registry waive {mv.name} {mv.version} --reason WHY "
+                    "--expires 7d`"
+                )
+            remedy += ", then roll back again"
         return (
             None,
             (
                 f"{mv.ref}: promotion to production needs a signed gate attestation with verdict "
                 f"pass (or warn with an unexpired waiver) for artifact {mv.artifact_digest[:12]}…"
-                f"{detail}; run `curagate gate` on {mv.artifact_path} with --sign-key and pass its "
-                "gate_report.json with --gate-report"
+                f"{detail}; {remedy}"
             ),
             None,
         )
@@ -3976,7 +3997,7 @@ class Registry:
             revoked = self._signer_still_trusted(db, again)
             if revoked is not None:
                 raise SignerRevoked(revoked)
-            report_id, why, waiver_id = self._backing_report(db, again)
+            report_id, why, waiver_id = self._backing_report(db, again, rollback=True)
             if report_id is None:
                 raise CheckFailed(f"rollback refused: {why}")
             self._check_items(db, report_id)
