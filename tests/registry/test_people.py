@@ -858,6 +858,33 @@ def test_a_hand_changed_older_registry_is_refused_not_rewritten_into_the_current
     assert version == 4 or "uploader" not in users_sql(db)
 
 
+@pytest.mark.parametrize("table", ["approvals", "key_revocations", "user_revocations"])
+def test_an_id_the_log_does_not_carry_edited_by_hand_is_found(
+    tmp_path: Path, setup, ci_key: tuple[Path, Path], table: str
+) -> None:
+    # Found by attack: these tables' rows are compared with the log by the request, key or
+    # user they are of; their own id, edited with the trigger dropped and put back, was not.
+    from curagate.registry.schema import SCHEMA_V5
+
+    reg, users, _ = setup
+    request = reg.request_promotion("bot", 1, to="production", user=users["alice"][0])
+    reg.approve(request.id, user=users["bob"][0])
+    reg.user_revoke("vera", actor="admin", reason="left")
+    reg.trust_revoke("ci", actor="admin", reason="rotated")
+    reg.close()
+    Registry(reg.path).close()  # intact
+    trigger = next(s for s in split_statements(SCHEMA_V5) if f"TRIGGER {table}_no_update " in s)
+    conn = sqlite3.connect(reg.path)
+    conn.execute(f"DROP TRIGGER {table}_no_update")
+    conn.execute(f"UPDATE {table} SET id = 7")
+    conn.execute(trigger)
+    conn.commit()
+    conn.close()
+    with pytest.raises(ChainBroken, match=f"table {table} row 7: is numbered 7, but the log"):
+        Registry(reg.path)
+    assert main(["registry", "--db", str(reg.path), "check"]) == 1
+
+
 def test_items_beside_a_report_are_stored_when_the_report_names_them(
     tmp_path: Path, setup, ci_key: tuple[Path, Path]
 ) -> None:

@@ -22,7 +22,7 @@ import functools
 import json
 import re
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -1126,8 +1126,24 @@ def _verify(conn: sqlite3.Connection, schema: int) -> State:
     }
     if revocations != logged_revocations:
         raise _mismatch("key_revocations", "-", "revocations differ from the log")
+    _numbered_as_written(
+        "key_revocations",
+        conn.execute("SELECT id, key_id FROM key_revocations ORDER BY id").fetchall(),
+        state.revoked,
+    )
     _verify_people(conn, state)
     return state
+
+
+def _numbered_as_written(table: str, rows: list[tuple[Any, ...]], logged: Iterable[int]) -> None:
+    """``rows`` (id, the key, user or request it is of; by id) of an append-only table
+    whose ids the log does not carry: SQLite numbers its rows 1, 2, … as they are written,
+    so they are numbered in the order of the log rows that wrote them (``logged``, the keys
+    in that order). Found by attack: an id changed by hand (the trigger dropped and put
+    back) went unnoticed, as the other columns are compared with the log by the key."""
+    for n, (row, key) in enumerate(zip(rows, logged, strict=True), start=1):
+        if tuple(row) != (n, key):
+            raise _mismatch(table, row[0], f"is numbered {row[0]}, but the log wrote it as row {n}")
 
 
 def _same_rows(
@@ -1164,6 +1180,11 @@ def _verify_people(conn: sqlite3.Connection, state: State) -> None:
     logged = {u: (m["_reason"], m["_actor"], m["_at"]) for u, m in state.users_revoked.items()}
     if revoked != logged:
         raise _mismatch("user_revocations", "-", "revocations differ from the log")
+    _numbered_as_written(
+        "user_revocations",
+        conn.execute("SELECT id, user_id FROM user_revocations ORDER BY id").fetchall(),
+        state.users_revoked,
+    )
     _same_rows(
         "promotion_requests",
         conn.execute(
@@ -1181,6 +1202,11 @@ def _verify_people(conn: sqlite3.Connection, state: State) -> None:
         ).fetchall(),
         state.approvals,
         ("approved_by", "reason", "_at"),
+    )
+    _numbered_as_written(
+        "approvals",
+        conn.execute("SELECT id, request_id FROM approvals ORDER BY id").fetchall(),
+        state.approvals,
     )
     _same_rows(
         "waivers",
