@@ -1664,3 +1664,45 @@ def test_register_refuses_a_folder_whose_live_version_was_overwritten(
     # Once that version is archived, the folder is free for the next one.
     assert cli("promote", "support-bot", "1", "--to", "archived") == 0
     assert cli("register", str(out), "--name", "support-bot") == 0
+
+
+def test_card_of_a_bundle_without_readme_is_an_input_error_and_a_card_ends_with_a_newline(
+    tmp_path: Path, ci_key: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found by attack: a bundle without README.md was "README.md is not covered by the
+    # bundle's manifest" with exit 1, and the card printed or written had no final newline.
+    db = str(tmp_path / "r.db")
+    assert (
+        main(
+            [
+                "registry",
+                "--db",
+                db,
+                "trust",
+                "add",
+                str(ci_key[1]),
+                "--role",
+                "gate",
+                "--name",
+                "ci",
+            ]
+        )
+        == 0
+    )
+    for label, readme in (("bare", None), ("carded", "# bot\n\nA model.")):
+        digest = write_bundle(tmp_path / label, label.encode() * 16, readme=readme)
+        report = signed_report(tmp_path, ci_key[0], digest)
+        argv = ["register", str(tmp_path / label), "--name", label, "--gate-report", str(report)]
+        assert main(["registry", "--db", db, *argv]) == 0
+    capsys.readouterr()
+    assert main(["registry", "--db", db, "card", "bare", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "has no README.md" in err and "not covered" not in err
+    assert main(["registry", "--db", db, "card", "carded", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert (
+        "Verdict: **pass**" in printed and printed.endswith("\n") and not printed.endswith("\n\n")
+    )
+    out = tmp_path / "card.md"
+    assert main(["registry", "--db", db, "card", "carded", "1", "--out", str(out)]) == 0
+    assert out.read_text() == printed

@@ -420,4 +420,6 @@ def card_with_eval_results(card_text: str, results: dict[str, Any], note: str | 
             + "\n\n"
             + "\n".join([_GATE_HEADING, "", *_gate_lines(results, note=note)])
         )
+    if not text.endswith("\n"):  # a text file's last line ends (`registry card` printed none)
+        text += "\n"
     return str(ModelCard(f"---\n{data.to_yaml()}\n---\n{text}"))

@@ -1949,7 +1949,12 @@ class Registry:
 
         checked = verify_bundle(mv.artifact_path, expected_digest=mv.artifact_digest)
         if "README.md" not in checked.manifest.files:
-            raise CheckFailed(f"{mv.ref}: README.md is not covered by the bundle's manifest")
+            # Verified, so no README.md is there at all: a missing input, not a check that
+            # failed (it said "not covered by the bundle's manifest", exit 1).
+            raise InputError(
+                f"{mv.ref}: the bundle has no README.md (its manifest lists none), so there is "
+                "no model card to render; `curagate export` writes one: re-export the run"
+            )
         try:
             raw = read_regular(Path(mv.artifact_path) / "README.md", MAX_REPORT_BYTES)
             readme = raw.decode("utf-8")
