@@ -1645,24 +1645,44 @@ def test_register_refuses_a_folder_whose_live_version_was_overwritten(
     def cli(*argv: str) -> int:
         return main(["registry", "--db", db, *argv])
 
+    def export_into(folder: Path, night: str) -> str:
+        """What `curagate export --out folder` does: the new bundle replaces the old one."""
+        staged = tmp_path / "exports" / ".tmp"
+        digest = write_bundle(staged, night.encode() * 10, readme=f"# {night}\n")
+        shutil.rmtree(folder, ignore_errors=True)
+        staged.rename(folder)
+        return digest
+
+    def ship(folder: Path, digest: str, version: str) -> None:
+        assert cli("register", str(folder), "--name", "support-bot") == 0
+        report = str(signed_report(tmp_path, ci_key[0], digest))
+        assert (
+            cli("promote", "support-bot", version, "--to", "production", "--gate-report", report)
+            == 0
+        )
+
+    def refused() -> str:
+        capsys.readouterr()
+        assert cli("register", str(out), "--name", "support-bot") == 2
+        return capsys.readouterr().err
+
     assert cli("trust", "add", str(ci_key[1]), "--role", "gate", "--name", "ci") == 0
-    d1 = write_bundle(out, b"night1" * 10, readme="# v1\n")
-    assert cli("register", str(out), "--name", "support-bot") == 0
-    g1 = signed_report(tmp_path, ci_key[0], d1)
-    assert cli("promote", "support-bot", "1", "--to", "production", "--gate-report", str(g1)) == 0
-    staged = tmp_path / "exports" / ".tmp"
-    write_bundle(staged, b"night2" * 10, readme="# v2\n")
-    shutil.rmtree(out)
-    staged.rename(out)
-    capsys.readouterr()
-    assert cli("register", str(out), "--name", "support-bot") == 2
-    err = capsys.readouterr().err
+    ship(out, export_into(out, "night1"), "1")
+    d2 = export_into(out, "night2")
+    err = refused()
     assert "support-bot v1 (production)" in err and "overwritten" in err
-    assert "its own folder" in err
+    assert "its own folder" in err and "promote support-bot 1 --to archived" in err
     with Registry(Path(db)) as reg:
         assert [mv.version for mv in reg.list_versions()] == [1]
-    # Once that version is archived, the folder is free for the next one.
-    assert cli("promote", "support-bot", "1", "--to", "archived") == 0
+    # The version a rollback restores is held too, archived as it is.
+    shutil.copytree(out, tmp_path / "exports" / "v2")
+    ship(tmp_path / "exports" / "v2", d2, "2")
+    export_into(out, "night3")
+    err = refused()
+    assert "support-bot v1 (archived, the version `rollback support-bot` restores)" in err
+    assert "--to archived" not in err
+    # Once no rollback restores it, the folder of an archived version is free.
+    ship(tmp_path / "exports" / "v3", export_into(tmp_path / "exports" / "v3", "night4"), "3")
     assert cli("register", str(out), "--name", "support-bot") == 0
 
 

@@ -2405,22 +2405,34 @@ class Registry:
             # Found by attack: the nightly export into one folder replaced production's
             # bundle, and registering the new one there said nothing, while `list` and
             # `check` showed production healthy and a rollback to it failed: its bytes are
-            # gone. A version still live at this path is not these bytes (the same bytes
-            # were refused above), so its own were overwritten.
-            live = db.execute(
+            # gone. A version still live at this path (or the one a rollback restores) is
+            # not these bytes (the same bytes were refused above): its own were overwritten.
+            held, live = [], None
+            for n, v, stage in db.execute(
                 "SELECT name, version, stage FROM model_versions WHERE artifact_path = ? "
-                "AND stage != 'archived' ORDER BY id",
+                "ORDER BY id",
                 (path,),
-            ).fetchall()
-            if live:
-                held = ", ".join(f"{n} v{v} ({stage})" for n, v, stage in live)
+            ).fetchall():
+                if stage != "archived":
+                    held.append(f"{n} v{v} ({stage})")
+                    live = live or (n, v)
+                    continue
+                target = self._rollback_target(db, n)
+                if target is not None and target.version == v:
+                    held.append(f"{n} v{v} (archived, the version `rollback {n}` restores)")
+            if held:
+                archive = (
+                    f", or archive it if it is no longer wanted (`curagate registry promote "
+                    f"{live[0]} {live[1]} --to archived`)"
+                    if live is not None
+                    else ""
+                )
                 raise InputError(
-                    f"{bundle}: this folder is the registered bundle of {held}, whose bytes "
-                    "were overwritten (another bundle is there now); registering it would "
-                    "leave that version without its bundle: export each version to its own "
-                    "folder (`curagate export RUN --out exports/NAME-VERSION`) and restore "
-                    f"the old bundle here, or archive the version first (`curagate registry "
-                    f"promote {live[0][0]} {live[0][1]} --to archived`)"
+                    f"{bundle}: this folder is the registered bundle of {', '.join(held)}, "
+                    "whose bytes were overwritten (another bundle is there now); registering "
+                    "it would leave that version without its bundle: export each version to "
+                    "its own folder (`curagate export RUN --out exports/NAME-VERSION`) and "
+                    f"restore the old bundle here{archive}"
                 )
             (version,) = db.execute(
                 "SELECT COALESCE(MAX(version), 0) + 1 FROM model_versions WHERE name = ?", (name,)
@@ -3753,10 +3765,7 @@ class Registry:
     def rollback_target(self, name: str) -> ModelVersion | None:
         """The version a rollback of ``name`` would put back now (None: none)."""
         with self._read() as db:
-            try:
-                return self._previous_production(db, name)[1]
-            except InputError:
-                return None
+            return self._rollback_target(db, name)
 
     def decision(self, mv: ModelVersion) -> Decision:
         """What decides for ``mv`` today, by the rule promotion goes by (:class:`Decision`:
@@ -3944,6 +3953,12 @@ class Registry:
                 "nothing to roll back to"
             )
         return current, self._get(db, name, int(row[0]))
+
+    def _rollback_target(self, db: sqlite3.Connection, name: str) -> ModelVersion | None:
+        try:
+            return self._previous_production(db, name)[1]
+        except InputError:
+            return None
 
     def rollback(
         self,
