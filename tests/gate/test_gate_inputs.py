@@ -380,6 +380,43 @@ def test_an_out_or_cache_where_the_train_data_reaches_exits_2(
     assert rc != 2, capsys.readouterr().err  # a verdict, not an input error
 
 
+@pytest.mark.parametrize(
+    ("option", "at"), [("--out", "m/judge/gate-out"), ("--cache-dir", "m/judge/c"), ("--out", "m")]
+)
+def test_an_out_or_cache_at_a_local_judge_exits_2(tmp_path, capsys, option: str, at: str) -> None:
+    """Found by re-attack: a set's judge that is a model folder (``model: m/judge``, relative
+    to the gate file) was no folder the gate reads: --out or --cache-dir inside it were
+    accepted, and an --out holding it was refused only as a folder not the gate's. Refused
+    before any request, naming the judge."""
+    root = tmp_path / "golden"
+    write_set(root, "chat", "generation", SENTIMENT_ITEMS[:10])
+    lock(root)
+    gate = tmp_path / "gate.yaml"
+    gate.write_text(
+        f"name: t\ngolden_dir: {root}\ngolden_sets:\n  - name: chat\n    task: generation\n"
+        "    metrics: {judge_win_rate: {min: 0.5}}\n    judge: {model: m/judge}\n"
+        "contamination: {check: false}\n"
+    )
+    judge = tmp_path / "m" / "judge"
+    judge.mkdir(parents=True)
+    (judge / "config.json").write_text("{}\n")
+    target = tmp_path / at
+    srv = CannedServer(lambda p: "Positive")
+    try:
+        argv = ["gate", str(gate), "--candidate", srv.url, "--base", srv.url]
+        out = str(target) if option == "--out" else str(tmp_path / "out")
+        rc = main([*argv, "--out", out, *([option, str(target)] if option != "--out" else [])])
+    finally:
+        srv.close()
+    err = capsys.readouterr().err
+    assert rc == 2 and srv.requests == 0, err
+    if at == "m":
+        assert f"--out {target}: holds the judge of set chat {judge}, " in err, err
+    else:
+        assert f"{option} {target}: is inside the judge of set chat {judge}, " in err, err
+        assert not target.exists() and not (tmp_path / "out").exists()
+
+
 def test_an_out_holding_a_runs_base_model_exits_2(tmp_path, capsys) -> None:
     """Replacing --out would delete the base model the run candidate is loaded from."""
     gate = sentiment_gate(tmp_path, SENTIMENT_ITEMS[:10])

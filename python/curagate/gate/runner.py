@@ -399,13 +399,18 @@ def _judge_settings(cfg: GateConfig, js: JudgeSettings) -> GenSettings:
     )
 
 
+def _judge_spec(cfg: GateConfig, js: JudgeSettings) -> str:
+    """The judge's model spec: an endpoint, or a directory (relative to the gate file)."""
+    return js.model if is_endpoint(js.model) else str(cfg.resolve(js.model))
+
+
 def resolve_judge(cfg: GateConfig, js: JudgeSettings) -> ModelRef:
     """The judge as a model reference: a directory (relative to the gate file) or an endpoint."""
-    spec = js.model
-    if not is_endpoint(spec):
-        spec = str(cfg.resolve(spec))
     ref = resolve_model(
-        spec, http_model=js.endpoint_model, model_digest=js.digest, digest_flag="judge.digest"
+        _judge_spec(cfg, js),
+        http_model=js.endpoint_model,
+        model_digest=js.digest,
+        digest_flag="judge.digest",
     )
     if js.identity:
         ref.artifacts["stated_identity"] = js.identity
@@ -1654,16 +1659,22 @@ def _text_field(path: Path) -> str | None:
     return item_text_field(jsonl_values(path))
 
 
-def _read_folders(candidate: str, base: str, gdir: Path) -> list[tuple[str, Path]]:
-    """The folders the gate reads, as (what, folder): the golden-set folder, each side that
-    is a model or run folder, and a run's base model and adapter (a folder that is neither,
-    or a run.json that does not read, is left to :func:`resolve_model` to report)."""
+def _read_folders(candidate: str, base: str, gdir: Path, cfg: GateConfig) -> list[tuple[str, Path]]:
+    """The folders the gate reads, as (what, folder): the golden-set folder, each side and
+    each set's judge that is a model or run folder, and a run's base model and adapter (a
+    folder that is neither, or a run.json that does not read, is left to
+    :func:`resolve_model` to report)."""
     folders = [("golden-set folder", gdir)]
     # Each set's own folder too: one linked in from elsewhere is not under gdir once
     # resolved (found by re-attack: an --out given inside it was written into the set).
     if gdir.is_dir():
         folders += [(f"golden set {e.name}", e) for e in sorted(gdir.iterdir()) if e.is_dir()]
-    for side, spec in (("candidate", candidate), ("base", base)):
+    # A local judge too (found by re-attack: --out and --cache-dir inside it were accepted,
+    # and an --out holding it was replaced, deleting the judge).
+    judges = [
+        (f"judge of set {g.name}", _judge_spec(cfg, g.judge)) for g in cfg.golden_sets if g.judge
+    ]
+    for side, spec in (("candidate", candidate), ("base", base), *judges):
         if is_endpoint(spec) or not any(
             (Path(spec) / f).is_file() for f in ("config.json", "run.json")
         ):
@@ -1739,7 +1750,7 @@ def run_gate(
     # adapter, the golden sets): written there, they changed what they were read from.
     # Nor where the --train-data folders and globs reach, as the reader reaches them (found
     # by attack: the reports, golden items in items.jsonl, were scanned as training data).
-    folders = _read_folders(candidate, base, gdir)
+    folders = _read_folders(candidate, base, gdir, cfg)
     _refuse_writing_into(Path(out_dir), "--out", folders)
     if cache_dir:
         _refuse_writing_into(Path(cache_dir), "--cache-dir", folders)
