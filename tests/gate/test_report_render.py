@@ -191,6 +191,20 @@ def test_a_rate_on_part_of_a_set_says_on_how_many_items() -> None:
     assert "false_refusal_rate (on 7)" in page and "accuracy (on" not in page
 
 
+def test_answers_past_the_context_are_a_warning_in_every_report() -> None:
+    # Found by re-attack: a set's past_context (a RoPE model's answers that may run past its
+    # context) was a WARNING in report.md and the terminal, and not in report.html.
+    r = _report()
+    past = {"id": "q1", "side": "candidate", "prompt_tokens": 90, "context": 96}
+    r["results"][0]["past_context"] = [past | {"max_new_tokens": 8}]
+    line = "WARNING: 1 answer(s) may run past the model's context"
+    assert line in render_markdown(r) and line in terminal_summary(r, Path("o"))
+    page = html.unescape(render_html(r))
+    assert '<p class="past-context sev-warning">' + line in page
+    assert "q1 (candidate: 90 + 8 > 96)" in page
+    assert "past-context" not in render_html(_report())
+
+
 def test_the_terminal_metric_table_fits_a_long_name_with_its_item_count() -> None:
     # Found by attack: the metric column was 20 characters, so a name with "(on 7)" pushed
     # the rest of its row right and the table no longer lined up; values of other widths

@@ -489,6 +489,8 @@ def _html_result(r: dict[str, Any], res: dict[str, Any]) -> dict[str, Any]:
         "not_measured": [
             f"Not measured: {name} ({why})" for name, why in res.get("not_measured", {}).items()
         ],
+        # Answers that may run past a local side's context, as report.md warns of them.
+        "past_context": past_context_line(res),
         "judge": None,
         "per_class": [list(row) for row in _per_class_rows(res)] if "per_class" in res else None,
         "confusion": None,
