@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from pathlib import Path
@@ -238,6 +239,23 @@ def test_a_prompt_past_a_local_models_context_exits_2_before_any_generation(
                 "rope_scaling": {"type": "longrope", "long_factor": [1.0], "short_factor": [1.0]},
             },
             (131072, False),
+        ),
+        # found by re-attack: json reads Infinity as a float, int() of it crashed (exit 3); a
+        # factor or length that is no finite number is none, as a negative or NaN one is
+        (
+            {"max_position_embeddings": 100, "rope_scaling": {"type": "yarn", "factor": math.inf}},
+            (100, False),
+        ),
+        (
+            {
+                "max_position_embeddings": 100,
+                "rope_scaling": {
+                    "type": "yarn",
+                    "factor": 2,
+                    "original_max_position_embeddings": math.inf,
+                },
+            },
+            (200, False),
         ),
         # one per layer type: the largest context
         (

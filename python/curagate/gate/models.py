@@ -24,6 +24,7 @@ import hashlib
 import hmac
 import http.client
 import json
+import math
 import os
 import random
 import shutil
@@ -770,7 +771,14 @@ _STRETCHED_ROPE = frozenset({"linear", "yarn", "longrope", "llama3"})
 
 
 def _positive(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+    """A positive finite number: json reads ``Infinity`` (and ``1e400``) as a float, whose
+    product is no length (found by re-attack: int() of it crashed the gate, exit 3)."""
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value > 0
+    )
 
 
 def context_size(model_dir: Path) -> Context | None:
