@@ -257,6 +257,22 @@ def test_a_prompt_past_a_local_models_context_exits_2_before_any_generation(
             },
             (200, False),
         ),
+        # found by re-attack: a multimodal model's language model states it in text_config
+        # (Gemma 3, Llama 4), and the check was skipped; its own RoPE scaling too
+        (
+            {
+                "model_type": "llama4",
+                "text_config": {
+                    "max_position_embeddings": 4096,
+                    "rope_scaling": {"rope_type": "yarn", "factor": 2.0},
+                },
+            },
+            (8192, False),
+        ),
+        (
+            {"model_type": "gemma3", "text_config": {"model_type": "gpt2", "n_positions": 64}},
+            (64, True),
+        ),
         # one per layer type: the largest context
         (
             {

@@ -802,10 +802,16 @@ def context_size(model_dir: Path) -> Context | None:
     if not isinstance(config, dict):
         return None
     names = ("max_position_embeddings", "n_positions")
+    within = ""
+    if isinstance(config.get("text_config"), dict) and not any(k in config for k in names):
+        # A multimodal model's language model states it (Gemma 3, Llama 4, Mllama: their
+        # text_config, transformers' get_text_config): found by re-attack, the check was
+        # skipped for them.
+        config, within = config["text_config"], "text_config's "
     key = next((k for k in names if isinstance(config.get(k), int) and _positive(config[k])), None)
     if key is None:
         return None
-    context = Context(config[key], key, config.get("model_type") in ABSOLUTE_POSITIONS)
+    context = Context(config[key], within + key, config.get("model_type") in ABSOLUTE_POSITIONS)
     rope_key = next((k for k in ("rope_parameters", "rope_scaling") if config.get(k)), None)
     rope = config.get(rope_key) if rope_key else None
     if not isinstance(rope, dict):
@@ -826,7 +832,7 @@ def context_size(model_dir: Path) -> Context | None:
                 break
         stretched = int(factor * original)
         if stretched > context.tokens:
-            source = f"{rope_key} {kind} factor {factor} x {named} {original}"
+            source = f"{within}{rope_key} {kind} factor {factor} x {named} {original}"
             context = context._replace(tokens=stretched, source=source)
     return context
 
