@@ -298,6 +298,22 @@ def test_an_out_or_cache_inside_what_the_gate_reads_exits_2_before_any_request(
     assert not target.exists() and not (tmp_path / "out").exists()
 
 
+def test_an_endpoint_scheme_in_capitals_is_an_endpoint(tmp_path, capsys) -> None:
+    """Found by re-attack: ``HTTP://host/v1`` (a URL's scheme is read in any case, by the
+    client too) was refused as "not a run directory, model directory or http(s) endpoint"."""
+    gate = sentiment_gate(tmp_path, SENTIMENT_ITEMS[:10])
+    srv = CannedServer(lambda p: "Positive")
+    try:
+        upper = srv.url.replace("http://", "HTTP://", 1)
+        argv = ["gate", str(gate), "--candidate", upper, "--base", srv.url]
+        rc = main([*argv, "--out", str(tmp_path / "out")])
+    finally:
+        srv.close()
+    assert rc in (0, 1) and srv.requests > 0, capsys.readouterr().err
+    report = json.loads((tmp_path / "out" / "gate_report.json").read_text())
+    assert report["candidate"]["endpoint"] == upper
+
+
 @pytest.mark.parametrize("option", ["--out", "--cache-dir"])
 @pytest.mark.parametrize("scheme", ["x", "file"])
 def test_a_spec_with_another_scheme_is_a_folder_the_gate_reads(

@@ -168,8 +168,10 @@ def is_endpoint(spec: str) -> bool:
     endpoint: an ``http://`` or ``https://`` URL. Any other spec is a folder, ``file://...``
     or ``x://...`` too (as a path: ``x:/...``), loaded and checked as one: the one rule of
     :func:`resolve_model`, the judge's and the checks of what the gate reads (a spec
-    holding ``://`` was once no folder to those checks, while it was loaded as one)."""
-    return spec.startswith(("http://", "https://"))
+    holding ``://`` was once no folder to those checks, while it was loaded as one). The
+    scheme in any case (``HTTP://``), as URLs have it and the client reads it (found by
+    re-attack: it was "not a run directory, model directory or http(s) endpoint")."""
+    return spec[:8].lower().startswith(("http://", "https://"))
 
 
 def resolve_model(
