@@ -185,7 +185,14 @@ def test_a_prompt_past_a_local_models_context_exits_2_before_any_generation(
         ({"n_positions": 1024, "model_type": "gpt2"}, (1024, True)),
         # the first key whose value is a positive integer, as before
         ({"max_position_embeddings": 4096.0, "n_positions": 1024}, (1024, False)),
-        ({"n_positions": 2048, "model_type": "gptj", "rotary_dim": 64}, (2048, False)),
+        # found by re-attack: GPT-J's and CodeGen's rotary sin/cos, CTRL's sinusoids and MPT's
+        # ALiBi biases are tables of the context's size (generating past it crashed, exit 3);
+        # MPT and DBRX state it as max_seq_len (the check was skipped)
+        ({"n_positions": 2048, "model_type": "gptj", "rotary_dim": 64}, (2048, True)),
+        ({"n_positions": 2048, "model_type": "codegen"}, (2048, True)),
+        ({"n_positions": 256, "model_type": "ctrl"}, (256, True)),
+        ({"max_seq_len": 2048, "model_type": "mpt"}, (2048, True)),
+        ({"max_seq_len": 32768, "model_type": "dbrx"}, (32768, False)),
         # dynamic NTK: transformers recomputes the frequencies for any length past it
         ({"max_position_embeddings": 4096, "rope_scaling": {"type": "dynamic", "factor": 2}}, None),
         (
@@ -381,7 +388,7 @@ def test_an_answer_past_learned_positions_exits_2_before_any_generation(tmp_path
     found = re.search(
         r"golden set 'sentiment': item '[^']+': the prompt is (\d+) tokens as the candidate "
         r"reads it \(its chat template\), and its model's context is 64 tokens \(n_positions "
-        r"in config.json\), of learned positions: with max_new_tokens 60 its answer may run "
+        r"in config.json\), a table of that many positions: with max_new_tokens 60 its answer may run "
         r"to (\d+) tokens, and generating past the context fails; set max_new_tokens: (\d+) "
         r"\(or less\) on golden set 'sentiment' in the gate file",
         err,

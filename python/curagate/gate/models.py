@@ -751,8 +751,8 @@ def render_chat(tok: Any, conv: Messages) -> str:
 
 class Context(NamedTuple):
     """A local model's context as its ``config.json`` states it: ``tokens`` positions,
-    ``source`` the keys that say so (in words), ``absolute``: positions from a learned table
-    of that size (:data:`ABSOLUTE_POSITIONS`), none past it; else rotary (RoPE), computed
+    ``source`` the keys that say so (in words), ``absolute``: positions from a table of that
+    size, learned or computed once (:data:`ABSOLUTE_POSITIONS`), none past it; else rotary (RoPE), computed
     for any position, past the context as for one the model never trained on."""
 
     tokens: int
@@ -760,10 +760,22 @@ class Context(NamedTuple):
     absolute: bool
 
 
-# The model types transformers gives a table of learned positions the size of the context
-# (GPT-2's wpe of n_positions, OPT's and BioGPT's of max_position_embeddings + 2): a position
-# past it is an index error (on CPU; a device assert on CUDA), no answer.
-ABSOLUTE_POSITIONS = frozenset({"gpt2", "gpt_bigcode", "gpt_neo", "openai-gpt", "opt", "biogpt"})
+# The model types transformers gives a table of positions the size of the context, learned
+# (GPT-2's wpe of n_positions, OPT's and BioGPT's of max_position_embeddings + 2, the
+# decoders of BART and BERT kin) or computed once for that size (CTRL's sinusoids, CodeGen's
+# and GPT-J's rotary sin/cos of n_positions, Marian's and Pegasus' sinusoids, MPT's ALiBi
+# biases of max_seq_len): a position past it is an error (on CPU; a device assert on CUDA),
+# no answer. Found by re-attack (each built small and run one token past its context):
+# CTRL, CodeGen, GPT-J and MPT were taken as RoPE models and crashed past the context.
+ABSOLUTE_POSITIONS = frozenset(
+    {
+        "gpt2", "gpt_bigcode", "gpt_neo", "openai-gpt", "opt", "biogpt",
+        "ctrl", "codegen", "gptj", "mpt",
+        "bart", "bigbird_pegasus", "blenderbot", "blenderbot-small", "marian", "mbart", "mvp",
+        "pegasus", "plbart", "trocr",
+        "bert", "electra", "git", "megatron-bert", "rembert", "xlm",
+    }
+)  # fmt: skip
 
 # RoPE types whose factor stretches the context (transformers' modeling_rope_utils: "a
 # factor of x will enable the model to handle sequences of length x * original maximum
@@ -803,7 +815,8 @@ def context_size(model_dir: Path) -> Context | None:
         return None
     if not isinstance(config, dict):
         return None
-    names = ("max_position_embeddings", "n_positions")
+    # max_seq_len: DBRX's (transformers reads it as max_position_embeddings) and MPT's.
+    names = ("max_position_embeddings", "n_positions", "max_seq_len")
     within = ""
     if isinstance(config.get("text_config"), dict) and not any(k in config for k in names):
         # A multimodal model's language model states it (Gemma 3, Llama 4, Mllama: their

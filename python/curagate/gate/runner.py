@@ -678,7 +678,7 @@ def _check_context(
     positions the model never trained on (a set's ``past_context``, a warning). An InputError, before any
     generation, for an item whose prompt fills the context, leaving no room to answer in
     (found by attack, it was scored silently, where a llama-server endpoint refuses it, exit
-    2), and for one whose answer may run past a context of learned positions (GPT-2's
+    2), and for one whose answer may run past a context of a table of positions (GPT-2's
     n_positions: generating past it fails)."""
     _, items, convs, settings = inputs
     limit_new = settings.max_new_tokens
@@ -704,8 +704,8 @@ def _check_context(
                 continue
             if context.absolute:
                 raise InputError(
-                    f"golden set {name!r}: item {item['id']!r}: {said.format(tokens)}, of "
-                    f"learned positions: with max_new_tokens {limit_new} its answer may "
+                    f"golden set {name!r}: item {item['id']!r}: {said.format(tokens)}, a "
+                    f"table of that many positions: with max_new_tokens {limit_new} its answer may "
                     f"run to {tokens + limit_new} tokens, and generating past the context "
                     f"fails; set max_new_tokens: {context.tokens - tokens} (or less) on "
                     f"golden set {name!r} in the gate file, or shorten the item"
