@@ -1571,3 +1571,38 @@ def test_each_local_tokenizer_is_loaded_once_per_gate_run(
     assert any(c["id"] == "GATE015" for c in out.report["checks"])
     # One load per side (the candidate's is its base's or its adapter's tokenizer).
     assert len(loads) == 2, loads
+
+
+def test_a_judge_prompt_past_a_table_of_positions_exits_2(tmp_path, capsys) -> None:
+    # Found by re-attack: a local judge of learned positions (a GPT-2 of 64 here) whose
+    # prompt, the answers in it, runs past its context crashed (IndexError, exit 3); the
+    # golden sets' prompts are checked before any model runs, a judge's only then.
+    from gate_support import SENTIMENT_ITEMS, CannedServer, write_set
+
+    from curagate.cli import main
+
+    judge = _small_model(tmp_path, gpt2=True)
+    write_set(tmp_path / "golden", "chat", "generation", SENTIMENT_ITEMS[:10])
+    golden.lock(tmp_path / "golden")
+    gate = tmp_path / "gate.yaml"
+    gate.write_text(
+        f"name: t\ngolden_dir: {tmp_path / 'golden'}\ngolden_sets:\n  - name: chat\n"
+        "    task: generation\n    metrics: {judge_win_rate: {min: 0.5}}\n"
+        f"    judge: {{model: {judge}, max_new_tokens: 4}}\ncontamination: {{check: false}}\n"
+    )
+    srv = CannedServer(lambda p: "great product " * 20)
+    try:
+        argv = ["gate", str(gate), "--candidate", srv.url, "--base", srv.url, "--no-cache"]
+        rc = main([*argv, "--out", str(tmp_path / "o"), "--device", "cpu"])
+    finally:
+        srv.close()
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert re.search(
+        rf"chat: judge: a prompt is \d+ tokens as {re.escape(str(judge))} reads it \(its chat "
+        r"template\), and with max_new_tokens 4 its answer may run to \d+ tokens, past its "
+        r"model's context of 64 tokens \(n_positions in config.json\), a table of that many "
+        r"positions: generating past it fails",
+        err,
+    ), err
+    assert not (tmp_path / "o").exists()

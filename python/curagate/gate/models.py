@@ -476,6 +476,8 @@ def generate_cached(
     cache.hits += len(conversations) - len(todo)
     cache.misses += len(todo)
     if todo:
+        if local:
+            _refuse_past_positions(ref, loader, [conversations[i] for i in todo], settings, desc)
         gen = loader.generator(ref)
         todo.sort(key=lambda i: sum(len(m["content"]) for m in conversations[i]))
         # Chunks of a few batches: an interrupted run keeps what it already generated.
@@ -490,6 +492,34 @@ def generate_cached(
                         cache.put(keys[i], out)
                 bar.update(len(chunk))
     return [o or "" for o in outputs]
+
+
+def _refuse_past_positions(
+    ref: ModelRef,
+    loader: LoadedModels,
+    conversations: Sequence[Messages],
+    settings: GenSettings,
+    desc: str,
+) -> None:
+    """An InputError, before generating, for a prompt whose answer may run past a local
+    model's context of a table of positions (:data:`ABSOLUTE_POSITIONS`), where generating
+    fails. The gate checks the golden sets' prompts before any model runs; a judge's are
+    known only once the answers are (found by re-attack: a GPT-2 judge of a long answer
+    crashed, IndexError, exit 3)."""
+    context = loader.context(ref)
+    if context is None or not context.absolute:
+        return
+    counts = loader.prompt_tokens(ref, conversations)
+    worst = max(counts, default=0)
+    if worst + settings.max_new_tokens > context.tokens:
+        raise InputError(
+            f"{desc}: a prompt is {worst} tokens as {ref.spec} reads it (its chat template), "
+            f"and with max_new_tokens {settings.max_new_tokens} its answer may run to "
+            f"{worst + settings.max_new_tokens} tokens, past its model's context of "
+            f"{context.tokens} tokens ({context.source} in config.json), a table of that "
+            "many positions: generating past it fails; lower max_new_tokens, shorten what "
+            "it reads, or use a model of a longer context"
+        )
 
 
 # Answers worth asking again: rate limits, overload, a gateway between restarts.
