@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gzip
 import json
+import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 from io_support import all_keys, all_quarantined, all_rows, read_all
 
-from curagate.io import expand_inputs
+from curagate.io import expand_inputs, readers
 from curagate.records import RecordFormat
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -251,6 +253,34 @@ def test_chunking_matches_a_naive_line_by_line_read(
     assert [n for b in batches for n in b.lines.to_pylist()] == expected_lines
     assert [q.line for q in all_quarantined(batches)] == expected_bad
     assert all_keys(batches) == [line["text"] for line in lines if isinstance(line, dict)]
+
+
+def test_a_block_of_many_blank_lines_is_chunked_in_bounded_memory() -> None:
+    # A decompressed block may hold millions of lines (a few KB of gzip of newlines):
+    # the newline positions of all of them were held and shifted per chunk, quadratic
+    # time and memory (20M blank lines in a .jsonl.gz: 266 s, 1.4 GB).
+    lines = 100_000
+    block = b'{"text": "a"}\n' + b"\n" * lines + b'{"text": "b"}\n'
+    tracemalloc.start()
+    try:
+        chunks = [bytes(c) for c in readers._stream_chunks(iter([block]), 1_000)]
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert b"".join(chunks) == block
+    assert all(c.count(b"\n") <= 1_000 for c in chunks)
+    assert peak < 4 * len(block)  # a position each was 88 times the block
+
+
+def test_a_bad_row_after_a_long_run_of_blank_lines_keeps_its_line_number(tmp_path: Path) -> None:
+    path = tmp_path / "blank.jsonl.gz"
+    path.write_bytes(gzip.compress(b'{"text": "a"}\n' + b"\n" * 10_000 + b"{bad\n"))
+
+    batches = read_all([path], batch_rows=64)
+
+    assert all_keys(batches) == ["a"]
+    assert [q.line for q in all_quarantined(batches)] == [10_002]
 
 
 def test_sparse_bad_lines_in_later_chunks_give_the_same_result_as_one_chunk(

@@ -1263,7 +1263,10 @@ class _MappedChunks:
 def _stream_chunks(
     blocks: Iterator[bytes], batch_rows: int
 ) -> Generator[_Chunk | _LongLine, None, None]:
-    """Line chunks of a decompressed stream; each byte is scanned once.
+    """Line chunks of a decompressed stream; each byte is scanned once, and the
+    newlines of at most one chunk (``batch_rows``) are held at a time (found by attack:
+    all of a block's were, and shifted per chunk: 20M blank lines in a .jsonl.gz took
+    266 s and 1.4 GB, a 1.3 MB one of 300M never ended).
 
     When the stream is damaged, the whole lines before the damage are
     yielded first; the partial line at the damage is dropped (it is part of
@@ -1300,12 +1303,11 @@ def _stream_chunks(
                     ) from None
                 # Whole lines ending before the untrusted bytes are kept (a long line
                 # being read past reaches into them: part of the loss).
-                end = len(pending) - exc.member_bytes
+                end = max(0, len(pending) - exc.member_bytes)
                 if exc.member_bytes:
                     skipped = 0
-                whole = bisect.bisect_left(positions, end)
-                del pending[positions[whole - 1] + 1 if whole else 0 :]
-                positions = positions[:whole]
+                del pending[pending.rfind(b"\n", 0, end) + 1 :]
+                positions = positions[: bisect.bisect_left(positions, end)]
                 scanned = min(scanned, len(pending))
             if first and block.startswith(_BOM):
                 head = len(_BOM)
@@ -1329,13 +1331,18 @@ def _stream_chunks(
                     yield _LongLine(skipped, long_head)
                     skipped = 0
         find = pending.find
-        i = find(b"\n", scanned)
-        while i >= 0:
-            positions.append(i)
-            i = find(b"\n", i + 1)
-        scanned = len(pending)
         while pending:
-            long_at = _first_long_line(positions, len(pending), eof)
+            # The newlines of one chunk at most: a block may hold millions of lines.
+            append = positions.append
+            for _ in range(batch_rows - len(positions)):
+                i = find(b"\n", scanned)
+                if i < 0:
+                    scanned = len(pending)
+                    break
+                append(i)
+                scanned = i + 1
+            whole = scanned == len(pending)  # positions holds every newline pending
+            long_at = _first_long_line(positions, len(pending), eof and whole)
             if long_at == 0:
                 # The first line is past the cap (a block brought all of it): not parsed.
                 cut = positions[0] + 1 if positions else len(pending)
