@@ -4,9 +4,11 @@ integer ids beyond what a double holds exactly stay exact, as strings."""
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from io_support import all_quarantined, cli, read_all
@@ -147,6 +149,53 @@ def test_int64_ids_above_2_53_are_exact(tmp_path: Path) -> None:
     path.write_text("".join(f'{{"id": {i}, "text": "t{i}"}}\n' for i in ids), encoding="utf-8")
     [batch] = read_all([path])
     assert batch.ids.to_pylist() == [str(i) for i in ids]
+
+
+def test_a_binary_id_that_is_not_utf8_is_hex_and_leaves_its_neighbours_ids(
+    tmp_path: Path,
+) -> None:
+    # One such value failed the cast of its whole row group: doc-3 became "ids.parquet:2".
+    schema = pa.schema([("id", pa.binary()), ("text", pa.string())])
+    path = tmp_path / "ids.parquet"
+    with pq.ParquetWriter(path, schema) as writer:
+        for ids in ([b"doc-1", b"doc-2"], [b"doc-3", b"\xffdoc-4", None]):
+            texts = [f"row {i}" for i in range(len(ids))]
+            writer.write_table(pa.table({"id": ids, "text": texts}, schema=schema))
+
+    batches = read_all([path])
+
+    assert [i for b in batches for i in b.ids.to_pylist()] == [
+        "doc-1",
+        "doc-2",
+        "doc-3",
+        "hex:ff646f632d34",
+        f"{path.as_posix()}:4",
+    ]
+
+
+def test_a_fixed_size_binary_id_is_its_text_or_hex(tmp_path: Path) -> None:
+    path = tmp_path / "ids.parquet"
+    ids = pa.array([b"ab-1", b"\x00\x01\xfe\xff"], pa.binary(4))
+    pq.write_table(pa.table({"id": ids, "text": ["one", "two"]}), path)
+
+    [batch] = read_all([path])
+
+    assert batch.ids.to_pylist() == ["ab-1", "hex:0001feff"]
+
+
+@pytest.mark.skipif(not hasattr(pa, "uuid"), reason="Arrow's uuid type needs pyarrow 18")
+def test_a_uuid_id_is_its_canonical_string(tmp_path: Path) -> None:
+    # Its 16 bytes were read as UTF-8: "<file>:<row>", or made-up text when they were.
+    first = uuid.UUID("12345678-90ab-cdef-1234-567890abcdef")
+    ascii_bytes = uuid.UUID(bytes=b"0123456789abcdef")  # valid UTF-8 as bytes
+    path = tmp_path / "ids.parquet"
+    ids = pa.array([first.bytes, ascii_bytes.bytes, None], pa.uuid())
+    pq.write_table(pa.table({"id": ids, "text": ["a", "b", "c"]}), path)
+
+    [batch] = read_all([path])
+
+    assert batch.ids.to_pylist() == [str(first), str(ascii_bytes), f"{path.as_posix()}:2"]
+    assert batch.ids.to_pylist()[1] == "30313233-3435-3637-3839-616263646566"
 
 
 @pytest.mark.parametrize("nested", [False, True], ids=["native-reader", "arrow-reader"])

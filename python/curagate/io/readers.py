@@ -19,6 +19,7 @@ import mmap
 import os
 import re
 import shlex
+import uuid
 import zlib
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -3479,17 +3480,46 @@ def _literal_strings(rows: int, name: str, field_of: Any) -> pa.Array:
 
 
 def _ids(table: pa.Table, rows: pa.Array, source: str) -> pa.StringArray:
-    """The ``id`` column as strings, else (and where null) ``<source>:<row>``."""
+    """The ``id`` column as strings (:func:`_id_text`), else (and where null)
+    ``<source>:<row>``."""
     fallback = pc.binary_join_element_wise(
         pa.scalar(source, pa.string()), pc.cast(rows, pa.string()), pa.scalar(":", pa.string())
     )
     if "id" not in table.column_names or table.num_rows == 0:
         return fallback
     try:
-        as_text = pc.cast(table.column("id").combine_chunks(), pa.string())
+        as_text = _id_text(table.column("id").combine_chunks())
     except pa.ArrowException:  # lists, structs (some casts even fail with IndexError)
         return fallback
     return pc.coalesce(as_text, fallback)
+
+
+def _id_text(column: pa.Array) -> pa.Array:
+    """Each id as a string, row by row: a UUID (Arrow's ``arrow.uuid`` type) as its
+    canonical lowercase 8-4-4-4-12 form, a binary value as its UTF-8 text or, where it is
+    not UTF-8, ``hex:`` and its bytes in lowercase hex (found by attack: one such value
+    failed the cast of the whole batch, and every row of it fell back to ``<file>:<row>``;
+    a UUID was its 16 bytes read as UTF-8, or ``<file>:<row>``)."""
+    kind = column.type
+    if isinstance(kind, pa.BaseExtensionType) and kind.extension_name == "arrow.uuid":
+        values = column.storage.to_pylist()
+        return pa.array(
+            [None if v is None else str(uuid.UUID(bytes=v)) for v in values], pa.string()
+        )
+    try:
+        return pc.cast(column, pa.string())
+    except pa.ArrowInvalid:
+        binary = (pa.types.is_binary, pa.types.is_large_binary, pa.types.is_fixed_size_binary)
+        if not any(is_kind(kind) for is_kind in binary):
+            raise
+    return pa.array([None if v is None else _binary_id(v) for v in column.to_pylist()], pa.string())
+
+
+def _binary_id(value: bytes) -> str:
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return "hex:" + value.hex()
 
 
 def count_records(path: str | os.PathLike[str]) -> int:
