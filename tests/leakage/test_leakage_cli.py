@@ -105,6 +105,27 @@ def test_missing_corpus_path_exits_2(files: dict[str, Path], tmp_path: Path) -> 
     assert run(files, "missing") == 2
 
 
+@pytest.mark.parametrize("fail_on_leak", [True, False], ids=["fail-on-leak", "report-only"])
+def test_a_corpus_without_a_record_exits_2_naming_its_files(
+    files: dict[str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    fail_on_leak: bool,
+) -> None:
+    # It passed --fail-on-leak with "corpus records scanned: 0", exit 0; curate, split,
+    # audit and check refuse such inputs.
+    (tmp_path / "empty.jsonl").write_text("", encoding="utf-8")
+    (tmp_path / "blank.jsonl").write_text("\n  \n\n", encoding="utf-8")
+    files["empty"] = tmp_path / "empty.jsonl"
+    extra = ["--corpus", str(tmp_path / "blank.jsonl")]
+
+    assert run(files, "empty", *extra, *(["--fail-on-leak"] if fail_on_leak else [])) == 2
+    err = capsys.readouterr().err
+    assert "no records found in 2 input file(s)" in err
+    assert "empty.jsonl" in err and "blank.jsonl" in err
+    assert not files["out"].exists()
+
+
 def test_reference_without_the_named_field_exits_2(
     files: dict[str, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -28,7 +28,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from curagate.errors import CheckFailed, InputError
+from curagate.errors import CheckFailed, InputError, no_records
 from curagate.leakage import METHODS, detect, place_of, write_report
 from curagate.leakage.report import summary_lines
 from curagate.limits import MAX_THREADS, float_arg, given, int_arg, refuse_idle
@@ -231,6 +231,10 @@ def run(args: argparse.Namespace) -> int:
         ray_address=args.ray_address,
         answers=args.answers,
     )
+    if not result.corpus_records and not result.quarantined:
+        # As curate, split, audit and check refuse it: "corpus records scanned: 0" passed
+        # --fail-on-leak, exit 0, for an emptied corpus.
+        raise InputError(no_records(result.corpus_files))
     paths = write_report(result, args.out, claim)
     for line in summary_lines(result):
         print(line)
