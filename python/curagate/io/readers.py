@@ -1331,17 +1331,12 @@ def _stream_chunks(
                     passed = True
                     yield _LongLine(skipped, long_head)
                     skipped = 0
-        find = pending.find
         while pending:
             # The newlines of one chunk at most: a block may hold millions of lines.
-            append = positions.append
-            for _ in range(batch_rows - len(positions)):
-                i = find(b"\n", scanned)
-                if i < 0:
-                    scanned = len(pending)
-                    break
-                append(i)
-                scanned = i + 1
+            if len(positions) < batch_rows and scanned < len(pending):
+                stop = jsonl_chunk_end(pending, scanned, batch_rows - len(positions), _NO_CAP)
+                positions += _newlines(pending, scanned, stop)
+                scanned = stop
             whole = scanned == len(pending)  # positions holds every newline pending
             long_at = _first_long_line(positions, len(pending), eof and whole)
             if long_at == 0:
@@ -1387,6 +1382,22 @@ def _stream_chunks(
             if damage is not None:
                 raise damage
             return
+
+
+_NO_CAP = 1 << 62  # jsonl_chunk_end's max_bytes: lines alone end the chunk
+
+
+def _newlines(data: bytearray, start: int, end: int) -> list[int]:
+    """Where the newlines of ``data[start:end]`` are, found by Arrow's kernels (a Python
+    loop of ``find`` took 4 to 5 times as long as reading the same lines from a plain file)."""
+    whole = pa.py_buffer(data)  # no copy; let go before ``data`` is resized
+    try:
+        bytes_ = pa.Array.from_buffers(pa.uint8(), end - start, [None, whole], offset=start)
+        found = pc.indices_nonzero(pc.equal(bytes_, pa.scalar(10, pa.uint8())))
+        del bytes_
+        return list(pc.add(found, pa.scalar(start, pa.uint64())).to_pylist())
+    finally:
+        del whole
 
 
 def _zero_tail(data: mmap.mmap) -> int:
