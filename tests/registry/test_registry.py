@@ -1686,6 +1686,84 @@ def test_register_refuses_a_folder_whose_live_version_was_overwritten(
     assert cli("register", str(out), "--name", "support-bot") == 0
 
 
+def _overwrite_then_register(
+    tmp_path: Path,
+    ci_key: tuple[Path, Path],
+    capsys: pytest.CaptureFixture[str],
+    registered: Path,
+    move: Callable[[], Path],
+) -> tuple[int, str]:
+    """Register and ship ``registered``, let ``move`` give the same folder another path,
+    export another bundle into it by that path and register it there: (exit, stderr)."""
+    import shutil
+
+    db = str(tmp_path / "r.db")
+
+    def cli(*argv: str) -> int:
+        return main(["registry", "--db", db, *argv])
+
+    assert cli("trust", "add", str(ci_key[1]), "--role", "gate", "--name", "ci") == 0
+    d1 = write_bundle(registered, b"night1" * 10, readme="# night1\n")
+    assert cli("register", str(registered), "--name", "support-bot") == 0
+    report = str(signed_report(tmp_path, ci_key[0], d1))
+    assert cli("promote", "support-bot", "1", "--to", "production", "--gate-report", report) == 0
+    other = move()
+    staged = other.parent / ".tmp"
+    write_bundle(staged, b"night2" * 10, readme="# night2\n")
+    shutil.rmtree(other)
+    staged.rename(other)
+    capsys.readouterr()
+    code = cli("register", str(other), "--name", "support-bot")
+    return code, capsys.readouterr().err
+
+
+def test_register_refuses_an_overwritten_folder_reached_by_another_path(
+    tmp_path: Path, ci_key: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by re-attack: the project moved behind a parent symlink after registering,
+    and the folder's stored path no longer read as the one registered: production's
+    bytes were overwritten and register said nothing."""
+    proj = tmp_path / "proj"
+
+    def move() -> Path:
+        (tmp_path / "bigdisk").mkdir()
+        proj.rename(tmp_path / "bigdisk" / "proj")
+        proj.symlink_to(tmp_path / "bigdisk" / "proj")
+        return proj / "exports" / "bot"
+
+    registered = proj / "exports" / "bot"
+    code, err = _overwrite_then_register(tmp_path, ci_key, capsys, registered, move)
+    assert code == 2, err
+    assert "support-bot v1 (production)" in err and "overwritten" in err
+
+
+def test_register_refuses_an_overwritten_folder_seen_through_a_bind_mount(
+    tmp_path: Path, ci_key: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by re-attack: the same folder seen through a bind mount is the same folder."""
+    import os
+    import subprocess
+
+    if os.geteuid() != 0:
+        pytest.skip("a bind mount needs root")
+    vol, view = tmp_path / "vol", tmp_path / "view"
+    vol.mkdir()
+    view.mkdir()
+    mounted = subprocess.run(["mount", "--bind", str(vol), str(view)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"mount --bind failed: {mounted.stderr.decode(errors='replace').strip()}")
+    try:
+
+        def move() -> Path:
+            return view / "bot"
+
+        code, err = _overwrite_then_register(tmp_path, ci_key, capsys, vol / "bot", move)
+    finally:
+        subprocess.run(["umount", str(view)], check=False)
+    assert code == 2, err
+    assert "support-bot v1 (production)" in err and "overwritten" in err
+
+
 def test_card_of_a_bundle_without_readme_is_an_input_error_and_a_card_ends_with_a_newline(
     tmp_path: Path, ci_key: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -382,6 +382,16 @@ def signed_now(mv: ModelVersion, vouching: Collection[str]) -> bool:
     return mv.signed_by is not None and mv.signed_by in vouching
 
 
+def _same_folder(stored: str, here: os.stat_result) -> bool:
+    """Whether the folder at ``stored`` (a version's artifact_path) is the one ``here``
+    describes: the same (device, inode), however either path spells it."""
+    try:
+        st = Path(stored).stat()
+    except (OSError, ValueError):
+        return False
+    return (st.st_dev, st.st_ino) == (here.st_dev, here.st_ino)
+
+
 def _signer_revoked(mv: ModelVersion) -> str:
     assert mv.signed_by is not None
     return (
@@ -2407,12 +2417,15 @@ class Registry:
             # `check` showed production healthy and a rollback to it failed: its bytes are
             # gone. A version still live at this path (or the one a rollback restores) is
             # not these bytes (the same bytes were refused above): its own were overwritten.
+            # The same folder is also one reached by another path (found by re-attack: the
+            # project moved behind a symlink, or a bind mount), so its identity counts too.
+            here = root.stat()
             held, live = [], None
-            for n, v, stage in db.execute(
-                "SELECT name, version, stage FROM model_versions WHERE artifact_path = ? "
-                "ORDER BY id",
-                (path,),
+            for n, v, stage, stored in db.execute(
+                "SELECT name, version, stage, artifact_path FROM model_versions ORDER BY id"
             ).fetchall():
+                if stored != path and not _same_folder(stored, here):
+                    continue
                 if stage != "archived":
                     held.append(f"{n} v{v} ({stage})")
                     live = live or (n, v)
