@@ -453,6 +453,13 @@ def test_a_bundle_signed_by_a_legacy_p384_export_key_is_unusable_not_changed(
     assert main(["registry", "--db", str(reg.path), "trust", "list", "--json"]) == 0
     listed = {k["name"]: k["unusable"] for k in json.loads(capsys.readouterr().out)}
     assert listed == {"ci": None, "old": "secp384r1 is not P-256"}
+    # Found by re-attack: list said SIGNED yes and the service signed true of it.
+    assert reg.vouching_export_keys() == frozenset()
+    assert main(["registry", "--db", str(reg.path), "list"]) == 0
+    header, row = capsys.readouterr().out.splitlines()
+    assert row.split()[header.split().index("SIGNED")] == "unusable"
+    assert main(["registry", "--db", str(reg.path), "show", "bot", "1"]) == 0
+    assert "NOT signed: export key" in capsys.readouterr().out
     # changed bytes are still changed, whatever the signer's curve
     (path / "model.safetensors").write_bytes(b"other weights")
     [(kind, problem)] = reg.check_bundles()

@@ -127,7 +127,7 @@ def test_a_signed_bundles_lineage_is_verified_until_its_export_key_is_revoked(
     page = client.get("/models/bot/versions/2").text
     section = lineage_section(page)
     assert section.startswith("Lineage: the bundle's unverified claims")
-    assert "is not a trusted, unrevoked export key today" in section
+    assert "is not a trusted, unrevoked, usable (P-256) export key today" in section
     doc = client.get("/api/v1/models/bot/versions/2", headers=auth).json()
     assert doc["lineage_verified"] is False
-    assert "is not a trusted, unrevoked export key today" in doc["lineage_note"]
+    assert "is not a trusted, unrevoked, usable (P-256) export key today" in doc["lineage_note"]

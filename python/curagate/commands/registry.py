@@ -437,19 +437,26 @@ def _table(rows: list[list[str]]) -> str:
     )
 
 
-def _signed(v: ModelVersion, vouching: frozenset[str]) -> str:
+def _signed(v: ModelVersion, vouching: frozenset[str], unusable: frozenset[str]) -> str:
     """Whether ``v`` is signed, as the service says it: found by attack, `list` and `show`
-    called a bundle signed by an export key revoked since signed."""
+    called a bundle signed by an export key revoked since (or, found by re-attack, one on
+    a curve other than P-256: ``unusable``, the fingerprints of such keys) signed."""
     if signed_now(v, vouching):
         return "yes"
-    return "no" if v.signed_by is None else "revoked"
+    if v.signed_by is None:
+        return "no"
+    return "unusable" if v.signed_by in unusable else "revoked"
+
+
+def _unusable_export_keys(reg: Registry) -> frozenset[str]:
+    return frozenset(k.fingerprint for k in reg.trusted_keys("export") if k.unusable)
 
 
 def _show(reg: Registry, name: str, version: int | None, as_json: bool) -> int:
     versions = [reg.get(name, version)] if version is not None else reg.list_versions(name)
     if not versions:
         reg.get(name, 1)  # raises the "unknown name" error
-    vouching = reg.vouching_export_keys()
+    vouching, unusable_keys = reg.vouching_export_keys(), _unusable_export_keys(reg)
     out = []
     for v in versions:
         d = v.to_dict()
@@ -482,7 +489,8 @@ def _show(reg: Registry, name: str, version: int | None, as_json: bool) -> int:
             "yes": f"signed by {key}",
             "no": "unsigned",
             "revoked": f"NOT signed: export key {key} revoked since",
-        }[_signed(v, vouching)]
+            "unusable": f"NOT signed: export key {key} unusable (a curve other than P-256)",
+        }[_signed(v, vouching, unusable_keys)]
         _say(f"  artifact  {d['artifact_digest']}  {signed}  {d['artifact_path']}")
         _say(f"  verdict   {summary}")
         if d["backing"] is not None:
@@ -608,7 +616,7 @@ def _run(args: argparse.Namespace) -> int:
             if args.json:
                 print(json.dumps([v.to_dict() for v in versions], indent=2, sort_keys=True))
             elif versions:
-                vouching = reg.vouching_export_keys()
+                vouching, unusable_keys = reg.vouching_export_keys(), _unusable_export_keys(reg)
                 rows = [["NAME", "VERSION", "STAGE", "DIGEST", "SIGNED", "CREATED"]]
                 rows += [
                     [
@@ -616,7 +624,7 @@ def _run(args: argparse.Namespace) -> int:
                         str(v.version),
                         v.stage,
                         v.artifact_digest[:12],
-                        _signed(v, vouching),
+                        _signed(v, vouching, unusable_keys),
                         v.created_at,
                     ]
                     for v in versions

@@ -375,10 +375,11 @@ def _version(row: tuple[Any, ...]) -> ModelVersion:
 
 
 def signed_now(mv: ModelVersion, vouching: Collection[str]) -> bool:
-    """Whether ``mv``'s bundle is signed by a trusted, unrevoked export key today
+    """Whether ``mv``'s bundle is signed by a trusted, unrevoked, usable export key today
     (``vouching``: :meth:`Registry.vouching_export_keys`). Only such a signature covers its
-    MANIFEST.json, lineage included; a bundle signed by a key revoked since is not shown as
-    signed anywhere (`registry list`, `show`, the service), as its promotion is refused."""
+    MANIFEST.json, lineage included; a bundle signed by a key revoked since, or on a curve
+    other than P-256, is not shown as signed anywhere (`registry list`, `show`, the
+    service), as its promotion is refused."""
     return mv.signed_by is not None and mv.signed_by in vouching
 
 
@@ -2129,10 +2130,14 @@ class Registry:
         )
 
     def vouching_export_keys(self) -> frozenset[str]:
-        """The fingerprints of the export keys trusted and not revoked today: the bundles
-        they signed are signed (:func:`signed_now`)."""
+        """The fingerprints of the export keys trusted, not revoked and usable today: the
+        bundles they signed are signed (:func:`signed_now`). A key on a curve other than
+        P-256 (:attr:`TrustedKey.unusable`) vouches for nothing, as promotion refuses its
+        bundles: found by re-attack, `list` and the service called them signed."""
         with self._read() as db:
-            return frozenset(self._trusted(db, "export"))
+            return frozenset(
+                k.fingerprint for k in self._keys(db, "export") if k.active and k.unusable is None
+            )
 
     def _trusted(self, db: sqlite3.Connection, role: str) -> dict[str, bytes]:
         return {k.fingerprint: k.public_pem.encode() for k in self._keys(db, role) if k.active}

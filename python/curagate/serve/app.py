@@ -561,7 +561,7 @@ def unverified_lineage(mv: ModelVersion) -> str:
     why = (
         "the bundle is unsigned"
         if mv.signed_by is None
-        else f"its export key {mv.signed_by[:12]} is not a trusted, unrevoked export key today"
+        else f"its export key {mv.signed_by[:12]} is not a trusted, unrevoked, usable (P-256) export key today"
     )
     return (
         f"{why}: the lineage is what the bundle's MANIFEST.json claims, verified by no one "
