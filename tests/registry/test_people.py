@@ -885,6 +885,36 @@ def test_an_id_the_log_does_not_carry_edited_by_hand_is_found(
     assert main(["registry", "--db", str(reg.path), "check"]) == 1
 
 
+def test_two_rows_whose_ids_were_swapped_by_hand_are_named_by_what_they_are_of(
+    tmp_path: Path, setup
+) -> None:
+    # Found by re-attack: the message said "row 1: is numbered 1, but the log wrote it as
+    # row 1" of two user revocations whose ids were swapped.
+    from curagate.registry.schema import SCHEMA_V5
+
+    reg, users, _ = setup
+    reg.user_revoke("vera", actor="admin", reason="left")
+    reg.user_revoke("alice", actor="admin", reason="left")
+    reg.close()
+    vera, alice = users["vera"][0].id, users["alice"][0].id
+    trigger = next(
+        s for s in split_statements(SCHEMA_V5) if "TRIGGER user_revocations_no_update " in s
+    )
+    conn = sqlite3.connect(reg.path)
+    conn.execute("DROP TRIGGER user_revocations_no_update")
+    for old, new in ((1, 99), (2, 1), (99, 2)):
+        conn.execute("UPDATE user_revocations SET id = ? WHERE id = ?", (new, old))
+    conn.execute(trigger)
+    conn.commit()
+    conn.close()
+    with pytest.raises(ChainBroken) as e:
+        Registry(reg.path)
+    assert (
+        f"table user_revocations row 1: is of user id {alice}, but the log wrote row 1 of "
+        f"user id {vera}"
+    ) in str(e.value)
+
+
 def test_items_beside_a_report_are_stored_when_the_report_names_them(
     tmp_path: Path, setup, ci_key: tuple[Path, Path]
 ) -> None:

@@ -1128,6 +1128,7 @@ def _verify(conn: sqlite3.Connection, schema: int) -> State:
         raise _mismatch("key_revocations", "-", "revocations differ from the log")
     _numbered_as_written(
         "key_revocations",
+        "trusted key id",
         conn.execute("SELECT id, key_id FROM key_revocations ORDER BY id").fetchall(),
         state.revoked,
     )
@@ -1135,15 +1136,22 @@ def _verify(conn: sqlite3.Connection, schema: int) -> State:
     return state
 
 
-def _numbered_as_written(table: str, rows: list[tuple[Any, ...]], logged: Iterable[int]) -> None:
-    """``rows`` (id, the key, user or request it is of; by id) of an append-only table
-    whose ids the log does not carry: SQLite numbers its rows 1, 2, … as they are written,
-    so they are numbered in the order of the log rows that wrote them (``logged``, the keys
-    in that order). Found by attack: an id changed by hand (the trigger dropped and put
-    back) went unnoticed, as the other columns are compared with the log by the key."""
+def _numbered_as_written(
+    table: str, of: str, rows: list[tuple[Any, ...]], logged: Iterable[int]
+) -> None:
+    """``rows`` (id, the key, user or request it is of, ``of`` naming which; by id) of an
+    append-only table whose ids the log does not carry: SQLite numbers its rows 1, 2, … as
+    they are written, so they are numbered in the order of the log rows that wrote them
+    (``logged``, the keys in that order). Found by attack: an id changed by hand (the
+    trigger dropped and put back) went unnoticed, as the other columns are compared with
+    the log by the key."""
     for n, (row, key) in enumerate(zip(rows, logged, strict=True), start=1):
-        if tuple(row) != (n, key):
+        if row[0] != n:
             raise _mismatch(table, row[0], f"is numbered {row[0]}, but the log wrote it as row {n}")
+        if row[1] != key:  # two rows' ids swapped: each numbered as a row the log wrote
+            raise _mismatch(
+                table, n, f"is of {of} {row[1]}, but the log wrote row {n} of {of} {key}"
+            )
 
 
 def _same_rows(
@@ -1182,6 +1190,7 @@ def _verify_people(conn: sqlite3.Connection, state: State) -> None:
         raise _mismatch("user_revocations", "-", "revocations differ from the log")
     _numbered_as_written(
         "user_revocations",
+        "user id",
         conn.execute("SELECT id, user_id FROM user_revocations ORDER BY id").fetchall(),
         state.users_revoked,
     )
@@ -1205,6 +1214,7 @@ def _verify_people(conn: sqlite3.Connection, state: State) -> None:
     )
     _numbered_as_written(
         "approvals",
+        "request",
         conn.execute("SELECT id, request_id FROM approvals ORDER BY id").fetchall(),
         state.approvals,
     )
