@@ -465,6 +465,7 @@ def test_a_rollback_refused_over_an_expired_waiver_names_remedies_rollback_takes
         reg.rollback("bot", user=alice)
     why = str(e.value)
     assert "--gate-report FILE" in why and "pass its gate_report.json" not in why
+    assert "waive its warn again with their token in CURAGATE_TOKEN: `curagate" in why
     commands = re.findall(r"`curagate (registry [^`]*)`", why)
     assert [c.split()[1] for c in commands] == ["report", "waive"]
     for command in commands:  # each remedy is a command that exists, as written

@@ -1811,3 +1811,24 @@ def test_card_of_a_bundle_without_readme_is_an_input_error_and_a_card_ends_with_
     out = tmp_path / "card.md"
     assert main(["registry", "--db", db, "card", "carded", "1", "--out", str(out)]) == 0
     assert out.read_text() == printed
+
+
+def test_a_rollback_refused_over_a_warn_never_waived_says_how_to_waive_it_here(
+    reg: Registry, bundle: MakeBundle, tmp_path: Path, ci_key: tuple[Path, Path]
+) -> None:
+    # Found by re-attack: the refusal said to waive the warn "again" (it never was), with a
+    # command that fails as given in a registry with no approver ($CURAGATE_TOKEN missing).
+    for label, version in (("a", 1), ("b", 2)):
+        path, digest = bundle(label)
+        reg.register(path, name="bot")
+        report = signed_report(tmp_path, ci_key[0], digest)
+        reg.promote("bot", version, to="production", gate_report=report)
+    warn = signed_report(tmp_path, ci_key[0], reg.get("bot", 1).artifact_digest, "warn")
+    reg.add_gate_report("bot", 1, warn)
+    with pytest.raises(CheckFailed, match="no unexpired waiver") as e:
+        reg.rollback("bot")
+    why = str(e.value)
+    assert "warn again" not in why
+    assert "waiving needs an approver's token and this registry has none yet" in why
+    assert "`curagate registry users add NAME --role approver`" in why
+    assert "with their token in CURAGATE_TOKEN: `curagate registry waive bot 1" in why

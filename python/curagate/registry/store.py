@@ -2842,7 +2842,7 @@ class Registry:
             if why is not None:
                 return None, why, None
         seen = []
-        unwaived = False
+        unwaived: str | None = None  # the sha256 of a warn no unexpired waiver waives
         decision = self._decision(db, mv)
         for r, j in decision.ranked:
             holder = decision.owners[r.id]
@@ -2882,7 +2882,7 @@ class Registry:
                     f"report {r.id}: warn, no unexpired waiver (one whose granter was revoked "
                     "is void)"
                 )
-                unwaived = True
+                unwaived = r.report_sha256
             else:
                 seen.append(f"report {r.id}: {j.verdict if j.accepted else j.why}")
             break  # the newest verified report decides
@@ -2905,11 +2905,24 @@ class Registry:
                 f"{mv.version} --gate-report FILE` (`curagate gate` on {mv.artifact_path} "
                 "with --sign-key writes one)"
             )
-            if unwaived:
+            if unwaived is not None:
+                # Found by re-attack: "again" of a warn never waived, and a command that
+                # fails as given ($CURAGATE_TOKEN missing) where the registry has no approver.
+                again = db.execute(
+                    "SELECT 1 FROM waivers WHERE model_version_id = ? AND report_sha256 = ?",
+                    (mv.id, unwaived),
+                ).fetchone()
+                waive = (
+                    f"with their token in CURAGATE_TOKEN: `curagate registry waive {mv.name} "
+                    f"{mv.version} --reason WHY --expires 7d`"
+                )
                 remedy += (
-                    ", or have an approver other than whoever rolls back waive its warn "
-                    f"again with `curagate registry waive {mv.name} {mv.version} --reason WHY "
-                    "--expires 7d`"
+                    ", or have an approver other than whoever rolls back waive its warn"
+                    f"{' again' if again else ''} {waive}"
+                    if self._has_approvers(db)
+                    else ", or have an approver waive its warn: waiving needs an approver's "
+                    "token and this registry has none yet: add one (`curagate registry users "
+                    f"add NAME --role approver`, which prints the token) and waive it {waive}"
                 )
             remedy += ", then roll back again"
         return (
