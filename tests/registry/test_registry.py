@@ -1832,3 +1832,31 @@ def test_a_rollback_refused_over_a_warn_never_waived_says_how_to_waive_it_here(
     assert "waiving needs an approver's token and this registry has none yet" in why
     assert "`curagate registry users add NAME --role approver`" in why
     assert "with their token in CURAGATE_TOKEN: `curagate registry waive bot 1" in why
+
+
+def test_card_names_the_command_that_records_a_report_and_prints_no_library_warning(
+    tmp_path: Path, ci_key: tuple[Path, Path], capfd: pytest.CaptureFixture[str]
+) -> None:
+    # Found by re-attack: a version with no report was told to "record one with `registry
+    # register/promote --gate-report`" (no such command), and a README without front matter
+    # printed huggingface_hub's "Repo card metadata block was not found" on stderr.
+    import shlex
+
+    from curagate.cli import build_parser
+
+    db = str(tmp_path / "r.db")
+    digest = write_bundle(tmp_path / "b", b"w" * 16, readme="# bot\n\nA model.")
+    assert main(["registry", "--db", db, "register", str(tmp_path / "b"), "--name", "bot"]) == 0
+    capfd.readouterr()
+    assert main(["registry", "--db", db, "card", "bot", "1"]) == 2
+    err = capfd.readouterr().err
+    assert "`curagate registry report bot 1 --gate-report FILE`" in err, err
+    build_parser("registry").parse_args(shlex.split("registry report bot 1 --gate-report FILE"))
+    trust = ["trust", "add", str(ci_key[1]), "--role", "gate", "--name", "ci"]
+    assert main(["registry", "--db", db, *trust]) == 0
+    report = str(signed_report(tmp_path, ci_key[0], digest))
+    assert main(["registry", "--db", db, "report", "bot", "1", "--gate-report", report]) == 0
+    capfd.readouterr()
+    assert main(["registry", "--db", db, "card", "bot", "1"]) == 0
+    printed = capfd.readouterr()
+    assert "Verdict: **pass**" in printed.out and printed.err == "", printed.err

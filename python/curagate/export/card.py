@@ -18,6 +18,7 @@ a card with them for publishing.
 from __future__ import annotations
 
 import json
+import logging
 import re
 from pathlib import PurePath, PurePosixPath, PureWindowsPath
 from typing import Any
@@ -385,6 +386,15 @@ def model_card(
     return str(card)
 
 
+class _NoMetadataNote(logging.Filter):
+    """Drops huggingface_hub's "Repo card metadata block was not found" warning: a README
+    without front matter is a card with no metadata, which the card then gets (found by
+    re-attack: `registry card` printed it on stderr)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "metadata block was not found" not in record.getMessage()
+
+
 def card_with_eval_results(card_text: str, results: dict[str, Any], note: str | None = None) -> str:
     """The card with a gate-results sidecar rendered in: ``model-index`` and the
     release-gate section (``note``: a sentence after its verdict). What a registry
@@ -397,7 +407,13 @@ def card_with_eval_results(card_text: str, results: dict[str, Any], note: str | 
             f"{EVAL_RESULTS_FILE}: schema {results.get('schema')!r}, expected "
             f"{EVAL_RESULTS_SCHEMA!r}"
         )
-    card = ModelCard(card_text)
+    repocard_log = logging.getLogger("huggingface_hub.repocard")
+    quiet = _NoMetadataNote()
+    repocard_log.addFilter(quiet)
+    try:
+        card = ModelCard(card_text)
+    finally:
+        repocard_log.removeFilter(quiet)
     data: Any = card.data  # a ModelCardData: ModelCard parses model metadata
     hub_results = _hub_results(results)
     # model-index is the report's, whatever the bundle's README held: a report with no

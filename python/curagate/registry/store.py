@@ -1984,7 +1984,8 @@ class Registry:
         if not any(r.accepted or j.accepted for r, j in ranked):
             raise InputError(
                 f"{mv.ref}: no accepted gate report is recorded; the card would show no results "
-                "(record one with `registry register/promote --gate-report`)"
+                f"(record one with `curagate registry report {mv.name} {mv.version} "
+                "--gate-report FILE`)"
             )
         # The report that decides promotion: the newest by signed time of those that
         # verify against today's keys; not the last one recorded (an older pass offered late).
