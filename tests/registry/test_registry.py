@@ -436,7 +436,10 @@ def test_a_bundle_signed_by_a_legacy_p384_export_key_is_unusable_not_changed(
     unusable = "bytes unchanged; signer key unusable"
     [(kind, problem)] = reg.check_bundles()
     assert kind == "unusable" and unusable in problem and "secp384r1 is not P-256" in problem
-    assert "re-sign with a P-256 key" in problem and "not the registered ones" not in problem
+    assert (
+        "nothing re-signs a registered version" in problem
+        and "not the registered ones" not in problem
+    )
     report = signed_report(tmp_path, ci_key[0], digest)
     with pytest.raises(CheckFailed, match=unusable):
         reg.promote("bot", 1, to="production", gate_report=report)
@@ -1860,3 +1863,40 @@ def test_card_names_the_command_that_records_a_report_and_prints_no_library_warn
     assert main(["registry", "--db", db, "card", "bot", "1"]) == 0
     printed = capfd.readouterr()
     assert "Verdict: **pass**" in printed.out and printed.err == "", printed.err
+
+
+def test_a_bundle_whose_export_key_was_revoked_names_what_can_ship_again(
+    reg: Registry,
+    bundle: MakeBundle,
+    tmp_path: Path,
+    ci_key: tuple[Path, Path],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Found by re-attack: every remedy said to re-export and sign the bundle with a trusted
+    # key, but that copy is the same bytes (model.sig is not one of them), which register
+    # refuses as already registered. Nothing re-signs a registered version (open): the
+    # remedies say so and name what does ship.
+    import shutil
+
+    from curagate.signing import sign_bundle
+
+    digest = register_signed(reg, bundle, ci_key)
+    reg.promote("bot", 1, to="staging")
+    reg.trust_revoke("ci", role="export", reason="leaked")
+    new = keypair(tmp_path / "new-key")
+    reg.trust_add(new[1], role="export", name="new")
+    copy = tmp_path / "re-export"
+    shutil.copytree(tmp_path / "bundles" / "a", copy)
+    (copy / "model.sig").unlink()
+    sign_bundle(copy, new[0])
+    with pytest.raises(InputError, match="already registered as bot v1") as e:
+        reg.register(copy, name="bot")
+    assert "is revoked or unusable" in str(e.value)
+    assert "nothing re-signs a registered version" in str(e.value)
+    report = signed_report(tmp_path, ci_key[0], digest)
+    with pytest.raises(CheckFailed, match="revoked") as f:
+        reg.promote("bot", 1, to="production", gate_report=report)
+    assert "new version whose files differ" in str(f.value)
+    assert main(["registry", "--db", str(reg.path), "check", "--bundles"]) == 1
+    err = capsys.readouterr().err
+    assert "nothing re-signs a registered version" in err and "re-export signed" not in err

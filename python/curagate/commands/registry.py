@@ -49,7 +49,7 @@ from curagate.registry import (
     enrollment,
     new_token,
 )
-from curagate.registry.store import signed_now
+from curagate.registry.store import RESIGN_REMEDY, signed_now
 from curagate.text import one_line
 
 TOKEN_ENV = "CURAGATE_TOKEN"
@@ -553,7 +553,9 @@ def _trust(reg: Registry, args: argparse.Namespace) -> int:
             _say(
                 "note: keys marked unusable are on a curve other than P-256 (trusted before "
                 "curagate took P-256 keys only) and verify nothing; trust a P-256 key "
-                "(`curagate keys generate`) and re-sign what they signed"
+                "(`curagate keys generate`) for what is exported next (what they signed "
+                "stays unsigned: a re-export of the same run is the same bytes, which "
+                "`register` refuses as already registered)"
             )
     else:
         _say("no trusted keys")
@@ -725,14 +727,13 @@ def _run(args: argparse.Namespace) -> int:
             if revoked:
                 notes.append(
                     f"{revoked} shipped bundle(s) were signed by an export key since revoked; "
-                    "register and promote a re-export signed by a trusted key, or roll back"
+                    f"{RESIGN_REMEDY}"
                 )
             if unusable:
                 notes.append(
                     f"{unusable} shipped bundle(s) were signed by an export key on a curve other "
                     "than P-256, which curagate no longer verifies (their bytes are unchanged); "
-                    "re-sign with a P-256 key: register and promote a re-export signed with one, "
-                    "or roll back"
+                    f"{RESIGN_REMEDY}"
                 )
             if notes:
                 raise CheckFailed("; ".join(notes))

@@ -129,6 +129,17 @@ MAX_WAIVER_DAYS = 90
 # row's time; further behind, it is refused. `registry check` reports a row dated before its
 # predecessor, or more than this ahead of the checker's clock.
 CLOCK_TOLERANCE = timedelta(seconds=5)
+# What can ship again once a version's export key is revoked or unusable. Found by
+# re-attack: the remedies said to re-export and sign the bundle with a trusted key, but a
+# re-export of the same run is the same files (model.sig is not one of them), which
+# `register` refuses as already registered, and nothing re-signs a registered version.
+RESIGN_REMEDY = (
+    "nothing re-signs a registered version: a re-export of the same run signed with another "
+    "key is the same bytes (model.sig is not one of them), which `register` refuses as "
+    "already registered; roll back, or register and promote a new version whose files "
+    "differ (another run's export), signed with a trusted P-256 key (`curagate export "
+    "--sign-key`, `curagate keys generate`)"
+)
 
 
 class Forbidden(CheckFailed):
@@ -397,7 +408,8 @@ def _signer_revoked(mv: ModelVersion) -> str:
     assert mv.signed_by is not None
     return (
         f"{mv.ref}: registered signed by export key {mv.signed_by[:12]}, which is "
-        "revoked: its signature no longer vouches for these bytes (they are unchanged)"
+        f"revoked: its signature no longer vouches for these bytes (they are unchanged); "
+        f"{RESIGN_REMEDY}"
     )
 
 
@@ -2332,9 +2344,7 @@ class Registry:
                 f"{mv.ref}: bytes unchanged; signer key unusable: export key "
                 f"{mv.signed_by[:12]} is an EC key on curve {curve}, and {curve} is not P-256 "
                 "(trusted before curagate took P-256 keys only), so its signature can no "
-                "longer be checked and vouches for nothing; re-sign with a P-256 key: "
-                "re-export with `--sign-key` (`curagate keys generate`), trust its public "
-                "key, register and promote that bundle, or roll back"
+                f"longer be checked and vouches for nothing; {RESIGN_REMEDY}"
             )
         if mv.signed_by is not None and pem is None:
             raise SignerRevoked(_signer_revoked(mv))
@@ -2411,11 +2421,22 @@ class Registry:
                         dup = (old.name, old.version)
                         break
             if dup is not None:
+                owner = self._get(db, dup[0], int(dup[1]))
+                void = (
+                    f"; its export key {owner.signed_by[:12]} is revoked or unusable, and a "
+                    f"copy signed again is still these bytes: {RESIGN_REMEDY}"
+                    if owner.signed_by is not None
+                    and not any(
+                        k.fingerprint == owner.signed_by and k.active and k.unusable is None
+                        for k in self._keys(db, "export")
+                    )
+                    else ""
+                )
                 raise InputError(
                     f"{bundle}: artifact {checked.digest[:12]}… is already registered as "
                     f"{dup[0]} v{dup[1]}; the same bytes are one version (the same files: "
                     "every file's path and sha256, however MANIFEST.json is spelled), so "
-                    f"every gate verdict on them counts together: use {dup[0]} v{dup[1]}"
+                    f"every gate verdict on them counts together: use {dup[0]} v{dup[1]}{void}"
                 )
             path = str(root.resolve())
             # Found by attack: the nightly export into one folder replaced production's
