@@ -14,6 +14,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,9 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 
 
 def temporaries(out: Path) -> list[Path]:
-    return sorted(out.parent.glob(f".{out.name}.*.tmp"))
+    """What runs were writing at ``out``: each in its temporary folder, held by its run
+    (``.NAME.PID.HOST.XXXXXXXX.curagate.tmp/o``)."""
+    return [p / "o" for p in sorted(out.parent.glob(f".{out.name}.*.tmp"))]
 
 
 def asides(out: Path) -> list[Path]:
@@ -269,7 +272,7 @@ def test_an_out_named_dot_or_dot_dot_is_refused_before_any_work(
 
 
 # curate is killed once its temporary output holds kept/ (it is writing), or at the swap.
-WRITING = "any(p.is_dir() for p in out.parent.glob(f'.{out.name}.*.tmp/kept'))"
+WRITING = "any(p.is_dir() for p in out.parent.glob(f'.{out.name}.*.tmp/o/kept'))"
 
 
 def run_killed(out: Path, mode: str, *inputs: Path) -> subprocess.CompletedProcess[str]:
@@ -570,3 +573,161 @@ def test_an_out_just_short_enough_for_its_files_is_written(
     assert main(args) == 0, capsys.readouterr().err
     assert read_marker(out / "splits") is not None
     assert main(["curate", str(data), "--out", f"{out}o", "--split", "--quiet"]) == 2
+
+
+# A killed run's leftovers are told from a live run's by the lock its run held on them
+# (io/atomic.py: hold), not by the process id in their names: in a container the killed
+# run was PID 1 (alive here: init), or had the id of the run now looking.
+
+
+def _unshare_pid() -> tuple[str, ...]:
+    """How to start a process as PID 1 of a PID namespace of its own; skips without one."""
+    prefix = ("unshare", "-pf", "--mount-proc")
+    try:
+        done = subprocess.run([*prefix, "true"], capture_output=True, check=False, timeout=30)
+    except OSError as e:
+        pytest.skip(f"unshare: {e}")
+    if done.returncode != 0:
+        pytest.skip(f"no PID namespace here: {done.stderr.decode(errors='replace').strip()}")
+    return prefix
+
+
+@pytest.mark.parametrize("pid", ["init's", "this run's"])
+def test_a_killed_runs_leftovers_are_removed_whatever_process_id_they_name(
+    tmp_path: Path, pid: str
+) -> None:
+    """Names of a process alive here (PID 1; this process's own id, as a restarted
+    container's run has) of runs that ended: their temporary was never removed, the
+    previous output they moved aside never put back."""
+    n = 1 if pid == "init's" else os.getpid()
+    out = tmp_path / "out"
+    left = tmp_path / f".out.{n}.{HOST_TAG}.abcd1234.curagate.tmp"
+    (left / "o" / "kept").mkdir(parents=True)
+    aside = tmp_path / f".out.{n}.{HOST_TAG}.curagate.old"
+    aside.mkdir()
+    (aside / "stats.json").write_text("{}")
+    assert remove_stale(out) == [left]
+    assert not left.exists() and not aside.exists()
+    assert (out / "stats.json").read_text() == "{}"  # put back
+
+
+def test_a_run_killed_as_pid_1_of_a_container_is_cleaned_up_by_the_next(
+    previous: tuple[Path, Path, dict[str, bytes]],
+) -> None:
+    out, new, before = previous
+    prefix = _unshare_pid()
+    for _ in range(2):
+        done = kill_support.run_killed(
+            "curate", out, "write", str(new), writing=WRITING, prefix=prefix
+        )
+        assert done.returncode == -signal.SIGKILL, done.stderr
+    left = sorted(out.parent.glob(f".{out.name}.*.tmp"))
+    # PID 1 in its namespace; the second run removed the first's (before: both stayed)
+    assert [p.name.split(".")[2] for p in left] == ["1"]
+    done = kill_support.run_killed("curate", out, "swap", str(new), writing="", prefix=prefix)
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    assert not out.exists() and [p.name.split(".")[2] for p in asides(out)] == ["1"]
+    remove_stale(out)  # here, where PID 1 is alive (init)
+    assert snapshot(out) == before
+    assert [p.name for p in out.parent.glob(f".{out.name}.*")] == []
+
+
+# A live run: holds a temporary output and a private folder until its stdin closes.
+_LIVE = """
+import sys
+from curagate.io.atomic import atomic_path, private_dir, remove_private
+with atomic_path(sys.argv[1]) as tmp:
+    tmp.mkdir()
+    private = private_dir("curagate-export-")
+    print(private, flush=True)
+    sys.stdin.read()
+    remove_private(private)
+"""
+
+
+def test_a_live_runs_folders_are_left_alone_from_another_pid_namespace(
+    tmp_path: Path,
+) -> None:
+    """A run of another PID namespace sharing the folders (and TMPDIR) finds no process
+    of the live run's id: it deleted the live run's temporary and private copy."""
+    prefix = _unshare_pid()
+    out, temp = tmp_path / "out", tmp_path / "tmp"
+    temp.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(kill_support.REPO / "python"), "TMPDIR": str(temp)}
+    live = subprocess.Popen(
+        [sys.executable, "-c", _LIVE, str(out)],
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert live.stdout is not None and live.stdin is not None
+        private = Path(live.stdout.readline().strip())
+        (tmp,) = sorted(tmp_path.glob(".out.*.tmp"))
+        clean = (
+            "import sys; from pathlib import Path\n"
+            "from curagate.io.atomic import remove_dead, remove_stale\n"
+            "assert remove_stale(Path(sys.argv[1])) == []\n"
+            "remove_dead('curagate-export-')\n"
+        )
+        done = subprocess.run(
+            [*prefix, sys.executable, "-c", clean, str(out)],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        assert (tmp / "o").is_dir() and private.is_dir()
+        live.stdin.close()
+        assert live.wait(timeout=60) == 0
+    finally:
+        live.kill()
+        live.wait()
+    assert not private.exists() and sorted(tmp_path.glob(".out.*.tmp")) == []
+
+
+def test_a_killed_runs_private_folder_is_removed_by_the_next(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tempfile
+
+    from curagate.io.atomic import private_dir, remove_private
+
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    env = {**os.environ, "PYTHONPATH": str(kill_support.REPO / "python"), "TMPDIR": str(temp)}
+    code = (
+        "import os, signal\nfrom curagate.io.atomic import private_dir\n"
+        "(private_dir('curagate-export-') / 'weights').write_text('copy')\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], env=env, check=False)
+    assert done.returncode == -signal.SIGKILL
+    (killed,) = temp.glob("curagate-export-*")
+    # Its name given this process's id (a restarted container's run can have it).
+    named_ours = killed.rename(temp / f"curagate-export-{os.getpid()}-{killed.name[-8:]}")
+    ours = private_dir("curagate-export-")
+    remove_private(ours)
+    assert not named_ours.exists() and list(temp.iterdir()) == []
+
+
+def test_many_runs_in_one_process_keep_no_descriptor_open(tmp_path: Path) -> None:
+    from curagate.io.atomic import atomic_path, private_dir, remove_private, write_text_atomic
+
+    def open_fds() -> int:
+        return len(list(Path("/proc/self/fd").iterdir()))
+
+    write_text_atomic(tmp_path / "f", "0")
+    before = open_fds()
+    for i in range(50):
+        write_text_atomic(tmp_path / "f", str(i))
+        with atomic_path(tmp_path / "d") as tmp:  # a previous output moved aside from 2nd on
+            tmp.mkdir()
+        with atomic_path(tmp_path / "h", placed=lambda t, was: None) as tmp:
+            tmp.mkdir()
+        remove_private(private_dir("curagate-test-"))
+    assert open_fds() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d", "f", "h"]

@@ -20,7 +20,7 @@ import pytest
 from curagate.cli import main
 from curagate.curate import curate
 from curagate.errors import InputError
-from curagate.io.atomic import HOST_TAG, remove_stale
+from curagate.io.atomic import HOST_TAG, hold, release, remove_stale
 from curagate.io.outputs import MARKER_NAME, read_marker
 
 REPO = Path(__file__).resolve().parents[2]
@@ -374,7 +374,7 @@ def _kill_when(proc: subprocess.Popen[bytes], parent: Path, part: str) -> Path |
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
         for tmp in parent.glob(".out.*.tmp"):
-            if (tmp / part).exists():
+            if (tmp / "o" / part).exists():  # the output inside its held folder
                 proc.send_signal(signal.SIGKILL)
                 proc.wait()
                 return tmp
@@ -417,7 +417,11 @@ def test_a_live_runs_temporary_is_left_alone(tmp_path: Path) -> None:
     dead = tmp_path / f".out.{_dead_pid()}.{HOST_TAG}.abcd1234.curagate.tmp"
     live.mkdir()
     dead.mkdir()
-    assert remove_stale(tmp_path / "out") == [dead]
+    lock = hold(live)  # as its run holds it
+    try:
+        assert remove_stale(tmp_path / "out") == [dead]
+    finally:
+        release(lock)
     assert live.exists() and not dead.exists()
 
 
@@ -470,7 +474,11 @@ def test_a_live_runs_previous_output_moved_aside_is_left_alone(tmp_path: Path) -
         tmp_path / f".out.{os.getpid()}.{HOST_TAG}.curagate.old"
     )  # a concurrent run between renames
     aside.mkdir()
-    assert remove_stale(tmp_path / "out") == []
+    lock = hold(aside)  # as its run holds it
+    try:
+        assert remove_stale(tmp_path / "out") == []
+    finally:
+        release(lock)
     assert aside.exists() and not (tmp_path / "out").exists()
 
 

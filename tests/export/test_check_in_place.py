@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from curagate.io.atomic import HOST_TAG, remove_stale
+from curagate.io.atomic import HOST_TAG, hold, release, remove_stale
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT / "python")}
@@ -135,7 +135,11 @@ def test_a_live_runs_held_output_is_left_alone(tmp_path: Path) -> None:
     before = _previous(held)
     (out / "weights").parent.mkdir()
     (out / "weights").write_text("being checked by a live run")
-    assert remove_stale(out) == []
+    lock = hold(held)  # as its run holds it
+    try:
+        assert remove_stale(out) == []
+    finally:
+        release(lock)
     assert _snapshot(held) == before and (out / "weights").exists()
 
 

@@ -23,7 +23,9 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 
 
 def temporaries(out: Path) -> list[Path]:
-    return sorted(out.parent.glob(f".{out.name}.*.tmp"))
+    """What runs were writing at ``out``: each in its temporary folder, held by its run
+    (``.NAME.PID.HOST.XXXXXXXX.curagate.tmp/o``)."""
+    return [p / "o" for p in sorted(out.parent.glob(f".{out.name}.*.tmp"))]
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +57,7 @@ from curagate.io.atomic import (
     atomic_path,
     claim_output,
     private_dir,
+    remove_private,
     write_bytes_atomic,
     write_text_atomic,
 )
@@ -741,7 +741,7 @@ def export_run(
             model: Any = PeftModel.from_pretrained(base, adapter_dir, is_trainable=False)
         _check_adapter_loaded(model, adapter_dir)
     finally:
-        shutil.rmtree(private, ignore_errors=True)
+        remove_private(private)
     if sign_key is None:
         check_base_unchanged(info)  # not copied: at least the same bytes after the load
     model.eval()

@@ -27,7 +27,6 @@ import json
 import math
 import os
 import random
-import shutil
 import threading
 import time
 import urllib.error
@@ -51,7 +50,7 @@ from curagate.errors import InputError, MissingExtraError
 from curagate.gate.decoding import gate_decoding, item_seed, stop_ids
 from curagate.hf import load_causal_lm, loading
 from curagate.httpclient import ReplyTooLarge, open_by, read_by
-from curagate.io.atomic import private_dir, remove_dead, write_text_atomic
+from curagate.io.atomic import private_dir, remove_dead, remove_private, write_text_atomic
 from curagate.progress import Bar
 from curagate.text import LONE_SURROGATE, printable
 
@@ -1043,7 +1042,7 @@ class LoadedModels:
         self._tokenizers.clear()
         self._sources.clear()
         while self._copies:
-            shutil.rmtree(self._copies.pop(), ignore_errors=True)
+            remove_private(self._copies.pop())
 
     def __enter__(self) -> LoadedModels:
         return self

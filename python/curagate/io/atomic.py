@@ -69,21 +69,24 @@ def atomic_path(
         remove_stale(target)
         # Absolute: what the body writes here may go through pyarrow, which expands a
         # leading "~" of a relative path (a folder literally named "~") to the home folder.
-        tmp = Path(
-            tempfile.mkdtemp(
-                prefix=f".{target.name}.{run_tag()}.",
-                suffix=TMP_SUFFIX,
-                dir=target.parent.absolute(),
-            )
-        )
+        folder, lock = temporary_beside(target.absolute())
     except OSError as e:
         raise _cannot_write(given, target, e) from None
-    tmp.rmdir()  # the body creates a file or a directory here
+    # The body creates a file or a directory here, inside the folder this run holds locked
+    # (see temporary_beside): the next run tells a killed run's from a live one's by it.
+    tmp = folder / _INNER
     # Named by this process: a killed run's is told from a live one's, and ours from any
     # ".NAME.old" or ".NAME.20240501.old" of the user's own.
     old = target.with_name(
         f".{target.name}.{run_tag()}{_ASIDE_SUFFIX if placed is None else _HELD_SUFFIX}"
     )
+    if placed is not None:
+        check = placed
+
+        def placed(path: Path, previous: bool) -> None:
+            folder.rmdir()  # emptied by the rename: not left behind if the check is killed
+            check(path, previous)
+
     try:
         yield tmp
         for attempt in range(_SWAP_TRIES):
@@ -127,12 +130,9 @@ def atomic_path(
                         f"{given}: other runs kept replacing it while this one did "
                         f"({_SWAP_TRIES} tries); run one writer at a time"
                     ) from None
-    except BaseException:
-        if tmp.is_dir():
-            shutil.rmtree(tmp, ignore_errors=True)
-        else:
-            tmp.unlink(missing_ok=True)
-        raise
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)  # empty once the output is in place
+        release(lock)
 
 
 def stable_path(path: str | os.PathLike[str]) -> Path:
@@ -189,7 +189,7 @@ def _probe_temporary(given: Path, target: Path) -> None:
         if folder == target.parent:
             # What atomic_path makes, made and removed (a killed run's is a stale temporary).
             prefix = f".{target.name}.{run_tag()}."
-            Path(tempfile.mkdtemp(prefix=prefix, suffix=TMP_SUFFIX, dir=folder)).rmdir()
+            _remove_tree(Path(tempfile.mkdtemp(prefix=prefix, suffix=TMP_SUFFIX, dir=folder)))
             return
         # atomic_path makes the folders below ``folder``: one made and removed there says it
         # can (`--out /proc/new/o` did split's whole work first, then exit 2).
@@ -225,7 +225,7 @@ def _check_path_length(given: Path, target: Path, folder: Path) -> None:
     except (OSError, ValueError):
         return
     tmp = target.parent.absolute() / f".{target.name}.{run_tag()}.XXXXXXXX{TMP_SUFFIX}"
-    deepest = len(os.fsencode(str(tmp))) + 1 + OUTPUT_DEPTH_BYTES
+    deepest = len(os.fsencode(str(tmp / _INNER))) + 1 + OUTPUT_DEPTH_BYTES
     if deepest > limit:
         raise InputError(
             f"{given}: cannot write there: its path is {len(os.fsencode(str(target)))} bytes, and "
@@ -361,7 +361,16 @@ def _swap(
     # os.replace cannot overwrite a non-empty directory: move the old one aside first so
     # the swap is still a pair of renames.
     shutil.rmtree(old, ignore_errors=True)
-    target.rename(old)
+    lock = hold(target)  # before it is moved aside: the lock goes with it
+    try:
+        target.rename(old)
+        _swap_aside(tmp, target, old)
+    finally:
+        release(lock)
+
+
+def _swap_aside(tmp: Path, target: Path, old: Path) -> None:
+    """The second rename of :func:`_swap`, ``target`` moved aside to ``old``."""
     try:
         tmp.rename(target)
     except BaseException as e:
@@ -392,28 +401,34 @@ def _swap_held(
     is held aside until ``placed`` accepts ``tmp`` in its place. Each step is one rename, and
     a run killed at any of them leaves what :func:`remove_stale` undoes: the held one, with
     ``target`` missing or holding this run's output, is put back."""
-    if previous:
-        held = _held_for(held, tmp)
-        _remove_tree(held)
-        target.rename(held)
-        try:
-            tmp.rename(target)
-        except BaseException as e:
-            _put_back(held, target, e)
-            raise
-    else:
-        tmp.rename(target)
+    # Held locked from before it is moved aside until it is back or discarded (a link
+    # cannot be locked: its run is judged by its process id).
+    lock = hold(target) if previous else None
     try:
-        placed(target, previous)
-    except BaseException as e:
-        # Out of the way in one rename (a temporary's name: a killed run's is removed by
-        # the next), then what was there back in its place.
-        _discard(target, target.name)
         if previous:
-            _put_back(held, target, e)
-        raise
-    if previous:
-        _discard(held, target.name)
+            held = _held_for(held, tmp)
+            _remove_tree(held)
+            target.rename(held)
+            try:
+                tmp.rename(target)
+            except BaseException as e:
+                _put_back(held, target, e)
+                raise
+        else:
+            tmp.rename(target)
+        try:
+            placed(target, previous)
+        except BaseException as e:
+            # Out of the way in one rename (a temporary's name: a killed run's is removed by
+            # the next), then what was there back in its place.
+            _discard(target, target.name)
+            if previous:
+                _put_back(held, target, e)
+            raise
+        if previous:
+            _discard(held, target.name)
+    finally:
+        release(lock)
 
 
 def _held_for(held: Path, output: Path) -> Path:
@@ -463,8 +478,8 @@ def _remove_tree(path: Path) -> None:
 # being mkdtemp's eight random characters) and previous outputs moved aside
 # (.NAME.PID.HOST.curagate.old; .NAME.PID.HOST.DEV-INO.curagate.held while the new output is
 # checked in place, see atomic_path's ``placed``): nothing a user names by chance. HOST tags the machine (or
-# container) that wrote it: a process id says nothing about a process elsewhere (another
-# node on shared storage, another container), so only this host's are judged.
+# container) that wrote it: only this host's are judged (another node on shared storage may
+# hold no lock this one sees), by the lock their run holds on them (hold, _gone).
 TMP_SUFFIX = ".curagate.tmp"
 _ASIDE_SUFFIX = ".curagate.old"
 _HELD_SUFFIX = ".curagate.held"
@@ -475,6 +490,89 @@ _OURS = re.compile(
     r"|\.(?P<dev>[0-9a-f]+)-(?P<ino>[0-9a-f]+)\.curagate\.(?P<held>held))\Z",
     re.DOTALL,
 )
+
+
+# The name of the output inside its temporary folder (``.NAME.PID.HOST.XXXXXXXX.curagate.tmp/o``).
+_INNER = "o"
+
+
+def temporary_beside(target: Path) -> tuple[Path, int | None]:
+    """A new temporary folder ``.NAME.PID.HOST.XXXXXXXX.curagate.tmp`` beside ``target``, and
+    the lock its run holds on it (:func:`hold`; give it back with :func:`release` once the
+    folder is gone or in place)."""
+    return _new_held(
+        lambda: tempfile.mkdtemp(
+            prefix=f".{target.name}.{run_tag()}.", suffix=TMP_SUFFIX, dir=target.parent
+        )
+    )
+
+
+def _new_held(make: Callable[[], str]) -> tuple[Path, int | None]:
+    """A folder ``make`` creates, held locked: one a cleaner removed between its creation
+    and our lock (empty, unlocked for that moment) is made again."""
+    while True:
+        path = Path(make())
+        lock = hold(path)
+        if lock is not None or path.is_dir():
+            return path, lock  # (no lock: a filesystem without them)
+
+
+def hold(path: Path) -> int | None:
+    """An open descriptor of ``path`` holding an exclusive advisory lock (flock) on it,
+    which its run keeps for as long as the folder or file is its: the kernel drops it when
+    the run ends, killed or not, whatever PID namespace either run is in, so a cleaner that
+    can take the lock knows the run gone (:func:`_gone`). The lock follows the inode through
+    renames. None: ``path`` is a link, or locks fail here (judged by the process id)."""
+    import fcntl
+
+    for _ in range(_SWAP_TRIES):
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            st, now = os.fstat(fd), path.lstat()
+        except OSError:
+            os.close(fd)
+            return None
+        if (st.st_dev, st.st_ino) == (now.st_dev, now.st_ino):
+            return fd
+        os.close(fd)  # renamed while we waited for its lock (a cleaner put another back)
+    return None
+
+
+def release(lock: int | None) -> None:
+    """Give back a lock of :func:`hold` (closing its descriptor)."""
+    if lock is not None:
+        os.close(lock)
+
+
+@contextlib.contextmanager
+def _gone(path: Path, pid: int) -> Iterator[bool]:
+    """Whether the run that made ``path`` (process ``pid`` of this host) is gone, its lock
+    (:func:`hold`) held meanwhile, so that nothing takes the path back while it is dealt
+    with. Gone when the lock can be taken: the run that held it ended. A live run's
+    process id says nothing across PID namespaces (a container's PID 1, the id of the run
+    now looking): it is read only where ``path`` cannot be locked (a link, a filesystem
+    without locks, a folder of another account's)."""
+    import fcntl
+
+    fd = None
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        gone = True
+    except FileNotFoundError:
+        gone = False  # dealt with by another run meanwhile
+    except BlockingIOError:
+        gone = False  # its run holds it
+    except OSError:
+        gone = pid <= _pid_max() and not pid_alive(pid)
+    try:
+        yield gone
+    finally:
+        release(fd)
 
 
 def run_tag() -> str:
@@ -511,21 +609,38 @@ def check_parent(target: Path) -> None:
         )
 
 
+# The locks (:func:`hold`) of this process's private folders, by folder.
+_PRIVATE: dict[Path, int | None] = {}
+
+
 def private_dir(prefix: str) -> Path:
-    """A new private (0700) temporary folder named ``PREFIX<pid>-...``, once the folders of
-    that prefix whose process is gone are removed (:func:`remove_dead`)."""
+    """A new private (0700) temporary folder named ``PREFIX<pid>-...``, held locked by this
+    run until :func:`remove_private`, once the folders of that prefix whose run is gone
+    are removed (:func:`remove_dead`)."""
     remove_dead(prefix)
-    return Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-"))
+    path, lock = _new_held(lambda: tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-"))
+    _PRIVATE[path] = lock
+    return path
+
+
+def remove_private(path: Path) -> None:
+    """Remove a folder of :func:`private_dir`, and give back its lock."""
+    shutil.rmtree(path, ignore_errors=True)
+    release(_PRIVATE.pop(path, None))
 
 
 def remove_dead(prefix: str) -> None:
-    """Remove the temporary folders ``PREFIX<pid>-...`` whose process is gone: a run killed
-    by a signal that left it no time to clean up (SIGKILL; SIGTERM outside the CLI) left a
-    copy of a whole model there, which no later run removed."""
+    """Remove the temporary folders ``PREFIX<pid>-...`` whose run is gone (:func:`_gone`:
+    its lock free): a run killed by a signal that left it no time to clean up (SIGKILL;
+    SIGTERM outside the CLI) left a copy of a whole model there, which no later run
+    removed. A live run's is left alone, seen from another PID namespace too."""
     for path in Path(tempfile.gettempdir()).glob(f"{prefix}*-*"):
         pid = path.name.removeprefix(prefix).split("-", 1)[0]
-        if pid.isdigit() and not pid_alive(int(pid)):
-            shutil.rmtree(path, ignore_errors=True)
+        if not pid.isdigit() or not path.is_dir() or path.is_symlink():
+            continue
+        with _gone(path, int(pid)) as gone:
+            if gone:
+                shutil.rmtree(path, ignore_errors=True)
 
 
 def pid_alive(pid: int) -> bool:
@@ -543,8 +658,8 @@ def remove_stale(target: Path) -> list[Path]:
     """Remove what killed runs left next to ``target``; returns what was removed.
 
     Temporaries are named ``.NAME.PID.HOST.XXXXXXXX.curagate.tmp``: one of this host
-    whose process is gone is removed (a live one belongs to a concurrent run and is left
-    alone, and so is another host's, whose process this one cannot see). A
+    whose run is gone (:func:`_gone`: the lock its run held on it is free) is removed (a
+    live one belongs to a concurrent run and is left alone, and so is another host's). A
     ``.NAME.PID.HOST.curagate.old`` folder is the previous output a run moved aside; when
     that run died between the two renames ``target`` is missing and it is moved back.
     A ``.NAME.PID.HOST.DEV-INO.curagate.held`` one (a folder, a file or a link) is what was
@@ -573,20 +688,18 @@ def remove_stale(target: Path) -> list[Path]:
         if m is None or m.group("name") != name or m.group("host") != HOST_TAG:
             continue
         pid, aside = int(m.group("pid")), m.group("rand") is None
-        if pid > pid_max or pid_alive(pid):
-            continue
+        if pid > pid_max or m.group("held"):
+            continue  # held: above, under the lock a live run checks its output under
         is_dir = sib.is_dir() and not sib.is_symlink()
-        if m.group("held"):
-            continue  # below, under the lock a live run checks its output under
         if aside and not is_dir:
             continue  # only folders are ever moved aside
-        if aside and not target.exists() and not target.is_symlink():
-            sib.rename(target)  # the run died between its two renames: put it back
-            continue
-        if is_dir:
-            shutil.rmtree(sib, ignore_errors=True)
-        else:
-            sib.unlink(missing_ok=True)
+        with _gone(sib, pid) as gone:
+            if not gone:
+                continue
+            if aside and not target.exists() and not target.is_symlink():
+                sib.rename(target)  # the run died between its two renames: put it back
+                continue
+            _remove_tree(sib)
         removed.append(sib)
     return removed
 
@@ -601,8 +714,10 @@ def _dead_held(target: Path, siblings: list[Path]) -> list[Path]:
         if m is None or m.group("name") != target.name or m.group("host") != HOST_TAG:
             continue
         pid = int(m.group("pid"))
-        if m.group("held") and pid <= pid_max and not pid_alive(pid):
-            held.append(sib)
+        if m.group("held") and pid <= pid_max:
+            with _gone(sib, pid) as gone:
+                if gone:
+                    held.append(sib)
     return held
 
 

@@ -15,7 +15,6 @@ import itertools
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,10 +29,10 @@ from curagate.digest import file_state, hash_tree, require_unchanged, sha256_fil
 from curagate.errors import CheckFailed, ConfigError, CuragateError, InputError, MissingExtraError
 from curagate.hf import library_deprecations_quiet
 from curagate.io.atomic import (
-    TMP_SUFFIX,
     atomic_path,
+    release,
     remove_stale,
-    run_tag,
+    temporary_beside,
     write_bytes_atomic,
     write_text_atomic,
 )
@@ -797,9 +796,8 @@ def _train_locked(
 
     run_dir.parent.mkdir(parents=True, exist_ok=True)
     remove_stale(run_dir)  # what killed runs of this name left (their checkpoints)
-    tmp = Path(
-        tempfile.mkdtemp(prefix=f".{cfg.name}.{run_tag()}.", suffix=TMP_SUFFIX, dir=run_dir.parent)
-    )
+    # Held locked while it is this run's: the next run tells a killed run's from it.
+    tmp, lock = temporary_beside(run_dir)
     monitor = HealthMonitor(cfg.health, tmp / "metrics.jsonl")
     data_stats: dict[str, Any] = {"format": train_records.format, "end_of_turn_token": eot_token}
     try:
@@ -1046,6 +1044,8 @@ def _train_locked(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    finally:
+        release(lock)
     return TrainResult(run_dir, task, summary["global_step"], summary, list(monitor.findings))
 
 
