@@ -1300,3 +1300,51 @@ def test_a_generation_set_gated_on_exact_match_reads_each_item_by_exact_match(
         (False, 0.0, "exact_match")
     }
     assert {(r["base_correct"], r["base_score"]) for r in rows} == {(True, 1.0)}
+
+
+def test_a_killed_gates_golden_copy_is_removed_by_the_next(
+    tmp_path, golden_dir, servers, monkeypatch
+) -> None:
+    """The golden sets' private copy (held-out items) of a gate killed outright (SIGKILL)
+    stayed in $TMPDIR for good; the next gate removes it, and a live gate's is never
+    removed."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import tempfile
+    import threading
+    import time
+
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    answer = threading.Event()
+    stuck = CannedServer(lambda p: "Positive" if answer.wait(60) else "")
+    code = (
+        "import sys\nfrom pathlib import Path\nfrom curagate.gate import run_gate\n"
+        "run_gate(Path(sys.argv[1]), sys.argv[2], sys.argv[3], Path(sys.argv[4]))\n"
+    )
+    argv = [sys.executable, "-c", code, str(gate_file(tmp_path, golden_dir))]
+    env = {
+        **os.environ,
+        "TMPDIR": str(temp),
+        "PYTHONPATH": str(Path(__file__).parents[2] / "python"),
+    }
+    try:
+        killed = subprocess.Popen([*argv, stuck.url, stuck.url, str(tmp_path / "o1")], env=env)
+        deadline = time.monotonic() + 60
+        while stuck.requests == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        killed.send_signal(signal.SIGKILL)
+        killed.wait()
+        (left,) = temp.glob("curagate-golden-*")
+        assert any(left.rglob("data.jsonl"))  # the held-out items
+        run_gate(
+            gate_file(tmp_path, golden_dir), servers["right"].url, servers["wrong"].url,
+            tmp_path / "o2",
+        )  # fmt: skip
+        assert list(temp.glob("curagate-golden-*")) == []
+    finally:
+        answer.set()
+        stuck.close()

@@ -112,7 +112,13 @@ from curagate.golden import (
     read_items,
     snapshot,
 )
-from curagate.io.atomic import Claim, write_bytes_atomic, write_text_atomic
+from curagate.io.atomic import (
+    Claim,
+    private_dir,
+    remove_private,
+    write_bytes_atomic,
+    write_text_atomic,
+)
 from curagate.io.outputs import (
     check_output,
     refuse_inside_output,
@@ -1773,14 +1779,19 @@ def run_gate(
     # the items scored, the suite run and the contamination scan read those bytes. Read
     # from gdir three times, a set edited while the gate ran was scored under the
     # locked sha256 the report printed.
-    with tempfile.TemporaryDirectory(prefix="curagate-golden-") as private:
+    # Mode 0700, held locked by this run: a killed gate's copy (held-out items) goes at
+    # the next gate (private_dir).
+    private = private_dir("curagate-golden-")
+    try:
         return _run_gate_on(
-            cfg, gdir, Path(private), candidate, base, out_dir, gate_file, strict=strict,
+            cfg, gdir, private, candidate, base, out_dir, gate_file, strict=strict,
             cache_dir=cache_dir, device=device, candidate_model_name=candidate_model_name,
             base_model_name=base_model_name, candidate_digest=candidate_digest,
             base_digest=base_digest, train_data=train_data, sign_key=sign_key,
             train_key=train_key, claim=claim,
         )  # fmt: skip
+    finally:
+        remove_private(private)
 
 
 def _run_gate_on(
