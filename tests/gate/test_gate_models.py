@@ -743,6 +743,7 @@ def test_copies_left_by_killed_signed_runs_are_removed(tmp_path, monkeypatch) ->
     import tempfile
 
     from curagate.gate.models import LoadedModels
+    from curagate.io.atomic import hold, release
 
     monkeypatch.setenv("TMPDIR", str(tmp_path))
     tempfile.tempdir = None  # read TMPDIR again
@@ -759,7 +760,11 @@ def test_copies_left_by_killed_signed_runs_are_removed(tmp_path, monkeypatch) ->
             (d / "model").mkdir(parents=True)
         LoadedModels(snapshot=False).close()
         assert stale.exists()  # only a signed run sweeps
-        LoadedModels(snapshot=True).close()
+        lock = hold(live)  # as its live run holds it
+        try:
+            LoadedModels(snapshot=True).close()
+        finally:
+            release(lock)
         assert not stale.exists() and live.exists()
     finally:
         tempfile.tempdir = None
