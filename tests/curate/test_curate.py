@@ -264,6 +264,40 @@ def test_spilling_to_disk_changes_nothing(tmp_path: Path, write_jsonl: Callable)
     assert list((tmp_path / "spilldir").iterdir()) == []  # spill files are cleaned up
 
 
+def test_a_run_killed_while_spilling_leaves_its_spill_files_to_the_next(
+    tmp_path: Path, write_jsonl: Callable
+) -> None:
+    """A run killed while it spilled (SIGKILL, the OOM killer) left its curagate-spill-*
+    folder for good: nothing removed it. The next run removes it (its lock is free)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    path = write_jsonl("t0.jsonl", t0_records(20000))
+    spill = tmp_path / "spilldir"
+    code = (
+        "import sys\nfrom curagate.curate import curate\n"
+        "curate([sys.argv[1]], sys.argv[2], memory_budget=0, spill_dir=sys.argv[3])\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2] / "python")}
+    argv = [sys.executable, "-c", code, str(path), str(tmp_path / "killed"), str(spill)]
+    proc = subprocess.Popen(argv, env=env)
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and time.monotonic() < deadline:
+        if any(f.is_file() for f in spill.glob("curagate-spill-*/*")):
+            proc.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.001)
+    if proc.wait() != -signal.SIGKILL:
+        pytest.skip("the run finished before it could be killed while spilling")
+    (left,) = spill.iterdir()
+    assert left.name.startswith("curagate-spill-")
+    assert curate([path], tmp_path / "next", memory_budget=0, spill_dir=str(spill)).kept > 0
+    assert list(spill.iterdir()) == []
+
+
 def test_every_format_is_curated(tmp_path: Path) -> None:
     for fmt in ("chat", "preference"):
         result = curate([EXAMPLE.parent / fmt], tmp_path / fmt)

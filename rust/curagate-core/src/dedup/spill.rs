@@ -23,29 +23,77 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     }
 }
 
-/// Lazily created spill directory (removed on drop).
+const SPILL_PREFIX: &str = "curagate-spill-";
+
+/// Lazily created spill directory (removed on drop), held locked (`flock`) by this run
+/// while it exists: the system drops the lock when the run ends, killed or not, so the
+/// next run removes a killed run's (see [`remove_dead`]), and never a live one's.
 #[derive(Debug)]
 pub struct SpillDir {
     parent: Option<PathBuf>,
+    // Removed before its lock is released (fields drop in order).
     dir: Option<TempDir>,
+    lock: Option<File>,
 }
 
 impl SpillDir {
+    /// The spill directory of a run, made in `parent` (the system temp dir by default)
+    /// once something spills; the spill directories killed runs left there go now.
     pub fn new(parent: Option<PathBuf>) -> Self {
-        Self { parent, dir: None }
+        remove_dead(&parent.clone().unwrap_or_else(std::env::temp_dir));
+        Self {
+            parent,
+            dir: None,
+            lock: None,
+        }
     }
 
     fn path(&mut self) -> Result<&Path> {
-        if self.dir.is_none() {
+        while self.dir.is_none() {
             let parent = self.parent.clone().unwrap_or_else(std::env::temp_dir);
             std::fs::create_dir_all(&parent).map_err(io_err(&parent))?;
             let dir = tempfile::Builder::new()
-                .prefix("curagate-spill-")
+                .prefix(SPILL_PREFIX)
                 .tempdir_in(&parent)
                 .map_err(io_err(&parent))?;
-            self.dir = Some(dir);
+            // Removed by another run between its creation and our lock: made again.
+            let lock = match File::open(dir.path()) {
+                Ok(lock) => lock,
+                Err(_) if !dir.path().exists() => continue,
+                Err(e) => return Err(io_err(dir.path())(e)),
+            };
+            // No lock on this filesystem: judged live by every run, as before.
+            let _ = lock.lock();
+            if dir.path().is_dir() {
+                self.dir = Some(dir);
+                self.lock = Some(lock);
+            }
         }
         Ok(self.dir.as_ref().expect("created above").path())
+    }
+}
+
+/// Remove the spill directories in `parent` whose run is gone: those whose lock (see
+/// [`SpillDir`]) can be taken. A run killed while it spilled (SIGKILL, the OOM killer)
+/// left its spill files there for good. One that cannot be locked is left alone.
+fn remove_dead(parent: &Path) {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let ours = entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with(SPILL_PREFIX);
+        if !ours || !entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue; // a link is never followed
+        }
+        let path = entry.path();
+        if let Ok(dir) = File::open(&path) {
+            if dir.try_lock().is_ok() {
+                let _ = std::fs::remove_dir_all(&path); // its lock held meanwhile
+            }
+        }
     }
 }
 
@@ -299,6 +347,21 @@ fn words_as_bytes(words: &[u32]) -> &[u8] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_dead_runs_spill_dir_is_removed_and_a_live_ones_kept() {
+        let parent = tempfile::tempdir().unwrap();
+        let dead = parent.path().join(format!("{SPILL_PREFIX}killed"));
+        std::fs::create_dir(&dead).unwrap();
+        std::fs::write(dead.join("bands-0000.bin"), b"spilled").unwrap();
+        let mut live = SpillDir::new(Some(parent.path().to_path_buf()));
+        assert!(!dead.exists());
+        let live_path = live.path().unwrap().to_path_buf();
+        let _next = SpillDir::new(Some(parent.path().to_path_buf()));
+        assert!(live_path.is_dir());
+        drop(live);
+        assert!(!live_path.exists());
+    }
 
     #[test]
     fn partitions_spill_alone_and_never_grow_past_their_share() {
