@@ -177,6 +177,8 @@ def test_an_export_removes_the_private_copies_a_killed_export_left(
     import subprocess
     import sys
 
+    from curagate.io.atomic import hold, release
+
     temp = tmp_path / "tmp"
     temp.mkdir()
     gone = subprocess.run(
@@ -187,11 +189,15 @@ def test_an_export_removes_the_private_copies_a_killed_export_left(
     (stale / "base").mkdir(parents=True)
     live = temp / f"curagate-export-{os.getppid()}-abcdefgh"  # a running process's
     live.mkdir()
-    p = subprocess.run(
-        [sys.executable, "-m", "curagate", "export", str(tiny_run), "--out", str(tmp_path / "b"),
-         "--quiet"],
-        capture_output=True, text=True, check=False, env={**os.environ, "TMPDIR": str(temp)},
-    )  # fmt: skip
+    lock = hold(live)  # as its live run holds it
+    try:
+        p = subprocess.run(
+            [sys.executable, "-m", "curagate", "export", str(tiny_run), "--out",
+             str(tmp_path / "b"), "--quiet"],
+            capture_output=True, text=True, check=False, env={**os.environ, "TMPDIR": str(temp)},
+        )  # fmt: skip
+    finally:
+        release(lock)
     assert p.returncode == 0, p.stderr
     assert sorted(x.name for x in temp.iterdir() if x.name.startswith("curagate-export-")) == [
         live.name
