@@ -183,6 +183,17 @@ def test_a_fixed_size_binary_id_is_its_text_or_hex(tmp_path: Path) -> None:
     assert batch.ids.to_pylist() == ["ab-1", "hex:0001feff"]
 
 
+def test_a_dictionary_binary_id_is_converted_value_by_value(tmp_path: Path) -> None:
+    # One non-UTF-8 value failed the cast of the whole column: every id was "<file>:<row>".
+    path = tmp_path / "ids.parquet"
+    ids = pa.array([b"doc-1", b"\xffdoc-2", b"doc-1", None]).dictionary_encode()
+    pq.write_table(pa.table({"id": ids, "text": ["a", "b", "c", "d"]}), path)
+
+    [batch] = read_all([path])
+
+    assert batch.ids.to_pylist() == ["doc-1", "hex:ff646f632d32", "doc-1", f"{path.as_posix()}:3"]
+
+
 @pytest.mark.skipif(not hasattr(pa, "uuid"), reason="Arrow's uuid type needs pyarrow 18")
 def test_a_uuid_id_is_its_canonical_string(tmp_path: Path) -> None:
     # Its 16 bytes were read as UTF-8: "<file>:<row>", or made-up text when they were.

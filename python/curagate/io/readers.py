@@ -3510,8 +3510,12 @@ def _id_text(column: pa.Array) -> pa.Array:
     canonical lowercase 8-4-4-4-12 form, a binary value as its UTF-8 text or, where it is
     not UTF-8, ``hex:`` and its bytes in lowercase hex (found by attack: one such value
     failed the cast of the whole batch, and every row of it fell back to ``<file>:<row>``;
-    a UUID was its 16 bytes read as UTF-8, or ``<file>:<row>``)."""
+    a UUID was its 16 bytes read as UTF-8, or ``<file>:<row>``). A dictionary column is
+    its values converted so (found by re-attack: a ``dictionary<binary>`` with one such
+    value fell back to ``<file>:<row>`` for every row)."""
     kind = column.type
+    if pa.types.is_dictionary(kind):
+        return pc.take(_id_text(column.dictionary), column.indices)
     if isinstance(kind, pa.BaseExtensionType) and kind.extension_name == "arrow.uuid":
         values = column.storage.to_pylist()
         return pa.array(
