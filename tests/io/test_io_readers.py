@@ -64,6 +64,20 @@ def test_windows_line_endings_and_byte_order_mark(tmp_path: Path) -> None:
     assert all_quarantined(batches) == []
 
 
+@pytest.mark.parametrize("cut", [1, 2, 3], ids=["mark-split-1", "mark-split-2", "mark-alone"])
+def test_a_byte_order_mark_in_its_own_gzip_member_is_a_mark(tmp_path: Path, cut: int) -> None:
+    # b"\xef" alone in the first member: the first line was malformed JSON; the whole mark
+    # alone: the stream ended there, every row lost without a word.
+    data = b'\xef\xbb\xbf{"text": "a"}\n{"text": "b"}\n'
+    path = tmp_path / "bom.jsonl.gz"
+    path.write_bytes(gzip.compress(data[:cut]) + gzip.compress(data[cut:]))
+
+    batches = read_all([path])
+
+    assert all_keys(batches) == ["a", "b"]
+    assert all_quarantined(batches) == []
+
+
 def test_parquet_is_read_by_row_group(write_parquet: Callable[..., Path]) -> None:
     path = write_parquet("p.parquet", [{"text": f"row {i}"} for i in range(7)], row_group_size=3)
 

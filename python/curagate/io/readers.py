@@ -1289,6 +1289,7 @@ def _stream_chunks(
     long_head = b""  # the first bytes of the line being read past (_LongLine.head)
     head = 0  # bytes of a byte order mark dropped before the first line
     passed = False  # a chunk (or a long line) was yielded
+    probe = b""  # the first bytes, while they may be the start of a byte order mark
     while True:
         if not eof:
             try:
@@ -1296,7 +1297,8 @@ def _stream_chunks(
             except DamagedStream as exc:
                 damage, block = exc, b""
                 # The bytes received and not passed on: the untrusted ones must be among them.
-                held = len(pending) + skipped + (0 if passed else head)
+                held = len(pending) + skipped + (0 if passed else head) + len(probe)
+                probe = b""  # part of the line the damage cuts
                 if exc.member_bytes > held:
                     assert exc.refusal is not None
                     raise DamageAfterRows(
@@ -1310,9 +1312,18 @@ def _stream_chunks(
                 del pending[pending.rfind(b"\n", 0, end) + 1 :]
                 positions = positions[: bisect.bisect_left(positions, end)]
                 scanned = min(scanned, len(pending))
-            if first and block.startswith(_BOM):
-                head = len(_BOM)
-                block = block[len(_BOM) :]
+            if first:
+                # A mark split across blocks (gzip members, zstd frames) is a mark too, and a
+                # block of the mark alone is not the end (found by re-attack: a first member
+                # of b"\xef" made the first line malformed JSON; one of the whole mark ended
+                # the stream there, every row lost without a word).
+                ended, (block, probe) = not block, (probe + block, b"")
+                if not ended and len(block) <= len(_BOM) and _BOM.startswith(block):
+                    probe = block
+                    continue
+                if block.startswith(_BOM):
+                    head = len(_BOM)
+                    block = block[len(_BOM) :]
             if block:
                 first = False
                 if skipped:
