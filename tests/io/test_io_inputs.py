@@ -161,6 +161,21 @@ def test_directory_without_shards_is_an_input_error(tmp_path: Path) -> None:
         expand_inputs([tmp_path / "empty"])
 
 
+def test_a_directory_of_only_passed_by_shards_says_so(tmp_path: Path) -> None:
+    # It said the folder had no .jsonl file, beside the two it had.
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / ".part.jsonl").write_text('{"text": "a"}\n')
+    (tmp_path / "data" / "_part.jsonl.gz").write_bytes(b"")
+
+    with pytest.raises(InputError) as caught:
+        expand_inputs([tmp_path / "data"])
+
+    assert str(caught.value).endswith(
+        "file to read: 2 passed by for a name starting with '.' or '_' "
+        f"(first: {(tmp_path / 'data' / '.part.jsonl').as_posix()}; name such a file to read it)"
+    )
+
+
 def test_unsupported_suffix_is_an_input_error(tmp_path: Path) -> None:
     path = tmp_path / "data.json"
     path.write_text('[{"text": "a"}]')

@@ -377,6 +377,7 @@ def _shards_in(
     *,
     every_name: bool = False,
     documents: list[Path] | None = None,
+    passed: list[Path] | None = None,
 ) -> list[Path]:
     """Shards under ``directory`` (symlinked folders followed once each).
 
@@ -384,8 +385,9 @@ def _shards_in(
     listed, a broken or looping symbolic link, a shard-named FIFO/socket/
     device and a shard without read permission go to ``problems``.
     Names starting with ``.`` or ``_`` are passed by unless ``every_name`` (then
-    only version-control folders are). ``documents``, when given, is told of each
-    ``.json`` file that is not records (for :func:`reference_inputs`).
+    only version-control folders are), ``passed``, when given, told of each shard-named
+    one. ``documents``, when given, is told of each ``.json`` file that is not records
+    (for :func:`reference_inputs`).
     """
     found: list[Path] = []
     seen: set[tuple[int, int]] = set()
@@ -407,6 +409,8 @@ def _shards_in(
         for entry in entries:
             path = Path(entry.path)
             if passed_by(path, directory, every_name=every_name):
+                if passed is not None and _suffix(path) is not None:
+                    passed.append(path)
                 continue
             try:
                 is_dir, is_file = entry.is_dir(), entry.is_file()
@@ -525,9 +529,21 @@ def scan_inputs(
         path = Path(text)
         if path.is_dir():
             before = len(problems)
-            shards = _shards_in(path, problems, every_name=every_name, documents=documents)
+            passed: list[Path] = []
+            shards = _shards_in(
+                path, problems, every_name=every_name, documents=documents, passed=passed
+            )
+            passed = [] if every_name else passed  # version-control folders: not shards
             if not shards and len(problems) == before:
-                raise InputError(f"{text}: directory has no {_SUPPORTED_TEXT} file")
+                # Found by re-attack: a folder of only `.x.jsonl` / `_x.jsonl` was said to
+                # have no .jsonl file, which it has.
+                skipped = (
+                    f" to read: {len(passed)} passed by for a name starting with '.' or '_' "
+                    f"(first: {passed[0].as_posix()}; name such a file to read it)"
+                    if passed
+                    else ""
+                )
+                raise InputError(f"{text}: directory has no {_SUPPORTED_TEXT} file{skipped}")
         elif path.is_file():
             if _suffix(path) is None:
                 raise InputError(
