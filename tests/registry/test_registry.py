@@ -1780,23 +1780,8 @@ def test_card_of_a_bundle_without_readme_is_an_input_error_and_a_card_ends_with_
     # Found by attack: a bundle without README.md was "README.md is not covered by the
     # bundle's manifest" with exit 1, and the card printed or written had no final newline.
     db = str(tmp_path / "r.db")
-    assert (
-        main(
-            [
-                "registry",
-                "--db",
-                db,
-                "trust",
-                "add",
-                str(ci_key[1]),
-                "--role",
-                "gate",
-                "--name",
-                "ci",
-            ]
-        )
-        == 0
-    )
+    trust = ["trust", "add", str(ci_key[1]), "--role", "gate", "--name", "ci"]
+    assert main(["registry", "--db", db, *trust]) == 0
     for label, readme in (("bare", None), ("carded", "# bot\n\nA model.")):
         digest = write_bundle(tmp_path / label, label.encode() * 16, readme=readme)
         report = signed_report(tmp_path, ci_key[0], digest)
