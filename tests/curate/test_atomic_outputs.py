@@ -246,6 +246,33 @@ def test_a_curate_that_began_first_and_ends_last_does_not_replace_the_others_out
     assert stats["totals"]["input_rows"] == 50  # the output is the run that said so
 
 
+@pytest.mark.parametrize("command", ["curate", "split"])
+@pytest.mark.parametrize("mode", ["exclusive", "shared"])
+def test_a_previous_output_a_job_holds_locked_is_replaced_without_waiting(
+    tmp_path: Path, command: str, mode: str
+) -> None:
+    """Found by re-attack: a run locked its previous output before moving it aside and
+    waited for the lock, so under `flock OUT curagate ...` (or a reader's `flock -s OUT`)
+    it hung after its work, and so did every run writing into the same folder."""
+    import fcntl
+
+    data = write_corpus(tmp_path / "data.jsonl", 1, n=40)
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "curagate", *_command(command, data, str(out))]
+    assert subprocess.run(cmd, capture_output=True, timeout=120).returncode == 0
+    write_corpus(data, 2, n=40)
+    before = snapshot(out)
+    fd = os.open(out, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX if mode == "exclusive" else fcntl.LOCK_SH)
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    finally:
+        os.close(fd)
+    assert done.returncode == 0, done.stderr
+    assert snapshot(out) != before  # the new output is in place
+    assert not temporaries(out) and not asides(out)
+
+
 @pytest.mark.parametrize("out", [".", "prev/kept/..", "prev/new/.."])
 def test_an_out_named_dot_or_dot_dot_is_refused_before_any_work(
     tmp_path: Path,

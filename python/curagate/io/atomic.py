@@ -361,7 +361,7 @@ def _swap(
     # os.replace cannot overwrite a non-empty directory: move the old one aside first so
     # the swap is still a pair of renames.
     shutil.rmtree(old, ignore_errors=True)
-    lock = hold(target)  # before it is moved aside: the lock goes with it
+    lock = hold(target, wait=False)  # before it is moved aside: the lock goes with it
     try:
         target.rename(old)
         _swap_aside(tmp, target, old)
@@ -403,7 +403,7 @@ def _swap_held(
     ``target`` missing or holding this run's output, is put back."""
     # Held locked from before it is moved aside until it is back or discarded (a link
     # cannot be locked: its run is judged by its process id).
-    lock = hold(target) if previous else None
+    lock = hold(target, wait=False) if previous else None
     try:
         if previous:
             held = _held_for(held, tmp)
@@ -517,21 +517,26 @@ def _new_held(make: Callable[[], str]) -> tuple[Path, int | None]:
             return path, lock  # (no lock: a filesystem without them)
 
 
-def hold(path: Path) -> int | None:
+def hold(path: Path, *, wait: bool = True) -> int | None:
     """An open descriptor of ``path`` holding an exclusive advisory lock (flock) on it,
     which its run keeps for as long as the folder or file is its: the kernel drops it when
     the run ends, killed or not, whatever PID namespace either run is in, so a cleaner that
     can take the lock knows the run gone (:func:`_gone`). The lock follows the inode through
-    renames. None: ``path`` is a link, or locks fail here (judged by the process id)."""
+    renames. None: ``path`` is a link, or locks fail here (judged by the process id), or
+    (``wait=False``) another process holds a lock on it: a user's previous output, which a
+    job may lock (`flock OUT cmd`, a reader's `flock -s OUT`) is not waited for (found by
+    re-attack: the run hung after its work, and every run writing into the same folder
+    with it); held so, it reads as a live run's to a cleaner anyway."""
     import fcntl
 
+    mode = fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB
     for _ in range(_SWAP_TRIES):
         try:
             fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         except OSError:
             return None
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            fcntl.flock(fd, mode)
             st, now = os.fstat(fd), path.lstat()
         except OSError:
             os.close(fd)
