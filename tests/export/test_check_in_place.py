@@ -187,3 +187,28 @@ def test_a_dead_runs_held_output_is_never_put_back_over_another_output(
     remove_stale(out)
     assert (out / "weights").read_text() == how
     assert _beside(out) == []  # the stale held copy is gone, not put back
+
+
+def test_the_longest_out_the_check_passes_is_replaced_in_place_again(tmp_path: Path) -> None:
+    # Found by re-attack: the name check counted the temporary's name only, and a previous
+    # output checked in place is held aside under a longer one (.NAME.PID.HOST.DEV-INO
+    # .curagate.held): a re-export to a name the check passed failed after all the work,
+    # "File name too long", every time.
+    from curagate.errors import InputError
+    from curagate.io.atomic import atomic_path, claim_output
+
+    n = os.pathconf(tmp_path, "PC_NAME_MAX")
+    while True:
+        try:
+            claim_output(tmp_path / ("m" * n))
+            break
+        except InputError:
+            n -= 1
+    out = tmp_path / ("m" * n)
+    for run in ("first", "second", "third"):
+        claim = claim_output(out)
+        with atomic_path(out, claim=claim, placed=lambda t, was: None) as tmp:
+            tmp.mkdir()
+            (tmp / "run").write_text(run)
+    assert (out / "run").read_text() == "third"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]

@@ -186,6 +186,8 @@ def _probe_temporary(given: Path, target: Path) -> None:
     try:
         folder = _nearest_folder(target.parent)
         _check_path_length(given, target, folder)
+        if _temporary_bytes(target.name) > os.pathconf(folder, "PC_NAME_MAX"):
+            raise OSError(errno.ENAMETOOLONG, os.strerror(errno.ENAMETOOLONG))
         if folder == target.parent:
             # What atomic_path makes, made and removed (a killed run's is a stale temporary).
             prefix = f".{target.name}.{run_tag()}."
@@ -201,8 +203,6 @@ def _probe_temporary(given: Path, target: Path) -> None:
                     f"{given}: cannot write there: its folder name {part[:40]}... is longer "
                     f"than the {limit} bytes a name may be here; choose a shorter path"
                 )
-        if _temporary_bytes(target.name) > limit:
-            raise OSError(errno.ENAMETOOLONG, os.strerror(errno.ENAMETOOLONG))
     except OSError as e:
         raise _cannot_write(given, target, e) from None
 
@@ -237,8 +237,15 @@ def _check_path_length(given: Path, target: Path, folder: Path) -> None:
 
 
 def _temporary_bytes(name: str) -> int:
-    """The length in bytes of the temporary name :func:`atomic_path` gives output ``name``."""
-    return len(os.fsencode(f".{name}.{run_tag()}.XXXXXXXX{TMP_SUFFIX}"))
+    """The length in bytes of the longest name :func:`atomic_path` gives a sibling of output
+    ``name``: its temporary (``.NAME.PID.HOST.XXXXXXXX.curagate.tmp``) or, checked in place,
+    the previous output held aside (``.NAME.PID.HOST.DEV-INO.curagate.held``, device and
+    inode in hex, up to 16 digits each; found by re-attack: a re-export to a name the check
+    passed failed after all the work, "File name too long", every time)."""
+    held = f".{name}.{run_tag()}.{'f' * 16}-{'f' * 16}{_HELD_SUFFIX}"
+    return max(
+        len(os.fsencode(f".{name}.{run_tag()}.XXXXXXXX{TMP_SUFFIX}")), len(os.fsencode(held))
+    )
 
 
 def _cannot_write(given: Path, target: Path, e: OSError) -> CuragateError:
@@ -259,9 +266,10 @@ def _cannot_write(given: Path, target: Path, e: OSError) -> CuragateError:
         extra = _temporary_bytes(target.name) - len(os.fsencode(target.name))
         return InputError(
             f"{given}: cannot write there ({e.strerror}): the output is written beside it "
-            f"as .NAME.{run_tag()}.XXXXXXXX{TMP_SUFFIX} and renamed into place, {extra} "
-            f"bytes more than its name, and a name here may be {limit} bytes: give --out a "
-            f"name of at most {max(limit - extra, 1)} bytes"
+            f"as .NAME.{run_tag()}.XXXXXXXX{TMP_SUFFIX} and renamed into place (a previous "
+            f"one checked in place is held beside it as .NAME.{run_tag()}.DEV-INO"
+            f"{_HELD_SUFFIX}), up to {extra} bytes more than its name, and a name here may be "
+            f"{limit} bytes: give --out a name of at most {max(limit - extra, 1)} bytes"
         )
     return InputError(
         f"{given}: cannot write there ({e.strerror or e}); choose an output path in a "
