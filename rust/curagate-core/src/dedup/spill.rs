@@ -24,6 +24,12 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
 }
 
 const SPILL_PREFIX: &str = "curagate-spill-";
+/// Length of the random suffix of a spill directory's name (tempfile's alphanumerics).
+const SPILL_RAND_LEN: usize = 12;
+/// Owner marker, written into a spill directory as soon as it is made and locked: this
+/// host's name (see [`host_name`]). Only a directory this host marked, or an empty one, is
+/// ever removed by [`remove_dead`].
+const SPILL_MARKER: &str = ".curagate-spill";
 
 /// Lazily created spill directory (removed on drop), held locked (`flock`) by this run
 /// while it exists: the system drops the lock when the run ends, killed or not, so the
@@ -54,6 +60,7 @@ impl SpillDir {
             std::fs::create_dir_all(&parent).map_err(io_err(&parent))?;
             let dir = tempfile::Builder::new()
                 .prefix(SPILL_PREFIX)
+                .rand_bytes(SPILL_RAND_LEN)
                 .tempdir_in(&parent)
                 .map_err(io_err(&parent))?;
             // Removed by another run between its creation and our lock: made again.
@@ -64,6 +71,14 @@ impl SpillDir {
             };
             // No lock on this filesystem: judged live by every run, as before.
             let _ = lock.lock();
+            // Removed while still empty (by another run, here before our lock or on another
+            // host): made again.
+            let marker = dir.path().join(SPILL_MARKER);
+            match std::fs::write(&marker, host_name().unwrap_or_default()) {
+                Ok(()) => {}
+                Err(_) if !dir.path().exists() => continue,
+                Err(e) => return Err(io_err(&marker)(e)),
+            }
             if dir.path().is_dir() {
                 self.dir = Some(dir);
                 self.lock = Some(lock);
@@ -75,26 +90,49 @@ impl SpillDir {
 
 /// Remove the spill directories in `parent` whose run is gone: those whose lock (see
 /// [`SpillDir`]) can be taken. A run killed while it spilled (SIGKILL, the OOM killer)
-/// left its spill files there for good. One that cannot be locked is left alone.
+/// left its spill files there for good. Only a directory this code made is touched: named
+/// as [`SpillDir`] names them (prefix and [`SPILL_RAND_LEN`] alphanumerics) and either
+/// empty (a run killed before its marker) or marked by a run on this host; another host's
+/// lock may not be seen here, and a user's look-alike folder is not ours. One that cannot
+/// be locked is left alone.
 fn remove_dead(parent: &Path) {
     let Ok(entries) = std::fs::read_dir(parent) else {
         return;
     };
+    let host = host_name();
     for entry in entries.flatten() {
         let ours = entry
             .file_name()
-            .to_string_lossy()
-            .starts_with(SPILL_PREFIX);
+            .to_str()
+            .and_then(|name| name.strip_prefix(SPILL_PREFIX))
+            .is_some_and(|rand| {
+                rand.len() == SPILL_RAND_LEN && rand.bytes().all(|b| b.is_ascii_alphanumeric())
+            });
         if !ours || !entry.file_type().is_ok_and(|t| t.is_dir()) {
             continue; // a link is never followed
         }
         let path = entry.path();
-        if let Ok(dir) = File::open(&path) {
-            if dir.try_lock().is_ok() {
-                let _ = std::fs::remove_dir_all(&path); // its lock held meanwhile
-            }
+        let Ok(dir) = File::open(&path) else {
+            continue;
+        };
+        if dir.try_lock().is_err() || std::fs::remove_dir(&path).is_ok() {
+            continue; // live, or empty and now gone
+        }
+        let marker = path.join(SPILL_MARKER);
+        let marked_here = std::fs::symlink_metadata(&marker).is_ok_and(|m| m.is_file())
+            && std::fs::read_to_string(&marker).is_ok_and(|m| host.as_deref() == Some(&*m));
+        if marked_here {
+            let _ = std::fs::remove_dir_all(&path); // its lock held meanwhile
         }
     }
+}
+
+/// This host's name, as the system gives it (the Python side's HOST tag hashes the same
+/// name); `None` where it cannot be read, and then no marked directory is taken for ours.
+fn host_name() -> Option<String> {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
+    let name = name.trim_end_matches('\n');
+    (!name.is_empty()).then(|| name.to_owned())
 }
 
 /// LSH band entries `(key, group)`, hash-partitioned by key so that all
@@ -348,19 +386,69 @@ fn words_as_bytes(words: &[u32]) -> &[u8] {
 mod tests {
     use super::*;
 
+    /// A spill directory as a run killed after it marked it would leave it.
+    fn left_by_a_killed_run(parent: &Path, rand: &str, host: Option<&str>) -> PathBuf {
+        let dir = parent.join(format!("{SPILL_PREFIX}{rand}"));
+        std::fs::create_dir(&dir).unwrap();
+        if let Some(host) = host {
+            std::fs::write(dir.join(SPILL_MARKER), host).unwrap();
+        }
+        std::fs::write(dir.join("bands-0000.bin"), b"spilled").unwrap();
+        dir
+    }
+
     #[test]
     fn a_dead_runs_spill_dir_is_removed_and_a_live_ones_kept() {
         let parent = tempfile::tempdir().unwrap();
-        let dead = parent.path().join(format!("{SPILL_PREFIX}killed"));
-        std::fs::create_dir(&dead).unwrap();
-        std::fs::write(dead.join("bands-0000.bin"), b"spilled").unwrap();
+        let host = host_name().expect("this host's name");
+        let dead = left_by_a_killed_run(parent.path(), "Killed000run", Some(&host));
+        let empty = parent.path().join(format!("{SPILL_PREFIX}Killed0mkdir"));
+        std::fs::create_dir(&empty).unwrap(); // killed before its marker
         let mut live = SpillDir::new(Some(parent.path().to_path_buf()));
         assert!(!dead.exists());
+        assert!(!empty.exists());
         let live_path = live.path().unwrap().to_path_buf();
         let _next = SpillDir::new(Some(parent.path().to_path_buf()));
         assert!(live_path.is_dir());
         drop(live);
         assert!(!live_path.exists());
+    }
+
+    #[test]
+    fn only_spill_dirs_this_host_made_are_removed() {
+        let parent = tempfile::tempdir().unwrap();
+        let host = host_name().expect("this host's name");
+        let kept = [
+            // A user's folders: not the name form a run makes, or it without a marker.
+            left_by_a_killed_run(parent.path(), "my-experiment-notes", Some(&host)),
+            left_by_a_killed_run(parent.path(), "Killed00run", Some(&host)),
+            left_by_a_killed_run(parent.path(), "Killed0-0run", Some(&host)),
+            left_by_a_killed_run(parent.path(), "Killed000run", None),
+            // Another host's (its lock may be node-local, so free here while it runs).
+            left_by_a_killed_run(parent.path(), "OtherHost000", Some(&format!("{host}x"))),
+        ];
+        let marker_link = left_by_a_killed_run(parent.path(), "MarkerLink00", None);
+        std::fs::write(parent.path().join("host"), &host).unwrap();
+        std::os::unix::fs::symlink(parent.path().join("host"), marker_link.join(SPILL_MARKER))
+            .unwrap();
+        let _run = SpillDir::new(Some(parent.path().to_path_buf()));
+        for dir in kept.iter().chain([&marker_link]) {
+            assert!(dir.join("bands-0000.bin").is_file(), "{}", dir.display());
+        }
+    }
+
+    #[test]
+    fn a_killed_runs_own_spill_dir_is_removed_by_the_next() {
+        let parent = tempfile::tempdir().unwrap();
+        let mut run = SpillDir::new(Some(parent.path().to_path_buf()));
+        let path = run.path().unwrap().to_path_buf();
+        std::fs::write(path.join("bands-0000.bin"), b"spilled").unwrap();
+        // Killed: the folder stays, its lock goes.
+        let left = run.dir.take().unwrap().keep();
+        drop(run);
+        assert!(left.join("bands-0000.bin").is_file());
+        let _next = SpillDir::new(Some(parent.path().to_path_buf()));
+        assert!(!left.exists());
     }
 
     #[test]
