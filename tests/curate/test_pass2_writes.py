@@ -190,7 +190,8 @@ def test_an_input_replaced_before_pass_2_rereads_it_is_an_input_error(
 
     def mkdir(self: Path, *args: object, **kwargs: object) -> None:
         real_mkdir(self, *args, **kwargs)  # type: ignore[arg-type]
-        if self.name.startswith(".out.") and new.exists():  # pass 2's temporary output
+        # Pass 2's output, made in its temporary folder (.out.PID.HOST.XXXXXXXX.curagate.tmp/o).
+        if self.parent.name.startswith(".out.") and new.exists():
             new.replace(data / "a.jsonl")  # another writer renames a new file over the input
 
     monkeypatch.setattr(Path, "mkdir", mkdir)
