@@ -179,6 +179,32 @@ def test_without_an_address_a_private_instance_runs_not_the_one_ray_address_name
     assert output_files(tmp_path / "ray") == output_files(tmp_path / "one")
 
 
+def test_a_temporary_folder_too_deep_for_rays_sockets_is_an_input_error(tmp_path: Path) -> None:
+    # Found by the tests under pytest's own temporary folder: Ray makes its sockets below
+    # $TMPDIR/ray/session_.../sockets, and past the 107 bytes a socket's path may be, a
+    # private instance failed to start: internal error, exit 3.
+    import os
+
+    import psutil
+
+    inputs = t0_shards(tmp_path / "in", shards=1, limit=20)
+    deep = tmp_path / ("t" * 100)
+    deep.mkdir()
+    r = subprocess.run(
+        [sys.executable, "-m", "curagate", "curate", str(inputs), "--out", str(tmp_path / "o"),
+         "--executor", "ray"],
+        env={**os.environ, "TMPDIR": str(deep)}, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert r.returncode == 2, r.stderr[-3000:]
+    assert "too deep for a socket's path; set TMPDIR to a shorter folder" in r.stderr, r.stderr
+    assert not (tmp_path / "o").exists()
+    assert not [
+        p
+        for p in psutil.process_iter(["cmdline"])
+        if str(deep) in " ".join(p.info["cmdline"] or [])
+    ]
+
+
 @pytest.fixture(scope="module")
 def other_view(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Cluster, Path]]:
     """``view/`` as the driver sees it, and another ``view/`` on the second node: its

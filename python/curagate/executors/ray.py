@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -65,6 +66,17 @@ class RayExecutor:
                     f"--ray-address {address}: cannot connect to a Ray cluster ({e}); give "
                     "HOST:PORT of one started with `ray start --head`, `auto`, or omit "
                     "--ray-address for a local one"
+                ) from None
+            except OSError as e:
+                if "AF_UNIX path length" not in str(e):
+                    raise
+                # Found by the tests under a long TMPDIR: Ray makes its sockets below
+                # $TMPDIR/ray/session_.../sockets, and a socket's path may be 107 bytes.
+                raise InputError(
+                    f"Ray cannot start a local instance here ({e}): its socket paths lie "
+                    f"below the temporary folder {tempfile.gettempdir()}, too deep for a "
+                    "socket's path; set TMPDIR to a shorter folder (e.g. /tmp), or start a "
+                    "cluster with `ray start --head` and give --ray-address"
                 ) from None
             self._owned = True
         resources: dict[str, float] = ray.cluster_resources()  # type: ignore[no-untyped-call]
